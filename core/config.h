@@ -1,0 +1,155 @@
+/*
+ * The operator's config, loaded from one YAML file with libcyaml and validated into this
+ * immutable form. A loaded config is never changed: SIGHUP loads a new one and swaps it;
+ * the old one is freed when its last user (a connection) lets go (see lb_config_ref/unref).
+ *
+ * All durations are milliseconds, all sizes bytes. Every string is owned by the config.
+ */
+#ifndef S3LB_CORE_CONFIG_H
+#define S3LB_CORE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/parse.h"
+
+/* Operation classes of an S3 request, as bits so a route can name several. */
+typedef enum {
+	LB_OP_READ = 1 << 0,         /* GET/HEAD of an object */
+	LB_OP_WRITE = 1 << 1,        /* PUT of an object (incl. copy), POST object */
+	LB_OP_DELETE = 1 << 2,       /* DELETE of an object, multi-object delete (POST ?delete) */
+	LB_OP_LIST = 1 << 3,         /* GET of a bucket (ListObjects v1/v2, versions, uploads), GET / */
+	LB_OP_BUCKET = 1 << 4,       /* bucket create/delete/head and sub-resources (?acl, ?policy...) */
+	LB_OP_MPU_CREATE = 1 << 5,   /* POST ?uploads */
+	LB_OP_MPU_PART = 1 << 6,     /* PUT ?partNumber&uploadId (also UploadPartCopy) */
+	LB_OP_MPU_COMPLETE = 1 << 7, /* POST ?uploadId */
+	LB_OP_MPU_ABORT = 1 << 8,    /* DELETE ?uploadId */
+	LB_OP_OTHER = 1 << 9,        /* anything else (admin APIs, unknown methods) */
+} lb_op_t;
+#define LB_OP_MULTIPART (LB_OP_MPU_CREATE | LB_OP_MPU_PART | LB_OP_MPU_COMPLETE | LB_OP_MPU_ABORT)
+#define LB_OP_ALL 0x3ff
+
+/* Short lowercase name of one op bit ("read", "mpu-part", ...). */
+const char *lb_op_name(lb_op_t op);
+/* Parses one name (including the group "multipart") into bits; 0 on success, -1 if unknown. */
+int lb_op_parse(const char *name, uint32_t *bits);
+
+typedef enum {
+	LB_BALANCE_ROUND_ROBIN = 0, /* smooth weighted round-robin */
+	LB_BALANCE_LEAST_REQUESTS,  /* power of two choices on outstanding requests / weight */
+	LB_BALANCE_HASH_KEY,        /* weighted rendezvous hashing on bucket/key */
+} lb_balance_t;
+const char *lb_balance_name(lb_balance_t b);
+
+typedef enum { LB_LOG_ERROR = 0, LB_LOG_WARN, LB_LOG_INFO, LB_LOG_DEBUG } lb_log_level_t;
+
+typedef struct lb_node_conf_s {
+	char *name;
+	lb_addr_t addr;
+	uint32_t weight; /* 1..1000, default 1; 0 is rejected (use drain instead) */
+	int line;        /* line in the config file, for messages */
+} lb_node_conf_t;
+
+typedef struct lb_upstream_tls_s {
+	bool enabled;
+	char *ca_file;     /* NULL: system default CA store */
+	bool verify;       /* default true */
+	char *server_name; /* SNI and name to verify; NULL: node address host part */
+} lb_upstream_tls_t;
+
+typedef struct lb_pool_conf_s {
+	char *name;
+	lb_balance_t balance;
+	lb_node_conf_t *nodes;
+	size_t nnodes;
+	uint32_t retries;           /* extra attempts on another node, default 2 */
+	uint32_t retry_budget_pct;  /* retries in flight <= max(3, pct% of requests in flight), default 20 */
+	uint32_t max_conns_per_node;/* upstream connections per node (busy + idle), default 512 */
+	uint32_t max_idle_per_node; /* kept-alive idle connections per node, default 64 */
+	lb_upstream_tls_t tls;
+	int line;
+} lb_pool_conf_t;
+
+typedef struct lb_route_conf_s {
+	char *bucket;  /* glob (* and ?), NULL = any (also matches requests without a bucket) */
+	uint32_t ops;  /* lb_op_t bits, 0 = any */
+	char *host;    /* glob on the Host header without port, NULL = any */
+	size_t pool;   /* index into lb_config_t.pools */
+	int line;
+} lb_route_conf_t;
+
+typedef struct lb_frontend_conf_s {
+	char *name;
+	lb_addr_t *listen;
+	size_t nlisten;
+	char *tls_cert; /* both NULL: plain HTTP */
+	char *tls_key;
+	char **domains; /* virtual-hosted style: <bucket>.<domain>; lowercase, no port */
+	size_t ndomains;
+	bool x_forwarded_for; /* default true: append the client address */
+	bool x_real_ip;       /* default false */
+	lb_route_conf_t *routes;
+	size_t nroutes;
+	int line;
+} lb_frontend_conf_t;
+
+typedef struct lb_limits_s {
+	uint32_t max_connections;  /* client connections; above: 503 SlowDown and close. default 10000 */
+	uint64_t max_header_size;  /* request header block; above: 431. default 16KiB */
+	uint32_t max_headers;      /* header count; above: 431. default 100 */
+	uint64_t buffer_size;      /* per direction per connection, default 64KiB */
+} lb_limits_t;
+
+typedef struct lb_timeouts_s {
+	uint64_t client_header;    /* first byte to end of header block; 408. default 10s */
+	uint64_t client_idle;      /* keep-alive idle between requests. default 60s */
+	uint64_t client_body;      /* no request body byte for this long; 400 RequestTimeout. default 60s */
+	uint64_t client_send;      /* client not reading the response for this long: close. default 60s */
+	uint64_t upstream_connect; /* default 2s */
+	uint64_t upstream_header;  /* request fully sent to response head. default 60s */
+	uint64_t upstream_read;    /* stall while reading a response body. default 60s */
+	uint64_t upstream_idle;    /* pooled idle connection lifetime. default 30s */
+	uint64_t shutdown_grace;   /* SIGTERM: time for in-flight requests. default 30s */
+} lb_timeouts_t;
+
+typedef struct lb_log_conf_s {
+	lb_log_level_t level; /* default info */
+	char *access;         /* "stdout" (default), "stderr", "off" or a file path */
+	char *error;          /* "stderr" (default) or a file path */
+} lb_log_conf_t;
+
+typedef struct lb_config_s {
+	char *path; /* the file it was loaded from */
+	bool admin_enabled;
+	lb_addr_t admin_listen; /* default 127.0.0.1:9901; `listen: off` disables */
+	lb_log_conf_t log;
+	lb_limits_t limits;
+	lb_timeouts_t timeouts;
+	lb_pool_conf_t *pools;
+	size_t npools;
+	lb_frontend_conf_t *frontends;
+	size_t nfrontends;
+	unsigned refs; /* see lb_config_ref; 1 after load */
+} lb_config_t;
+
+/*
+ * Loads and validates `path`. On success returns 0 and *out. On failure returns a negative
+ * error and writes one line "FILE:LINE: key: message" (no trailing newline) into err.
+ */
+__attribute__((warn_unused_result)) int lb_config_load(const char *path, lb_config_t **out,
+							char *err, size_t errlen);
+
+/* Same, from a buffer; `name` stands in for the file name in messages. For tests. */
+__attribute__((warn_unused_result)) int lb_config_load_string(const char *name, const char *yaml,
+							       size_t len, lb_config_t **out,
+							       char *err, size_t errlen);
+
+/* Prints the effective config (all defaults filled in) as YAML that lb_config_load accepts. */
+void lb_config_dump(const lb_config_t *cfg, FILE *out);
+
+lb_config_t *lb_config_ref(lb_config_t *cfg);
+void lb_config_unref(lb_config_t *cfg); /* frees on the last unref */
+
+#endif
