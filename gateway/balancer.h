@@ -22,9 +22,19 @@ typedef struct gw_lb_node_s {
 
 typedef struct gw_balancer_s gw_balancer_t;
 
-/* nodes[] must stay at the same address and count for the life of the balancer. */
+/*
+ * nodes[] must stay at the same address and count for the life of the balancer. Returns NULL
+ * only for an unknown kind (allocation failure aborts).
+ */
 gw_balancer_t *gw_balancer_new(lb_balance_t kind, const gw_lb_node_t *nodes, size_t n);
 void gw_balancer_free(gw_balancer_t *b);
+
+/*
+ * Restarts the random sequence of a least-requests balancer (the others do not use it). A new
+ * balancer is seeded from a fixed value and the node count, so runs are reproducible; the pool
+ * may reseed from a clock so that several directors do not move in lockstep.
+ */
+void gw_balancer_seed(gw_balancer_t *b, uint64_t seed);
 
 /*
  * Returns the index of the chosen node, or -1 when every node is unavailable or tried.

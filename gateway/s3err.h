@@ -38,7 +38,12 @@ const char *gw_err_message(gw_err_t e);/* default Message */
 int gw_err_response(gw_err_t e, const char *message, const char *resource, const char *request_id,
 		    bool keep_alive, bool head, char **out, size_t *out_len);
 
-/* Only the XML body (for tests and for callers that build headers themselves). */
+/*
+ * Only the XML body (for tests and for callers that build headers themselves). A NULL message,
+ * resource or request_id leaves its element out (gw_err_response then also leaves out the
+ * x-amz-request-id header). Bytes XML cannot carry (invalid UTF-8, control characters) become
+ * U+FFFD. *out is malloc'd, NUL-terminated, *out_len excludes the NUL.
+ */
 int gw_err_xml(const char *code, const char *message, const char *resource, const char *request_id,
 	       char **out, size_t *out_len);
 

@@ -35,4 +35,10 @@ int gw_s3req_parse(gw_s3req_t *r, const char *method, size_t method_len, const c
 /* True when the query string of target has parameter `name` (with or without a value). */
 bool gw_query_has(const char *target, size_t target_len, const char *name);
 
+/*
+ * Length of the host name at the start of a Host header value, that is without ":port"
+ * ("[::1]:8080" -> 5, keeping the brackets of an IPv6 literal; "s3.local:80" -> 8).
+ */
+size_t gw_host_name_len(const char *host, size_t host_len);
+
 #endif

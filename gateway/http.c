@@ -1,0 +1,263 @@
+/*
+ * llhttp adapter. Callbacks record spans as offsets from the message start: cur_data/cur_pos hold
+ * the bytes and the offset of the execute call in progress. Pauses (HPE_PAUSED from a callback)
+ * stop the parser exactly after the head and after the message; llhttp_get_error_pos then tells
+ * how far it got.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "gateway/http.h"
+
+typedef struct {
+	const char *data;
+	size_t pos;
+	bool in_field;
+} exec_ctx_t;
+
+static _Thread_local exec_ctx_t cur;
+
+static uint32_t off(const char *at)
+{
+	return (uint32_t)((size_t)(at - cur.data) + cur.pos);
+}
+
+static gw_http_t *H(llhttp_t *p)
+{
+	return (gw_http_t *)p;
+}
+
+static int too_large(gw_http_t *h)
+{
+	h->err = GW_ERR_HEADER_TOO_LARGE;
+	h->why = "header block too large";
+	return HPE_USER;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+	gw_http_t *h = H(p);
+	h->nhdrs = 0;
+	h->method_len = h->url_len = h->status_len = 0;
+	h->head_done = h->msg_done = false;
+	h->head_len = 0;
+	cur.in_field = false;
+	return 0;
+}
+
+static int span(gw_http_t *h, uint32_t *o, uint32_t *l, const char *at, size_t len)
+{
+	if (off(at) + len > h->max_head)
+		return too_large(h);
+	if (*l == 0)
+		*o = off(at);
+	*l += (uint32_t)len;
+	return 0;
+}
+
+static int on_method(llhttp_t *p, const char *at, size_t len)
+{
+	return span(H(p), &H(p)->method_off, &H(p)->method_len, at, len);
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+	return span(H(p), &H(p)->url_off, &H(p)->url_len, at, len);
+}
+
+static int on_status(llhttp_t *p, const char *at, size_t len)
+{
+	return span(H(p), &H(p)->status_off, &H(p)->status_len, at, len);
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+	gw_http_t *h = H(p);
+	gw_hdr_t *hd;
+	if (!cur.in_field) {
+		if (h->nhdrs >= h->max_headers) {
+			h->err = GW_ERR_HEADER_TOO_LARGE;
+			h->why = "too many headers";
+			return HPE_USER;
+		}
+		if (h->nhdrs == h->hdr_cap) {
+			uint32_t cap = h->hdr_cap ? h->hdr_cap * 2 : 16;
+			gw_hdr_t *n = realloc(h->hdrs, cap * sizeof(*n));
+			if (!n)
+				abort(); /* small control allocation */
+			h->hdrs = n;
+			h->hdr_cap = cap;
+		}
+		hd = &h->hdrs[h->nhdrs++];
+		memset(hd, 0, sizeof(*hd));
+		cur.in_field = true;
+	}
+	hd = &h->hdrs[h->nhdrs - 1];
+	return span(h, &hd->name_off, &hd->name_len, at, len);
+}
+
+static int on_header_field_complete(llhttp_t *p)
+{
+	gw_http_t *h = H(p);
+	gw_hdr_t *hd = &h->hdrs[h->nhdrs - 1];
+	cur.in_field = false;
+	hd->value_off = hd->line_end = hd->name_off + hd->name_len + 1;
+	return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+	gw_http_t *h = H(p);
+	gw_hdr_t *hd = &h->hdrs[h->nhdrs - 1];
+	int rc = span(h, &hd->value_off, &hd->value_len, at, len);
+	hd->line_end = hd->value_off + hd->value_len;
+	return rc;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+	gw_http_t *h = H(p);
+	h->head_done = true;
+	if (h->skip_body)
+		p->flags |= F_SKIPBODY; /* what returning 1 would do; we need the pause too */
+	return HPE_PAUSED;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+	H(p)->msg_done = true;
+	return HPE_PAUSED;
+}
+
+void gw_http_init(gw_http_t *h, llhttp_type_t type, uint32_t max_headers, uint64_t max_head)
+{
+	memset(h, 0, sizeof(*h));
+	llhttp_settings_init(&h->settings);
+	h->settings.on_message_begin = on_message_begin;
+	h->settings.on_method = on_method;
+	h->settings.on_url = on_url;
+	h->settings.on_status = on_status;
+	h->settings.on_header_field = on_header_field;
+	h->settings.on_header_field_complete = on_header_field_complete;
+	h->settings.on_header_value = on_header_value;
+	h->settings.on_headers_complete = on_headers_complete;
+	h->settings.on_message_complete = on_message_complete;
+	llhttp_init(&h->p, type, &h->settings);
+	h->max_headers = max_headers;
+	h->max_head = max_head;
+}
+
+void gw_http_free(gw_http_t *h)
+{
+	free(h->hdrs);
+	h->hdrs = NULL;
+	h->hdr_cap = h->nhdrs = 0;
+}
+
+void gw_http_next(gw_http_t *h)
+{
+	h->head_done = h->msg_done = h->skip_body = false;
+	h->nhdrs = 0;
+	h->method_len = h->url_len = h->status_len = 0;
+	h->head_len = 0;
+	h->why = NULL;
+}
+
+gw_http_result_t gw_http_execute(gw_http_t *h, const char *data, size_t len, size_t pos,
+				 size_t *used)
+{
+	llhttp_errno_t e;
+	bool head_before = h->head_done;
+
+	cur.data = data;
+	cur.pos = pos;
+	e = llhttp_execute(&h->p, data, len);
+	if (e == HPE_OK) {
+		*used = len;
+		if (!h->head_done && pos + len > h->max_head) {
+			too_large(h);
+			return GW_HTTP_ERROR;
+		}
+		return GW_HTTP_MORE;
+	}
+	if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
+		*used = (size_t)(llhttp_get_error_pos(&h->p) - data);
+		if (e == HPE_PAUSED_UPGRADE)
+			llhttp_resume_after_upgrade(&h->p);
+		else
+			llhttp_resume(&h->p);
+		if (h->head_done && !head_before) {
+			h->head_len = pos + *used;
+			return GW_HTTP_HEAD;
+		}
+		if (h->msg_done)
+			return GW_HTTP_DONE;
+		return GW_HTTP_MORE;
+	}
+	*used = 0;
+	if (e != HPE_USER) {
+		h->err = GW_ERR_INVALID_REQUEST;
+		h->why = llhttp_get_error_reason(&h->p);
+	}
+	return GW_HTTP_ERROR;
+}
+
+gw_http_result_t gw_http_finish(gw_http_t *h)
+{
+	llhttp_errno_t e = llhttp_finish(&h->p);
+	if (h->msg_done)
+		return GW_HTTP_DONE;
+	if (e == HPE_OK && !h->head_done)
+		h->why = "connection closed before a response";
+	else
+		h->why = e == HPE_OK ? "connection closed mid-message" : llhttp_get_error_reason(&h->p);
+	h->err = GW_ERR_BAD_GATEWAY;
+	return GW_HTTP_ERROR;
+}
+
+bool gw_http_name_is(const gw_http_t *h, const char *msg, uint32_t i, const char *name)
+{
+	const gw_hdr_t *hd = &h->hdrs[i];
+	return hd->name_len == strlen(name) && strncasecmp(msg + hd->name_off, name, hd->name_len) == 0;
+}
+
+int gw_http_find(const gw_http_t *h, const char *msg, const char *name, uint32_t from)
+{
+	for (uint32_t i = from; i < h->nhdrs; i++)
+		if (gw_http_name_is(h, msg, i, name))
+			return (int)i;
+	return -1;
+}
+
+bool gw_http_has_body(const gw_http_t *h)
+{
+	if (h->p.flags & F_CHUNKED)
+		return true;
+	return (h->p.flags & F_CONTENT_LENGTH) && h->p.content_length > 0;
+}
+
+bool gw_http_keep_alive(const gw_http_t *h)
+{
+	return llhttp_should_keep_alive(&h->p) && !h->p.upgrade;
+}
+
+bool gw_http_needs_eof(const gw_http_t *h)
+{
+	return llhttp_message_needs_eof(&h->p);
+}
+
+int gw_http_status(const gw_http_t *h)
+{
+	return h->p.status_code;
+}
+
+const char *gw_http_method(const gw_http_t *h)
+{
+	return llhttp_method_name((llhttp_method_t)h->p.method);
+}
+
+int gw_http_minor(const gw_http_t *h)
+{
+	return h->p.http_minor;
+}

@@ -1,0 +1,65 @@
+/*
+ * Counters for /status and /metrics. They live in the server, not in a runtime, so they survive
+ * reloads; series are keyed by names (pool, node), not by pointers. Main loop only.
+ */
+#ifndef S3LB_GATEWAY_METRICS_H
+#define S3LB_GATEWAY_METRICS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/config.h"
+
+/* Per-node counters, looked up by pool and node name. */
+typedef struct gw_node_stats_s {
+	uint64_t requests;       /* attempts sent to this node */
+	uint64_t responses_5xx;  /* responses with a 5xx status from the node */
+	uint64_t connects;       /* new upstream connections opened */
+	uint64_t connect_errors; /* connect failures and timeouts */
+	uint64_t errors;         /* resets, timeouts and invalid responses after connect */
+	uint64_t retries;        /* attempts on this node that were retries */
+	uint64_t reused;         /* requests sent over a kept-alive connection */
+} gw_node_stats_t;
+
+/* Upper bounds (seconds) of the request duration histogram; the last bucket is +Inf. */
+#define GW_LAT_BUCKETS 14
+extern const double gw_lat_bounds[GW_LAT_BUCKETS];
+
+typedef struct gw_req_series_s {
+	char *pool;
+	uint32_t op; /* one lb_op_t bit */
+	int status;
+	uint64_t count;
+	struct gw_req_series_s *next;
+} gw_req_series_t;
+
+typedef struct gw_pool_series_s {
+	char *pool;
+	uint64_t bytes_in, bytes_out;
+	uint64_t lat_count;
+	double lat_sum; /* seconds */
+	uint64_t lat_buckets[GW_LAT_BUCKETS + 1]; /* not cumulative; the last is +Inf */
+	struct gw_pool_series_s *next;
+} gw_pool_series_t;
+
+typedef struct gw_node_series_s {
+	char *pool, *node;
+	gw_node_stats_t stats;
+	struct gw_node_series_s *next;
+} gw_node_series_t;
+
+typedef struct gw_metrics_s {
+	gw_req_series_t *req[256]; /* hash buckets */
+	gw_pool_series_t *pools;
+	gw_node_series_t *nodes;
+	uint64_t conns_accepted;
+	uint64_t reloads, reload_errors;
+} gw_metrics_t;
+
+int gw_metrics_new(gw_metrics_t **out);
+void gw_metrics_free(gw_metrics_t *m);
+gw_node_stats_t *gw_metrics_node(gw_metrics_t *m, const char *pool, const char *node);
+void gw_metrics_request(gw_metrics_t *m, const char *pool, lb_op_t op, int status,
+			uint64_t bytes_in, uint64_t bytes_out, uint64_t duration_us);
+
+#endif

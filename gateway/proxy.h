@@ -1,0 +1,208 @@
+/*
+ * Types shared by the gateway's files: the server (one per process), the runtime built from one
+ * loaded config (pools, nodes, balancers, TLS contexts), upstream connections and client
+ * connections. Everything here lives on the main loop's thread.
+ *
+ * Lifetimes: the server holds the current runtime. Each client connection holds a reference to
+ * the runtime that was current when it was accepted, so a reload (SIGHUP) never changes the rules
+ * under a request; a retired runtime is freed when its last connection ends.
+ */
+#ifndef S3LB_GATEWAY_PROXY_H
+#define S3LB_GATEWAY_PROXY_H
+
+#include <llhttp.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/config.h"
+#include "gateway/balancer.h"
+#include "gateway/http.h"
+#include "gateway/metrics.h"
+#include "gateway/s3err.h"
+#include "gateway/s3req.h"
+#include "gateway/sock.h"
+
+typedef struct gw_server_s gw_server_t;
+typedef struct gw_runtime_s gw_runtime_t;
+typedef struct gw_pool_s gw_pool_t;
+typedef struct gw_node_s gw_node_t;
+typedef struct gw_upstream_s gw_upstream_t;
+typedef struct gw_conn_s gw_conn_t;
+typedef struct gw_listener_s gw_listener_t;
+
+typedef enum { GW_NODE_UP = 0, GW_NODE_DOWN, GW_NODE_DRAINING } gw_node_state_t;
+const char *gw_node_state_name(gw_node_state_t s);
+
+struct gw_node_s {
+	const lb_node_conf_t *conf;
+	gw_pool_t *pool;
+	size_t index;
+	gw_node_state_t state;
+	gw_upstream_t *idle; /* LIFO list of idle keep-alive connections */
+	uint32_t nidle;
+	uint32_t nconns;     /* every upstream connection of this node: connecting, busy or idle */
+	uint32_t consecutive_failures;
+	gw_node_stats_t *stats; /* owned by the server's metrics, survives reloads */
+};
+
+struct gw_pool_s {
+	const lb_pool_conf_t *conf;
+	gw_runtime_t *rt;
+	gw_node_t *nodes;
+	gw_lb_node_t *lbn; /* what the balancer sees, index-aligned with nodes */
+	size_t n;
+	gw_balancer_t *bal;
+	gw_tls_ctx_t *tls; /* towards nodes, NULL: plain */
+	uint32_t inflight;         /* requests in flight through this pool */
+	uint32_t retries_inflight; /* retry attempts in flight (retry budget) */
+};
+
+typedef struct gw_frontend_rt_s {
+	const lb_frontend_conf_t *conf;
+	gw_tls_ctx_t *tls; /* NULL: plain HTTP */
+} gw_frontend_rt_t;
+
+struct gw_runtime_s {
+	lb_config_t *cfg;
+	gw_server_t *srv;
+	gw_pool_t *pools;
+	size_t npools;
+	gw_frontend_rt_t *fes;
+	size_t nfes;
+	unsigned refs;
+	bool retired;
+};
+
+struct gw_listener_s {
+	uv_tcp_t tcp;
+	gw_server_t *srv;
+	char addr[64];
+	size_t fe_index; /* frontend index in the current runtime (rebound on reload) */
+	bool admin;
+	bool seen; /* reload bookkeeping */
+	gw_listener_t *next;
+};
+
+struct gw_server_s {
+	uv_loop_t *loop;
+	gw_runtime_t *rt; /* current */
+	gw_listener_t *listeners;
+	gw_metrics_t *metrics;
+	uv_signal_t sig_hup, sig_term, sig_int;
+	uv_timer_t grace_timer;
+	uint32_t nconns;   /* open client connections (not admin) */
+	uint64_t next_conn_id;
+	bool stopping;
+	bool stopped;
+	uint64_t started_ms; /* uv_now at start, for uptime */
+	void *admin_conns;   /* admin.c's list of open admin connections */
+	gw_conn_t *conns; /* every open client connection, for shutdown */
+	char *config_path;
+};
+
+/* A relay buffer: [start, parsed) is parsed and waits to be written on (or is being written, up
+ * to wend), [parsed, len) is received and not parsed yet, [len, cap) is free. */
+typedef struct gw_rbuf_s {
+	char *data;
+	size_t cap, start, parsed, len, wend;
+	bool writing;
+} gw_rbuf_t;
+
+/* One upstream (node) connection. Busy: owned by exactly one client connection. */
+struct gw_upstream_s {
+	gw_sock_t sock;
+	gw_node_t *node;
+	gw_conn_t *conn; /* owner while busy, NULL while idle */
+	gw_upstream_t *next_idle, *prev_idle;
+	uv_timer_t timer;
+	gw_http_t resp;
+	gw_rbuf_t rb;      /* response bytes from the node */
+	unsigned pending;  /* handles still open (sock, timer); freed at 0 */
+	uint64_t idle_since;
+	bool connected;
+	bool reused;
+	bool closing;
+	bool idle;
+};
+
+/* One client connection; the state machine is in conn.c. */
+struct gw_conn_s {
+	gw_sock_t sock;
+	gw_server_t *srv;
+	gw_runtime_t *rt;
+	gw_frontend_rt_t *fe;
+	gw_conn_t *prev, *next; /* server's list */
+	uint64_t id;
+	uv_timer_t timer;
+	unsigned pending; /* open handles (sock, timer); freed at 0 */
+	int state;
+	gw_http_t req;
+	gw_rbuf_t rb;     /* request bytes from the client */
+	size_t msg_start; /* offset in rb of the current request's first byte */
+	bool client_eof;
+
+	/* the current request */
+	uint64_t t_start;  /* uv_hrtime() at its first byte */
+	char *head;        /* the request head as sent to nodes (kept for retries) */
+	size_t head_len;
+	gw_s3req_t s3;     /* points into head */
+	char *host;        /* Host header value, NUL-terminated copy */
+	const char *method;
+	char reqid[24];
+	char client_ip[48];
+	gw_pool_t *pool;
+	gw_node_t *node;
+	const char *node_name; /* the last node tried, for the access log */
+	gw_upstream_t *up;
+	uint8_t *tried;
+	unsigned attempts;
+	bool retrying;     /* the current attempt is a retry (counts against the budget) */
+	bool req_has_body;
+	bool body_released; /* body bytes were released to a node: no retry from here */
+	bool req_done;      /* the parser saw the end of the request */
+	bool req_sent;      /* every request byte was written to the node */
+	bool head_sent;
+	bool resp_started;  /* a response byte was written to the client */
+	bool resp_done;
+	bool resp_head_pending;
+	bool client_keep_alive;
+	bool close_after;
+	bool is_head;
+	bool inflight;
+	int status;
+	gw_err_t last_err;
+	uint64_t bytes_in, bytes_out;
+	char *resp_head; /* the response head being written to the client */
+	size_t resp_head_len;
+	char *err_buf;   /* one of our error responses being written */
+	size_t err_len;
+	bool writing_down;
+	int down_kind;
+};
+
+/* server.c */
+int gw_server_init(gw_server_t *srv, uv_loop_t *loop, lb_config_t *cfg, char *err, size_t errlen);
+int gw_server_reload(gw_server_t *srv, char *err, size_t errlen);
+void gw_server_stop(gw_server_t *srv);
+void gw_runtime_unref(gw_runtime_t *rt);
+void gw_node_report(gw_node_t *node, bool ok);
+
+/* conn.c */
+void gw_conn_accept(gw_listener_t *l);
+void gw_conn_shutdown(gw_conn_t *c); /* SIGTERM: close if idle, else after the current request */
+void gw_conn_upstream_ready(gw_upstream_t *up, int status);
+void gw_conn_force_close(gw_conn_t *c); /* grace time over: abort whatever is in flight */
+
+/* upstream.c */
+/* Gets a connection to node for owner: an idle kept-alive one (*ready = true, usable now) or a
+ * new one (*ready = false; gw_conn_upstream_ready runs when it is connected or failed).
+ * Returns 0 or a negative error. */
+int gw_upstream_get(gw_node_t *node, gw_conn_t *owner, gw_upstream_t **out, bool *ready);
+/* The owner is done with it: back to the node's idle list when reusable, else closed. */
+void gw_upstream_release(gw_upstream_t *up, bool reusable);
+void gw_upstream_close_idle(gw_node_t *node);
+/* Health's entry point: UP, DOWN or DRAINING; not UP closes idle connections and stops picks. */
+void gw_node_set_state(gw_node_t *node, gw_node_state_t state);
+
+#endif

@@ -1,0 +1,509 @@
+/*
+ * gw_sock_t: a byte stream over one uv_tcp_t, plain or TLS. Main loop only.
+ *
+ * Plain: thin over libuv. TLS: the engine (gateway/tls.c) converts bytes in memory and this file
+ * moves the ciphertext:
+ *
+ *   network --uv_read--> rx (shared, lent to the engine) --SSL_read--> owner's buffer (alloc_cb)
+ *   owner's bufs --SSL_write--> engine's staging buffer --uv_write(wreq)--> network
+ *
+ * One ciphertext write is in flight at a time, whatever produced it (the owner's data, handshake
+ * messages, session tickets, key updates, alerts), so bytes leave in the order OpenSSL made them;
+ * the owner's write callback fires once the write carrying its last byte completes, and the
+ * owner's own one-write rule is untouched by the sock's internal flushes.
+ *
+ * The network is read only while the engine needs input and someone waits for it (the owner
+ * reads, a client handshake runs, or an owner's write waits for the handshake), and not while
+ * more than a staging buffer of ciphertext waits to be sent. Plaintext the owner had no room for
+ * stays in the engine (at most one rx chunk); read_start hands it over from the idle handle,
+ * since no network event may ever come for it. So a connection's memory is bounded by the
+ * staging buffer, that chunk and OpenSSL's record buffers.
+ *
+ * Read side (TLS):
+ *
+ *   handshake --done--> [connect_cb(0) on clients] --> open --EOF/error--> read_err set
+ *        |                                                                      |
+ *        +--------------------------- error / EOF ---------------------------->+
+ *                                                              delivered once (read_done) to
+ *                                                              connect_cb if still pending,
+ *                                                              else read_cb when the owner reads
+ *
+ * Closing: close_notify is attempted with one uv_try_write when nothing is in flight (never with
+ * abort_on_close, which resets), then tcp and idle close; close_cb runs when both are closed,
+ * after any callback the owner still waits for, and the engine is freed after it, so the owner
+ * can still log the session's details in close_cb.
+ */
+#include <arpa/inet.h>
+#include <assert.h>
+#include <string.h>
+
+#include "gateway/sock.h"
+#include "gateway/tls.h"
+
+/* Ciphertext from the network, lent to the engine only within on_tls_read (see gw_tls_feed). */
+static _Thread_local char rx[64 * 1024];
+
+static void finish_write(gw_sock_t *s, int status)
+{
+	s->writing = false;
+	s->write_cb(s, status);
+}
+
+static void finish_connect(gw_sock_t *s, int status)
+{
+	gw_sock_connect_cb cb = s->connect_cb;
+	s->connect_cb = NULL;
+	cb(s, status);
+}
+
+/* ---- TLS ---------------------------------------------------------------------------------- */
+
+static void on_tls_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+static void on_tx_done(uv_write_t *req, int status);
+static void on_idle(uv_idle_t *idle);
+static void on_close(uv_handle_t *h);
+
+static void on_tls_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	(void)h;
+	(void)suggested;
+	*buf = uv_buf_init(rx, sizeof(rx));
+}
+
+static void tls_update_reading(gw_sock_t *s)
+{
+	gw_tls_t *t = s->tls;
+	bool waiting = s->reading || s->connect_cb || (s->writing && !gw_tls_handshake_done(t));
+	bool want = s->connected && !s->closing && !s->net_eof && !s->read_err && waiting &&
+	            gw_tls_want_input(t) && gw_tls_out_pending(t) < GW_TLS_STAGE_CAP;
+	int rc;
+
+	if (want && !s->net_reading) {
+		if ((rc = uv_read_start((uv_stream_t *)&s->tcp, on_tls_alloc, on_tls_read)) == 0) {
+			s->net_reading = true;
+		} else {
+			s->read_err = rc; /* reported from the idle handle, outside the caller */
+			uv_idle_start(&s->idle, on_idle);
+		}
+	} else if (!want && s->net_reading) {
+		uv_read_stop((uv_stream_t *)&s->tcp);
+		s->net_reading = false;
+	}
+}
+
+/* Stages the engine's output and writes it; no callback on failure (the caller decides). */
+static int tls_send(gw_sock_t *s)
+{
+	uv_buf_t b;
+	int ends, rc;
+
+	if ((ends = gw_tls_stage(s->tls, &b)) < 0)
+		return ends;
+	if (b.len == 0 && !ends)
+		return 0;
+	s->wreq.data = s;
+	if ((rc = uv_write(&s->wreq, (uv_stream_t *)&s->tcp, &b, 1, on_tx_done)) < 0) {
+		gw_tls_sent(s->tls);
+		return rc;
+	}
+	s->tx_busy = true;
+	s->tx_ends_write = ends > 0;
+	return 0;
+}
+
+/* From callbacks: sends what is pending; an owner's write that cannot go on fails here. */
+static void tls_flush(gw_sock_t *s)
+{
+	int rc;
+	if (s->tx_busy || s->closing)
+		return;
+	rc = tls_send(s);
+	if (rc == 0 && !s->tx_busy && s->writing && gw_tls_failed(s->tls))
+		rc = UV_EPROTO;
+	if (rc < 0 && s->writing) {
+		gw_tls_write_abort(s->tls);
+		finish_write(s, rc);
+	}
+}
+
+static void on_tx_done(uv_write_t *req, int status)
+{
+	gw_sock_t *s = req->data;
+	bool ends = s->tx_ends_write;
+
+	s->tx_busy = false;
+	s->tx_ends_write = false;
+	gw_tls_sent(s->tls);
+	if (status == 0 && s->closing && !ends)
+		status = UV_ECANCELED; /* the rest of the owner's write will not go */
+	if (status < 0) {
+		if (s->writing) {
+			gw_tls_write_abort(s->tls);
+			finish_write(s, status);
+		}
+		return;
+	}
+	if (ends)
+		finish_write(s, 0); /* the owner may write again from here */
+	tls_flush(s);
+	if (!s->closing)
+		tls_update_reading(s);
+}
+
+/* Hands read_err over once: to a pending connect_cb, else to read_cb when the owner reads. */
+static void tls_report(gw_sock_t *s)
+{
+	uv_buf_t none = uv_buf_init(NULL, 0);
+
+	if (s->read_done || s->closing)
+		return;
+	if (s->connect_cb) {
+		s->read_done = true;
+		finish_connect(s, s->read_err);
+		return;
+	}
+	if (s->writing && !s->tx_busy && !gw_tls_handshake_done(s->tls)) {
+		/* The write waited for a handshake that will not complete. */
+		gw_tls_write_abort(s->tls);
+		finish_write(s, s->read_err == UV_EOF ? UV_ECONNRESET : s->read_err);
+		if (s->closing)
+			return;
+	}
+	if (!s->reading)
+		return;
+	s->read_done = true;
+	s->reading = false;
+	s->read_cb(s, s->read_err, &none);
+}
+
+/* Moves everything that can move without more network input: the handshake, then plaintext
+ * into the owner's buffers while it gives room, then a pending EOF or error. */
+static void tls_pump(gw_sock_t *s)
+{
+	gw_tls_t *t = s->tls;
+	uv_buf_t buf;
+	ssize_t n;
+	int rc;
+
+	if (s->closing)
+		return;
+	if (!s->read_err && !gw_tls_handshake_done(t)) {
+		rc = gw_tls_handshake(t);
+		if (rc == UV_EAGAIN && s->net_eof) {
+			gw_tls_set_error(t, "connection closed by the peer during the handshake");
+			rc = s->connect_cb ? UV_EPROTO : UV_EOF;
+		}
+		if (rc < 0 && rc != UV_EAGAIN)
+			s->read_err = rc;
+		tls_flush(s); /* handshake messages or an alert, and a write waiting for them */
+		if (rc == 0 && s->connect_cb)
+			finish_connect(s, 0);
+		if (s->closing)
+			return;
+	}
+	while (!s->read_err && s->reading && gw_tls_handshake_done(t) && !gw_tls_want_input(t)) {
+		s->alloc_cb(s, &buf);
+		if (buf.len == 0) {
+			s->reading = false; /* the owner has no room: until read_start */
+			break;
+		}
+		n = gw_tls_read(t, buf.base, buf.len);
+		if (gw_tls_out_pending(t) > 0)
+			tls_flush(s); /* e.g. a key update answered while reading */
+		if (n < 0)
+			s->read_err = (int)n;
+		if (n <= 0)
+			break;
+		s->read_cb(s, n, &buf);
+		if (s->closing)
+			return;
+	}
+	if (!s->read_err && s->net_eof && gw_tls_handshake_done(t) && gw_tls_want_input(t))
+		s->read_err = UV_EOF; /* the peer closed without close_notify: HTTP frames itself */
+	if (s->read_err)
+		tls_report(s);
+	if (!s->closing)
+		tls_update_reading(s);
+}
+
+static void on_idle(uv_idle_t *idle)
+{
+	gw_sock_t *s = idle->data;
+	uv_idle_stop(idle);
+	tls_pump(s);
+}
+
+static void on_tls_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+	gw_sock_t *s = stream->data;
+	int rc;
+
+	if (nread == 0)
+		return;
+	if (nread < 0) {
+		uv_read_stop(stream);
+		s->net_reading = false;
+		if (nread == UV_EOF)
+			s->net_eof = true;
+		else
+			s->read_err = (int)nread;
+		tls_pump(s);
+		return;
+	}
+	if ((rc = gw_tls_feed(s->tls, buf->base, (size_t)nread)) == 0) {
+		tls_pump(s);
+		rc = gw_tls_feed_end(s->tls);
+	}
+	if (rc < 0 && !s->read_err) {
+		s->read_err = rc;
+		tls_report(s);
+		if (!s->closing)
+			tls_update_reading(s);
+	}
+}
+
+static int tls_init(gw_sock_t *s, gw_tls_ctx_t *ctx, const char *peer_name)
+{
+	int rc;
+	if ((rc = gw_tls_new(ctx, peer_name, &s->tls)) < 0)
+		return rc;
+	uv_idle_init(s->tcp.loop, &s->idle);
+	s->idle.data = s;
+	s->handles++;
+	return 0;
+}
+
+static void tls_read_start(gw_sock_t *s)
+{
+	if (s->read_done || s->closing)
+		return;
+	if (!s->reading) {
+		s->reading = true;
+		if (s->read_err || (gw_tls_handshake_done(s->tls) && !gw_tls_want_input(s->tls)))
+			uv_idle_start(&s->idle, on_idle);
+	}
+	tls_update_reading(s);
+}
+
+static int tls_write(gw_sock_t *s, const uv_buf_t *bufs, unsigned nbufs)
+{
+	int rc;
+	if (gw_tls_failed(s->tls))
+		return UV_EPROTO;
+	if ((rc = gw_tls_write_begin(s->tls, bufs, nbufs)) < 0)
+		return rc;
+	s->writing = true;
+	if (!s->tx_busy && (rc = tls_send(s)) < 0) {
+		gw_tls_write_abort(s->tls);
+		s->writing = false;
+		return rc;
+	}
+	tls_update_reading(s);
+	return 0;
+}
+
+/* close_notify, best effort: only when nothing is in flight (order), never waiting. */
+static void tls_close(gw_sock_t *s)
+{
+	uv_buf_t b;
+	if (s->connected && !s->tx_busy && !s->abort_on_close) {
+		gw_tls_write_abort(s->tls);
+		gw_tls_shutdown(s->tls);
+		if (gw_tls_stage(s->tls, &b) >= 0 && b.len > 0) {
+			(void)uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
+			gw_tls_sent(s->tls);
+		}
+	}
+	uv_close((uv_handle_t *)&s->idle, on_close);
+}
+
+/* ---- plain, and the common entry points ---------------------------------------------------- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	gw_sock_t *s = h->data;
+	(void)suggested;
+	s->alloc_cb(s, buf);
+	/* A zero-length buffer means the owner has no space: libuv then calls on_read with
+	 * UV_ENOBUFS, where reading stops (not here: uv_read_stop clears the read callback that
+	 * libuv is about to call). */
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+	gw_sock_t *s = stream->data;
+	if (nread == UV_ENOBUFS) {
+		uv_read_stop(stream);
+		s->reading = false;
+		return;
+	}
+	if (nread == 0)
+		return;
+	if (nread < 0) {
+		uv_read_stop(stream);
+		s->reading = false;
+	}
+	s->read_cb(s, nread, buf);
+}
+
+static int sock_init(uv_loop_t *loop, gw_sock_t *s)
+{
+	int rc;
+	memset(s, 0, sizeof(*s));
+	if ((rc = uv_tcp_init(loop, &s->tcp)) < 0)
+		return rc;
+	s->tcp.data = s;
+	s->handles = 1;
+	return 0;
+}
+
+int gw_sock_accept(uv_stream_t *server, gw_sock_t *s, gw_tls_ctx_t *tls_ctx)
+{
+	int rc;
+	if ((rc = sock_init(server->loop, s)) < 0)
+		return rc;
+	if ((rc = uv_accept(server, (uv_stream_t *)&s->tcp)) < 0)
+		return rc;
+	uv_tcp_nodelay(&s->tcp, 1);
+	s->connected = true;
+	/* A server handshake starts when the owner reads: the client speaks first. */
+	return tls_ctx ? tls_init(s, tls_ctx, NULL) : 0;
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+	gw_sock_t *s = req->data;
+	if (status == 0) {
+		uv_tcp_nodelay(&s->tcp, 1);
+		s->connected = true;
+	}
+	if (status < 0 || !s->tls)
+		finish_connect(s, status);
+	else
+		tls_pump(s); /* ClientHello; connect_cb comes when the handshake ends */
+}
+
+int gw_sock_connect(uv_loop_t *loop, gw_sock_t *s, const struct sockaddr *addr,
+                    gw_tls_ctx_t *tls_ctx, const char *sni, gw_sock_connect_cb cb)
+{
+	char ip[INET6_ADDRSTRLEN] = "";
+	int rc;
+	if ((rc = sock_init(loop, s)) < 0)
+		return rc;
+	if (tls_ctx) {
+		/* Without a name, the node's certificate must carry its IP address. */
+		if (!sni && addr->sa_family == AF_INET)
+			uv_ip4_name((const struct sockaddr_in *)addr, ip, sizeof(ip));
+		else if (!sni && addr->sa_family == AF_INET6)
+			uv_ip6_name((const struct sockaddr_in6 *)addr, ip, sizeof(ip));
+		if ((rc = tls_init(s, tls_ctx, sni ? sni : ip[0] ? ip : NULL)) < 0)
+			return rc;
+	}
+	s->creq.data = s;
+	if ((rc = uv_tcp_connect(&s->creq, &s->tcp, addr, on_connect)) < 0)
+		return rc;
+	s->connect_cb = cb;
+	return 0;
+}
+
+int gw_sock_read_start(gw_sock_t *s, gw_sock_alloc_cb alloc_cb, gw_sock_read_cb read_cb)
+{
+	int rc;
+	s->alloc_cb = alloc_cb;
+	s->read_cb = read_cb;
+	if (s->tls) {
+		tls_read_start(s);
+		return 0;
+	}
+	if (s->reading || s->closing)
+		return 0;
+	if ((rc = uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read)) == 0)
+		s->reading = true;
+	return rc;
+}
+
+int gw_sock_read_stop(gw_sock_t *s)
+{
+	if (s->tls) {
+		s->reading = false;
+		if (!s->closing) {
+			uv_idle_stop(&s->idle);
+			tls_update_reading(s);
+		}
+		return 0;
+	}
+	if (!s->reading)
+		return 0;
+	s->reading = false;
+	return uv_read_stop((uv_stream_t *)&s->tcp);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+	finish_write(req->data, status);
+}
+
+int gw_sock_write(gw_sock_t *s, const uv_buf_t *bufs, unsigned nbufs, gw_sock_write_cb cb)
+{
+	int rc;
+	assert(!s->writing);
+	if (s->closing)
+		return UV_ECANCELED;
+	s->write_cb = cb;
+	if (s->tls)
+		return tls_write(s, bufs, nbufs);
+	s->wreq.data = s;
+	if ((rc = uv_write(&s->wreq, (uv_stream_t *)&s->tcp, bufs, nbufs, on_write)) == 0)
+		s->writing = true;
+	return rc;
+}
+
+/* Runs for each handle; the last one ends the sock. */
+static void on_close(uv_handle_t *h)
+{
+	gw_sock_t *s = h->data;
+	gw_tls_t *t = s->tls;
+
+	if (--s->handles > 0)
+		return;
+	/* libuv has run the callbacks of queued requests; these were waiting on the sock itself. */
+	if (s->writing)
+		finish_write(s, UV_ECANCELED);
+	if (s->connect_cb)
+		finish_connect(s, UV_ECANCELED);
+	if (s->close_cb)
+		s->close_cb(s);
+	gw_tls_free(t);
+}
+
+void gw_sock_close(gw_sock_t *s, gw_sock_close_cb cb)
+{
+	if (s->closing)
+		return;
+	s->closing = true;
+	s->reading = false;
+	s->close_cb = cb;
+	if (s->tls)
+		tls_close(s);
+	if (s->abort_on_close) {
+		uv_os_fd_t fd;
+		if (uv_fileno((uv_handle_t *)&s->tcp, &fd) == 0) {
+			struct linger lg = {.l_onoff = 1, .l_linger = 0};
+			setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		}
+	}
+	uv_close((uv_handle_t *)&s->tcp, on_close);
+}
+
+void gw_sock_peer(gw_sock_t *s, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	int sl = sizeof(ss);
+	buf[0] = 0;
+	if (uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&ss, &sl) != 0)
+		return;
+	if (ss.ss_family == AF_INET)
+		uv_ip4_name((struct sockaddr_in *)&ss, buf, len);
+	else if (ss.ss_family == AF_INET6)
+		uv_ip6_name((struct sockaddr_in6 *)&ss, buf, len);
+}

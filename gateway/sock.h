@@ -1,0 +1,79 @@
+/*
+ * A byte stream over one TCP handle, plain or TLS (server side for clients, client side towards
+ * nodes). The connection code above it sees plaintext only and never touches OpenSSL.
+ *
+ * Contract (main loop only):
+ *  - The owner gives the read buffer through alloc_cb each time (free space of its own fixed
+ *    buffer); a zero-length buffer means "no space": the sock stops reading until read_start.
+ *  - read_cb gets plaintext bytes placed in that buffer; nread < 0 is UV_EOF or an error
+ *    (TLS failures are UV_EPROTO). After an error no more read_cb.
+ *  - At most one write in flight; the bytes passed to gw_sock_write must live until its callback.
+ *  - gw_sock_close is idempotent; a pending write's callback fires (UV_ECANCELED or its real
+ *    status) before close_cb; close_cb is the last callback, after which the owner may free.
+ */
+#ifndef S3LB_GATEWAY_SOCK_H
+#define S3LB_GATEWAY_SOCK_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+typedef struct gw_sock_s gw_sock_t;
+typedef struct gw_tls_s gw_tls_t;         /* per-connection TLS state (gateway/tls.c) */
+typedef struct gw_tls_ctx_s gw_tls_ctx_t; /* shared context: server cert/key or client CA */
+
+typedef void (*gw_sock_alloc_cb)(gw_sock_t *s, uv_buf_t *buf);
+typedef void (*gw_sock_read_cb)(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf);
+typedef void (*gw_sock_write_cb)(gw_sock_t *s, int status);
+typedef void (*gw_sock_connect_cb)(gw_sock_t *s, int status);
+typedef void (*gw_sock_close_cb)(gw_sock_t *s);
+
+struct gw_sock_s {
+	uv_tcp_t tcp; /* tcp.data points back at this struct */
+	void *data;   /* the owner's */
+	gw_tls_t *tls;
+	gw_sock_alloc_cb alloc_cb;
+	gw_sock_read_cb read_cb;
+	gw_sock_write_cb write_cb;
+	gw_sock_connect_cb connect_cb;
+	gw_sock_close_cb close_cb;
+	uv_write_t wreq;
+	uv_connect_t creq;
+	bool reading;
+	bool writing;
+	bool closing;
+	bool abort_on_close; /* close with RST (SO_LINGER 0): an aborted response must look aborted
+	                      */
+	/* Internal to sock.c. */
+	bool connected;   /* TCP is up (accepted, or connect succeeded) */
+	unsigned handles; /* handles still open (tcp, and idle with TLS); close_cb comes at 0 */
+	/* TLS only: reading is the owner's wish; these track the ciphertext side. */
+	uv_idle_t idle;     /* delivers plaintext kept in the engine once the owner reads again */
+	int read_err;       /* UV_EOF or an error waiting for the owner (or connect_cb) */
+	bool read_done;     /* read_err was delivered: no more read_cb */
+	bool net_reading;   /* uv_read_start is on */
+	bool net_eof;       /* the peer closed its side of the TCP stream */
+	bool tx_busy;       /* a ciphertext write (wreq) is in flight */
+	bool tx_ends_write; /* ... and it carries the end of the owner's write */
+};
+
+/* Accepts a connection from server into s (initialised here). tls_ctx NULL: plain. */
+__attribute__((warn_unused_result)) int gw_sock_accept(uv_stream_t *server, gw_sock_t *s,
+                                                       gw_tls_ctx_t *tls_ctx);
+
+/* Starts a connection to addr; cb runs once, after TCP connect and (with TLS) the handshake.
+ * sni: the server name to send and verify (NULL: none). */
+__attribute__((warn_unused_result)) int gw_sock_connect(uv_loop_t *loop, gw_sock_t *s,
+                                                        const struct sockaddr *addr,
+                                                        gw_tls_ctx_t *tls_ctx, const char *sni,
+                                                        gw_sock_connect_cb cb);
+
+int gw_sock_read_start(gw_sock_t *s, gw_sock_alloc_cb alloc_cb, gw_sock_read_cb read_cb);
+int gw_sock_read_stop(gw_sock_t *s);
+__attribute__((warn_unused_result)) int gw_sock_write(gw_sock_t *s, const uv_buf_t *bufs,
+                                                      unsigned nbufs, gw_sock_write_cb cb);
+void gw_sock_close(gw_sock_t *s, gw_sock_close_cb cb);
+
+/* The peer's address as text ("10.0.0.1" or "::1"), into buf. */
+void gw_sock_peer(gw_sock_t *s, char *buf, size_t len);
+
+#endif

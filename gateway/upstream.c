@@ -1,0 +1,231 @@
+/*
+ * Upstream connections to nodes: connect with a timeout, keep-alive pools per node (LIFO, so the
+ * warmest connection is reused and the coldest ones expire), idle expiry, and detection of a node
+ * closing an idle connection. Runs on the main loop. Each upstream holds a reference to the
+ * runtime its node belongs to, so a retired runtime lives until its last connection is closed.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "gateway/proxy.h"
+
+static void node_refresh(gw_node_t *node)
+{
+	gw_pool_t *pool = node->pool;
+	pool->lbn[node->index].available =
+		node->state == GW_NODE_UP &&
+		(node->nidle > 0 || node->nconns < pool->conf->max_conns_per_node);
+}
+
+static void up_free(gw_upstream_t *up)
+{
+	gw_runtime_t *rt = up->node->pool->rt;
+	gw_http_free(&up->resp);
+	free(up->rb.data);
+	free(up);
+	gw_runtime_unref(rt);
+}
+
+static void on_up_handle_closed(uv_handle_t *h)
+{
+	gw_upstream_t *up = h->data;
+	if (--up->pending == 0)
+		up_free(up);
+}
+
+static void on_up_sock_closed(gw_sock_t *s)
+{
+	gw_upstream_t *up = s->data;
+	if (--up->pending == 0)
+		up_free(up);
+}
+
+static void idle_unlink(gw_upstream_t *up)
+{
+	gw_node_t *node = up->node;
+	if (!up->idle)
+		return;
+	if (up->prev_idle)
+		up->prev_idle->next_idle = up->next_idle;
+	else
+		node->idle = up->next_idle;
+	if (up->next_idle)
+		up->next_idle->prev_idle = up->prev_idle;
+	up->next_idle = up->prev_idle = NULL;
+	up->idle = false;
+	node->nidle--;
+}
+
+static void up_close(gw_upstream_t *up)
+{
+	gw_node_t *node = up->node;
+	if (up->closing)
+		return;
+	up->closing = true;
+	up->conn = NULL;
+	idle_unlink(up);
+	node->nconns--;
+	node_refresh(node);
+	uv_timer_stop(&up->timer);
+	uv_close((uv_handle_t *)&up->timer, on_up_handle_closed);
+	up->sock.data = up;
+	gw_sock_close(&up->sock, on_up_sock_closed);
+}
+
+static void on_connect_timeout(uv_timer_t *t)
+{
+	gw_upstream_t *up = t->data;
+	gw_conn_t *owner = up->conn;
+	up->node->stats->connect_errors++;
+	LB_DEBUG("connect timeout to node %s (%s)", up->node->conf->name, up->node->conf->addr.text);
+	if (owner)
+		gw_conn_upstream_ready(up, UV_ETIMEDOUT);
+	up_close(up);
+}
+
+static void on_connected(gw_sock_t *s, int status)
+{
+	gw_upstream_t *up = s->data;
+	if (up->closing)
+		return; /* released (owner gone) while connecting */
+	uv_timer_stop(&up->timer);
+	if (status < 0) {
+		up->node->stats->connect_errors++;
+		LB_DEBUG("connect to node %s (%s) failed: %s", up->node->conf->name,
+			 up->node->conf->addr.text, uv_strerror(status));
+		if (up->conn)
+			gw_conn_upstream_ready(up, status);
+		up_close(up);
+		return;
+	}
+	up->connected = true;
+	if (up->conn)
+		gw_conn_upstream_ready(up, 0);
+	else
+		up_close(up);
+}
+
+int gw_upstream_get(gw_node_t *node, gw_conn_t *owner, gw_upstream_t **out, bool *ready)
+{
+	gw_pool_t *pool = node->pool;
+	const lb_config_t *cfg = pool->rt->cfg;
+	gw_upstream_t *up = node->idle;
+	int rc;
+
+	if (up) {
+		idle_unlink(up);
+		uv_timer_stop(&up->timer);
+		gw_sock_read_stop(&up->sock);
+		up->conn = owner;
+		up->reused = true;
+		node_refresh(node);
+		*out = up;
+		*ready = true;
+		return 0;
+	}
+	if (node->nconns >= pool->conf->max_conns_per_node)
+		return UV_EBUSY;
+	up = calloc(1, sizeof(*up));
+	if (!up)
+		abort();
+	up->rb.cap = cfg->limits.buffer_size;
+	up->rb.data = malloc(up->rb.cap);
+	if (!up->rb.data)
+		abort();
+	up->node = node;
+	up->conn = owner;
+	gw_http_init(&up->resp, HTTP_RESPONSE, 1000, up->rb.cap);
+	uv_timer_init(owner->srv->loop, &up->timer);
+	up->timer.data = up;
+	up->pending = 2;
+	pool->rt->refs++;
+	node->nconns++;
+	node->stats->connects++;
+	node_refresh(node);
+	rc = gw_sock_connect(owner->srv->loop, &up->sock, (const struct sockaddr *)&node->conf->addr.ss,
+			     pool->tls, pool->conf->tls.server_name ? pool->conf->tls.server_name
+								    : node->conf->addr.host,
+			     on_connected);
+	up->sock.data = up;
+	if (rc < 0) {
+		node->stats->connect_errors++;
+		up->conn = NULL;
+		up_close(up);
+		return rc;
+	}
+	uv_timer_start(&up->timer, on_connect_timeout, cfg->timeouts.upstream_connect, 0);
+	*out = up;
+	*ready = false;
+	return 0;
+}
+
+static void on_idle_timeout(uv_timer_t *t)
+{
+	up_close(t->data);
+}
+
+static void on_idle_alloc(gw_sock_t *s, uv_buf_t *buf)
+{
+	gw_upstream_t *up = s->data;
+	buf->base = up->rb.data;
+	buf->len = up->rb.cap;
+}
+
+/* Anything from an idle connection (EOF, reset, stray bytes) ends it. */
+static void on_idle_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	gw_upstream_t *up = s->data;
+	(void)buf;
+	if (nread == 0)
+		return;
+	LB_DEBUG("idle connection to node %s ended: %s", up->node->conf->name,
+		 nread < 0 ? uv_strerror((int)nread) : "unexpected bytes");
+	up_close(up);
+}
+
+void gw_upstream_release(gw_upstream_t *up, bool reusable)
+{
+	gw_node_t *node = up->node;
+	gw_pool_t *pool = node->pool;
+
+	up->conn = NULL;
+	if (up->closing)
+		return;
+	if (!reusable || !up->connected || pool->rt->retired || node->state != GW_NODE_UP ||
+	    node->nidle >= pool->conf->max_idle_per_node || up->sock.writing) {
+		up_close(up);
+		return;
+	}
+	up->rb.start = up->rb.parsed = up->rb.len = 0;
+	up->rb.writing = false;
+	gw_http_next(&up->resp);
+	up->next_idle = node->idle;
+	up->prev_idle = NULL;
+	if (node->idle)
+		node->idle->prev_idle = up;
+	node->idle = up;
+	node->nidle++;
+	up->idle = true;
+	up->sock.data = up;
+	if (gw_sock_read_start(&up->sock, on_idle_alloc, on_idle_read) < 0) {
+		up_close(up);
+		return;
+	}
+	uv_timer_start(&up->timer, on_idle_timeout, pool->rt->cfg->timeouts.upstream_idle, 0);
+	node_refresh(node);
+}
+
+void gw_upstream_close_idle(gw_node_t *node)
+{
+	while (node->idle)
+		up_close(node->idle);
+}
+
+void gw_node_set_state(gw_node_t *node, gw_node_state_t state)
+{
+	node->state = state;
+	if (state != GW_NODE_UP)
+		gw_upstream_close_idle(node);
+	node_refresh(node);
+}

@@ -1,0 +1,890 @@
+/*
+ * core/config.c: loading, defaults, every error with its exact "FILE:LINE: key: message",
+ * the dump (load -> dump -> load -> dump is stable), and the example etc/s3lb.yaml.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/config.h"
+
+/* The smallest valid config: lines 1-4 and 5-8. Error cases append from line 9 on. */
+#define POOL                                                                                       \
+	"pools:\n"                                                                                 \
+	"  - name: ceph\n"                                                                         \
+	"    nodes:\n"                                                                             \
+	"      - { name: rgw1, addr: 127.0.0.11:8000 }\n"
+#define FRONT                                                                                      \
+	"frontends:\n"                                                                             \
+	"  - name: s3\n"                                                                           \
+	"    listen: [127.0.0.1:8080]\n"                                                           \
+	"    routes: [{ pool: ceph }]\n"
+#define MINIMAL POOL FRONT
+
+static lb_config_t *load_ok(const char *yaml)
+{
+	lb_config_t *cfg = NULL;
+	char err[512] = "";
+	int rc = lb_config_load_string("s3lb.yaml", yaml, strlen(yaml), &cfg, err, sizeof(err));
+
+	if (rc != 0)
+		print_error("unexpected error: %s\n", err);
+	assert_int_equal(rc, 0);
+	assert_non_null(cfg);
+	return cfg;
+}
+
+typedef struct err_case_s {
+	const char *yaml;
+	const char *err;
+} err_case_t;
+
+/* Runs every case, prints each mismatch, then fails once: one run shows every broken case. */
+static void run_err_cases(const err_case_t *cases, size_t n)
+{
+	int failures = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		lb_config_t *cfg = (lb_config_t *)&failures;
+		char err[512] = "";
+		int rc = lb_config_load_string("s3lb.yaml", cases[i].yaml, strlen(cases[i].yaml),
+		                               &cfg, err, sizeof(err));
+
+		if (rc >= 0 || cfg != NULL || strcmp(err, cases[i].err) != 0) {
+			print_error("case %zu:\n%s\n  want: %s\n  got:  %s (rc %d)\n", i,
+			            cases[i].yaml, cases[i].err, err, rc);
+			failures++;
+		}
+		if (rc >= 0)
+			lb_config_unref(cfg);
+	}
+	assert_int_equal(failures, 0);
+}
+
+#define RUN_CASES(cases) run_err_cases(cases, sizeof(cases) / sizeof(cases[0]))
+
+static void test_defaults(void **state)
+{
+	lb_config_t *cfg = load_ok(MINIMAL);
+	const lb_pool_conf_t *p = &cfg->pools[0];
+	const lb_frontend_conf_t *f = &cfg->frontends[0];
+
+	assert_string_equal(cfg->path, "s3lb.yaml");
+	assert_int_equal(cfg->refs, 1);
+	assert_true(cfg->admin_enabled);
+	assert_string_equal(cfg->admin_listen.text, "127.0.0.1:9901");
+	assert_int_equal(cfg->log.level, LB_LOG_INFO);
+	assert_string_equal(cfg->log.access, "stdout");
+	assert_string_equal(cfg->log.error, "stderr");
+
+	assert_int_equal(cfg->limits.max_connections, 10000);
+	assert_int_equal(cfg->limits.max_header_size, 16384);
+	assert_int_equal(cfg->limits.max_headers, 100);
+	assert_int_equal(cfg->limits.buffer_size, 65536);
+
+	assert_int_equal(cfg->timeouts.client_header, 10000);
+	assert_int_equal(cfg->timeouts.client_idle, 60000);
+	assert_int_equal(cfg->timeouts.client_body, 60000);
+	assert_int_equal(cfg->timeouts.client_send, 60000);
+	assert_int_equal(cfg->timeouts.upstream_connect, 2000);
+	assert_int_equal(cfg->timeouts.upstream_header, 60000);
+	assert_int_equal(cfg->timeouts.upstream_read, 60000);
+	assert_int_equal(cfg->timeouts.upstream_idle, 30000);
+	assert_int_equal(cfg->timeouts.shutdown_grace, 30000);
+
+	assert_int_equal(cfg->npools, 1);
+	assert_string_equal(p->name, "ceph");
+	assert_int_equal(p->line, 2);
+	assert_int_equal(p->balance, LB_BALANCE_ROUND_ROBIN);
+	assert_int_equal(p->retries, 2);
+	assert_int_equal(p->retry_budget_pct, 20);
+	assert_int_equal(p->max_conns_per_node, 512);
+	assert_int_equal(p->max_idle_per_node, 64);
+	assert_false(p->tls.enabled);
+	assert_true(p->tls.verify);
+	assert_null(p->tls.ca_file);
+	assert_null(p->tls.server_name);
+	assert_int_equal(p->nnodes, 1);
+	assert_string_equal(p->nodes[0].name, "rgw1");
+	assert_string_equal(p->nodes[0].addr.text, "127.0.0.11:8000");
+	assert_int_equal(p->nodes[0].weight, 1);
+	assert_int_equal(p->nodes[0].line, 4);
+
+	assert_int_equal(cfg->nfrontends, 1);
+	assert_string_equal(f->name, "s3");
+	assert_int_equal(f->line, 6);
+	assert_int_equal(f->nlisten, 1);
+	assert_string_equal(f->listen[0].text, "127.0.0.1:8080");
+	assert_null(f->tls_cert);
+	assert_null(f->tls_key);
+	assert_int_equal(f->ndomains, 0);
+	assert_true(f->x_forwarded_for);
+	assert_false(f->x_real_ip);
+	assert_int_equal(f->nroutes, 1);
+	assert_null(f->routes[0].bucket);
+	assert_null(f->routes[0].host);
+	assert_int_equal(f->routes[0].ops, 0);
+	assert_int_equal(f->routes[0].pool, 0);
+	assert_int_equal(f->routes[0].line, 8);
+	lb_config_unref(cfg);
+}
+
+/* Every key set to something other than its default. */
+static const char full_yaml[] =
+    "admin:\n"                              /* 1 */
+    "  listen: \"[::1]:9902\"\n"            /* 2 */
+    "log:\n"                                /* 3 */
+    "  level: debug\n"                      /* 4 */
+    "  access: /var/log/s3 lb/access.log\n" /* 5 */
+    "  error: /var/log/s3lb/error.log\n"    /* 6 */
+    "limits:\n"                             /* 7 */
+    "  max_connections: 500\n"              /* 8 */
+    "  max_header_size: 8KiB\n"             /* 9 */
+    "  max_headers: 50\n"                   /* 10 */
+    "  buffer_size: 1.5MiB\n"               /* 11 */
+    "timeouts:\n"                           /* 12 */
+    "  client_header: 5s\n"                 /* 13 */
+    "  client_idle: 2m\n"                   /* 14 */
+    "  client_body: 30s\n"                  /* 15 */
+    "  client_send: 45s\n"                  /* 16 */
+    "  upstream_connect: 500ms\n"           /* 17 */
+    "  upstream_header: 1.5s\n"             /* 18 */
+    "  upstream_read: 90s\n"                /* 19 */
+    "  upstream_idle: 1h\n"                 /* 20 */
+    "  shutdown_grace: 10s\n"               /* 21 */
+    "pools:\n"                              /* 22 */
+    "  - name: ceph\n"                      /* 23 */
+    "    balance: hash-key\n"               /* 24 */
+    "    retries: 0\n"                      /* 25 */
+    "    retry_budget: 50\n"                /* 26 */
+    "    max_conns_per_node: 100\n"         /* 27 */
+    "    max_idle_per_node: 0\n"            /* 28 */
+    "    tls: { enabled: true, ca: /etc/ca.pem, verify: no, server_name: rgw.example }\n"
+    "    nodes:\n"                                               /* 30 */
+    "      - { name: rgw1, addr: 127.0.0.11:8000, weight: 3 }\n" /* 31 */
+    "      - name: rgw2\n"                                       /* 32 */
+    "        addr: \"[::1]:8000\"\n"                             /* 33 */
+    "        weight: 1000\n"                                     /* 34 */
+    "  - name: other\n"                                          /* 35 */
+    "    balance: least-requests\n"                              /* 36 */
+    "    nodes: [{ name: rgw1, addr: 127.0.0.11:8000 }]\n"       /* 37 */
+    "frontends:\n"                                               /* 38 */
+    "  - name: s3\n"                                             /* 39 */
+    "    listen: [127.0.0.1:8080, \"[::1]:8080\"]\n"             /* 40 */
+    "    tls: { cert: /etc/cert.pem, key: /etc/key.pem }\n"      /* 41 */
+    "    domains: [s3.local, s3-2.example.com]\n"                /* 42 */
+    "    x_forwarded_for: false\n"                               /* 43 */
+    "    x_real_ip: yes\n"                                       /* 44 */
+    "    routes:\n"                                              /* 45 */
+    "      - { bucket: \"logs-*\", op: [read, list], host: \"*.internal\", pool: other }\n"
+    "      - { op: [multipart, delete], pool: ceph }\n" /* 47 */
+    "      - bucket: \"a?b \\\"q\\\"\"\n"               /* 48 */
+    "        pool: ceph\n"                              /* 49 */
+    "  - name: fe_2\n"                                  /* 50 */
+    "    listen: [127.0.0.2:8080]\n"                    /* 51 */
+    "    routes: [{ pool: other }]\n";                  /* 52 */
+
+static void test_full(void **state)
+{
+	lb_config_t *cfg = load_ok(full_yaml);
+	const lb_pool_conf_t *p = &cfg->pools[0];
+	const lb_frontend_conf_t *f = &cfg->frontends[0];
+
+	assert_true(cfg->admin_enabled);
+	assert_string_equal(cfg->admin_listen.text, "[::1]:9902");
+	assert_int_equal(cfg->log.level, LB_LOG_DEBUG);
+	assert_string_equal(cfg->log.access, "/var/log/s3 lb/access.log");
+	assert_string_equal(cfg->log.error, "/var/log/s3lb/error.log");
+	assert_int_equal(cfg->limits.max_connections, 500);
+	assert_int_equal(cfg->limits.max_header_size, 8192);
+	assert_int_equal(cfg->limits.max_headers, 50);
+	assert_int_equal(cfg->limits.buffer_size, 1572864);
+	assert_int_equal(cfg->timeouts.client_header, 5000);
+	assert_int_equal(cfg->timeouts.client_idle, 120000);
+	assert_int_equal(cfg->timeouts.client_body, 30000);
+	assert_int_equal(cfg->timeouts.client_send, 45000);
+	assert_int_equal(cfg->timeouts.upstream_connect, 500);
+	assert_int_equal(cfg->timeouts.upstream_header, 1500);
+	assert_int_equal(cfg->timeouts.upstream_read, 90000);
+	assert_int_equal(cfg->timeouts.upstream_idle, 3600000);
+	assert_int_equal(cfg->timeouts.shutdown_grace, 10000);
+
+	assert_int_equal(cfg->npools, 2);
+	assert_int_equal(p->line, 23);
+	assert_int_equal(p->balance, LB_BALANCE_HASH_KEY);
+	assert_int_equal(p->retries, 0);
+	assert_int_equal(p->retry_budget_pct, 50);
+	assert_int_equal(p->max_conns_per_node, 100);
+	assert_int_equal(p->max_idle_per_node, 0);
+	assert_true(p->tls.enabled);
+	assert_false(p->tls.verify);
+	assert_string_equal(p->tls.ca_file, "/etc/ca.pem");
+	assert_string_equal(p->tls.server_name, "rgw.example");
+	assert_int_equal(p->nnodes, 2);
+	assert_int_equal(p->nodes[0].weight, 3);
+	assert_int_equal(p->nodes[0].line, 31);
+	assert_string_equal(p->nodes[1].addr.text, "[::1]:8000");
+	assert_int_equal(p->nodes[1].weight, 1000);
+	assert_int_equal(p->nodes[1].line, 32);
+	assert_int_equal(cfg->pools[1].balance, LB_BALANCE_LEAST_REQUESTS);
+	assert_int_equal(cfg->pools[1].line, 35);
+
+	assert_int_equal(cfg->nfrontends, 2);
+	assert_int_equal(f->nlisten, 2);
+	assert_string_equal(f->listen[1].text, "[::1]:8080");
+	assert_string_equal(f->tls_cert, "/etc/cert.pem");
+	assert_string_equal(f->tls_key, "/etc/key.pem");
+	assert_int_equal(f->ndomains, 2);
+	assert_string_equal(f->domains[0], "s3.local");
+	assert_string_equal(f->domains[1], "s3-2.example.com");
+	assert_false(f->x_forwarded_for);
+	assert_true(f->x_real_ip);
+	assert_int_equal(f->nroutes, 3);
+	assert_string_equal(f->routes[0].bucket, "logs-*");
+	assert_string_equal(f->routes[0].host, "*.internal");
+	assert_int_equal(f->routes[0].ops, LB_OP_READ | LB_OP_LIST);
+	assert_int_equal(f->routes[0].pool, 1);
+	assert_int_equal(f->routes[0].line, 46);
+	assert_int_equal(f->routes[1].ops, LB_OP_MULTIPART | LB_OP_DELETE);
+	assert_int_equal(f->routes[1].pool, 0);
+	assert_string_equal(f->routes[2].bucket, "a?b \"q\"");
+	assert_int_equal(f->routes[2].line, 48);
+	assert_string_equal(cfg->frontends[1].name, "fe_2");
+	assert_int_equal(cfg->frontends[1].line, 50);
+	lb_config_unref(cfg);
+}
+
+static char *dump_to_string(const lb_config_t *cfg)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&buf, &len);
+
+	assert_non_null(fp);
+	lb_config_dump(cfg, fp);
+	assert_int_equal(fclose(fp), 0);
+	return buf;
+}
+
+/* The effective config of MINIMAL, every default spelled out in canonical form. */
+static const char minimal_dump[] = "admin:\n"
+                                   "  listen: 127.0.0.1:9901\n"
+                                   "log:\n"
+                                   "  level: info\n"
+                                   "  access: stdout\n"
+                                   "  error: stderr\n"
+                                   "limits:\n"
+                                   "  max_connections: 10000\n"
+                                   "  max_header_size: 16KiB\n"
+                                   "  max_headers: 100\n"
+                                   "  buffer_size: 64KiB\n"
+                                   "timeouts:\n"
+                                   "  client_header: 10s\n"
+                                   "  client_idle: 1m\n"
+                                   "  client_body: 1m\n"
+                                   "  client_send: 1m\n"
+                                   "  upstream_connect: 2s\n"
+                                   "  upstream_header: 1m\n"
+                                   "  upstream_read: 1m\n"
+                                   "  upstream_idle: 30s\n"
+                                   "  shutdown_grace: 30s\n"
+                                   "pools:\n"
+                                   "  - name: ceph\n"
+                                   "    balance: round-robin\n"
+                                   "    retries: 2\n"
+                                   "    retry_budget: 20%\n"
+                                   "    max_conns_per_node: 512\n"
+                                   "    max_idle_per_node: 64\n"
+                                   "    tls:\n"
+                                   "      enabled: false\n"
+                                   "      verify: true\n"
+                                   "    nodes:\n"
+                                   "      - { name: rgw1, addr: 127.0.0.11:8000, weight: 1 }\n"
+                                   "frontends:\n"
+                                   "  - name: s3\n"
+                                   "    listen:\n"
+                                   "      - 127.0.0.1:8080\n"
+                                   "    domains: []\n"
+                                   "    x_forwarded_for: true\n"
+                                   "    x_real_ip: false\n"
+                                   "    routes:\n"
+                                   "      - { pool: ceph }\n";
+
+static void test_dump_minimal(void **state)
+{
+	lb_config_t *cfg = load_ok(MINIMAL);
+	char *text = dump_to_string(cfg);
+
+	assert_string_equal(text, minimal_dump);
+	free(text);
+	lb_config_unref(cfg);
+}
+
+/* load -> dump -> load -> dump gives the same text, and the same values. */
+static void test_dump_round_trip(void **state)
+{
+	static const char *const inputs[] = {MINIMAL, full_yaml,
+	                                     "admin: { listen: off }\n" MINIMAL};
+
+	for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+		lb_config_t *a = load_ok(inputs[i]);
+		char *text_a = dump_to_string(a);
+		lb_config_t *b = load_ok(text_a);
+		char *text_b = dump_to_string(b);
+
+		assert_string_equal(text_a, text_b);
+		assert_int_equal(a->admin_enabled, b->admin_enabled);
+		assert_memory_equal(&a->limits, &b->limits, sizeof(a->limits));
+		assert_memory_equal(&a->timeouts, &b->timeouts, sizeof(a->timeouts));
+		assert_int_equal(a->frontends[0].routes[0].ops, b->frontends[0].routes[0].ops);
+		free(text_a);
+		free(text_b);
+		lb_config_unref(a);
+		lb_config_unref(b);
+	}
+}
+
+/* Without max_idle_per_node, its default (64) gives way to a smaller max_conns_per_node. */
+static void test_idle_default_clamped(void **state)
+{
+	lb_config_t *cfg = load_ok("pools:\n  - name: ceph\n    max_conns_per_node: 10\n"
+	                           "    nodes: [{ name: rgw1, addr: 127.0.0.11:8000 }]\n" FRONT);
+
+	assert_int_equal(cfg->pools[0].max_conns_per_node, 10);
+	assert_int_equal(cfg->pools[0].max_idle_per_node, 10);
+	lb_config_unref(cfg);
+}
+
+static void test_admin_off(void **state)
+{
+	/* With the admin listener off, a frontend may take its default address. */
+	lb_config_t *cfg = load_ok("admin:\n  listen: off\n" POOL "frontends:\n  - name: s3\n"
+	                           "    listen: [127.0.0.1:9901]\n    routes: [{ pool: ceph }]\n");
+
+	assert_false(cfg->admin_enabled);
+	assert_string_equal(cfg->frontends[0].listen[0].text, "127.0.0.1:9901");
+	lb_config_unref(cfg);
+}
+
+/* Aliases are YAML; lines inside an aliased subtree fall back to the alias's line. */
+static void test_alias(void **state)
+{
+	lb_config_t *cfg = load_ok("pools:\n"
+	                           "  - name: ceph\n"
+	                           "    nodes: &n [{ name: rgw1, addr: 127.0.0.11:8000 }]\n"
+	                           "  - name: b\n"
+	                           "    nodes: *n\n" FRONT);
+
+	assert_int_equal(cfg->npools, 2);
+	assert_string_equal(cfg->pools[1].nodes[0].addr.text, "127.0.0.11:8000");
+	assert_int_equal(cfg->pools[1].nodes[0].line, 5);
+	lb_config_unref(cfg);
+}
+
+static void test_errors_structure(void **state)
+{
+	static const err_case_t cases[] = {
+	    {MINIMAL "colour: blue\n", "s3lb.yaml:9: colour: unknown key"},
+	    {MINIMAL "timeouts:\n  client_timeout: 5s\n",
+	     "s3lb.yaml:10: timeouts.client_timeout: unknown key"},
+	    {"pools:\n"
+	     "  - name: ceph\n"
+	     "    nodes:\n"
+	     "      - name: rgw1\n"
+	     "        addr: 127.0.0.11:8000\n"
+	     "      - name: rgw2\n"
+	     "        adr: 127.0.0.12:8000\n" FRONT,
+	     "s3lb.yaml:7: pools[0].nodes[1].adr: unknown key"},
+	    {"pools:\n"
+	     "  - name: ceph\n"
+	     "    tls: { enabled: true, cafile: /ca.pem }\n"
+	     "    nodes: [{ name: rgw1, addr: 127.0.0.11:8000 }]\n" FRONT,
+	     "s3lb.yaml:3: pools[0].tls.cafile: unknown key"},
+	    {MINIMAL "a.b: 1\n", "s3lb.yaml:9: a.b: unknown key"},
+	    {MINIMAL "log:\n  level: info\n  level: debug\n",
+	     "s3lb.yaml:11: log.level: duplicate key (first at line 10)"},
+	    {MINIMAL "log:\n  level: info\nlog:\n  level: warn\n",
+	     "s3lb.yaml:11: log: duplicate key (first at line 9)"},
+	    {"pools:\n  - name: ceph\n    nodes: rgw1\n" FRONT,
+	     "s3lb.yaml:3: pools[0].nodes: expected a list, got a single value"},
+	    {POOL
+	     "frontends:\n  - name: s3\n    listen: 127.0.0.1:8080\n    routes: [{pool: ceph}]\n",
+	     "s3lb.yaml:7: frontends[0].listen: expected a list, got a single value"},
+	    {MINIMAL "admin: [127.0.0.1:9901]\n",
+	     "s3lb.yaml:9: admin: expected a mapping, got a list"},
+	    {MINIMAL "log:\n  level: [info]\n",
+	     "s3lb.yaml:10: log.level: expected a single value, got a list"},
+	    {"- pools\n", "s3lb.yaml:1: yaml: expected a mapping, got a list"},
+	    {"just text\n", "s3lb.yaml:1: yaml: expected a mapping, got a single value"},
+	    {MINIMAL "---\nlog: {}\n", "s3lb.yaml:9: yaml: only one YAML document is allowed"},
+	    {"pools:\n  - name: ceph\n    nodes: *nodes\n" FRONT,
+	     "s3lb.yaml:3: pools[0].nodes: unknown alias 'nodes'"},
+	    {MINIMAL "? [a, b]\n: c\n", "s3lb.yaml:9: yaml: mapping keys must be plain strings"},
+	};
+
+	RUN_CASES(cases);
+}
+
+static void test_errors_syntax(void **state)
+{
+	static const err_case_t cases[] = {
+	    {MINIMAL "timeouts:\n\tclient_idle: 5s\n",
+	     "s3lb.yaml:10: yaml: syntax error: found character that cannot start any token"},
+	    {"pools:\n  - name: ceph\n  nodes\n: x\n",
+	     "s3lb.yaml:3: yaml: syntax error: could not find expected ':'"},
+	    {MINIMAL "log:\n  level: info\n access: stdout\n",
+	     "s3lb.yaml:11: yaml: syntax error: did not find expected key (while parsing a block "
+	     "mapping from line 1)"},
+	    {POOL "frontends:\n  - name: s3\n    listen: [127.0.0.1:8080\n    routes: []\n",
+	     "s3lb.yaml:8: yaml: syntax error: did not find expected ',' or ']' (while parsing a "
+	     "flow sequence from line 7)"},
+	    {MINIMAL "log: {level: \"info}\n",
+	     "s3lb.yaml:10: yaml: syntax error: found unexpected end of stream (while scanning a "
+	     "quoted scalar from line 9)"},
+	};
+
+	RUN_CASES(cases);
+}
+
+static void test_errors_required(void **state)
+{
+	static const err_case_t cases[] = {
+	    {"", "s3lb.yaml:1: pools: at least one pool is required"},
+	    {"# nothing\n", "s3lb.yaml:1: pools: at least one pool is required"},
+	    {"log:\n  level: info\n" FRONT, "s3lb.yaml:1: pools: at least one pool is required"},
+	    {"log: {}\npools: []\n" FRONT, "s3lb.yaml:2: pools: at least one pool is required"},
+	    {POOL, "s3lb.yaml:1: frontends: at least one frontend is required"},
+	    {POOL "frontends: []\n", "s3lb.yaml:5: frontends: at least one frontend is required"},
+	    {"pools:\n  - name: ceph\n" FRONT,
+	     "s3lb.yaml:2: pools[0].nodes: at least one node is required"},
+	    {"pools:\n  - nodes: [{ name: rgw1, addr: 127.0.0.11:8000 }]\n" FRONT,
+	     "s3lb.yaml:2: pools[0].name: missing"},
+	    {"pools:\n  - name: ceph\n    nodes:\n      - { name: rgw1 }\n" FRONT,
+	     "s3lb.yaml:4: pools[0].nodes[0].addr: missing"},
+	    {"pools:\n  - name: ceph\n    nodes:\n      - addr: 127.0.0.11:8000\n" FRONT,
+	     "s3lb.yaml:4: pools[0].nodes[0].name: missing"},
+	    {POOL "frontends:\n  - name: s3\n    routes: [{ pool: ceph }]\n",
+	     "s3lb.yaml:6: frontends[0].listen: at least one address is required"},
+	    {POOL "frontends:\n  - name: s3\n    listen: []\n    routes: [{ pool: ceph }]\n",
+	     "s3lb.yaml:7: frontends[0].listen: at least one address is required"},
+	    {POOL "frontends:\n  - name: s3\n    listen: [127.0.0.1:8080]\n",
+	     "s3lb.yaml:6: frontends[0].routes: at least one route is required"},
+	    {POOL "frontends:\n  - listen: [127.0.0.1:8080]\n    routes: [{ pool: ceph }]\n",
+	     "s3lb.yaml:6: frontends[0].name: missing"},
+	    {POOL "frontends:\n  - name: s3\n    listen: [127.0.0.1:8080]\n"
+	          "    routes:\n      - bucket: logs\n",
+	     "s3lb.yaml:9: frontends[0].routes[0].pool: missing"},
+	};
+
+	RUN_CASES(cases);
+}
+
+static void test_errors_values(void **state)
+{
+	static const err_case_t cases[] = {
+	    {"pools:\n"
+	     "  - name: ceph\n"
+	     "    nodes:\n"
+	     "      - name: rgw1\n"
+	     "        addr: 10.0.0.1\n" FRONT,
+	     "s3lb.yaml:5: pools[0].nodes[0].addr: invalid address '10.0.0.1' (missing port)"},
+	    {"pools:\n  - name: ceph\n    nodes: [{ name: rgw1, addr: \"rgw1:80\" }]\n" FRONT,
+	     "s3lb.yaml:3: pools[0].nodes[0].addr: invalid address 'rgw1:80' (the host must be a "
+	     "numeric IP address: no DNS at load time)"},
+	    {MINIMAL "admin:\n  listen: 127.0.0.1:0\n",
+	     "s3lb.yaml:10: admin.listen: invalid address '127.0.0.1:0' (port out of range: 1 to "
+	     "65535)"},
+	    {POOL "frontends:\n  - name: s3\n    listen:\n      - 127.0.0.1:8080\n      - ::1:80\n"
+	          "    routes: [{ pool: ceph }]\n",
+	     "s3lb.yaml:9: frontends[0].listen[1]: invalid address '::1:80' (an IPv6 address "
+	     "needs brackets, as in [::1]:80)"},
+	    {MINIMAL "timeouts:\n  client_idle: 60\n",
+	     "s3lb.yaml:10: timeouts.client_idle: invalid duration '60' (missing unit: use ms, s, "
+	     "m or h)"},
+	    {MINIMAL "timeouts:\n  upstream_read: 1.5ms\n",
+	     "s3lb.yaml:10: timeouts.upstream_read: invalid duration '1.5ms' (not a whole number "
+	     "of milliseconds)"},
+	    {MINIMAL "timeouts:\n  upstream_connect: 0s\n",
+	     "s3lb.yaml:10: timeouts.upstream_connect: must be at least 1ms"},
+	    {MINIMAL "timeouts:\n  shutdown_grace: 0ms\n",
+	     "s3lb.yaml:10: timeouts.shutdown_grace: must be at least 1ms"},
+	    {MINIMAL "limits:\n  buffer_size: 64KB\n",
+	     "s3lb.yaml:10: limits.buffer_size: invalid size '64KB' (unknown unit: use B, KiB, "
+	     "MiB, GiB, TiB, kB, MB, GB or TB)"},
+	    {MINIMAL "limits:\n  max_header_size: 0\n",
+	     "s3lb.yaml:10: limits.max_header_size: must be between 1 and 1GiB"},
+	    {MINIMAL "limits:\n  buffer_size: 2GiB\n",
+	     "s3lb.yaml:10: limits.buffer_size: must be between 1 and 1GiB"},
+	    {MINIMAL "limits:\n  max_connections: 10k\n",
+	     "s3lb.yaml:10: limits.max_connections: invalid number '10k' (expected a whole "
+	     "number)"},
+	    {MINIMAL "limits:\n  max_headers: -1\n",
+	     "s3lb.yaml:10: limits.max_headers: invalid number '-1' (expected a whole number)"},
+	    {MINIMAL "limits:\n  max_connections: 0\n",
+	     "s3lb.yaml:10: limits.max_connections: must be at least 1"},
+	    {MINIMAL "limits:\n  max_connections: 4294967296\n",
+	     "s3lb.yaml:10: limits.max_connections: must be at most 4294967295"},
+	    {MINIMAL "log:\n  level: verbose\n",
+	     "s3lb.yaml:10: log.level: invalid level 'verbose' (expected error, warn, info or "
+	     "debug)"},
+	    {MINIMAL "log:\n  access: \"\"\n", "s3lb.yaml:10: log.access: must not be empty"},
+	    {MINIMAL "log:\n  error: off\n",
+	     "s3lb.yaml:10: log.error: invalid value 'off' (expected stderr or a file path)"},
+	    {MINIMAL "log:\n  error: stdout\n",
+	     "s3lb.yaml:10: log.error: invalid value 'stdout' (expected stderr or a file path)"},
+	    {"pools:\n"
+	     "  - name: ceph\n"
+	     "    balance: random\n"
+	     "    nodes: [{ name: rgw1, addr: 127.0.0.11:8000 }]\n" FRONT,
+	     "s3lb.yaml:3: pools[0].balance: invalid balance 'random' (expected round-robin, "
+	     "least-requests or hash-key)"},
+	    {"pools:\n  - name: ceph\n    nodes:\n"
+	     "      - { name: rgw1, addr: 127.0.0.11:8000, weight: 0 }\n" FRONT,
+	     "s3lb.yaml:4: pools[0].nodes[0].weight: must be between 1 and 1000"},
+	    {"pools:\n  - name: ceph\n    nodes:\n"
+	     "      - { name: rgw1, addr: 127.0.0.11:8000 }\n"
+	     "      - { name: rgw2, addr: 127.0.0.12:8000, weight: 1001 }\n" FRONT,
+	     "s3lb.yaml:5: pools[0].nodes[1].weight: must be between 1 and 1000"},
+	    {"pools:\n  - name: ceph\n    nodes:\n"
+	     "      - { name: rgw1, addr: 127.0.0.11:8000, weight: 0x10 }\n" FRONT,
+	     "s3lb.yaml:4: pools[0].nodes[0].weight: invalid number '0x10' (expected a whole "
+	     "number)"},
+	    {"pools:\n  - name: ceph\n    retry_budget: 101%\n"
+	     "    nodes: [{ name: rgw1, addr: 127.0.0.11:8000 }]\n" FRONT,
+	     "s3lb.yaml:3: pools[0].retry_budget: must be between 0% and 100%"},
+	    {"pools:\n  - name: ceph\n    retry_budget: lots\n"
+	     "    nodes: [{ name: rgw1, addr: 127.0.0.11:8000 }]\n" FRONT,
+	     "s3lb.yaml:3: pools[0].retry_budget: invalid percentage 'lots' (expected 0 to 100, "
+	     "as 20%)"},
+	    {"pools:\n  - name: ceph\n    max_conns_per_node: 10\n    max_idle_per_node: 11\n"
+	     "    nodes: [{ name: rgw1, addr: 127.0.0.11:8000 }]\n" FRONT,
+	     "s3lb.yaml:4: pools[0].max_idle_per_node: must not exceed max_conns_per_node (10)"},
+	    {"pools:\n  - name: ceph\n    tls:\n      enabled: ture\n"
+	     "    nodes: [{ name: rgw1, addr: 127.0.0.11:8000 }]\n" FRONT,
+	     "s3lb.yaml:4: pools[0].tls.enabled: invalid boolean 'ture' (expected true or false)"},
+	    {"pools:\n  - name: ceph\n    tls: { ca: \"\" }\n"
+	     "    nodes: [{ name: rgw1, addr: 127.0.0.11:8000 }]\n" FRONT,
+	     "s3lb.yaml:3: pools[0].tls.ca: must not be empty"},
+	    {POOL "frontends:\n  - name: s3\n    listen: [127.0.0.1:8080]\n"
+	          "    x_forwarded_for: maybe\n    routes: [{ pool: ceph }]\n",
+	     "s3lb.yaml:8: frontends[0].x_forwarded_for: invalid boolean 'maybe' (expected true "
+	     "or false)"},
+	    {"pools:\n  - name: my pool\n    nodes: [{ name: rgw1, addr: 127.0.0.11:8000 "
+	     "}]\n" FRONT,
+	     "s3lb.yaml:2: pools[0].name: invalid name 'my pool' (letters, digits, '.', '_' and "
+	     "'-' only)"},
+	    {"pools:\n  - name: \"\"\n    nodes: [{ name: rgw1, addr: 127.0.0.11:8000 }]\n" FRONT,
+	     "s3lb.yaml:2: pools[0].name: must be 1 to 64 characters"},
+	    {"pools:\n  - name: ceph\n    nodes: [{ name: \"rgw\\n1\", addr: 127.0.0.11:8000 "
+	     "}]\n" FRONT,
+	     "s3lb.yaml:3: pools[0].nodes[0].name: invalid name 'rgw?1' (letters, digits, '.', "
+	     "'_' and '-' only)"},
+	};
+
+	RUN_CASES(cases);
+}
+
+static void test_errors_duplicates(void **state)
+{
+	static const err_case_t cases[] = {
+	    {"pools:\n"
+	     "  - name: ceph\n"
+	     "    nodes: [{ name: a, addr: 127.0.0.11:8000 }]\n"
+	     "  - name: ceph\n"
+	     "    nodes: [{ name: a, addr: 127.0.0.11:8000 }]\n" FRONT,
+	     "s3lb.yaml:4: pools[1].name: duplicate pool name 'ceph' (first at line 2)"},
+	    {"pools:\n  - name: ceph\n    nodes:\n"
+	     "      - { name: rgw1, addr: 127.0.0.11:8000 }\n"
+	     "      - { name: rgw2, addr: 127.0.0.12:8000 }\n"
+	     "      - { name: rgw1, addr: 127.0.0.13:8000 }\n" FRONT,
+	     "s3lb.yaml:6: pools[0].nodes[2].name: duplicate node name 'rgw1' (first at line 4)"},
+	    {"pools:\n  - name: ceph\n    nodes:\n"
+	     "      - { name: rgw1, addr: \"[::1]:8000\" }\n"
+	     "      - name: rgw2\n"
+	     "        addr: \"[0:0::1]:8000\"\n" FRONT,
+	     "s3lb.yaml:6: pools[0].nodes[1].addr: duplicate node address [::1]:8000 (also node "
+	     "'rgw1')"},
+	    {POOL "frontends:\n"
+	          "  - name: s3\n"
+	          "    listen: [127.0.0.1:8080]\n"
+	          "    routes: [{ pool: ceph }]\n"
+	          "  - name: s3\n"
+	          "    listen: [127.0.0.1:8081]\n"
+	          "    routes: [{ pool: ceph }]\n",
+	     "s3lb.yaml:9: frontends[1].name: duplicate frontend name 's3' (first at line 6)"},
+	    {POOL "frontends:\n"
+	          "  - name: s3\n"
+	          "    listen: [127.0.0.1:8080, 127.0.0.1:8080]\n"
+	          "    routes: [{ pool: ceph }]\n",
+	     "s3lb.yaml:7: frontends[0].listen[1]: address 127.0.0.1:8080 is already used by "
+	     "frontends[0].listen[0]"},
+	    {POOL "frontends:\n"
+	          "  - name: s3\n"
+	          "    listen: [127.0.0.1:8080]\n"
+	          "    routes: [{ pool: ceph }]\n"
+	          "  - name: s3b\n"
+	          "    listen:\n"
+	          "      - 127.0.0.1:8081\n"
+	          "      - 127.0.0.1:8080\n"
+	          "    routes: [{ pool: ceph }]\n",
+	     "s3lb.yaml:12: frontends[1].listen[1]: address 127.0.0.1:8080 is already used by "
+	     "frontends[0].listen[0]"},
+	    {POOL "frontends:\n"
+	          "  - name: s3\n"
+	          "    listen: [127.0.0.1:9901]\n"
+	          "    routes: [{ pool: ceph }]\n",
+	     "s3lb.yaml:7: frontends[0].listen[0]: address 127.0.0.1:9901 is already used by "
+	     "admin.listen"},
+	    {"admin:\n  listen: \"[::1]:80\"\n" POOL "frontends:\n"
+	     "  - name: s3\n"
+	     "    listen: [\"[0::1]:80\"]\n"
+	     "    routes: [{ pool: ceph }]\n",
+	     "s3lb.yaml:9: frontends[0].listen[0]: address [::1]:80 is already used by "
+	     "admin.listen"},
+	};
+
+	RUN_CASES(cases);
+}
+
+static void test_errors_frontend(void **state)
+{
+	static const err_case_t cases[] = {
+	    {POOL "frontends:\n"
+	          "  - name: s3\n"
+	          "    listen: [127.0.0.1:8080]\n"
+	          "    routes:\n"
+	          "      - pool: ceph\n"
+	          "      - pool: x\n",
+	     "s3lb.yaml:10: frontends[0].routes[1].pool: unknown pool 'x'"},
+	    {POOL "frontends:\n"
+	          "  - name: s3\n"
+	          "    listen: [127.0.0.1:8080]\n"
+	          "    tls:\n"
+	          "      cert: /etc/cert.pem\n"
+	          "    routes: [{ pool: ceph }]\n",
+	     "s3lb.yaml:8: frontends[0].tls.key: missing (tls needs both cert and key)"},
+	    {POOL "frontends:\n"
+	          "  - name: s3\n"
+	          "    listen: [127.0.0.1:8080]\n"
+	          "    tls: { key: /etc/key.pem }\n"
+	          "    routes: [{ pool: ceph }]\n",
+	     "s3lb.yaml:8: frontends[0].tls.cert: missing (tls needs both cert and key)"},
+	    {POOL "frontends:\n"
+	          "  - name: s3\n"
+	          "    listen: [127.0.0.1:8080]\n"
+	          "    domains:\n"
+	          "      - s3.local\n"
+	          "      - s3.local:8080\n"
+	          "    routes: [{ pool: ceph }]\n",
+	     "s3lb.yaml:10: frontends[0].domains[1]: domain 's3.local:8080' must not contain a "
+	     "port"},
+	    {POOL "frontends:\n"
+	          "  - name: s3\n"
+	          "    listen: [127.0.0.1:8080]\n"
+	          "    domains: [S3.Local]\n"
+	          "    routes: [{ pool: ceph }]\n",
+	     "s3lb.yaml:8: frontends[0].domains[0]: domain 'S3.Local' must be lowercase"},
+	    {POOL "frontends:\n"
+	          "  - name: s3\n"
+	          "    listen: [127.0.0.1:8080]\n"
+	          "    domains: [.s3.local]\n"
+	          "    routes: [{ pool: ceph }]\n",
+	     "s3lb.yaml:8: frontends[0].domains[0]: domain '.s3.local' must not start or end "
+	     "with '.'"},
+	    {POOL "frontends:\n"
+	          "  - name: s3\n"
+	          "    listen: [127.0.0.1:8080]\n"
+	          "    domains: [\"s3_local\"]\n"
+	          "    routes: [{ pool: ceph }]\n",
+	     "s3lb.yaml:8: frontends[0].domains[0]: invalid domain 's3_local' (letters, digits, "
+	     "'.' and '-' only)"},
+	    {POOL "frontends:\n"
+	          "  - name: s3\n"
+	          "    listen: [127.0.0.1:8080]\n"
+	          "    domains: [a.local, b.local, a.local]\n"
+	          "    routes: [{ pool: ceph }]\n",
+	     "s3lb.yaml:8: frontends[0].domains[2]: duplicate domain 'a.local' (also domains[0])"},
+	    {POOL "frontends:\n"
+	          "  - name: s3\n"
+	          "    listen: [127.0.0.1:8080]\n"
+	          "    domains: [\"\"]\n"
+	          "    routes: [{ pool: ceph }]\n",
+	     "s3lb.yaml:8: frontends[0].domains[0]: must not be empty"},
+	    {POOL "frontends:\n"
+	          "  - name: s3\n"
+	          "    listen: [127.0.0.1:8080]\n"
+	          "    routes:\n"
+	          "      - { op: [read, get], pool: ceph }\n",
+	     "s3lb.yaml:9: frontends[0].routes[0].op[1]: unknown operation 'get' (expected read, "
+	     "write, delete, list, bucket, mpu-create, mpu-part, mpu-complete, mpu-abort, "
+	     "multipart or other)"},
+	    {POOL "frontends:\n"
+	          "  - name: s3\n"
+	          "    listen: [127.0.0.1:8080]\n"
+	          "    routes:\n"
+	          "      - { op: [], pool: ceph }\n",
+	     "s3lb.yaml:9: frontends[0].routes[0].op: empty list (leave op out to match every "
+	     "operation)"},
+	    {POOL "frontends:\n"
+	          "  - name: s3\n"
+	          "    listen: [127.0.0.1:8080]\n"
+	          "    routes:\n"
+	          "      - { bucket: \"\", pool: ceph }\n",
+	     "s3lb.yaml:9: frontends[0].routes[0].bucket: must not be empty"},
+	};
+
+	RUN_CASES(cases);
+}
+
+static void test_file_errors(void **state)
+{
+	char path[] = "/tmp/s3lb-test-config-XXXXXX";
+	char err[512] = "";
+	lb_config_t *cfg = (lb_config_t *)&err;
+	const char *bad = MINIMAL "limits:\n  max_headers: many\n";
+	int fd;
+
+	assert_int_equal(lb_config_load("/nonexistent/s3lb.yaml", &cfg, err, sizeof(err)), -ENOENT);
+	assert_null(cfg);
+	assert_string_equal(err, "/nonexistent/s3lb.yaml: cannot open: No such file or directory");
+
+	assert_true(lb_config_load("/tmp", &cfg, err, sizeof(err)) < 0);
+	assert_string_equal(err, "/tmp: cannot read: Is a directory");
+
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, bad, strlen(bad)), (ssize_t)strlen(bad));
+	close(fd);
+	assert_int_equal(lb_config_load(path, &cfg, err, sizeof(err)), -EINVAL);
+	assert_true(strncmp(err, path, strlen(path)) == 0);
+	assert_string_equal(
+	    err + strlen(path),
+	    ":10: limits.max_headers: invalid number 'many' (expected a whole number)");
+
+	/* A short buffer gets a cut, terminated message. */
+	assert_int_equal(lb_config_load(path, &cfg, err, 8), -EINVAL);
+	assert_int_equal(strlen(err), 7);
+	unlink(path);
+}
+
+static void test_load_file_ok(void **state)
+{
+	char path[] = "/tmp/s3lb-test-config-XXXXXX";
+	char err[512] = "";
+	lb_config_t *cfg = NULL;
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, MINIMAL, strlen(MINIMAL)), (ssize_t)strlen(MINIMAL));
+	close(fd);
+	assert_int_equal(lb_config_load(path, &cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg->path, path);
+	unlink(path);
+
+	/* Each user holds a reference; the last unref frees (ASan checks the rest). */
+	assert_ptr_equal(lb_config_ref(cfg), cfg);
+	assert_int_equal(cfg->refs, 2);
+	lb_config_unref(cfg);
+	assert_int_equal(cfg->refs, 1);
+	lb_config_unref(cfg);
+	lb_config_unref(NULL);
+}
+
+/* The shipped example loads and says what the docs say it says. */
+static void test_example_config(void **state)
+{
+	char path[1024];
+	const char *src = getenv("S3LB_SRC");
+	char err[512] = "";
+	lb_config_t *cfg = NULL;
+
+	if (src != NULL)
+		snprintf(path, sizeof(path), "%s/etc/s3lb.yaml", src);
+	else /* __FILE__ is .../tests/unit/test_core_config.c */
+		snprintf(path, sizeof(path), "%.*s/etc/s3lb.yaml",
+		         (int)(strlen(__FILE__) - strlen("/tests/unit/test_core_config.c")),
+		         __FILE__);
+	if (lb_config_load(path, &cfg, err, sizeof(err)) != 0)
+		print_error("%s\n", err);
+	assert_non_null(cfg);
+	assert_string_equal(cfg->admin_listen.text, "127.0.0.1:9901");
+	assert_int_equal(cfg->npools, 1);
+	assert_string_equal(cfg->pools[0].name, "ceph");
+	assert_int_equal(cfg->pools[0].nnodes, 3);
+	assert_string_equal(cfg->pools[0].nodes[0].addr.text, "127.0.0.11:8000");
+	assert_string_equal(cfg->pools[0].nodes[1].addr.text, "127.0.0.12:8000");
+	assert_string_equal(cfg->pools[0].nodes[2].addr.text, "127.0.0.13:8000");
+	assert_int_equal(cfg->nfrontends, 1);
+	assert_string_equal(cfg->frontends[0].name, "s3");
+	assert_string_equal(cfg->frontends[0].listen[0].text, "127.0.0.1:8080");
+	assert_int_equal(cfg->frontends[0].ndomains, 1);
+	assert_string_equal(cfg->frontends[0].domains[0], "s3.local");
+	lb_config_unref(cfg);
+}
+
+static void test_names(void **state)
+{
+	static const struct {
+		lb_op_t op;
+		const char *name;
+	} ops[] = {
+	    {LB_OP_READ, "read"},           {LB_OP_WRITE, "write"},
+	    {LB_OP_DELETE, "delete"},       {LB_OP_LIST, "list"},
+	    {LB_OP_BUCKET, "bucket"},       {LB_OP_MPU_CREATE, "mpu-create"},
+	    {LB_OP_MPU_PART, "mpu-part"},   {LB_OP_MPU_COMPLETE, "mpu-complete"},
+	    {LB_OP_MPU_ABORT, "mpu-abort"}, {LB_OP_OTHER, "other"},
+	};
+	uint32_t bits = 0, all = 0;
+
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		assert_string_equal(lb_op_name(ops[i].op), ops[i].name);
+		assert_int_equal(lb_op_parse(ops[i].name, &bits), 0);
+		assert_int_equal(bits, ops[i].op);
+		all |= bits;
+	}
+	assert_int_equal(all, LB_OP_ALL);
+	assert_int_equal(lb_op_parse("multipart", &bits), 0);
+	assert_int_equal(bits, LB_OP_MULTIPART);
+	assert_int_equal(lb_op_parse("READ", &bits), -1);
+	assert_int_equal(lb_op_parse("", &bits), -1);
+	assert_string_equal(lb_op_name(LB_OP_READ | LB_OP_WRITE), "unknown");
+	assert_string_equal(lb_op_name((lb_op_t)0), "unknown");
+
+	assert_string_equal(lb_balance_name(LB_BALANCE_ROUND_ROBIN), "round-robin");
+	assert_string_equal(lb_balance_name(LB_BALANCE_LEAST_REQUESTS), "least-requests");
+	assert_string_equal(lb_balance_name(LB_BALANCE_HASH_KEY), "hash-key");
+	assert_string_equal(lb_balance_name((lb_balance_t)7), "unknown");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_full),
+	    cmocka_unit_test(test_dump_minimal),
+	    cmocka_unit_test(test_dump_round_trip),
+	    cmocka_unit_test(test_idle_default_clamped),
+	    cmocka_unit_test(test_admin_off),
+	    cmocka_unit_test(test_alias),
+	    cmocka_unit_test(test_errors_structure),
+	    cmocka_unit_test(test_errors_syntax),
+	    cmocka_unit_test(test_errors_required),
+	    cmocka_unit_test(test_errors_values),
+	    cmocka_unit_test(test_errors_duplicates),
+	    cmocka_unit_test(test_errors_frontend),
+	    cmocka_unit_test(test_file_errors),
+	    cmocka_unit_test(test_load_file_ok),
+	    cmocka_unit_test(test_example_config),
+	    cmocka_unit_test(test_names),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
