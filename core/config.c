@@ -444,6 +444,9 @@ static int fail_at(load_ctx_t *c, int line, const char *path, const char *fmt, v
 	             path[0] != '\0' ? path : "yaml");
 	if (n >= 0 && (size_t)n < c->errlen)
 		vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+	for (char *p = c->err; *p != '\0'; p++) /* one line, whatever the file holds */
+		if (iscntrl((unsigned char)*p))
+			*p = '?';
 	return -EINVAL;
 }
 
@@ -491,6 +494,23 @@ static shown_t show(const char *v)
 	}
 	out.s[i] = '\0';
 	return out;
+}
+
+/* Formats a key path into buf (PATH_LEN bytes); a path too long is cut, which only blurs a message.
+ */
+static void pathf(char *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void pathf(char *buf, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, PATH_LEN, fmt, ap);
+	va_end(ap);
+}
+
+static void path_of(char *buf, const char *prefix, const char *key)
+{
+	pathf(buf, "%s%s%s", prefix, prefix[0] && key[0] ? "." : "", key);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -560,12 +580,15 @@ static int walk_key(walk_t *w, const yaml_event_t *ev, int line)
 	if (ev->type != YAML_SCALAR_EVENT)
 		return fail_line(w->c, line, w->path, "mapping keys must be plain strings");
 	key = (const char *)ev->data.scalar.value;
-	if (walk_append(w, line, "%s%s", w->plen ? "." : "", key) < 0)
-		return -EINVAL;
-	for (const char *k = key; *k != '\0'; k++)
-		if (!is_key_char((unsigned char)*k))
-			return fail_line(w->c, line, w->path, "unknown key");
-	return 0;
+	for (const char *k = key; *k != '\0'; k++) {
+		if (!is_key_char((unsigned char)*k)) {
+			char path[PATH_LEN];
+
+			pathf(path, "%s%s%s", w->path, w->plen ? "." : "", show(key).s);
+			return fail_line(w->c, line, path, "unknown key");
+		}
+	}
+	return walk_append(w, line, "%s%s", w->plen ? "." : "", key);
 }
 
 static void walk_value_done(walk_t *w)
@@ -828,23 +851,6 @@ static int cyaml_fail(load_ctx_t *c, const cyaml_report_t *r, cyaml_err_t err)
 
 /* ---------------------------------------------------------------------------------------- */
 /* Conversion of single values.                                                              */
-
-/* Formats a key path into buf (PATH_LEN bytes); a path too long is cut, which only blurs a message.
- */
-static void pathf(char *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void pathf(char *buf, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, PATH_LEN, fmt, ap);
-	va_end(ap);
-}
-
-static void path_of(char *buf, const char *prefix, const char *key)
-{
-	pathf(buf, "%s%s%s", prefix, prefix[0] && key[0] ? "." : "", key);
-}
 
 static int parse_count(const char *s, uint64_t *out)
 {

@@ -36,6 +36,7 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <string.h>
+#include <stdio.h>
 
 #include "gateway/sock.h"
 #include "gateway/tls.h"
@@ -155,6 +156,7 @@ static void tls_report(gw_sock_t *s)
 {
 	uv_buf_t none = uv_buf_init(NULL, 0);
 
+	fprintf(stderr, "DBG %p report %d\n", (void *)s, s->read_err);
 	if (s->read_done || s->closing)
 		return;
 	if (s->connect_cb) {
@@ -237,7 +239,7 @@ static void on_tls_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
 	gw_sock_t *s = stream->data;
 	int rc;
-
+	fprintf(stderr, "DBG %p on_tls_read %zd\n", (void *)s, nread);
 	if (nread == 0)
 		return;
 	if (nread < 0) {
@@ -306,6 +308,7 @@ static int tls_write(gw_sock_t *s, const uv_buf_t *bufs, unsigned nbufs)
 static void tls_close(gw_sock_t *s)
 {
 	uv_buf_t b;
+	fprintf(stderr, "DBG %p tls_close busy %d abort %d\n", (void *)s, s->tx_busy, s->abort_on_close);
 	if (s->connected && !s->tx_busy && !s->abort_on_close) {
 		gw_tls_write_abort(s->tls);
 		gw_tls_shutdown(s->tls);

@@ -37,7 +37,7 @@ _integ_t0=$SECONDS
 
 # ---- reporting -----------------------------------------------------------------------------------
 
-pass() { printf 'ok   %s\n' "$*"; }
+pass() { printf 'ok   %3ds %s\n' "$((SECONDS - _integ_t0))" "$*"; }
 note() { printf '     %s\n' "$*"; }
 fail() {
 	printf 'FAIL %s: %s\n' "$S3LB_INTEG_NAME" "$*" >&2
