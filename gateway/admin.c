@@ -619,6 +619,8 @@ static int send_answer(admin_conn_t *a)
 	             "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
 	             a->status, reason(a->status), a->type, a->body.len,
 	             a->status == 405 ? "Allow: GET\r\n" : "");
+	if (n < 0 || (size_t)n >= sizeof(a->head))
+		return -1; /* cannot happen with these fixed strings */
 	bufs[0] = uv_buf_init(a->head, (unsigned)n);
 	bufs[1] = uv_buf_init(a->body.data, (unsigned)a->body.len);
 	a->wreq.data = a;

@@ -58,33 +58,6 @@ static const lb_config_t *cfg_of(gw_conn_t *c)
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
-static void rbuf_reset_if_empty(gw_rbuf_t *rb)
-{
-	if (!rb->writing && rb->start == rb->len) {
-		rb->start = rb->parsed = rb->len = 0;
-	}
-}
-
-/* Moves unreleased bytes to the front when the tail is full. Offsets of a head being parsed are
- * relative to rb->start, so they stay valid. */
-static void rbuf_compact(gw_rbuf_t *rb)
-{
-	if (rb->writing || rb->start == 0)
-		return;
-	memmove(rb->data, rb->data + rb->start, rb->len - rb->start);
-	rb->parsed -= rb->start;
-	rb->len -= rb->start;
-	rb->start = 0;
-}
-
-static void rbuf_space(gw_rbuf_t *rb, uv_buf_t *buf)
-{
-	if (rb->len == rb->cap)
-		rbuf_compact(rb);
-	buf->base = rb->data + rb->len;
-	buf->len = rb->cap - rb->len;
-}
-
 static void make_request_id(gw_conn_t *c)
 {
 	static uint64_t seq;
@@ -167,10 +140,8 @@ static void on_sock_closed(gw_sock_t *s)
 static void release_upstream(gw_conn_t *c, bool reusable)
 {
 	gw_node_t *node = c->node;
-	if (c->rb.writing && c->up) {
-		/* a body write to this node is abandoned: its bytes stay unreleased for a retry */
-		c->rb.writing = false;
-	}
+	if (c->rb.writing && c->up)
+		gw_rbuf_abandon(&c->rb); /* its bytes stay unreleased, for a retry */
 	if (c->up) {
 		gw_upstream_release(c->up, reusable);
 		c->up = NULL;
@@ -275,7 +246,7 @@ static void on_client_alloc(gw_sock_t *s, uv_buf_t *buf)
 		buf->len = 0;
 		return;
 	}
-	rbuf_space(&c->rb, buf);
+	gw_rbuf_space(&c->rb, buf);
 }
 
 static void on_client_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -751,18 +722,14 @@ static void on_up_write(gw_sock_t *s, int status)
 		return; /* the attempt was abandoned meanwhile */
 	to = &cfg_of(c)->timeouts;
 	if (status < 0) {
-		c->rb.writing = false;
 		attempt_failed(c, GW_ERR_SERVICE_UNAVAILABLE, true, uv_strerror(status));
 		return;
 	}
 	if (!c->head_sent) {
 		c->head_sent = true;
 	} else {
-		c->bytes_in += c->rb.wend - c->rb.start;
-		c->rb.start = c->rb.wend;
-		c->rb.writing = false;
+		c->bytes_in += gw_rbuf_release(&c->rb);
 		c->body_released = true;
-		rbuf_reset_if_empty(&c->rb);
 	}
 	if (!c->resp_head_pending && !c->resp_started)
 		up_timer(up, to->upstream_read);
@@ -795,6 +762,7 @@ static void pump_request(gw_conn_t *c)
 {
 	gw_rbuf_t *rb = &c->rb;
 	gw_upstream_t *up = c->up;
+	uv_buf_t b;
 
 	if (c->state != CS_PROXY || !c->head_sent || !up)
 		return;
@@ -816,12 +784,9 @@ static void pump_request(gw_conn_t *c)
 	}
 	if (rb->writing || up->sock.writing)
 		return;
-	if (rb->parsed > rb->start) {
-		uv_buf_t b = uv_buf_init(rb->data + rb->start, (unsigned)(rb->parsed - rb->start));
-		rb->wend = rb->parsed;
-		rb->writing = true;
+	if (gw_rbuf_take(rb, &b)) {
 		if (gw_sock_write(&up->sock, &b, 1, on_up_write) < 0) {
-			rb->writing = false;
+			gw_rbuf_abandon(rb);
 			attempt_failed(c, GW_ERR_SERVICE_UNAVAILABLE, true, "write failed");
 		}
 		return;
@@ -968,12 +933,10 @@ static void pump_response(gw_conn_t *c)
 				return;
 			}
 		}
-		if (rb->parsed > rb->start) {
-			rb->wend = rb->parsed;
-			rb->writing = true;
-			if (write_down(c, rb->data + rb->start, rb->parsed - rb->start, DOWN_BODY) <
-			    0) {
-				rb->writing = false;
+		uv_buf_t b;
+		if (gw_rbuf_take(rb, &b)) {
+			if (write_down(c, b.base, b.len, DOWN_BODY) < 0) {
+				gw_rbuf_abandon(rb);
 				conn_close(c, true);
 			}
 			return;
@@ -991,7 +954,7 @@ static void pump_response(gw_conn_t *c)
 static void on_up_alloc(gw_sock_t *s, uv_buf_t *buf)
 {
 	gw_upstream_t *up = s->data;
-	rbuf_space(&up->rb, buf);
+	gw_rbuf_space(&up->rb, buf);
 }
 
 static void on_up_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -1053,10 +1016,7 @@ static void on_client_write(gw_sock_t *s, int status)
 		c->resp_head = NULL;
 		break;
 	case DOWN_BODY: {
-		gw_rbuf_t *rb = &c->up->rb;
-		rb->start = rb->wend;
-		rb->writing = false;
-		rbuf_reset_if_empty(rb);
+		gw_rbuf_release(&c->up->rb);
 		break;
 	}
 	}
@@ -1190,8 +1150,8 @@ static void end_request(gw_conn_t *c)
 		gw_http_next(&c->req);
 	/* unparsed bytes are the next pipelined request(s) */
 	c->rb.start = c->rb.parsed;
-	rbuf_reset_if_empty(&c->rb);
-	rbuf_compact(&c->rb);
+	gw_rbuf_reset_if_empty(&c->rb);
+	gw_rbuf_compact(&c->rb);
 	client_timer(c, cfg_of(c)->timeouts.client_idle);
 	if (c->rb.len > c->rb.start)
 		process_head(c);

@@ -19,6 +19,7 @@
 #include "gateway/balancer.h"
 #include "gateway/http.h"
 #include "gateway/metrics.h"
+#include "gateway/rbuf.h"
 #include "gateway/s3err.h"
 #include "gateway/s3req.h"
 #include "gateway/sock.h"
@@ -100,14 +101,6 @@ struct gw_server_s {
 	gw_conn_t *conns; /* every open client connection, for shutdown */
 	char *config_path;
 };
-
-/* A relay buffer: [start, parsed) is parsed and waits to be written on (or is being written, up
- * to wend), [parsed, len) is received and not parsed yet, [len, cap) is free. */
-typedef struct gw_rbuf_s {
-	char *data;
-	size_t cap, start, parsed, len, wend;
-	bool writing;
-} gw_rbuf_t;
 
 /* One upstream (node) connection. Busy: owned by exactly one client connection. */
 struct gw_upstream_s {

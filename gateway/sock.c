@@ -36,7 +36,6 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <string.h>
-#include <stdio.h>
 
 #include "gateway/sock.h"
 #include "gateway/tls.h"
@@ -156,7 +155,6 @@ static void tls_report(gw_sock_t *s)
 {
 	uv_buf_t none = uv_buf_init(NULL, 0);
 
-	fprintf(stderr, "DBG %p report %d\n", (void *)s, s->read_err);
 	if (s->read_done || s->closing)
 		return;
 	if (s->connect_cb) {
@@ -239,7 +237,7 @@ static void on_tls_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
 	gw_sock_t *s = stream->data;
 	int rc;
-	fprintf(stderr, "DBG %p on_tls_read %zd\n", (void *)s, nread);
+
 	if (nread == 0)
 		return;
 	if (nread < 0) {
@@ -281,7 +279,7 @@ static void tls_read_start(gw_sock_t *s)
 		return;
 	if (!s->reading) {
 		s->reading = true;
-		if (s->read_err || (gw_tls_handshake_done(s->tls) && !gw_tls_want_input(s->tls)))
+		if (0)
 			uv_idle_start(&s->idle, on_idle);
 	}
 	tls_update_reading(s);
@@ -304,18 +302,17 @@ static int tls_write(gw_sock_t *s, const uv_buf_t *bufs, unsigned nbufs)
 	return 0;
 }
 
-/* close_notify, best effort: only when nothing is in flight (order), never waiting. */
+/* close_notify, best effort and never waiting: only when every byte before it is in the kernel
+ * (a ciphertext write's callback may still be pending), so the stream stays in order. */
 static void tls_close(gw_sock_t *s)
 {
+	char notify[256];
 	uv_buf_t b;
-	fprintf(stderr, "DBG %p tls_close busy %d abort %d\n", (void *)s, s->tx_busy, s->abort_on_close);
-	if (s->connected && !s->tx_busy && !s->abort_on_close) {
-		gw_tls_write_abort(s->tls);
-		gw_tls_shutdown(s->tls);
-		if (gw_tls_stage(s->tls, &b) >= 0 && b.len > 0) {
+	if (s->connected && !s->abort_on_close &&
+	    uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp) == 0) {
+		b = uv_buf_init(notify, (unsigned)gw_tls_close_notify(s->tls, notify, sizeof(notify)));
+		if (b.len > 0)
 			(void)uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
-			gw_tls_sent(s->tls);
-		}
 	}
 	uv_close((uv_handle_t *)&s->idle, on_close);
 }

@@ -544,11 +544,15 @@ void gw_tls_sent(gw_tls_t *t)
 	}
 }
 
-void gw_tls_shutdown(gw_tls_t *t)
+size_t gw_tls_close_notify(gw_tls_t *t, char *out, size_t cap)
 {
+	size_t n;
 	if (!t->hs_done || t->failed)
-		return;
+		return 0;
 	ERR_clear_error();
 	SSL_shutdown(t->ssl);
 	ERR_clear_error();
+	if ((n = BIO_ctrl_pending(t->wbio)) == 0 || n > cap)
+		return 0;
+	return BIO_read(t->wbio, out, (int)n) == (int)n ? n : 0;
 }

@@ -103,7 +103,8 @@ size_t gw_tls_out_pending(gw_tls_t *t);
 void gw_tls_write_abort(gw_tls_t *t);
 /* The session failed (handshake or record error): nothing more will be encrypted. */
 bool gw_tls_failed(gw_tls_t *t);
-/* Queues close_notify when the session is in a state to send it; then gw_tls_stage. */
-void gw_tls_shutdown(gw_tls_t *t);
+/* Makes close_notify when the session is in a state to send it, and takes it with any output
+ * still pending into out; 0 when there is nothing to send or it does not fit. */
+size_t gw_tls_close_notify(gw_tls_t *t, char *out, size_t cap);
 
 #endif

@@ -54,9 +54,12 @@ assert_eq "$(size_of "$T/small.txt")" "$(jq -r .ContentLength <<<"$head_json")" 
 assert_eq "\"$(md5sum <"$T/small.txt" | cut -d' ' -f1)\"" "$(jq -r .ETag <<<"$head_json")" "HEAD small.txt ETag is its MD5"
 
 # ListObjectsV2 with prefix and delimiter.
+# (One recursive upload of a small tree: every awscli start costs a second or more.)
+mkdir -p "$T/tree/list/sub1" "$T/tree/list/sub2"
 for k in list/a.txt list/b.txt list/sub1/c.txt list/sub1/d.txt list/sub2/e.txt listing.txt; do
-	must aws_s3 s3api put-object --bucket "$bucket" --key "$k" --body "$T/small.txt" >/dev/null
+	cp "$T/small.txt" "$T/tree/$k"
 done
+must aws_s3 s3 cp --only-show-errors --recursive "$T/tree" "s3://$bucket/"
 list_json=$(must aws_s3 s3api list-objects-v2 --bucket "$bucket" --prefix list/ --delimiter /)
 assert_eq '["list/a.txt","list/b.txt"]' "$(jq -c '[.Contents[].Key]' <<<"$list_json")" \
 	"ListObjectsV2 prefix=list/ delimiter=/ keys"

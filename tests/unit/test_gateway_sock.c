@@ -261,7 +261,7 @@ static void fx_start(gw_tls_ctx_t *ctx, void (*accepted)(peer_t *), int closes)
 	assert_int_equal(uv_tcp_getsockname(&listener, (struct sockaddr *)&addr, &len), 0);
 	assert_int_equal(uv_listen((uv_stream_t *)&listener, 16, on_connection), 0);
 	uv_timer_init(&loop, &watchdog);
-	uv_timer_start(&watchdog, on_watchdog, 60000, 0);
+	uv_timer_start(&watchdog, on_watchdog, 30000, 0);
 	uv_unref((uv_handle_t *)&watchdog);
 }
 
@@ -643,7 +643,9 @@ static void *raw_h2_client(void *arg)
 	snprintf(raw_alpn, sizeof(raw_alpn), "%.*s", (int)len, proto ? (const char *)proto : "");
 	if (SSL_write(ssl, "ping", 4) != 4 || SSL_read(ssl, buf, 4) != 4 || memcmp(buf, "ping", 4))
 		goto out;
-	SSL_shutdown(ssl);
+	/* Our close_notify, then the server's: a clean bidirectional shutdown. */
+	if (SSL_shutdown(ssl) != 0 || SSL_shutdown(ssl) != 1)
+		goto out;
 	raw_ok = 1;
 out:
 	SSL_free(ssl);
@@ -825,13 +827,21 @@ static void test_tls_close_during_handshake(void **state)
  * UV_EOF (close_notify, or FIN) or UV_ECONNRESET. */
 static bool abort_close;
 
+static void on_closer_timer(uv_timer_t *t)
+{
+	peer_t *p = t->data;
+	p->sock.abort_on_close = abort_close;
+	peer_close(p);
+}
+
+/* Closes a little later: a reset arriving right behind data the client has not read yet (TLS 1.3
+ * session tickets) may be reported by the kernel as a plain EOF. */
 static void closer_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	peer_t *p = s->data;
 	(void)buf;
 	assert_true(nread > 0);
-	s->abort_on_close = abort_close;
-	peer_close(p);
+	uv_timer_start(&p->timer, on_closer_timer, 50, 0);
 }
 
 static void closer_accepted(peer_t *p)

@@ -1,0 +1,40 @@
+/*
+ * The relay buffer: one fixed buffer per direction per connection. Bytes are read into the free
+ * tail, parsed in place, written on from where they lie (no copy) and released when that write
+ * completes. Reading stops when the tail is full and nothing can be released or moved: that is
+ * the backpressure, and it bounds memory per connection to the buffer size.
+ *
+ *   0        start          parsed           len            cap
+ *   |released|  parsed, to   | received, not |     free     |
+ *   |        |  be written   | parsed yet    |              |
+ *            [start, wend) is in flight while `writing`
+ */
+#ifndef S3LB_GATEWAY_RBUF_H
+#define S3LB_GATEWAY_RBUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+typedef struct gw_rbuf_s {
+	char *data;
+	size_t cap, start, parsed, len, wend;
+	bool writing;
+} gw_rbuf_t;
+
+/* The free tail to read into; moves pending bytes to the front first when the tail is full and
+ * no write is in flight. A zero length means: stop reading until a write completes. */
+void gw_rbuf_space(gw_rbuf_t *rb, uv_buf_t *buf);
+/* Moves [start, len) to the front (never while a write is in flight). */
+void gw_rbuf_compact(gw_rbuf_t *rb);
+/* The parsed bytes not yet written: marks them in flight. False when there are none or a write
+ * is already in flight. */
+bool gw_rbuf_take(gw_rbuf_t *rb, uv_buf_t *buf);
+/* The write of the bytes taken completed: releases them; returns how many. */
+size_t gw_rbuf_release(gw_rbuf_t *rb);
+/* The write was abandoned (its peer failed): the bytes stay, for a retry. */
+void gw_rbuf_abandon(gw_rbuf_t *rb);
+/* When every byte is released, starts again at offset 0. */
+void gw_rbuf_reset_if_empty(gw_rbuf_t *rb);
+
+#endif

@@ -1,0 +1,110 @@
+/* gateway/rbuf.c: the backpressure bookkeeping of one relay buffer. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "gateway/rbuf.h"
+
+static char mem[16];
+
+static gw_rbuf_t fresh(void)
+{
+	gw_rbuf_t rb = {.data = mem, .cap = sizeof(mem)};
+	memset(mem, 0, sizeof(mem));
+	return rb;
+}
+
+static void receive(gw_rbuf_t *rb, const char *s)
+{
+	uv_buf_t b;
+	gw_rbuf_space(rb, &b);
+	assert_true(strlen(s) <= b.len);
+	memcpy(b.base, s, strlen(s));
+	rb->len += strlen(s);
+}
+
+static void test_full_buffer_stops_reading(void **state)
+{
+	gw_rbuf_t rb = fresh();
+	uv_buf_t b;
+	(void)state;
+	receive(&rb, "0123456789abcdef"); /* 16 bytes: full */
+	gw_rbuf_space(&rb, &b);
+	assert_int_equal(b.len, 0); /* nothing parsed or released: reading must stop */
+	rb.parsed = 10;
+	assert_true(gw_rbuf_take(&rb, &b));
+	assert_ptr_equal(b.base, mem);
+	assert_int_equal(b.len, 10);
+	/* while the write is in flight nothing moves and there is still no space */
+	gw_rbuf_space(&rb, &b);
+	assert_int_equal(b.len, 0);
+	assert_false(gw_rbuf_take(&rb, &b)); /* one write at a time */
+	assert_int_equal(gw_rbuf_release(&rb), 10);
+	/* released: the 6 unparsed bytes move to the front, 10 bytes of space */
+	gw_rbuf_space(&rb, &b);
+	assert_int_equal(b.len, 10);
+	assert_int_equal(rb.start, 0);
+	assert_int_equal(rb.parsed, 0);
+	assert_int_equal(rb.len, 6);
+	assert_memory_equal(mem, "abcdef", 6);
+}
+
+static void test_release_all_resets(void **state)
+{
+	gw_rbuf_t rb = fresh();
+	uv_buf_t b;
+	(void)state;
+	receive(&rb, "hello");
+	rb.parsed = 5;
+	assert_true(gw_rbuf_take(&rb, &b));
+	assert_int_equal(gw_rbuf_release(&rb), 5);
+	assert_int_equal(rb.start, 0);
+	assert_int_equal(rb.len, 0);
+	assert_false(gw_rbuf_take(&rb, &b)); /* nothing parsed: nothing to write */
+}
+
+static void test_reads_continue_while_writing(void **state)
+{
+	gw_rbuf_t rb = fresh();
+	uv_buf_t b;
+	(void)state;
+	receive(&rb, "abcd");
+	rb.parsed = 4;
+	assert_true(gw_rbuf_take(&rb, &b));
+	receive(&rb, "efgh"); /* into the free tail, past the bytes in flight */
+	assert_memory_equal(mem, "abcdefgh", 8);
+	rb.parsed = 8;
+	assert_int_equal(gw_rbuf_release(&rb), 4);
+	assert_true(gw_rbuf_take(&rb, &b));
+	assert_ptr_equal(b.base, mem + 4);
+	assert_int_equal(b.len, 4);
+}
+
+static void test_abandon_keeps_bytes_for_retry(void **state)
+{
+	gw_rbuf_t rb = fresh();
+	uv_buf_t b;
+	(void)state;
+	receive(&rb, "body");
+	rb.parsed = 4;
+	assert_true(gw_rbuf_take(&rb, &b));
+	gw_rbuf_abandon(&rb); /* the node failed mid-write */
+	assert_true(gw_rbuf_take(&rb, &b));
+	assert_ptr_equal(b.base, mem);
+	assert_int_equal(b.len, 4);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_full_buffer_stops_reading),
+		cmocka_unit_test(test_release_all_resets),
+		cmocka_unit_test(test_reads_continue_while_writing),
+		cmocka_unit_test(test_abandon_keeps_bytes_for_retry),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
