@@ -210,16 +210,17 @@ class S3lb:
                 self.proc.wait()
 
 
-def config(port, admin, nodes, extra="", routes="      - { pool: p }\n", timeouts=""):
+def config(port, admin, nodes, extra="", routes="      - { pool: p }\n", timeouts="",
+           limits="", fe_extra="", balance="round-robin"):
     n = "".join("      - { name: n%d, addr: %s }\n" % (i + 1, a) for i, a in enumerate(nodes))
     return (f"admin: {{ listen: 127.0.0.1:{admin} }}\n"
             f"log: {{ level: info, access: {TMP}/access.log, error: {TMP}/s3lb.log }}\n"
-            f"limits: {{ max_header_size: 4KiB, max_headers: 20, buffer_size: 64KiB }}\n"
+            f"limits: {{ max_header_size: 4KiB, max_headers: 20, buffer_size: 64KiB{limits} }}\n"
             f"timeouts: {{ client_header: 1s, client_body: 1s, upstream_connect: 500ms, "
             f"upstream_header: 2s{timeouts} }}\n"
-            f"pools:\n  - name: p\n    balance: round-robin\n{extra}    nodes:\n{n}"
+            f"pools:\n  - name: p\n    balance: {balance}\n{extra}    nodes:\n{n}"
             f"frontends:\n  - name: s3\n    listen: [127.0.0.1:{port}]\n    domains: [s3.local]\n"
-            f"    routes:\n{routes}")
+            f"{fe_extra}    routes:\n{routes}")
 
 
 def wait_port(port, timeout=10):
@@ -299,6 +300,22 @@ def main():
         lb.stop()
     if lb.proc.returncode not in (0, None):
         check("s3lb exits 0 on SIGTERM", False, "exit %s" % lb.proc.returncode)
+    port, admin = free_port(), free_port()
+    lb = S3lb(config(port, admin, [n1.addr, n2.addr],
+                     extra="    max_conns_per_node: 1\n    max_idle_per_node: 1\n",
+                     limits=", max_connections: 3", fe_extra="    x_real_ip: true\n"))
+    try:
+        wait_port(port)
+        run_limits(lb, port, n1, n2)
+    finally:
+        lb.stop()
+    port, admin = free_port(), free_port()
+    lb = S3lb(config(port, admin, [n1.addr, n2.addr], balance="hash-key"))
+    try:
+        wait_port(port)
+        run_hash(port)
+    finally:
+        lb.stop()
     print("%d failed" % len(FAILED) if FAILED else "all protocol cases passed")
     if FAILED:
         print("logs kept in " + TMP)
@@ -540,6 +557,60 @@ def run_cases(lb, port, admin, n1, n2, dead):
     check("SIGTERM lets the in-flight request finish, then exits 0",
           out.startswith(b"HTTP/1.1 200") and b"Connection: close" in out and rc == 0,
           "rc=%s %r" % (rc, out[:200]))
+
+
+def run_limits(lb, port, n1, n2):
+    host = b"Host: s3.local\r\n"
+    # keep-alive to nodes: sequential requests from fresh client connections reuse one
+    # connection per node (max_conns_per_node: 1 would refuse a second one anyway)
+    c0 = n1.conns + n2.conns
+    for i in range(10):
+        out, _ = exchange(port, b"GET /bkt/ka%d HTTP/1.1\r\n" % i + host + b"Connection: close\r\n\r\n")
+        if not out.startswith(b"HTTP/1.1 200"):
+            break
+    check("upstream keep-alive: 10 requests over at most 2 node connections",
+          out.startswith(b"HTTP/1.1 200") and n1.conns + n2.conns - c0 <= 2,
+          "%d new node connections" % (n1.conns + n2.conns - c0))
+    # X-Real-IP: ours replaces a client-supplied one
+    exchange(port, b"GET /bkt/realip HTTP/1.1\r\n" + host + b"X-Real-IP: 6.6.6.6\r\nConnection: close\r\n\r\n")
+    seen = [r for r in n1.requests + n2.requests if b"/bkt/realip" in r[0]]
+    check("X-Real-IP set by s3lb, the client's dropped",
+          seen and b"X-Real-IP: 127.0.0.1\r\n" in seen[-1][0] and b"6.6.6.6" not in seen[-1][0],
+          repr(seen[-1][0] if seen else None))
+    # both nodes busy (max_conns_per_node: 1) -> SlowDown
+    a = socket.create_connection(("127.0.0.1", port), 5)
+    b = socket.create_connection(("127.0.0.1", port), 5)
+    a.sendall(b"GET /slowhead HTTP/1.1\r\n" + host + b"\r\n")
+    b.sendall(b"GET /slowhead HTTP/1.1\r\n" + host + b"\r\n")
+    time.sleep(0.3)
+    out, _ = exchange(port, b"GET /bkt/k HTTP/1.1\r\n" + host + b"Connection: close\r\n\r\n")
+    check("every node at its connection limit -> 503 SlowDown",
+          out.startswith(b"HTTP/1.1 503") and b"<Code>SlowDown</Code>" in out, repr(out[:300]))
+    # client connection limit (3): a and b are open; a third is served, a fourth is refused
+    c = socket.create_connection(("127.0.0.1", port), 5)
+    time.sleep(0.2)
+    out, _ = exchange(port, b"GET /bkt/k HTTP/1.1\r\n" + host + b"\r\n")
+    check("client connection limit -> 503 SlowDown and close",
+          out.startswith(b"HTTP/1.1 503") and b"<Code>SlowDown</Code>" in out and
+          b"Connection: close" in out, repr(out[:300]))
+    for x in (a, b, c):
+        x.close()
+
+
+def run_hash(port):
+    host = b"Host: s3.local\r\n"
+    placement = {}
+    ok = True
+    for rnd in range(3):
+        for i in range(20):
+            out, _ = exchange(port, b"GET /bkt/obj-%d HTTP/1.1\r\n" % i + host +
+                              b"Connection: close\r\n\r\n")
+            r = responses(out)
+            node = r[0][1].get("x-node") if r else None
+            if placement.setdefault(i, node) != node:
+                ok = False
+    check("hash-key: each object always goes to the same node, both nodes used",
+          ok and len(set(placement.values())) == 2, repr(placement))
 
 
 if __name__ == "__main__":
