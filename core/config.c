@@ -572,7 +572,7 @@ static bool is_key_char(unsigned char ch)
 	return isalnum(ch) || ch == '_' || ch == '-';
 }
 
-/* A mapping key: must be a plain string; every key we know is made of [A-Za-z0-9_-]. */
+/* A mapping key: must be a scalar; every key we know is made of [A-Za-z0-9_-]. */
 static int walk_key(walk_t *w, const yaml_event_t *ev, int line)
 {
 	const char *key;
@@ -580,14 +580,9 @@ static int walk_key(walk_t *w, const yaml_event_t *ev, int line)
 	if (ev->type != YAML_SCALAR_EVENT)
 		return fail_line(w->c, line, w->path, "mapping keys must be plain strings");
 	key = (const char *)ev->data.scalar.value;
-	for (const char *k = key; *k != '\0'; k++) {
-		if (!is_key_char((unsigned char)*k)) {
-			char path[PATH_LEN];
-
-			pathf(path, "%s%s%s", w->path, w->plen ? "." : "", show(key).s);
-			return fail_line(w->c, line, path, "unknown key");
-		}
-	}
+	for (const char *k = key; *k != '\0'; k++)
+		if (!is_key_char((unsigned char)*k)) /* quoted: it may hold blanks, dots, ... */
+			return fail_line(w->c, line, w->path, "unknown key '%s'", show(key).s);
 	return walk_append(w, line, "%s%s", w->plen ? "." : "", key);
 }
 

@@ -199,13 +199,11 @@ out_doc:
 /* IMF-fixdate (RFC 7231 7.1.1.1), with fixed English names whatever the locale. */
 static void http_date(time_t t, char buf[30])
 {
-	static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-	static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-	                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 	struct tm tm;
+	/* s3lb never calls setlocale: strftime's names are the C locale's, as HTTP wants */
 	gmtime_r(&t, &tm);
-	snprintf(buf, 30, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday,
-	         months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	if (strftime(buf, 30, "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
+		buf[0] = 0;
 }
 
 /* Only visible ASCII of the request id goes into the header: nothing can split the header. */

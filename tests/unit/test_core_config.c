@@ -408,7 +408,9 @@ static void test_errors_structure(void **state)
 	     "    tls: { enabled: true, cafile: /ca.pem }\n"
 	     "    nodes: [{ name: rgw1, addr: 127.0.0.11:8000 }]\n" FRONT,
 	     "s3lb.yaml:3: pools[0].tls.cafile: unknown key"},
-	    {MINIMAL "a.b: 1\n", "s3lb.yaml:9: a.b: unknown key"},
+	    {MINIMAL "a.b: 1\n", "s3lb.yaml:9: yaml: unknown key 'a.b'"},
+	    {"pools:\n  - name: ceph\n    nodes:\n      - name rgw1: x\n" FRONT,
+	     "s3lb.yaml:4: pools[0].nodes[0]: unknown key 'name rgw1'"},
 	    {MINIMAL "log:\n  level: info\n  level: debug\n",
 	     "s3lb.yaml:11: log.level: duplicate key (first at line 10)"},
 	    {MINIMAL "log:\n  level: info\nlog:\n  level: warn\n",
