@@ -496,8 +496,7 @@ static shown_t show(const char *v)
 	return out;
 }
 
-/* Formats a key path into buf (PATH_LEN bytes); a path too long is cut, which only blurs a message.
- */
+/* Formats a key path into buf (PATH_LEN bytes); a longer path is cut, blurring only a message. */
 static void pathf(char *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void pathf(char *buf, const char *fmt, ...)
 {
@@ -1175,6 +1174,12 @@ static int convert_route(load_ctx_t *c, const char *fe_prefix, const raw_route_t
 	if (convert_string(c, prefix, "bucket", raw->bucket, &r->bucket) < 0 ||
 	    convert_string(c, prefix, "host", raw->host, &r->host) < 0)
 		return -EINVAL;
+	for (const char *h = r->host; h != NULL && *h != '\0'; h++) {
+		if (isupper((unsigned char)*h)) { /* the router matches the lowercased Host */
+			path_of(path, prefix, "host");
+			return fail(c, path, "host glob '%s' must be lowercase", show(r->host).s);
+		}
+	}
 	path_of(path, prefix, "op");
 	if (raw->op_count == 0 && map_find(c, path) != NULL) /* written as op: [] */
 		return fail(c, path, "empty list (leave op out to match every operation)");

@@ -16,11 +16,12 @@ typedef struct unit_s {
 	uint64_t mult;
 } unit_t;
 
-/* Largest first: the formatters take the first unit that divides the value exactly. */
+/* The formatters take the first unit that divides the value exactly: largest first. */
 static const unit_t duration_units[] = {
     {"h", 3600000}, {"m", 60000}, {"s", 1000}, {"ms", 1}, {NULL, 0},
 };
 
+/* Binary before decimal (1048576 prints 1MiB, 1000000 1MB); "" before "B" (512 prints bare). */
 static const unit_t size_units[] = {
     {"TiB", 1ull << 40},
     {"GiB", 1ull << 30},

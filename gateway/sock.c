@@ -21,17 +21,16 @@
  *
  * Read side (TLS):
  *
- *   handshake --done--> [connect_cb(0) on clients] --> open --EOF/error--> read_err set
- *        |                                                                      |
- *        +--------------------------- error / EOF ---------------------------->+
- *                                                              delivered once (read_done) to
- *                                                              connect_cb if still pending,
- *                                                              else read_cb when the owner reads
+ *   handshake --ok--> open: plaintext to read_cb while the owner gives room
+ *       |               |     (clients get connect_cb(0) at "ok")
+ *       |               +--EOF / error--> read_err --> delivered once (read_done): to a
+ *       +---------error / EOF---------------^          pending connect_cb, else to read_cb
+ *                                                      when the owner reads
  *
- * Closing: close_notify is attempted with one uv_try_write when nothing is in flight (never with
- * abort_on_close, which resets), then tcp and idle close; close_cb runs when both are closed,
- * after any callback the owner still waits for, and the engine is freed after it, so the owner
- * can still log the session's details in close_cb.
+ * Closing: close_notify is sent with one uv_try_write when every earlier byte is already in the
+ * kernel (never with abort_on_close, which resets); then tcp and idle close. close_cb runs when
+ * both are closed, after any callback the owner still waits for, and the engine is freed after
+ * it, so the owner can still log the session's details in close_cb.
  */
 #include <arpa/inet.h>
 #include <assert.h>
@@ -279,7 +278,7 @@ static void tls_read_start(gw_sock_t *s)
 		return;
 	if (!s->reading) {
 		s->reading = true;
-		if (0)
+		if (s->read_err || (gw_tls_handshake_done(s->tls) && !gw_tls_want_input(s->tls)))
 			uv_idle_start(&s->idle, on_idle);
 	}
 	tls_update_reading(s);
@@ -310,7 +309,8 @@ static void tls_close(gw_sock_t *s)
 	uv_buf_t b;
 	if (s->connected && !s->abort_on_close &&
 	    uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp) == 0) {
-		b = uv_buf_init(notify, (unsigned)gw_tls_close_notify(s->tls, notify, sizeof(notify)));
+		b = uv_buf_init(notify,
+		                (unsigned)gw_tls_close_notify(s->tls, notify, sizeof(notify)));
 		if (b.len > 0)
 			(void)uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
 	}

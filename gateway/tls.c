@@ -535,12 +535,23 @@ done:
 	return 0;
 }
 
+/* Quiet again: the staging buffer goes, and so does a write BIO that grew (it keeps its largest
+ * size otherwise), so an idle connection holds no record-sized buffer. */
 void gw_tls_sent(gw_tls_t *t)
 {
+	BUF_MEM *bm = NULL;
+	BIO *b;
+
 	t->stage_len = 0;
-	if (!t->wactive && BIO_ctrl_pending(t->wbio) == 0) {
-		free(t->stage);
-		t->stage = NULL;
+	if (t->wactive || BIO_ctrl_pending(t->wbio) > 0)
+		return;
+	free(t->stage);
+	t->stage = NULL;
+	BIO_get_mem_ptr(t->wbio, &bm);
+	if (bm && bm->max > 4096 && (b = BIO_new(BIO_s_mem()))) {
+		BIO_set_mem_eof_return(b, -1);
+		SSL_set0_wbio(t->ssl, b);
+		t->wbio = b;
 	}
 }
 

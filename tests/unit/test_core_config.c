@@ -741,6 +741,13 @@ static void test_errors_frontend(void **state)
 	          "    routes:\n"
 	          "      - { bucket: \"\", pool: ceph }\n",
 	     "s3lb.yaml:9: frontends[0].routes[0].bucket: must not be empty"},
+	    {POOL "frontends:\n"
+	          "  - name: s3\n"
+	          "    listen: [127.0.0.1:8080]\n"
+	          "    routes:\n"
+	          "      - pool: ceph\n"
+	          "        host: \"*.Internal\"\n",
+	     "s3lb.yaml:10: frontends[0].routes[0].host: host glob '*.Internal' must be lowercase"},
 	};
 
 	RUN_CASES(cases);
