@@ -10,6 +10,9 @@
  *  - At most one write in flight; the bytes passed to gw_sock_write must live until its callback.
  *  - gw_sock_close is idempotent; a pending write's callback fires (UV_ECANCELED or its real
  *    status) before close_cb; close_cb is the last callback, after which the owner may free.
+ *  - TLS: connect_cb fires once the handshake is done (UV_EPROTO on failure, the reason in
+ *    gw_tls_last_error, gateway/tls.h); a server handshake runs while the owner reads or has a
+ *    write waiting; close sends close_notify when it can (not with abort_on_close).
  */
 #ifndef S3LB_GATEWAY_SOCK_H
 #define S3LB_GATEWAY_SOCK_H

@@ -15,7 +15,6 @@
  */
 #include <arpa/inet.h>
 #include <assert.h>
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -291,7 +290,6 @@ static int set_peer_name(gw_tls_t *t, const char *name)
 int gw_tls_new(gw_tls_ctx_t *ctx, const char *peer_name, gw_tls_t **out)
 {
 	gw_tls_t *t = calloc(1, sizeof(*t));
-	bool server;
 	int rc = UV_ENOMEM;
 
 	if (!t)
@@ -311,8 +309,7 @@ int gw_tls_new(gw_tls_ctx_t *ctx, const char *peer_name, gw_tls_t **out)
 	BIO_set_mem_eof_return(t->rbio, -1);
 	BIO_set_mem_eof_return(t->wbio, -1);
 	SSL_set_bio(t->ssl, t->rbio, t->wbio);
-	server = SSL_is_server(t->ssl);
-	if (server) {
+	if (SSL_is_server(t->ssl)) {
 		SSL_set_accept_state(t->ssl);
 	} else {
 		SSL_set_connect_state(t->ssl);
