@@ -20,10 +20,10 @@
 static int usage(FILE *out)
 {
 	fprintf(out, "usage: s3lb run -c FILE\n"
-		     "       s3lb check -c FILE\n"
-		     "       s3lb status [-a ADMIN_ADDR]\n"
-		     "       s3lb metrics [-a ADMIN_ADDR]\n"
-		     "       s3lb version\n");
+	             "       s3lb check -c FILE\n"
+	             "       s3lb status [-a ADMIN_ADDR]\n"
+	             "       s3lb metrics [-a ADMIN_ADDR]\n"
+	             "       s3lb version\n");
 	return out == stdout ? 0 : 2;
 }
 

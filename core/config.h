@@ -17,11 +17,11 @@
 
 /* Operation classes of an S3 request, as bits so a route can name several. */
 typedef enum {
-	LB_OP_READ = 1 << 0,         /* GET/HEAD of an object */
-	LB_OP_WRITE = 1 << 1,        /* PUT of an object (incl. copy), POST object */
-	LB_OP_DELETE = 1 << 2,       /* DELETE of an object, multi-object delete (POST ?delete) */
-	LB_OP_LIST = 1 << 3,         /* GET of a bucket (ListObjects v1/v2, versions, uploads), GET / */
-	LB_OP_BUCKET = 1 << 4,       /* bucket create/delete/head and sub-resources (?acl, ?policy...) */
+	LB_OP_READ = 1 << 0,   /* GET/HEAD of an object */
+	LB_OP_WRITE = 1 << 1,  /* PUT of an object (incl. copy), POST object */
+	LB_OP_DELETE = 1 << 2, /* DELETE of an object, multi-object delete (POST ?delete) */
+	LB_OP_LIST = 1 << 3,   /* GET of a bucket (ListObjects v1/v2, versions, uploads), GET / */
+	LB_OP_BUCKET = 1 << 4, /* bucket create/delete/head and sub-resources (?acl, ?policy...) */
 	LB_OP_MPU_CREATE = 1 << 5,   /* POST ?uploads */
 	LB_OP_MPU_PART = 1 << 6,     /* PUT ?partNumber&uploadId (also UploadPartCopy) */
 	LB_OP_MPU_COMPLETE = 1 << 7, /* POST ?uploadId */
@@ -29,7 +29,7 @@ typedef enum {
 	LB_OP_OTHER = 1 << 9,        /* anything else (admin APIs, unknown methods) */
 } lb_op_t;
 #define LB_OP_MULTIPART (LB_OP_MPU_CREATE | LB_OP_MPU_PART | LB_OP_MPU_COMPLETE | LB_OP_MPU_ABORT)
-#define LB_OP_ALL 0x3ff
+#define LB_OP_ALL       0x3ff
 
 /* Short lowercase name of one op bit ("read", "mpu-part", ...). */
 const char *lb_op_name(lb_op_t op);
@@ -64,19 +64,20 @@ typedef struct lb_pool_conf_s {
 	lb_balance_t balance;
 	lb_node_conf_t *nodes;
 	size_t nnodes;
-	uint32_t retries;           /* extra attempts on another node, default 2 */
-	uint32_t retry_budget_pct;  /* retries in flight <= max(3, pct% of requests in flight), default 20 */
-	uint32_t max_conns_per_node;/* upstream connections per node (busy + idle), default 512 */
-	uint32_t max_idle_per_node; /* kept-alive idle connections per node, default 64 */
+	uint32_t retries;            /* extra attempts on another node, default 2 */
+	uint32_t retry_budget_pct;   /* retries in flight <= max(3, pct% of requests in flight),
+	                                default 20 */
+	uint32_t max_conns_per_node; /* upstream connections per node (busy + idle), default 512 */
+	uint32_t max_idle_per_node;  /* kept-alive idle connections per node, default 64 */
 	lb_upstream_tls_t tls;
 	int line;
 } lb_pool_conf_t;
 
 typedef struct lb_route_conf_s {
-	char *bucket;  /* glob (* and ?), NULL = any (also matches requests without a bucket) */
-	uint32_t ops;  /* lb_op_t bits, 0 = any */
-	char *host;    /* glob on the Host header without port, NULL = any */
-	size_t pool;   /* index into lb_config_t.pools */
+	char *bucket; /* glob (* and ?), NULL = any (also matches requests without a bucket) */
+	uint32_t ops; /* lb_op_t bits, 0 = any */
+	char *host;   /* glob on the Host header without port, NULL = any */
+	size_t pool;  /* index into lb_config_t.pools */
 	int line;
 } lb_route_conf_t;
 
@@ -96,17 +97,20 @@ typedef struct lb_frontend_conf_s {
 } lb_frontend_conf_t;
 
 typedef struct lb_limits_s {
-	uint32_t max_connections;  /* client connections; above: 503 SlowDown and close. default 10000 */
-	uint64_t max_header_size;  /* request header block; above: 431. default 16KiB */
-	uint32_t max_headers;      /* header count; above: 431. default 100 */
-	uint64_t buffer_size;      /* per direction per connection, default 64KiB */
+	uint32_t
+	    max_connections; /* client connections; above: 503 SlowDown and close. default 10000 */
+	uint64_t max_header_size; /* request header block; above: 431. default 16KiB */
+	uint32_t max_headers;     /* header count; above: 431. default 100 */
+	uint64_t buffer_size;     /* per direction per connection, default 64KiB */
 } lb_limits_t;
 
 typedef struct lb_timeouts_s {
-	uint64_t client_header;    /* first byte to end of header block; 408. default 10s */
-	uint64_t client_idle;      /* keep-alive idle between requests. default 60s */
-	uint64_t client_body;      /* no request body byte for this long; 400 RequestTimeout. default 60s */
-	uint64_t client_send;      /* client not reading the response for this long: close. default 60s */
+	uint64_t client_header; /* first byte to end of header block; 408. default 10s */
+	uint64_t client_idle;   /* keep-alive idle between requests. default 60s */
+	uint64_t
+	    client_body; /* no request body byte for this long; 400 RequestTimeout. default 60s */
+	uint64_t
+	    client_send; /* client not reading the response for this long: close. default 60s */
 	uint64_t upstream_connect; /* default 2s */
 	uint64_t upstream_header;  /* request fully sent to response head. default 60s */
 	uint64_t upstream_read;    /* stall while reading a response body. default 60s */
@@ -139,12 +143,12 @@ typedef struct lb_config_s {
  * error and writes one line "FILE:LINE: key: message" (no trailing newline) into err.
  */
 __attribute__((warn_unused_result)) int lb_config_load(const char *path, lb_config_t **out,
-							char *err, size_t errlen);
+                                                       char *err, size_t errlen);
 
 /* Same, from a buffer; `name` stands in for the file name in messages. For tests. */
 __attribute__((warn_unused_result)) int lb_config_load_string(const char *name, const char *yaml,
-							       size_t len, lb_config_t **out,
-							       char *err, size_t errlen);
+                                                              size_t len, lb_config_t **out,
+                                                              char *err, size_t errlen);
 
 /* Prints the effective config (all defaults filled in) as YAML that lb_config_load accepts. */
 void lb_config_dump(const lb_config_t *cfg, FILE *out);

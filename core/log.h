@@ -18,9 +18,9 @@ void lb_log_write(lb_log_level_t level, const char *fmt, ...) __attribute__((for
 		if ((lvl) <= lb_log_level)                                                         \
 			lb_log_write((lvl), __VA_ARGS__);                                          \
 	} while (0)
-#define LB_ERR(...) LB_LOG(LB_LOG_ERROR, __VA_ARGS__)
-#define LB_WARN(...) LB_LOG(LB_LOG_WARN, __VA_ARGS__)
-#define LB_INFO(...) LB_LOG(LB_LOG_INFO, __VA_ARGS__)
+#define LB_ERR(...)   LB_LOG(LB_LOG_ERROR, __VA_ARGS__)
+#define LB_WARN(...)  LB_LOG(LB_LOG_WARN, __VA_ARGS__)
+#define LB_INFO(...)  LB_LOG(LB_LOG_INFO, __VA_ARGS__)
 #define LB_DEBUG(...) LB_LOG(LB_LOG_DEBUG, __VA_ARGS__)
 
 /*

@@ -28,7 +28,8 @@ int lb_parse_addr(const char *s, lb_addr_t *addr, const char **why);
 void lb_format_duration(uint64_t ms, char *buf, size_t len);
 void lb_format_size(uint64_t bytes, char *buf, size_t len);
 
-/* (implemented in core/glob.c) Glob match with '*' (any run, may be empty) and '?' (one byte); case-sensitive. */
+/* (implemented in core/glob.c) Glob match with '*' (any run, may be empty) and '?' (one byte);
+ * case-sensitive. */
 int lb_glob_match(const char *pattern, const char *s, size_t len);
 
 #endif

@@ -70,8 +70,8 @@ static void make_request_id(gw_conn_t *c)
 
 static bool method_idempotent(const char *m)
 {
-	return !strcmp(m, "GET") || !strcmp(m, "HEAD") || !strcmp(m, "PUT") || !strcmp(m, "DELETE") ||
-	       !strcmp(m, "OPTIONS");
+	return !strcmp(m, "GET") || !strcmp(m, "HEAD") || !strcmp(m, "PUT") ||
+	       !strcmp(m, "DELETE") || !strcmp(m, "OPTIONS");
 }
 
 static void on_client_timer(uv_timer_t *t);
@@ -205,16 +205,17 @@ static void access_log(gw_conn_t *c)
 	const char *pool = c->pool ? c->pool->conf->name : "-";
 
 	gw_metrics_request(c->srv->metrics, pool, c->s3.op ? c->s3.op : LB_OP_OTHER, c->status,
-			   c->bytes_in, c->bytes_out, dur_us);
+	                   c->bytes_in, c->bytes_out, dur_us);
 	if (!fp)
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-	p = (size_t)snprintf(line, sizeof(line), "{\"time\":\"%s.%03ldZ\",\"client\":\"%s\",\"method\":\"",
-			     stamp, ts.tv_nsec / 1000000, c->client_ip);
+	p = (size_t)snprintf(line, sizeof(line),
+	                     "{\"time\":\"%s.%03ldZ\",\"client\":\"%s\",\"method\":\"", stamp,
+	                     ts.tv_nsec / 1000000, c->client_ip);
 	lb_json_escape(line, sizeof(line), &p, c->method ? c->method : "-",
-		       c->method ? strlen(c->method) : 1);
+	               c->method ? strlen(c->method) : 1);
 	p += (size_t)snprintf(line + p, sizeof(line) - p, "\",\"bucket\":\"");
 	if (c->s3.bucket)
 		lb_json_escape(line, sizeof(line), &p, c->s3.bucket, c->s3.bucket_len);
@@ -222,13 +223,13 @@ static void access_log(gw_conn_t *c)
 	if (c->s3.key)
 		lb_json_escape(line, sizeof(line), &p, c->s3.key, c->s3.key_len);
 	if (p < sizeof(line))
-		p += (size_t)snprintf(line + p, sizeof(line) - p,
-				      "\",\"op\":\"%s\",\"status\":%d,\"bytes_in\":%" PRIu64
-				      ",\"bytes_out\":%" PRIu64 ",\"duration_ms\":%.3f,\"pool\":\"%s\","
-				      "\"node\":\"%s\",\"attempts\":%u,\"request_id\":\"%s\"}\n",
-				      c->s3.op ? lb_op_name(c->s3.op) : "-", c->status, c->bytes_in,
-				      c->bytes_out, dur, pool, c->node_name ? c->node_name : "-",
-				      c->attempts, c->reqid);
+		p += (size_t)snprintf(
+		    line + p, sizeof(line) - p,
+		    "\",\"op\":\"%s\",\"status\":%d,\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
+		    ",\"duration_ms\":%.3f,\"pool\":\"%s\","
+		    "\"node\":\"%s\",\"attempts\":%u,\"request_id\":\"%s\"}\n",
+		    c->s3.op ? lb_op_name(c->s3.op) : "-", c->status, c->bytes_in, c->bytes_out,
+		    dur, pool, c->node_name ? c->node_name : "-", c->attempts, c->reqid);
 	if (p >= sizeof(line)) {
 		p = sizeof(line) - 2;
 		line[p++] = '\n';
@@ -270,7 +271,7 @@ static void on_client_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 		case CS_PROXY:
 			if (!c->req_done) {
 				LB_INFO("client closed mid-request, client: %s, request_id: %s",
-					c->client_ip, c->reqid);
+				        c->client_ip, c->reqid);
 				c->status = 499;
 				access_log(c);
 				conn_close(c, true);
@@ -344,7 +345,7 @@ void gw_conn_accept(gw_listener_t *l)
 		c->t_start = uv_hrtime();
 		make_request_id(c);
 		LB_WARN("connection limit %u reached, client: %s", cfg->limits.max_connections,
-			c->client_ip);
+		        c->client_ip);
 		send_error(c, GW_ERR_SLOW_DOWN, true);
 		return;
 	}
@@ -364,8 +365,8 @@ static void client_read_start(gw_conn_t *c)
 
 static bool hop_by_hop(const gw_http_t *h, const char *msg, uint32_t i, const char *conn_tokens)
 {
-	static const char *const hop[] = {"connection", "keep-alive", "proxy-connection", "te",
-					  "upgrade", "trailer-not-hop"};
+	static const char *const hop[] = {"connection", "keep-alive", "proxy-connection",
+	                                  "te",         "upgrade",    "trailer-not-hop"};
 	const gw_hdr_t *hd = &h->hdrs[i];
 	for (size_t k = 0; k < sizeof(hop) / sizeof(hop[0]) - 1; k++)
 		if (gw_http_name_is(h, msg, i, hop[k]))
@@ -423,8 +424,8 @@ static int build_request_head(gw_conn_t *c, const char *msg, const char *path, s
 	const lb_frontend_conf_t *fe = c->fe->conf;
 	char *tokens = connection_tokens(h, msg);
 	size_t cap = c->req.head_len + path_len + 2 * sizeof(c->client_ip) + 64, p = 0;
-	const char *line_end = memchr(msg + h->url_off + h->url_len, '\n',
-				      c->req.head_len - h->url_off - h->url_len);
+	const char *line_end =
+	    memchr(msg + h->url_off + h->url_len, '\n', c->req.head_len - h->url_off - h->url_len);
 	size_t target_off;
 	char *out = malloc(cap);
 
@@ -463,8 +464,8 @@ static int build_request_head(gw_conn_t *c, const char *msg, const char *path, s
 	c->head = out;
 	c->head_len = p;
 	return gw_s3req_parse(&c->s3, out, h->method_len, out + target_off,
-			      path ? path_len : h->url_len, c->host, strlen(c->host), fe->domains,
-			      fe->ndomains);
+	                      path ? path_len : h->url_len, c->host, strlen(c->host), fe->domains,
+	                      fe->ndomains);
 }
 
 /* Absolute-form "http://host[:port]/path": accepted only for a host this frontend serves (the
@@ -515,7 +516,7 @@ static void on_request_head(gw_conn_t *c)
 	hi = gw_http_find(h, msg, "host", 0);
 	if (hi < 0 || gw_http_find(h, msg, "host", (uint32_t)hi + 1) >= 0) {
 		LB_INFO("rejected request with %s Host header, client: %s",
-			hi < 0 ? "no" : "more than one", c->client_ip);
+		        hi < 0 ? "no" : "more than one", c->client_ip);
 		send_error(c, GW_ERR_INVALID_REQUEST, true);
 		return;
 	}
@@ -526,7 +527,7 @@ static void on_request_head(gw_conn_t *c)
 		path = absolute_target(c, msg + h->url_off, h->url_len, &path_len);
 		if (!path) {
 			LB_INFO("rejected request target '%.*s', client: %s", (int)h->url_len,
-				msg + h->url_off, c->client_ip);
+			        msg + h->url_off, c->client_ip);
 			send_error(c, GW_ERR_INVALID_REQUEST, true);
 			return;
 		}
@@ -541,8 +542,8 @@ static void on_request_head(gw_conn_t *c)
 	ri = gw_route(fe, &c->s3, c->host, strlen(c->host));
 	if (ri < 0) {
 		LB_INFO("no route, client: %s, host: %s, bucket: %.*s, request_id: %s",
-			c->client_ip, c->host, (int)c->s3.bucket_len,
-			c->s3.bucket ? c->s3.bucket : "", c->reqid);
+		        c->client_ip, c->host, (int)c->s3.bucket_len,
+		        c->s3.bucket ? c->s3.bucket : "", c->reqid);
 		send_error(c, GW_ERR_NO_SUCH_BUCKET, c->req_has_body);
 		return;
 	}
@@ -575,7 +576,7 @@ static void process_head(gw_conn_t *c)
 			client_timer(c, cfg_of(c)->timeouts.client_header);
 		}
 		r = gw_http_execute(&c->req, rb->data + rb->parsed, rb->len - rb->parsed,
-				    rb->parsed - rb->start, &used);
+		                    rb->parsed - rb->start, &used);
 		rb->parsed += used;
 		switch (r) {
 		case GW_HTTP_MORE:
@@ -591,7 +592,7 @@ static void process_head(gw_conn_t *c)
 		case GW_HTTP_ERROR:
 			make_request_id(c);
 			LB_INFO("bad request from %s: %s, request_id: %s", c->client_ip,
-				c->req.why ? c->req.why : "invalid", c->reqid);
+			        c->req.why ? c->req.why : "invalid", c->reqid);
 			send_error(c, c->req.err, true);
 			return;
 		}
@@ -604,10 +605,10 @@ static void attempt_failed(gw_conn_t *c, gw_err_t err, bool reached, const char 
 {
 	gw_node_t *node = c->node;
 	LB_WARN("upstream %s, node: %s (%s), client: %s, method: %s, bucket: %.*s, attempt: %u, "
-		"request_id: %s",
-		why, node ? node->conf->name : "-", node ? node->conf->addr.text : "-", c->client_ip,
-		c->method, (int)c->s3.bucket_len, c->s3.bucket ? c->s3.bucket : "", c->attempts,
-		c->reqid);
+	        "request_id: %s",
+	        why, node ? node->conf->name : "-", node ? node->conf->addr.text : "-",
+	        c->client_ip, c->method, (int)c->s3.bucket_len, c->s3.bucket ? c->s3.bucket : "",
+	        c->attempts, c->reqid);
 	if (node)
 		gw_node_report(node, false);
 	release_upstream(c, false);
@@ -635,9 +636,9 @@ void gw_conn_upstream_ready(gw_upstream_t *up, int status)
 	if (status < 0) {
 		/* upstream.c closes it after this returns */
 		c->up = NULL;
-		attempt_failed(c, status == UV_ETIMEDOUT ? GW_ERR_GATEWAY_TIMEOUT
-							  : GW_ERR_SERVICE_UNAVAILABLE,
-			       false, status == UV_ETIMEDOUT ? "connect timeout" : uv_strerror(status));
+		attempt_failed(
+		    c, status == UV_ETIMEDOUT ? GW_ERR_GATEWAY_TIMEOUT : GW_ERR_SERVICE_UNAVAILABLE,
+		    false, status == UV_ETIMEDOUT ? "connect timeout" : uv_strerror(status));
 		return;
 	}
 	send_head(c);
@@ -663,8 +664,9 @@ static void start_attempt(gw_conn_t *c)
 		}
 	}
 	if (pool->conf->balance == LB_BALANCE_HASH_KEY && c->s3.bucket) {
-		klen = (size_t)snprintf(kbuf, sizeof(kbuf), "%.*s/%.*s", (int)c->s3.bucket_len,
-					c->s3.bucket, (int)c->s3.key_len, c->s3.key ? c->s3.key : "");
+		klen =
+		    (size_t)snprintf(kbuf, sizeof(kbuf), "%.*s/%.*s", (int)c->s3.bucket_len,
+		                     c->s3.bucket, (int)c->s3.key_len, c->s3.key ? c->s3.key : "");
 		if (klen >= sizeof(kbuf))
 			klen = sizeof(kbuf) - 1;
 		key = kbuf;
@@ -677,7 +679,7 @@ static void start_attempt(gw_conn_t *c)
 				if (pool->nodes[i].state == GW_NODE_UP)
 					err = GW_ERR_SLOW_DOWN; /* up but at its connection limit */
 			LB_WARN("no node available in pool %s, client: %s, request_id: %s",
-				pool->conf->name, c->client_ip, c->reqid);
+			        pool->conf->name, c->client_ip, c->reqid);
 		}
 		send_error(c, err, c->req_has_body);
 		return;
@@ -694,7 +696,7 @@ static void start_attempt(gw_conn_t *c)
 	rc = gw_upstream_get(c->node, c, &up, &ready);
 	if (rc < 0) {
 		attempt_failed(c, rc == UV_EBUSY ? GW_ERR_SLOW_DOWN : GW_ERR_SERVICE_UNAVAILABLE,
-			       false, rc == UV_EBUSY ? "connection limit" : uv_strerror(rc));
+		               false, rc == UV_EBUSY ? "connection limit" : uv_strerror(rc));
 		return;
 	}
 	c->up = up;
@@ -768,15 +770,15 @@ static void pump_request(gw_conn_t *c)
 		return;
 	if (!c->req_done) {
 		size_t used;
-		gw_http_result_t r = gw_http_execute(&c->req, rb->data + rb->parsed,
-						     rb->len - rb->parsed, 0, &used);
+		gw_http_result_t r =
+		    gw_http_execute(&c->req, rb->data + rb->parsed, rb->len - rb->parsed, 0, &used);
 		rb->parsed += used;
 		if (r == GW_HTTP_DONE) {
 			c->req_done = true;
 			client_timer_proxy(c);
 		} else if (r == GW_HTTP_ERROR || r == GW_HTTP_HEAD) {
 			LB_INFO("bad request body from %s: %s, request_id: %s", c->client_ip,
-				c->req.why ? c->req.why : "invalid", c->reqid);
+			        c->req.why ? c->req.why : "invalid", c->reqid);
 			release_upstream(c, false);
 			send_error(c, GW_ERR_INVALID_REQUEST, true);
 			return;
@@ -885,7 +887,7 @@ static void finish_response(gw_conn_t *c)
 {
 	gw_upstream_t *up = c->up;
 	bool reusable = c->req_sent && gw_http_keep_alive(&up->resp) &&
-			!gw_http_needs_eof(&up->resp) && up->rb.len == up->rb.parsed;
+	                !gw_http_needs_eof(&up->resp) && up->rb.len == up->rb.parsed;
 	if (!c->req_done)
 		c->close_after = true;
 	release_upstream(c, reusable);
@@ -904,13 +906,13 @@ static void pump_response(gw_conn_t *c)
 		/* with the head done, zero bytes still let the parser end a body-less message */
 		if ((rb->parsed < rb->len || up->resp.head_done) && !c->resp_done) {
 			r = gw_http_execute(&up->resp, rb->data + rb->parsed, rb->len - rb->parsed,
-					    rb->parsed - rb->start, &used);
+			                    rb->parsed - rb->start, &used);
 			rb->parsed += used;
 			switch (r) {
 			case GW_HTTP_MORE:
 				if (!up->resp.head_done && rb->len == rb->cap && rb->start == 0) {
 					attempt_failed(c, GW_ERR_BAD_GATEWAY, true,
-						       "sent a response head over the buffer size");
+					               "sent a response head over the buffer size");
 					return;
 				}
 				break;
@@ -929,7 +931,7 @@ static void pump_response(gw_conn_t *c)
 				continue;
 			case GW_HTTP_ERROR:
 				attempt_failed(c, GW_ERR_BAD_GATEWAY, true,
-					       up->resp.why ? up->resp.why : "invalid response");
+				               up->resp.why ? up->resp.why : "invalid response");
 				return;
 			}
 		}
@@ -979,8 +981,8 @@ static void on_up_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 			return;
 		}
 		attempt_failed(c, GW_ERR_BAD_GATEWAY, true,
-			       nread == UV_EOF ? (up->resp.why ? up->resp.why : "closed")
-					       : uv_strerror((int)nread));
+		               nread == UV_EOF ? (up->resp.why ? up->resp.why : "closed")
+		                               : uv_strerror((int)nread));
 		return;
 	}
 	up->rb.len += (size_t)nread;
@@ -998,7 +1000,7 @@ static void on_client_write(gw_sock_t *s, int status)
 		return;
 	if (status < 0) {
 		LB_INFO("client write failed: %s, client: %s, request_id: %s", uv_strerror(status),
-			c->client_ip, c->reqid);
+		        c->client_ip, c->reqid);
 		if (c->status == 0)
 			c->status = 499;
 		access_log(c);
@@ -1036,7 +1038,7 @@ static void on_up_timer(uv_timer_t *t)
 		return;
 	if (c->resp_started) {
 		LB_WARN("upstream read timeout mid-response, node: %s, request_id: %s",
-			c->node->conf->name, c->reqid);
+		        c->node->conf->name, c->reqid);
 		c->node->stats->errors++;
 		access_log(c);
 		conn_close(c, true);
@@ -1044,7 +1046,7 @@ static void on_up_timer(uv_timer_t *t)
 	}
 	c->node->stats->errors++;
 	attempt_failed(c, GW_ERR_GATEWAY_TIMEOUT, true,
-		       c->req_sent ? "response head timeout" : "write timeout");
+	               c->req_sent ? "response head timeout" : "write timeout");
 }
 
 static void on_client_timer(uv_timer_t *t)
@@ -1055,7 +1057,7 @@ static void on_client_timer(uv_timer_t *t)
 		if (c->rb.len > c->rb.start) {
 			make_request_id(c);
 			LB_INFO("header timeout, client: %s, request_id: %s", c->client_ip,
-				c->reqid);
+			        c->reqid);
 			send_error(c, GW_ERR_HEADER_TIMEOUT, true);
 		} else {
 			conn_close(c, false);
@@ -1065,7 +1067,7 @@ static void on_client_timer(uv_timer_t *t)
 	case CS_PROXY:
 		if (!c->writing_down && !c->req_done && !c->resp_started) {
 			LB_INFO("request body timeout, client: %s, request_id: %s", c->client_ip,
-				c->reqid);
+			        c->reqid);
 			release_upstream(c, false);
 			send_error(c, GW_ERR_REQUEST_TIMEOUT, true);
 			return;
@@ -1101,14 +1103,14 @@ static void send_error(gw_conn_t *c, gw_err_t err, bool close)
 	c->status = gw_err_status(err);
 	if (c->s3.bucket)
 		snprintf(resource, sizeof(resource), "/%.*s%s%.*s", (int)c->s3.bucket_len,
-			 c->s3.bucket, c->s3.key ? "/" : "", (int)c->s3.key_len,
-			 c->s3.key ? c->s3.key : "");
+		         c->s3.bucket, c->s3.key ? "/" : "", (int)c->s3.key_len,
+		         c->s3.key ? c->s3.key : "");
 	else
 		snprintf(resource, sizeof(resource), "/");
 	free(c->err_buf);
 	c->err_buf = NULL;
 	if (gw_err_response(err, NULL, resource, c->reqid, !c->close_after, c->is_head, &c->err_buf,
-			    &c->err_len) < 0) {
+	                    &c->err_len) < 0) {
 		conn_close(c, true);
 		return;
 	}

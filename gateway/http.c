@@ -165,7 +165,7 @@ void gw_http_next(gw_http_t *h)
 }
 
 gw_http_result_t gw_http_execute(gw_http_t *h, const char *data, size_t len, size_t pos,
-				 size_t *used)
+                                 size_t *used)
 {
 	llhttp_errno_t e;
 	bool head_before = h->head_done;
@@ -211,7 +211,8 @@ gw_http_result_t gw_http_finish(gw_http_t *h)
 	if (e == HPE_OK && !h->head_done)
 		h->why = "connection closed before a response";
 	else
-		h->why = e == HPE_OK ? "connection closed mid-message" : llhttp_get_error_reason(&h->p);
+		h->why =
+		    e == HPE_OK ? "connection closed mid-message" : llhttp_get_error_reason(&h->p);
 	h->err = GW_ERR_BAD_GATEWAY;
 	return GW_HTTP_ERROR;
 }
@@ -219,7 +220,8 @@ gw_http_result_t gw_http_finish(gw_http_t *h)
 bool gw_http_name_is(const gw_http_t *h, const char *msg, uint32_t i, const char *name)
 {
 	const gw_hdr_t *hd = &h->hdrs[i];
-	return hd->name_len == strlen(name) && strncasecmp(msg + hd->name_off, name, hd->name_len) == 0;
+	return hd->name_len == strlen(name) &&
+	       strncasecmp(msg + hd->name_off, name, hd->name_len) == 0;
 }
 
 int gw_http_find(const gw_http_t *h, const char *msg, const char *name, uint32_t from)

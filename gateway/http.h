@@ -39,9 +39,9 @@ typedef struct gw_http_s {
 	bool in_value;
 	bool head_done;
 	bool msg_done;
-	bool skip_body;   /* set before the head completes: a response to HEAD has no body */
-	gw_err_t err;     /* with GW_HTTP_ERROR */
-	const char *why;  /* with GW_HTTP_ERROR: the parser's reason, for the log */
+	bool skip_body;  /* set before the head completes: a response to HEAD has no body */
+	gw_err_t err;    /* with GW_HTTP_ERROR */
+	const char *why; /* with GW_HTTP_ERROR: the parser's reason, for the log */
 } gw_http_t;
 
 /* type: HTTP_REQUEST or HTTP_RESPONSE. */
@@ -57,7 +57,7 @@ void gw_http_next(gw_http_t *h);
  * calls again with the rest (after gw_http_resume, which the adapter does itself).
  */
 gw_http_result_t gw_http_execute(gw_http_t *h, const char *data, size_t len, size_t pos,
-				 size_t *used);
+                                 size_t *used);
 /* For a response read until EOF: the node closed; returns GW_HTTP_DONE or GW_HTTP_ERROR. */
 gw_http_result_t gw_http_finish(gw_http_t *h);
 
@@ -66,7 +66,7 @@ gw_http_result_t gw_http_finish(gw_http_t *h);
 int gw_http_find(const gw_http_t *h, const char *msg, const char *name, uint32_t from);
 bool gw_http_name_is(const gw_http_t *h, const char *msg, uint32_t i, const char *name);
 
-bool gw_http_has_body(const gw_http_t *h);  /* request: Content-Length > 0 or chunked */
+bool gw_http_has_body(const gw_http_t *h); /* request: Content-Length > 0 or chunked */
 bool gw_http_keep_alive(const gw_http_t *h);
 bool gw_http_needs_eof(const gw_http_t *h); /* response body runs until the node closes */
 int gw_http_status(const gw_http_t *h);

@@ -4,7 +4,7 @@
 #include "gateway/metrics.h"
 
 const double gw_lat_bounds[GW_LAT_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-					      0.25,  0.5,    1,     2.5,  5,     10,   60};
+                                              0.25,  0.5,    1,     2.5,  5,     10,   60};
 
 static char *xstrdup(const char *s)
 {
@@ -74,7 +74,7 @@ static unsigned hash_key(const char *pool, uint32_t op, int status)
 }
 
 void gw_metrics_request(gw_metrics_t *m, const char *pool, lb_op_t op, int status,
-			uint64_t bytes_in, uint64_t bytes_out, uint64_t duration_us)
+                        uint64_t bytes_in, uint64_t bytes_out, uint64_t duration_us)
 {
 	unsigned h = hash_key(pool, op, status);
 	gw_req_series_t *s;

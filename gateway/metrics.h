@@ -37,7 +37,7 @@ typedef struct gw_pool_series_s {
 	char *pool;
 	uint64_t bytes_in, bytes_out;
 	uint64_t lat_count;
-	double lat_sum; /* seconds */
+	double lat_sum;                           /* seconds */
 	uint64_t lat_buckets[GW_LAT_BUCKETS + 1]; /* not cumulative; the last is +Inf */
 	struct gw_pool_series_s *next;
 } gw_pool_series_t;
@@ -60,6 +60,6 @@ int gw_metrics_new(gw_metrics_t **out);
 void gw_metrics_free(gw_metrics_t *m);
 gw_node_stats_t *gw_metrics_node(gw_metrics_t *m, const char *pool, const char *node);
 void gw_metrics_request(gw_metrics_t *m, const char *pool, lb_op_t op, int status,
-			uint64_t bytes_in, uint64_t bytes_out, uint64_t duration_us);
+                        uint64_t bytes_in, uint64_t bytes_out, uint64_t duration_us);
 
 #endif

@@ -42,7 +42,7 @@ struct gw_node_s {
 	gw_node_state_t state;
 	gw_upstream_t *idle; /* LIFO list of idle keep-alive connections */
 	uint32_t nidle;
-	uint32_t nconns;     /* every upstream connection of this node: connecting, busy or idle */
+	uint32_t nconns; /* every upstream connection of this node: connecting, busy or idle */
 	uint32_t consecutive_failures;
 	gw_node_stats_t *stats; /* owned by the server's metrics, survives reloads */
 };
@@ -54,7 +54,7 @@ struct gw_pool_s {
 	gw_lb_node_t *lbn; /* what the balancer sees, index-aligned with nodes */
 	size_t n;
 	gw_balancer_t *bal;
-	gw_tls_ctx_t *tls; /* towards nodes, NULL: plain */
+	gw_tls_ctx_t *tls;         /* towards nodes, NULL: plain */
 	uint32_t inflight;         /* requests in flight through this pool */
 	uint32_t retries_inflight; /* retry attempts in flight (retry budget) */
 };
@@ -92,13 +92,13 @@ struct gw_server_s {
 	gw_metrics_t *metrics;
 	uv_signal_t sig_hup, sig_term, sig_int;
 	uv_timer_t grace_timer;
-	uint32_t nconns;   /* open client connections (not admin) */
+	uint32_t nconns; /* open client connections (not admin) */
 	uint64_t next_conn_id;
 	bool stopping;
 	bool stopped;
 	uint64_t started_ms; /* uv_now at start, for uptime */
 	void *admin_conns;   /* admin.c's list of open admin connections */
-	gw_conn_t *conns; /* every open client connection, for shutdown */
+	gw_conn_t *conns;    /* every open client connection, for shutdown */
 	char *config_path;
 };
 
@@ -110,8 +110,8 @@ struct gw_upstream_s {
 	gw_upstream_t *next_idle, *prev_idle;
 	uv_timer_t timer;
 	gw_http_t resp;
-	gw_rbuf_t rb;      /* response bytes from the node */
-	unsigned pending;  /* handles still open (sock, timer); freed at 0 */
+	gw_rbuf_t rb;     /* response bytes from the node */
+	unsigned pending; /* handles still open (sock, timer); freed at 0 */
 	uint64_t idle_since;
 	bool connected;
 	bool reused;
@@ -136,11 +136,11 @@ struct gw_conn_s {
 	bool client_eof;
 
 	/* the current request */
-	uint64_t t_start;  /* uv_hrtime() at its first byte */
-	char *head;        /* the request head as sent to nodes (kept for retries) */
+	uint64_t t_start; /* uv_hrtime() at its first byte */
+	char *head;       /* the request head as sent to nodes (kept for retries) */
 	size_t head_len;
-	gw_s3req_t s3;     /* points into head */
-	char *host;        /* Host header value, NUL-terminated copy */
+	gw_s3req_t s3; /* points into head */
+	char *host;    /* Host header value, NUL-terminated copy */
 	const char *method;
 	char reqid[24];
 	char client_ip[48];
@@ -150,13 +150,13 @@ struct gw_conn_s {
 	gw_upstream_t *up;
 	uint8_t *tried;
 	unsigned attempts;
-	bool retrying;     /* the current attempt is a retry (counts against the budget) */
+	bool retrying; /* the current attempt is a retry (counts against the budget) */
 	bool req_has_body;
 	bool body_released; /* body bytes were released to a node: no retry from here */
 	bool req_done;      /* the parser saw the end of the request */
 	bool req_sent;      /* every request byte was written to the node */
 	bool head_sent;
-	bool resp_started;  /* a response byte was written to the client */
+	bool resp_started; /* a response byte was written to the client */
 	bool resp_done;
 	bool resp_head_pending;
 	bool client_keep_alive;
@@ -168,7 +168,7 @@ struct gw_conn_s {
 	uint64_t bytes_in, bytes_out;
 	char *resp_head; /* the response head being written to the client */
 	size_t resp_head_len;
-	char *err_buf;   /* one of our error responses being written */
+	char *err_buf; /* one of our error responses being written */
 	size_t err_len;
 	bool writing_down;
 	int down_kind;

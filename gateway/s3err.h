@@ -11,23 +11,24 @@
 
 typedef enum {
 	GW_ERR_NO_SUCH_BUCKET = 0,  /* 404 NoSuchBucket: no route matched */
-	GW_ERR_SERVICE_UNAVAILABLE, /* 503 ServiceUnavailable: no node available / all attempts failed */
+	GW_ERR_SERVICE_UNAVAILABLE, /* 503 ServiceUnavailable: no node available / all attempts
+	                               failed */
 	GW_ERR_SLOW_DOWN,           /* 503 SlowDown: a connection or queue limit was hit */
 	GW_ERR_REQUEST_TIMEOUT,     /* 400 RequestTimeout: request body stalled */
 	GW_ERR_INTERNAL,            /* 500 InternalError */
-	GW_ERR_BAD_GATEWAY,         /* 502 ServiceUnavailable-class: node sent an invalid response */
-	GW_ERR_GATEWAY_TIMEOUT,     /* 504 ServiceUnavailable-class: node did not answer in time */
-	GW_ERR_INVALID_REQUEST,     /* 400 InvalidRequest: malformed HTTP, smuggling patterns */
-	GW_ERR_HEADER_TOO_LARGE,    /* 431 RequestHeaderSectionTooLarge */
-	GW_ERR_HEADER_TIMEOUT,      /* 408 RequestTimeout: header block not received in time */
-	GW_ERR_METHOD_NOT_ALLOWED,  /* 405 MethodNotAllowed: CONNECT */
+	GW_ERR_BAD_GATEWAY,        /* 502 ServiceUnavailable-class: node sent an invalid response */
+	GW_ERR_GATEWAY_TIMEOUT,    /* 504 ServiceUnavailable-class: node did not answer in time */
+	GW_ERR_INVALID_REQUEST,    /* 400 InvalidRequest: malformed HTTP, smuggling patterns */
+	GW_ERR_HEADER_TOO_LARGE,   /* 431 RequestHeaderSectionTooLarge */
+	GW_ERR_HEADER_TIMEOUT,     /* 408 RequestTimeout: header block not received in time */
+	GW_ERR_METHOD_NOT_ALLOWED, /* 405 MethodNotAllowed: CONNECT */
 	GW_ERR__COUNT
 } gw_err_t;
 
-int gw_err_status(gw_err_t e);       /* HTTP status */
-const char *gw_err_reason(gw_err_t e); /* HTTP reason phrase */
-const char *gw_err_code(gw_err_t e);   /* S3 Code */
-const char *gw_err_message(gw_err_t e);/* default Message */
+int gw_err_status(gw_err_t e);          /* HTTP status */
+const char *gw_err_reason(gw_err_t e);  /* HTTP reason phrase */
+const char *gw_err_code(gw_err_t e);    /* S3 Code */
+const char *gw_err_message(gw_err_t e); /* default Message */
 
 /*
  * Renders a complete HTTP/1.1 response (status line, Content-Type: application/xml,
@@ -36,7 +37,7 @@ const char *gw_err_message(gw_err_t e);/* default Message */
  * message NULL: the default. Returns 0, or -1 on allocation failure.
  */
 int gw_err_response(gw_err_t e, const char *message, const char *resource, const char *request_id,
-		    bool keep_alive, bool head, char **out, size_t *out_len);
+                    bool keep_alive, bool head, char **out, size_t *out_len);
 
 /*
  * Only the XML body (for tests and for callers that build headers themselves). A NULL message,
@@ -45,6 +46,6 @@ int gw_err_response(gw_err_t e, const char *message, const char *resource, const
  * U+FFFD. *out is malloc'd, NUL-terminated, *out_len excludes the NUL.
  */
 int gw_err_xml(const char *code, const char *message, const char *resource, const char *request_id,
-	       char **out, size_t *out_len);
+               char **out, size_t *out_len);
 
 #endif

@@ -29,8 +29,8 @@ typedef struct gw_s3req_s {
  * origin-form (the caller answers 400).
  */
 int gw_s3req_parse(gw_s3req_t *r, const char *method, size_t method_len, const char *target,
-		   size_t target_len, const char *host, size_t host_len, char *const *domains,
-		   size_t ndomains);
+                   size_t target_len, const char *host, size_t host_len, char *const *domains,
+                   size_t ndomains);
 
 /* True when the query string of target has parameter `name` (with or without a value). */
 bool gw_query_has(const char *target, size_t target_len, const char *name);

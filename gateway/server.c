@@ -69,7 +69,7 @@ static gw_node_state_t carried_state(gw_runtime_t *old, const char *pool, const 
 }
 
 static int runtime_new(gw_server_t *srv, lb_config_t *cfg, gw_runtime_t **out, char *err,
-		       size_t errlen)
+                       size_t errlen)
 {
 	gw_runtime_t *rt = calloc(1, sizeof(*rt));
 	if (!rt)
@@ -107,8 +107,8 @@ static int runtime_new(gw_server_t *srv, lb_config_t *cfg, gw_runtime_t **out, c
 		p->bal = gw_balancer_new(pc->balance, p->lbn, p->n);
 		if (!p->bal)
 			abort();
-		if (pc->tls.enabled && gw_tls_client_ctx_new(pc->tls.ca_file, pc->tls.verify, &p->tls,
-							     err, errlen) < 0) {
+		if (pc->tls.enabled && gw_tls_client_ctx_new(pc->tls.ca_file, pc->tls.verify,
+		                                             &p->tls, err, errlen) < 0) {
 			runtime_free(rt);
 			return -1;
 		}
@@ -116,9 +116,8 @@ static int runtime_new(gw_server_t *srv, lb_config_t *cfg, gw_runtime_t **out, c
 	for (size_t i = 0; i < cfg->nfrontends; i++) {
 		const lb_frontend_conf_t *fc = &cfg->frontends[i];
 		rt->fes[i].conf = fc;
-		if (fc->tls_cert &&
-		    gw_tls_server_ctx_new(fc->tls_cert, fc->tls_key, &rt->fes[i].tls, err, errlen) <
-			    0) {
+		if (fc->tls_cert && gw_tls_server_ctx_new(fc->tls_cert, fc->tls_key,
+		                                          &rt->fes[i].tls, err, errlen) < 0) {
 			runtime_free(rt);
 			return -1;
 		}
@@ -148,8 +147,8 @@ static void on_listener_closed(uv_handle_t *h)
 	free(h->data);
 }
 
-static int listener_open(gw_server_t *srv, const lb_addr_t *addr, bool admin,
-			 gw_listener_t **out, char *err, size_t errlen)
+static int listener_open(gw_server_t *srv, const lb_addr_t *addr, bool admin, gw_listener_t **out,
+                         char *err, size_t errlen)
 {
 	gw_listener_t *l = calloc(1, sizeof(*l));
 	int rc;
@@ -161,7 +160,7 @@ static int listener_open(gw_server_t *srv, const lb_addr_t *addr, bool admin,
 	uv_tcp_init(srv->loop, &l->tcp);
 	l->tcp.data = l;
 	rc = uv_tcp_bind(&l->tcp, (const struct sockaddr *)&addr->ss,
-			 addr->ss.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
+	                 addr->ss.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
 	if (rc == 0)
 		rc = uv_listen((uv_stream_t *)&l->tcp, 1024, on_connection);
 	if (rc < 0) {
@@ -197,7 +196,8 @@ static int listeners_apply(gw_server_t *srv, const lb_config_t *cfg, char *err, 
 		bool admin = i == nfe;
 		size_t nl = admin ? (cfg->admin_enabled ? 1 : 0) : cfg->frontends[i].nlisten;
 		for (size_t j = 0; j < nl; j++) {
-			const lb_addr_t *a = admin ? &cfg->admin_listen : &cfg->frontends[i].listen[j];
+			const lb_addr_t *a =
+			    admin ? &cfg->admin_listen : &cfg->frontends[i].listen[j];
 			l = listener_find(srv, a->text, admin);
 			if (!l) {
 				for (gw_listener_t *x = added; x; x = x->next)
@@ -208,7 +208,8 @@ static int listeners_apply(gw_server_t *srv, const lb_config_t *cfg, char *err, 
 				if (listener_open(srv, a, admin, &l, err, errlen) < 0) {
 					for (l = added; l; l = next) {
 						next = l->next;
-						uv_close((uv_handle_t *)&l->tcp, on_listener_closed);
+						uv_close((uv_handle_t *)&l->tcp,
+						         on_listener_closed);
 					}
 					return -1;
 				}
@@ -270,7 +271,7 @@ int gw_server_reload(gw_server_t *srv, char *err, size_t errlen)
 		retire(old);
 	srv->metrics->reloads++;
 	LB_INFO("reloaded %s: %zu pools, %zu frontends", srv->config_path, cfg->npools,
-		cfg->nfrontends);
+	        cfg->nfrontends);
 	return 0;
 fail:
 	srv->metrics->reload_errors++;
@@ -302,7 +303,7 @@ static void begin_stop(gw_server_t *srv)
 		return;
 	srv->stopping = true;
 	LB_INFO("stopping: %u connections open, grace %llu ms", srv->nconns,
-		(unsigned long long)srv->rt->cfg->timeouts.shutdown_grace);
+	        (unsigned long long)srv->rt->cfg->timeouts.shutdown_grace);
 	for (l = srv->listeners; l; l = next) {
 		next = l->next;
 		uv_close((uv_handle_t *)&l->tcp, on_listener_closed);
@@ -318,7 +319,7 @@ static void begin_stop(gw_server_t *srv)
 		return;
 	}
 	uv_timer_start(&srv->grace_timer, on_grace_expired, srv->rt->cfg->timeouts.shutdown_grace,
-		       0);
+	               0);
 }
 
 static void on_sigterm(uv_signal_t *h, int signum)
@@ -370,7 +371,8 @@ int gw_server_init(gw_server_t *srv, uv_loop_t *loop, lb_config_t *cfg, char *er
 
 void gw_node_report(gw_node_t *node, bool ok)
 {
-	/* Passive health: counted here; ejection and return are health/'s (see the health issue). */
+	/* Passive health: counted here; ejection and return are health/'s (see the health issue).
+	 */
 	if (ok)
 		node->consecutive_failures = 0;
 	else

@@ -14,8 +14,8 @@ static void node_refresh(gw_node_t *node)
 {
 	gw_pool_t *pool = node->pool;
 	pool->lbn[node->index].available =
-		node->state == GW_NODE_UP &&
-		(node->nidle > 0 || node->nconns < pool->conf->max_conns_per_node);
+	    node->state == GW_NODE_UP &&
+	    (node->nidle > 0 || node->nconns < pool->conf->max_conns_per_node);
 }
 
 static void up_free(gw_upstream_t *up)
@@ -78,7 +78,8 @@ static void on_connect_timeout(uv_timer_t *t)
 	gw_upstream_t *up = t->data;
 	gw_conn_t *owner = up->conn;
 	up->node->stats->connect_errors++;
-	LB_DEBUG("connect timeout to node %s (%s)", up->node->conf->name, up->node->conf->addr.text);
+	LB_DEBUG("connect timeout to node %s (%s)", up->node->conf->name,
+	         up->node->conf->addr.text);
 	if (owner)
 		gw_conn_upstream_ready(up, UV_ETIMEDOUT);
 	up_close(up);
@@ -93,7 +94,7 @@ static void on_connected(gw_sock_t *s, int status)
 	if (status < 0) {
 		up->node->stats->connect_errors++;
 		LB_DEBUG("connect to node %s (%s) failed: %s", up->node->conf->name,
-			 up->node->conf->addr.text, uv_strerror(status));
+		         up->node->conf->addr.text, uv_strerror(status));
 		if (up->conn)
 			gw_conn_upstream_ready(up, status);
 		up_close(up);
@@ -143,10 +144,10 @@ int gw_upstream_get(gw_node_t *node, gw_conn_t *owner, gw_upstream_t **out, bool
 	node->nconns++;
 	node->stats->connects++;
 	node_refresh(node);
-	rc = gw_sock_connect(owner->srv->loop, &up->sock, (const struct sockaddr *)&node->conf->addr.ss,
-			     pool->tls, pool->conf->tls.server_name ? pool->conf->tls.server_name
-								    : node->conf->addr.host,
-			     on_connected);
+	rc = gw_sock_connect(
+	    owner->srv->loop, &up->sock, (const struct sockaddr *)&node->conf->addr.ss, pool->tls,
+	    pool->conf->tls.server_name ? pool->conf->tls.server_name : node->conf->addr.host,
+	    on_connected);
 	up->sock.data = up;
 	if (rc < 0) {
 		node->stats->connect_errors++;
@@ -180,7 +181,7 @@ static void on_idle_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (nread == 0)
 		return;
 	LB_DEBUG("idle connection to node %s ended: %s", up->node->conf->name,
-		 nread < 0 ? uv_strerror((int)nread) : "unexpected bytes");
+	         nread < 0 ? uv_strerror((int)nread) : "unexpected bytes");
 	up_close(up);
 }
 

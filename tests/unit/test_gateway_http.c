@@ -39,8 +39,8 @@ static char *guarded(const char *in, size_t len, void **map, size_t *maplen)
 {
 	long pg = sysconf(_SC_PAGESIZE);
 	size_t pages = (len + (size_t)pg - 1) / (size_t)pg + 1;
-	char *m = mmap(NULL, pages * (size_t)pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		       -1, 0);
+	char *m = mmap(NULL, pages * (size_t)pg, PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	assert_true(m != MAP_FAILED);
 	assert_int_equal(mprotect(m + (pages - 1) * (size_t)pg, (size_t)pg, PROT_NONE), 0);
 	*map = m;
@@ -54,7 +54,7 @@ static char *guarded(const char *in, size_t len, void **map, size_t *maplen)
  * only ever sees bytes that "arrived" so far; skip_body makes every response a response to HEAD.
  */
 static void drive(llhttp_type_t type, const char *in, size_t len, const size_t *cuts, size_t ncuts,
-		  bool skip_body, result_t *res)
+                  bool skip_body, result_t *res)
 {
 	gw_http_t h;
 	size_t start = 0, parsed = 0, avail, head_end = 0;
@@ -70,7 +70,7 @@ static void drive(llhttp_type_t type, const char *in, size_t len, const size_t *
 		for (;;) {
 			size_t used;
 			gw_http_result_t r = gw_http_execute(&h, buf + parsed, avail - parsed,
-							     parsed - start, &used);
+			                                     parsed - start, &used);
 			parsed += used;
 			if (r == GW_HTTP_MORE)
 				break;
@@ -89,17 +89,17 @@ static void drive(llhttp_type_t type, const char *in, size_t len, const size_t *
 					res->status = gw_http_status(&h);
 					res->has_body = gw_http_has_body(&h);
 					snprintf(res->method, sizeof(res->method), "%s",
-						 type == HTTP_REQUEST ? gw_http_method(&h) : "");
+					         type == HTTP_REQUEST ? gw_http_method(&h) : "");
 					snprintf(res->url, sizeof(res->url), "%.*s", (int)h.url_len,
-						 msg + h.url_off);
+					         msg + h.url_off);
 					if (h.nhdrs) {
 						snprintf(res->hdr0, sizeof(res->hdr0), "%.*s: %.*s",
-							 (int)hd->name_len, msg + hd->name_off,
-							 (int)hd->value_len, msg + hd->value_off);
+						         (int)hd->name_len, msg + hd->name_off,
+						         (int)hd->value_len, msg + hd->value_off);
 						hd = &h.hdrs[h.nhdrs - 1];
 						snprintf(res->hdrlast, sizeof(res->hdrlast), "%.*s",
-							 (int)(hd->line_end - hd->name_off),
-							 msg + hd->name_off);
+						         (int)(hd->line_end - hd->name_off),
+						         msg + hd->name_off);
 					}
 				}
 				continue;
@@ -131,7 +131,7 @@ static void drive(llhttp_type_t type, const char *in, size_t len, const size_t *
 /* Runs `check` on the result of every way of cutting `in`: whole, at every split point, and
  * byte by byte. */
 static void every_split(llhttp_type_t type, const char *in, bool skip_body,
-			void (*check)(const result_t *r))
+                        void (*check)(const result_t *r))
 {
 	size_t len = strlen(in);
 	size_t *cuts = malloc(len * sizeof(*cuts));
@@ -154,11 +154,11 @@ static void every_split(llhttp_type_t type, const char *in, bool skip_body,
 /* ---- requests ---- */
 
 static const char GET2[] = "GET /bucket/a%20b?list-type=2&prefix=x HTTP/1.1\r\n"
-			   "Host: s3.local:8080\r\n"
-			   "X-Amz-Date:20261126T000000Z\r\n"
-			   "Authorization: AWS4-HMAC-SHA256 Credential=x\r\n"
-			   "\r\n"
-			   "HEAD /b/k HTTP/1.1\r\nHost: s3.local\r\n\r\n";
+                           "Host: s3.local:8080\r\n"
+                           "X-Amz-Date:20261126T000000Z\r\n"
+                           "Authorization: AWS4-HMAC-SHA256 Credential=x\r\n"
+                           "\r\n"
+                           "HEAD /b/k HTTP/1.1\r\nHost: s3.local\r\n\r\n";
 
 static void check_get2(const result_t *r)
 {
@@ -184,8 +184,8 @@ static void test_pipelined_gets(void **state)
 }
 
 static const char PUT_CL[] = "PUT /b/k HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n"
-			     "Expect: 100-continue\r\n\r\nhello world"
-			     "GET /b/k HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+                             "Expect: 100-continue\r\n\r\nhello world"
+                             "GET /b/k HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
 
 static void check_put_cl(const result_t *r)
 {
@@ -204,9 +204,10 @@ static void test_put_content_length(void **state)
 	every_split(HTTP_REQUEST, PUT_CL, false, check_put_cl);
 }
 
-static const char PUT_CHUNKED[] = "PUT /b/k HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
-				  "5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-trailer: v\r\n\r\n"
-				  "DELETE /b/k HTTP/1.1\r\nHost: h\r\n\r\n";
+static const char PUT_CHUNKED[] =
+    "PUT /b/k HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+    "5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-trailer: v\r\n\r\n"
+    "DELETE /b/k HTTP/1.1\r\nHost: h\r\n\r\n";
 
 static void check_put_chunked(const result_t *r)
 {
@@ -242,16 +243,16 @@ static void test_smuggling_rejected(void **state)
 {
 	(void)state;
 	every_split(HTTP_REQUEST,
-		    "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n"
-		    "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-		    false, check_invalid);
+	            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n"
+	            "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+	            false, check_invalid);
 	every_split(HTTP_REQUEST,
-		    "PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\n"
-		    "abcde",
-		    false, check_invalid);
+	            "PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\n"
+	            "abcde",
+	            false, check_invalid);
 	every_split(HTTP_REQUEST,
-		    "PUT / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\nabcde", false,
-		    check_invalid);
+	            "PUT / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\nabcde", false,
+	            check_invalid);
 	every_split(HTTP_REQUEST, "GET / HTTP/1.1\r\nHost : h\r\n\r\n", false, check_invalid);
 	every_split(HTTP_REQUEST, "GET / HTTP/1.1\nHost: h\n\n", false, check_invalid);
 }
@@ -260,11 +261,11 @@ static void test_bad_chunk_framing(void **state)
 {
 	(void)state;
 	every_split(HTTP_REQUEST,
-		    "PUT / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n",
-		    false, check_invalid);
+	            "PUT / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n",
+	            false, check_invalid);
 	every_split(HTTP_REQUEST,
-		    "PUT / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcd\r\n",
-		    false, check_invalid);
+	            "PUT / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcd\r\n",
+	            false, check_invalid);
 }
 
 static void test_header_limits(void **state)
@@ -272,10 +273,11 @@ static void test_header_limits(void **state)
 	char big[1400];
 	(void)state;
 	/* 9 headers, the limit is 8 */
-	every_split(HTTP_REQUEST,
-		    "GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\nG: 7\r\nH: 8\r\n"
-		    "I: 9\r\n\r\n",
-		    false, check_too_large);
+	every_split(
+	    HTTP_REQUEST,
+	    "GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\nG: 7\r\nH: 8\r\n"
+	    "I: 9\r\n\r\n",
+	    false, check_too_large);
 	/* a header block over 1024 bytes, whether it completes in one call or not */
 	snprintf(big, sizeof(big), "GET / HTTP/1.1\r\nHost: h\r\nX-Big: %01200d\r\n\r\n", 7);
 	every_split(HTTP_REQUEST, big, false, check_too_large);
@@ -291,15 +293,15 @@ static void check_continue_then_200(const result_t *r)
 	assert_int_equal(r->nmsgs, 2); /* the 100 is a message of its own */
 	assert_int_equal(r->status, 100);
 	assert_int_equal(r->msg_end[1], strlen("HTTP/1.1 100 Continue\r\n\r\n"
-					       "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+	                                       "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
 }
 
 static void test_response_continue(void **state)
 {
 	(void)state;
 	every_split(HTTP_RESPONSE,
-		    "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
-		    false, check_continue_then_200);
+	            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+	            false, check_continue_then_200);
 }
 
 static void check_head_response(const result_t *r)
@@ -309,16 +311,16 @@ static void check_head_response(const result_t *r)
 	assert_int_equal(r->status, 200);
 	assert_int_equal(r->body_raw, 0); /* Content-Length: 1000 but no body: HEAD */
 	assert_int_equal(r->msg_end[0], strlen("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n"
-					       "ETag: \"x\"\r\n\r\n"));
+	                                       "ETag: \"x\"\r\n\r\n"));
 }
 
 static void test_response_to_head(void **state)
 {
 	(void)state;
 	every_split(HTTP_RESPONSE,
-		    "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nETag: \"x\"\r\n\r\n"
-		    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
-		    true, check_head_response);
+	            "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nETag: \"x\"\r\n\r\n"
+	            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+	            true, check_head_response);
 }
 
 static void check_until_eof(const result_t *r)
@@ -333,7 +335,7 @@ static void test_response_until_eof(void **state)
 {
 	(void)state;
 	every_split(HTTP_RESPONSE, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n0123456789", false,
-		    check_until_eof);
+	            check_until_eof);
 }
 
 static void check_chunked_response(const result_t *r)
@@ -348,8 +350,8 @@ static void test_response_chunked(void **state)
 {
 	(void)state;
 	every_split(HTTP_RESPONSE,
-		    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n",
-		    false, check_chunked_response);
+	            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n",
+	            false, check_chunked_response);
 }
 
 static void test_truncated_response(void **state)
@@ -361,7 +363,7 @@ static void test_truncated_response(void **state)
 	gw_http_init(&h, HTTP_RESPONSE, 8, 1024);
 	assert_int_equal(gw_http_execute(&h, in, strlen(in), 0, &used), GW_HTTP_HEAD);
 	assert_int_equal(gw_http_execute(&h, in + used, strlen(in) - used, used, &used),
-			 GW_HTTP_MORE);
+	                 GW_HTTP_MORE);
 	/* the node closed 5 bytes short: never a complete message */
 	assert_int_equal(gw_http_finish(&h), GW_HTTP_ERROR);
 	assert_int_equal(h.err, GW_ERR_BAD_GATEWAY);
@@ -373,7 +375,7 @@ static void test_header_lookup(void **state)
 	gw_http_t h;
 	size_t used;
 	const char *in = "GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-Foo\r\n"
-			 "connection: Upgrade\r\nX-Foo: 1\r\n\r\n";
+	                 "connection: Upgrade\r\nX-Foo: 1\r\n\r\n";
 	(void)state;
 	gw_http_init(&h, HTTP_REQUEST, 8, 1024);
 	assert_int_equal(gw_http_execute(&h, in, strlen(in), 0, &used), GW_HTTP_HEAD);
@@ -389,12 +391,12 @@ static void test_header_lookup(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_pipelined_gets),    cmocka_unit_test(test_put_content_length),
-		cmocka_unit_test(test_put_chunked),       cmocka_unit_test(test_smuggling_rejected),
-		cmocka_unit_test(test_bad_chunk_framing), cmocka_unit_test(test_header_limits),
-		cmocka_unit_test(test_response_continue), cmocka_unit_test(test_response_to_head),
-		cmocka_unit_test(test_response_until_eof), cmocka_unit_test(test_response_chunked),
-		cmocka_unit_test(test_truncated_response), cmocka_unit_test(test_header_lookup),
+	    cmocka_unit_test(test_pipelined_gets),     cmocka_unit_test(test_put_content_length),
+	    cmocka_unit_test(test_put_chunked),        cmocka_unit_test(test_smuggling_rejected),
+	    cmocka_unit_test(test_bad_chunk_framing),  cmocka_unit_test(test_header_limits),
+	    cmocka_unit_test(test_response_continue),  cmocka_unit_test(test_response_to_head),
+	    cmocka_unit_test(test_response_until_eof), cmocka_unit_test(test_response_chunked),
+	    cmocka_unit_test(test_truncated_response), cmocka_unit_test(test_header_lookup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

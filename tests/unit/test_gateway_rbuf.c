@@ -101,10 +101,10 @@ static void test_abandon_keeps_bytes_for_retry(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_full_buffer_stops_reading),
-		cmocka_unit_test(test_release_all_resets),
-		cmocka_unit_test(test_reads_continue_while_writing),
-		cmocka_unit_test(test_abandon_keeps_bytes_for_retry),
+	    cmocka_unit_test(test_full_buffer_stops_reading),
+	    cmocka_unit_test(test_release_all_resets),
+	    cmocka_unit_test(test_reads_continue_while_writing),
+	    cmocka_unit_test(test_abandon_keeps_bytes_for_retry),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
