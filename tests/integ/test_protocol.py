@@ -362,6 +362,18 @@ def run_cases(lb, port, admin, n1, n2, dead):
           len(r) == 1 and r[0][0] == 200 and "keep-alive" not in r[0][1] and
           r[0][1].get("connection") == "close" and b'"len": 0' in r[0][2], repr(out))
 
+    # one JSON access-log line per request, with the fields operators rely on
+    time.sleep(0.2)
+    with open(os.path.join(TMP, "access.log")) as f:
+        lines = [json.loads(l) for l in f if l.strip()]
+    mine = [l for l in lines if l.get("key") == "a%2Fb%20c"]
+    want = {"time", "client", "method", "bucket", "key", "op", "status", "bytes_in", "bytes_out",
+            "duration_ms", "node", "request_id", "pool"}
+    check("access log: one JSON line with every field",
+          len(mine) == 1 and want <= set(mine[0]) and mine[0]["bucket"] == "bkt" and
+          mine[0]["op"] == "read" and mine[0]["status"] == 200 and mine[0]["method"] == "GET" and
+          mine[0]["node"] in ("n1", "n2") and mine[0]["bytes_out"] > 0, repr(mine))
+
     # keep-alive + pipelining: three requests in one write, answered in order
     pipe = b"".join(b"GET /bkt/k%d HTTP/1.1\r\n%s\r\n" % (i, host.encode()) for i in range(3))
     pipe += b"GET /bkt/last HTTP/1.1\r\n" + host.encode() + b"Connection: close\r\n\r\n"
