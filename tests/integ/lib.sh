@@ -211,7 +211,8 @@ cluster_up() {
 	export S3LB_CEPH_DIR
 	if ! "$S3LB_SRC/scripts/ceph-cluster" start "$S3LB_CEPH_DIR" >"$out" 2>&1; then
 		cat "$out" >&2
-		fail "could not start the Ceph cluster in $S3LB_CEPH_DIR (if another cluster serves 127.0.0.11-13:8000, point S3LB_CEPH_DIR at its directory)"
+		fail "could not start the Ceph cluster in $S3LB_CEPH_DIR" \
+			"(if another cluster serves 127.0.0.11-13:8000, point S3LB_CEPH_DIR at its directory)"
 	fi
 	sed 's/^/     /' "$out"
 	# shellcheck source=/dev/null

@@ -14,6 +14,10 @@ import os
 import sys
 
 if os.environ.get("S3LB_INTEG_CHILD") != "1":
+    import importlib.util
+    if importlib.util.find_spec("boto3") is None:
+        print("SKIPPED: boto3 not installed (python3-boto3)")
+        sys.exit(77)
     here = os.path.dirname(os.path.abspath(__file__))
     wrapper = (
         'set -euo pipefail; . "$1"; shift; need_ceph; cluster_up; s3lb_up; '
@@ -26,6 +30,7 @@ if os.environ.get("S3LB_INTEG_CHILD") != "1":
 import hashlib  # noqa: E402
 import http.client  # noqa: E402
 import time  # noqa: E402
+import traceback  # noqa: E402
 import urllib.parse  # noqa: E402
 import xml.etree.ElementTree as ET  # noqa: E402
 
@@ -34,6 +39,7 @@ import botocore.auth  # noqa: E402
 import botocore.awsrequest  # noqa: E402
 import botocore.config  # noqa: E402
 import botocore.credentials  # noqa: E402
+import botocore.exceptions  # noqa: E402
 from boto3.s3.transfer import TransferConfig  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 
@@ -392,8 +398,12 @@ def test_virtual_hosted():
 
 def main():
     t0 = time.time()
-    test_path_style()
-    test_virtual_hosted()
+    try:
+        test_path_style()
+        test_virtual_hosted()
+    except (ClientError, botocore.exceptions.BotoCoreError, OSError) as e:
+        traceback.print_exc()
+        fail(f"unexpected error: {type(e).__name__}: {e}")
     print(f"     {NAME}: all checks passed in {time.time() - t0:.1f}s")
 
 
