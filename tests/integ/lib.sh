@@ -252,6 +252,8 @@ free_port() {
 tcp_answers() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
 # s3lb_config FILE PORT ADMIN_PORT [EXTRA_YAML...]: the test config; extra lines are appended.
+# S3LB_EXTRA_POOLS (YAML lines) adds pools after "ceph"; S3LB_EXTRA_ROUTES adds routes before the
+# default one.
 s3lb_config() {
 	local file=$1 port=$2 admin=$3 line
 	shift 3
@@ -265,11 +267,13 @@ pools:
       - { name: rgw1, addr: 127.0.0.11:8000 }
       - { name: rgw2, addr: 127.0.0.12:8000 }
       - { name: rgw3, addr: 127.0.0.13:8000 }
+${S3LB_EXTRA_POOLS:-}
 frontends:
   - name: s3
     listen: [127.0.0.1:$port]
     domains: [$S3LB_DOMAIN]
     routes:
+${S3LB_EXTRA_ROUTES:-}
       - { pool: ceph }
 EOF
 	for line in "$@"; do
