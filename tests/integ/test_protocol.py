@@ -160,6 +160,11 @@ class Node:
                 c.sendall(chunk[:k])
                 sent += k
             return True
+        if path.startswith("/drop"):
+            c.close()  # read the request, never answer
+            return False
+        if path.startswith("/hang"):
+            time.sleep(4)
         if path.startswith("/slowhead"):
             time.sleep(1)
         if path.startswith("/eof"):
@@ -533,10 +538,28 @@ def run_cases(lb, port, admin, n1, n2, dead):
     check("no node reachable -> 503 ServiceUnavailable",
           out.startswith(b"HTTP/1.1 503") and b"<Code>ServiceUnavailable</Code>" in out, repr(out[:300]))
 
-    # a 503 from a node is retried on another for GET, relayed for a non-idempotent POST
     lb.rewrite(config(port, admin, [n1.addr, n2.addr]))
     lb.proc.send_signal(signal.SIGHUP)
     time.sleep(0.5)
+
+    # retries only when safe: a node that reads the request and closes without answering
+    def count(path):
+        return len([r for r in n1.requests + n2.requests if (b" " + path + b" ") in r[0]])
+    out, _ = exchange(port, b"GET /drop/g HTTP/1.1\r\n" + host.encode() + b"Connection: close\r\n\r\n")
+    check("idempotent GET retried on the other node, then 502",
+          count(b"/drop/g") == 2 and out.startswith(b"HTTP/1.1 502"), "%d attempts, %r" % (
+              count(b"/drop/g"), out[:100]))
+    out, _ = exchange(port, b"POST /drop/p?uploads HTTP/1.1\r\n" + host.encode() +
+                      b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+    check("non-idempotent POST that reached a node is not retried -> 502",
+          count(b"/drop/p?uploads") == 1 and out.startswith(b"HTTP/1.1 502"), "%d attempts, %r" % (
+              count(b"/drop/p?uploads"), out[:100]))
+    t0 = time.time()
+    out, _ = exchange(port, b"GET /hang HTTP/1.1\r\n" + host.encode() + b"Connection: close\r\n\r\n",
+                      timeout=10)
+    took = time.time() - t0
+    check("no response head within upstream_header (2s) on either node -> 504",
+          out.startswith(b"HTTP/1.1 504") and 3.5 < took < 6, "%.1fs %r" % (took, out[:100]))
 
     # admin endpoint
     st, _ = exchange(admin, b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
