@@ -13,6 +13,11 @@
  * That pass also rejects what libcyaml would report badly or not at all: syntax errors,
  * duplicate keys, complex keys, unknown aliases and extra documents.
  *
+ * The `health:` section is the one place where a value is inherited: each node gets a deep copy
+ * of its pool's section with the node's own keys laid over it, and the result is checked as a
+ * whole; a broken rule is reported at the key the node (or pool) set. The dump writes a node's
+ * section as only the keys that differ from its pool's, so it reloads to the same config.
+ *
  * Runs on whatever thread loads the config (the main loop, at start and on SIGHUP); no state
  * outside the call. Allocation failures abort (setup path, small and bounded by the file).
  */
@@ -66,10 +71,47 @@ typedef struct raw_timeouts_s {
 	char *shutdown_grace;
 } raw_timeouts_t;
 
+typedef struct raw_health_http_s {
+	char *method;
+	char *path;
+	char *host;
+	char **expect;
+	unsigned expect_count;
+} raw_health_http_t;
+
+typedef struct raw_health_s3_s {
+	char *bucket;
+	char *key;
+	char *access_key;
+	char *secret_key;
+	char *region;
+} raw_health_s3_t;
+
+typedef struct raw_health_passive_s {
+	char *failures;
+	char *backoff;
+	char *max_backoff;
+} raw_health_passive_t;
+
+/* The pool's `health:` section, and a node's (the keys it lays over the pool's). */
+typedef struct raw_health_s {
+	char *kind;
+	char *interval;
+	char *fast_interval;
+	char *timeout;
+	char *rise;
+	char *fall;
+	char *jitter;
+	raw_health_http_t http;
+	raw_health_s3_t s3;
+	raw_health_passive_t passive;
+} raw_health_t;
+
 typedef struct raw_node_s {
 	char *name;
 	char *addr;
 	char *weight;
+	raw_health_t health;
 } raw_node_t;
 
 typedef struct raw_upstream_tls_s {
@@ -87,6 +129,7 @@ typedef struct raw_pool_s {
 	char *max_conns_per_node;
 	char *max_idle_per_node;
 	raw_upstream_tls_t tls;
+	raw_health_t health;
 	raw_node_t *nodes;
 	unsigned nodes_count;
 } raw_pool_t;
@@ -172,10 +215,44 @@ static const cyaml_schema_field_t timeouts_schema[] = {
     STR(raw_timeouts_t, shutdown_grace),   CYAML_FIELD_END,
 };
 
+static const cyaml_schema_field_t health_http_schema[] = {
+    STR(raw_health_http_t, method),
+    STR(raw_health_http_t, path),
+    STR(raw_health_http_t, host),
+    SEQ(raw_health_http_t, expect, &string_entry),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t health_s3_schema[] = {
+    STR(raw_health_s3_t, bucket),     STR(raw_health_s3_t, key),
+    STR(raw_health_s3_t, access_key), STR(raw_health_s3_t, secret_key),
+    STR(raw_health_s3_t, region),     CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t health_passive_schema[] = {
+    STR(raw_health_passive_t, failures),
+    STR(raw_health_passive_t, backoff),
+    STR(raw_health_passive_t, max_backoff),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t health_schema[] = {
+    STR(raw_health_t, kind),
+    STR(raw_health_t, interval),
+    STR(raw_health_t, fast_interval),
+    STR(raw_health_t, timeout),
+    STR(raw_health_t, rise),
+    STR(raw_health_t, fall),
+    STR(raw_health_t, jitter),
+    MAP(raw_health_t, http, health_http_schema),
+    MAP(raw_health_t, s3, health_s3_schema),
+    MAP(raw_health_t, passive, health_passive_schema),
+    CYAML_FIELD_END,
+};
+
 static const cyaml_schema_field_t node_schema[] = {
-    STR(raw_node_t, name),
-    STR(raw_node_t, addr),
-    STR(raw_node_t, weight),
+    STR(raw_node_t, name),   STR(raw_node_t, addr),
+    STR(raw_node_t, weight), MAP(raw_node_t, health, health_schema),
     CYAML_FIELD_END,
 };
 
@@ -199,6 +276,7 @@ static const cyaml_schema_field_t pool_schema[] = {
     STR(raw_pool_t, max_conns_per_node),
     STR(raw_pool_t, max_idle_per_node),
     MAP(raw_pool_t, tls, upstream_tls_schema),
+    MAP(raw_pool_t, health, health_schema),
     SEQ(raw_pool_t, nodes, &node_entry),
     CYAML_FIELD_END,
 };
@@ -267,10 +345,12 @@ typedef struct field_s {
 	uint64_t max;
 } field_t;
 
-#define FIELD(raw, out, m, kind, def, min, max)                                                    \
+/* The key `m` of `raw` stored as `om` of `out`; FIELD when both are named alike. */
+#define FIELD_TO(raw, m, out, om, kind, def, min, max)                                             \
 	{                                                                                          \
-#m, kind, offsetof(raw, m), offsetof(out, m), def, min, max                        \
+#m, kind, offsetof(raw, m), offsetof(out, om), def, min, max                       \
 	}
+#define FIELD(raw, out, m, kind, def, min, max) FIELD_TO(raw, m, out, m, kind, def, min, max)
 
 static const field_t limits_fields[] = {
     FIELD(raw_limits_t, lb_limits_t, max_connections, V_COUNT, 10000, 1, UINT32_MAX),
@@ -288,8 +368,7 @@ static const field_t timeouts_fields[] = {
 
 static const field_t pool_fields[] = {
     FIELD(raw_pool_t, lb_pool_conf_t, retries, V_COUNT, 2, 0, UINT32_MAX),
-    {"retry_budget", V_PERCENT, offsetof(raw_pool_t, retry_budget),
-     offsetof(lb_pool_conf_t, retry_budget_pct), 20, 0, 100},
+    FIELD_TO(raw_pool_t, retry_budget, lb_pool_conf_t, retry_budget_pct, V_PERCENT, 20, 0, 100),
     FIELD(raw_pool_t, lb_pool_conf_t, max_conns_per_node, V_COUNT, 512, 1, UINT32_MAX),
     FIELD(raw_pool_t, lb_pool_conf_t, max_idle_per_node, V_COUNT, 64, 0, UINT32_MAX),
 };
@@ -297,6 +376,52 @@ static const field_t pool_fields[] = {
 static const field_t upstream_tls_fields[] = {
     FIELD(raw_upstream_tls_t, lb_upstream_tls_t, enabled, V_BOOL, 0, 0, 1),
     FIELD(raw_upstream_tls_t, lb_upstream_tls_t, verify, V_BOOL, 1, 0, 1),
+};
+
+#define MAX_JITTER 50
+static const field_t health_fields[] = {
+    FIELD(raw_health_t, lb_health_conf_t, interval, V_DURATION, 1000, 1, UINT64_MAX),
+    FIELD(raw_health_t, lb_health_conf_t, fast_interval, V_DURATION, 250, 1, UINT64_MAX),
+    FIELD(raw_health_t, lb_health_conf_t, timeout, V_DURATION, 500, 1, UINT64_MAX),
+    FIELD(raw_health_t, lb_health_conf_t, rise, V_COUNT, 2, 1, UINT32_MAX),
+    FIELD(raw_health_t, lb_health_conf_t, fall, V_COUNT, 2, 1, UINT32_MAX),
+    FIELD_TO(raw_health_t, jitter, lb_health_conf_t, jitter_pct, V_PERCENT, 10, 0, MAX_JITTER),
+};
+
+static const field_t health_passive_fields[] = {
+    FIELD_TO(raw_health_passive_t, failures, lb_health_conf_t, passive_failures, V_COUNT, 3, 0,
+             UINT32_MAX),
+    FIELD_TO(raw_health_passive_t, backoff, lb_health_conf_t, passive_backoff, V_DURATION, 2000, 1,
+             UINT64_MAX),
+    FIELD_TO(raw_health_passive_t, max_backoff, lb_health_conf_t, passive_max_backoff, V_DURATION,
+             30000, 1, UINT64_MAX),
+};
+
+/* String keys of the health section: a table drives conversion, copy, free and the dump. */
+typedef struct str_field_s {
+	const char *key;
+	size_t raw_off; /* char * in the raw struct */
+	size_t off;     /* char * in lb_health_conf_t */
+	const char *def;
+} str_field_t;
+
+#define STR_TO(raw, m, om, def)                                                                    \
+	{                                                                                          \
+#m, offsetof(raw, m), offsetof(lb_health_conf_t, om), def                          \
+	}
+
+static const str_field_t health_http_strings[] = {
+    STR_TO(raw_health_http_t, method, http_method, "GET"),
+    STR_TO(raw_health_http_t, path, http_path, "/"),
+    STR_TO(raw_health_http_t, host, http_host, NULL),
+};
+
+static const str_field_t health_s3_strings[] = {
+    STR_TO(raw_health_s3_t, bucket, s3_bucket, NULL),
+    STR_TO(raw_health_s3_t, key, s3_key, NULL),
+    STR_TO(raw_health_s3_t, access_key, s3_access_key, NULL),
+    STR_TO(raw_health_s3_t, secret_key, s3_secret_key, NULL),
+    STR_TO(raw_health_s3_t, region, s3_region, "us-east-1"),
 };
 
 static const field_t node_fields[] = {
@@ -315,6 +440,8 @@ static const field_t frontend_fields[] = {
 
 static const char *const balance_names[] = {"round-robin", "least-requests", "hash-key"};
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
+static const char *const probe_kind_names[] = {"http", "tcp", "s3", "none"};
+static const char *const probe_method_names[] = {"GET", "HEAD"};
 
 /* Indexed by bit position. */
 static const char *const op_names[] = {
@@ -348,6 +475,11 @@ int lb_op_parse(const char *name, uint32_t *bits)
 const char *lb_balance_name(lb_balance_t b)
 {
 	return (size_t)b < NFIELDS(balance_names) ? balance_names[b] : "unknown";
+}
+
+const char *lb_probe_kind_name(lb_probe_kind_t k)
+{
+	return (size_t)k < NFIELDS(probe_kind_names) ? probe_kind_names[k] : "unknown";
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -954,18 +1086,26 @@ static uint64_t load_value(const field_t *f, const void *obj)
 	return *(const uint32_t *)p;
 }
 
-/* Converts every row of `fields` from `raw` into `out`, defaults for absent keys. */
-static int convert_fields(load_ctx_t *c, const char *prefix, const field_t *fields, size_t n,
+static void default_fields(const field_t *fields, size_t n, void *out)
+{
+	for (size_t i = 0; i < n; i++)
+		store_value(&fields[i], out, fields[i].def);
+}
+
+/* Converts the rows of `fields` whose key `raw` holds into `out`; the others keep their value. */
+static int overlay_fields(load_ctx_t *c, const char *prefix, const field_t *fields, size_t n,
                           const void *raw, void *out)
 {
 	for (size_t i = 0; i < n; i++) {
 		const field_t *f = &fields[i];
 		const char *s = *(char *const *)((const char *)raw + f->raw_off);
 		char path[PATH_LEN], lo[32], hi[32];
-		uint64_t v = f->def;
+		uint64_t v;
 
+		if (s == NULL)
+			continue;
 		path_of(path, prefix, f->key);
-		if (s != NULL && parse_value(c, path, f, s, &v) < 0)
+		if (parse_value(c, path, f, s, &v) < 0)
 			return -EINVAL;
 		if (v < f->min || v > f->max) {
 			format_value(f->kind, f->min, lo, sizeof(lo));
@@ -979,6 +1119,14 @@ static int convert_fields(load_ctx_t *c, const char *prefix, const field_t *fiel
 		store_value(f, out, v);
 	}
 	return 0;
+}
+
+/* Converts every row of `fields` from `raw` into `out`, defaults for absent keys. */
+static int convert_fields(load_ctx_t *c, const char *prefix, const field_t *fields, size_t n,
+                          const void *raw, void *out)
+{
+	default_fields(fields, n, out);
+	return overlay_fields(c, prefix, fields, n, raw, out);
 }
 
 /* Names of pools, nodes and frontends appear in logs and metric labels: keep them plain. */
@@ -1000,15 +1148,19 @@ static int convert_name(load_ctx_t *c, const char *prefix, const char *s, char *
 	return 0;
 }
 
-/* An optional free-form string (path, glob, server name): may be absent, not empty. */
+/* An optional free-form string (path, glob, server name): may be absent, not empty. When
+ * present it replaces *out (a default, or the pool's value under a node); absent, *out stays. */
 static int convert_string(load_ctx_t *c, const char *prefix, const char *key, const char *s,
                           char **out)
 {
 	char path[PATH_LEN];
 
+	if (s == NULL)
+		return 0;
 	path_of(path, prefix, key);
-	if (s != NULL && *s == '\0')
+	if (*s == '\0')
 		return fail(c, path, "must not be empty");
+	free(*out);
 	*out = xstrdup(s);
 	return 0;
 }
@@ -1090,11 +1242,270 @@ static int convert_admin_log(load_ctx_t *c, const raw_config_t *raw, lb_config_t
 	return 0;
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Health: the pool's section over the defaults, then each node's section over the pool's.  */
+
+/* The sub-sections of `health:` (the top level first, named ""), in dump order. */
+typedef struct health_sec_s {
+	const char *name;
+	size_t raw_off; /* the sub-struct in raw_health_t */
+	const field_t *fields;
+	size_t nfields;
+	const str_field_t *strs;
+	size_t nstrs;
+	bool expect; /* also holds `expect` */
+} health_sec_t;
+
+static const health_sec_t health_secs[] = {
+    {"", 0, health_fields, NFIELDS(health_fields), NULL, 0, false},
+    {"http", offsetof(raw_health_t, http), NULL, 0, health_http_strings,
+     NFIELDS(health_http_strings), true},
+    {"s3", offsetof(raw_health_t, s3), NULL, 0, health_s3_strings, NFIELDS(health_s3_strings),
+     false},
+    {"passive", offsetof(raw_health_t, passive), health_passive_fields,
+     NFIELDS(health_passive_fields), NULL, 0, false},
+};
+
+#define STR_IN(obj, off)  (*(char *const *)((const char *)(obj) + (off)))
+#define STR_OUT(obj, off) ((char **)((char *)(obj) + (off)))
+
+static void health_defaults(lb_health_conf_t *h)
+{
+	h->kind = LB_PROBE_HTTP;
+	for (size_t i = 0; i < NFIELDS(health_secs); i++) {
+		const health_sec_t *sec = &health_secs[i];
+
+		default_fields(sec->fields, sec->nfields, h);
+		for (size_t k = 0; k < sec->nstrs; k++)
+			*STR_OUT(h, sec->strs[k].off) = xstrdup(sec->strs[k].def);
+	}
+	h->expect = xcalloc(1, sizeof(*h->expect));
+	h->expect[0] = (lb_status_range_t){200, 399};
+	h->nexpect = 1;
+}
+
+/* A deep copy: dst owns its own strings and expect list. */
+static void health_copy(lb_health_conf_t *dst, const lb_health_conf_t *src)
+{
+	*dst = *src;
+	for (size_t i = 0; i < NFIELDS(health_secs); i++)
+		for (size_t k = 0; k < health_secs[i].nstrs; k++)
+			*STR_OUT(dst, health_secs[i].strs[k].off) =
+			    xstrdup(STR_IN(src, health_secs[i].strs[k].off));
+	dst->expect = xcalloc(src->nexpect, sizeof(*dst->expect));
+	memcpy(dst->expect, src->expect, src->nexpect * sizeof(*dst->expect));
+}
+
+static void health_free(lb_health_conf_t *h)
+{
+	for (size_t i = 0; i < NFIELDS(health_secs); i++)
+		for (size_t k = 0; k < health_secs[i].nstrs; k++)
+			free(STR_IN(h, health_secs[i].strs[k].off));
+	free(h->expect);
+}
+
+/* Exactly three digits, 100 to 599. */
+static int parse_status(const char *s, size_t len, uint16_t *out)
+{
+	uint16_t v = 0;
+
+	if (len != 3)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return -1;
+		v = (uint16_t)(v * 10 + (s[i] - '0'));
+	}
+	*out = v;
+	return v >= 100 && v <= 599 ? 0 : -1;
+}
+
+/* "200", "2xx" or "200-204": 0, -1 if it does not parse, -2 for a range that runs backwards. */
+static int parse_status_range(const char *s, lb_status_range_t *r)
+{
+	const char *dash = strchr(s, '-');
+
+	if (s[0] >= '1' && s[0] <= '5' && strcmp(s + 1, "xx") == 0) {
+		r->lo = (uint16_t)((s[0] - '0') * 100);
+		r->hi = (uint16_t)(r->lo + 99);
+		return 0;
+	}
+	if (parse_status(s, dash ? (size_t)(dash - s) : strlen(s), &r->lo) < 0)
+		return -1;
+	r->hi = r->lo;
+	if (dash != NULL && parse_status(dash + 1, strlen(dash + 1), &r->hi) < 0)
+		return -1;
+	return r->lo <= r->hi ? 0 : -2;
+}
+
+/* `http.expect`, when present, replaces the whole inherited list. */
+static int convert_expect(load_ctx_t *c, const char *prefix, const raw_health_http_t *raw,
+                          lb_health_conf_t *h)
+{
+	char path[PATH_LEN];
+	lb_status_range_t *list;
+
+	path_of(path, prefix, "expect");
+	if (raw->expect_count == 0 && map_find(c, path) != NULL) /* written as expect: [] */
+		return fail(c, path, "empty list (at least one status is required)");
+	if (raw->expect_count == 0)
+		return 0;
+	list = xcalloc(raw->expect_count, sizeof(*list));
+	for (unsigned k = 0; k < raw->expect_count; k++) {
+		const char *e = raw->expect[k];
+		int rc = parse_status_range(e, &list[k]);
+
+		if (rc < 0) {
+			free(list);
+			pathf(path, "%s.expect[%u]", prefix, k);
+			return fail(
+			    c, path,
+			    rc == -1 ? "invalid status '%s' (expected a status from 100 to 599 "
+			               "as 200, a class as 2xx, or a range as 200-204)"
+			             : "invalid range '%s' (the first status is above the second)",
+			    show(e).s);
+		}
+	}
+	free(h->expect);
+	h->expect = list;
+	h->nexpect = raw->expect_count;
+	return 0;
+}
+
+/* Lays the keys present in `raw` over h (the defaults, or the pool's section for a node). */
+static int overlay_health(load_ctx_t *c, const char *prefix, const raw_health_t *raw,
+                          lb_health_conf_t *h)
+{
+	char path[PATH_LEN];
+	int kind = (int)h->kind;
+
+	path_of(path, prefix, "kind");
+	if (convert_enum(c, path, "kind", raw->kind, probe_kind_names, NFIELDS(probe_kind_names),
+	                 &kind) < 0)
+		return -EINVAL;
+	h->kind = (lb_probe_kind_t)kind;
+	for (size_t i = 0; i < NFIELDS(health_secs); i++) {
+		const health_sec_t *sec = &health_secs[i];
+		const void *rs = (const char *)raw + sec->raw_off;
+
+		path_of(path, prefix, sec->name);
+		if (overlay_fields(c, path, sec->fields, sec->nfields, rs, h) < 0)
+			return -EINVAL;
+		for (size_t k = 0; k < sec->nstrs; k++)
+			if (convert_string(c, path, sec->strs[k].key,
+			                   STR_IN(rs, sec->strs[k].raw_off),
+			                   STR_OUT(h, sec->strs[k].off)) < 0)
+				return -EINVAL;
+		if (sec->expect && convert_expect(c, path, rs, h) < 0)
+			return -EINVAL;
+	}
+	/* Like max_idle_per_node: a fast_interval this section does not set gives way to a
+	 * smaller interval; one it sets does not (check_health reports it). */
+	if (raw->fast_interval == NULL && h->fast_interval > h->interval)
+		h->fast_interval = h->interval;
+	return 0;
+}
+
+/*
+ * Durations lo (key lo_key) and hi (key hi_key) of one section: lo must be below hi, or equal
+ * unless strict. Reported at lo_key when this section sets it, else at hi_key: the section
+ * that sets a key is where the mistake is (a node's section is checked with the pool's values
+ * under it, and the pool's section already passed).
+ */
+static int check_order(load_ctx_t *c, const char *prefix, const char *lo_key, const char *lo_raw,
+                       uint64_t lo, const char *hi_key, uint64_t hi, bool strict)
+{
+	char path[PATH_LEN], buf[32];
+
+	if (lo < hi || (!strict && lo == hi))
+		return 0;
+	if (lo_raw != NULL) {
+		path_of(path, prefix, lo_key);
+		lb_format_duration(hi, buf, sizeof(buf));
+		return fail(c, path,
+		            strict ? "must be less than %s (%s)" : "must not exceed %s (%s)",
+		            hi_key, buf);
+	}
+	path_of(path, prefix, hi_key);
+	lb_format_duration(lo, buf, sizeof(buf));
+	return fail(c, path, strict ? "must be greater than %s (%s)" : "must be at least %s (%s)",
+	            lo_key, buf);
+}
+
+/* The effective section h, as its keys in raw made it (paths name this section's keys). */
+static int check_health(load_ctx_t *c, const char *prefix, const raw_health_t *raw,
+                        const lb_health_conf_t *h)
+{
+	char path[PATH_LEN];
+	int method;
+
+	if (check_order(c, prefix, "timeout", raw->timeout, h->timeout, "interval", h->interval,
+	                true) < 0 ||
+	    check_order(c, prefix, "fast_interval", raw->fast_interval, h->fast_interval,
+	                "interval", h->interval, false) < 0)
+		return -EINVAL;
+	/* Every string ends up in a probe's request line, headers or signature. */
+	for (size_t i = 0; i < NFIELDS(health_secs); i++) {
+		const health_sec_t *sec = &health_secs[i];
+
+		for (size_t k = 0; k < sec->nstrs; k++) {
+			const char *s = STR_IN(h, sec->strs[k].off);
+
+			pathf(path, "%s.%s.%s", prefix, sec->name, sec->strs[k].key);
+			for (const char *p = s; p != NULL && *p != '\0'; p++)
+				if (iscntrl((unsigned char)*p))
+					return fail(c, path, "must not contain control characters");
+		}
+	}
+	/* The s3 keys without a default are required by kind s3, and ignored by the others. */
+	for (size_t k = 0; h->kind == LB_PROBE_S3 && k < NFIELDS(health_s3_strings); k++) {
+		const str_field_t *f = &health_s3_strings[k];
+
+		pathf(path, "%s.s3.%s", prefix, f->key);
+		if (f->def == NULL && STR_IN(h, f->off) == NULL)
+			return fail(
+			    c, path,
+			    "missing (kind s3 needs bucket, key, access_key and secret_key)");
+	}
+	path_of(path, prefix, "http.method");
+	if (convert_enum(c, path, "method", h->http_method, probe_method_names,
+	                 NFIELDS(probe_method_names), &method) < 0)
+		return -EINVAL;
+	path_of(path, prefix, "http.path");
+	if (h->http_path[0] != '/' || strchr(h->http_path, ' ') != NULL)
+		return fail(c, path,
+		            "invalid path '%s' (must start with '/' and contain no spaces)",
+		            show(h->http_path).s);
+	path_of(path, prefix, "http.host");
+	if (h->http_host != NULL && strchr(h->http_host, ' ') != NULL)
+		return fail(c, path, "invalid host '%s' (must contain no spaces)",
+		            show(h->http_host).s);
+	path_of(path, prefix, "passive");
+	return check_order(c, path, "backoff", raw->passive.backoff, h->passive_backoff,
+	                   "max_backoff", h->passive_max_backoff, false);
+}
+
+/* The `health:` section under `prefix`: over `base` (a node's pool's) or, NULL, the defaults. */
+static int convert_health(load_ctx_t *c, const char *prefix, const raw_health_t *raw,
+                          const lb_health_conf_t *base, lb_health_conf_t *h)
+{
+	char path[PATH_LEN];
+
+	if (base != NULL)
+		health_copy(h, base);
+	else
+		health_defaults(h);
+	path_of(path, prefix, "health");
+	if (overlay_health(c, path, raw, h) < 0 || check_health(c, path, raw, h) < 0)
+		return -EINVAL;
+	return 0;
+}
+
 static int convert_node(load_ctx_t *c, const char *pool_prefix, const raw_node_t *raw,
-                        lb_node_conf_t *nodes, size_t i)
+                        lb_pool_conf_t *p, size_t i)
 {
 	char prefix[PATH_LEN], path[PATH_LEN];
-	lb_node_conf_t *n = &nodes[i];
+	lb_node_conf_t *nodes = p->nodes, *n = &nodes[i];
 	long j;
 
 	pathf(prefix, "%s.nodes[%zu]", pool_prefix, i);
@@ -1112,7 +1523,9 @@ static int convert_node(load_ctx_t *c, const char *pool_prefix, const raw_node_t
 	    0)
 		return fail(c, path, "duplicate node address %s (also node '%s')", n->addr.text,
 		            nodes[j].name);
-	return convert_fields(c, prefix, node_fields, NFIELDS(node_fields), raw, n);
+	if (convert_fields(c, prefix, node_fields, NFIELDS(node_fields), raw, n) < 0)
+		return -EINVAL;
+	return convert_health(c, prefix, &raw->health, &p->health, &n->health);
 }
 
 static int convert_pool(load_ctx_t *c, const raw_pool_t *raw, lb_pool_conf_t *pools, size_t i)
@@ -1150,7 +1563,8 @@ static int convert_pool(load_ctx_t *c, const raw_pool_t *raw, lb_pool_conf_t *po
 	if (convert_fields(c, path, upstream_tls_fields, NFIELDS(upstream_tls_fields), &raw->tls,
 	                   &p->tls) < 0 ||
 	    convert_string(c, path, "ca", raw->tls.ca, &p->tls.ca_file) < 0 ||
-	    convert_string(c, path, "server_name", raw->tls.server_name, &p->tls.server_name) < 0)
+	    convert_string(c, path, "server_name", raw->tls.server_name, &p->tls.server_name) < 0 ||
+	    convert_health(c, prefix, &raw->health, NULL, &p->health) < 0)
 		return -EINVAL;
 	path_of(path, prefix, "nodes");
 	if (raw->nodes_count == 0)
@@ -1158,7 +1572,7 @@ static int convert_pool(load_ctx_t *c, const raw_pool_t *raw, lb_pool_conf_t *po
 	p->nodes = xcalloc(raw->nodes_count, sizeof(*p->nodes));
 	p->nnodes = raw->nodes_count;
 	for (size_t k = 0; k < p->nnodes; k++)
-		if (convert_node(c, prefix, &raw->nodes[k], p->nodes, k) < 0)
+		if (convert_node(c, prefix, &raw->nodes[k], p, k) < 0)
 			return -EINVAL;
 	return 0;
 }
@@ -1354,9 +1768,12 @@ static void config_free(lb_config_t *cfg)
 	for (size_t i = 0; cfg->pools != NULL && i < cfg->npools; i++) {
 		lb_pool_conf_t *p = &cfg->pools[i];
 
-		for (size_t k = 0; p->nodes != NULL && k < p->nnodes; k++)
+		for (size_t k = 0; p->nodes != NULL && k < p->nnodes; k++) {
 			free(p->nodes[k].name);
+			health_free(&p->nodes[k].health);
+		}
 		free(p->nodes);
+		health_free(&p->health);
 		free(p->name);
 		free(p->tls.ca_file);
 		free(p->tls.server_name);
@@ -1529,14 +1946,101 @@ static void put_key_scalar(FILE *out, int indent, const char *key, const char *s
 	fputc('\n', out);
 }
 
-static void put_fields(FILE *out, int indent, const field_t *fields, size_t n, const void *obj)
+static void put_field(FILE *out, int indent, const field_t *f, const void *obj)
 {
 	char buf[32];
 
-	for (size_t i = 0; i < n; i++) {
-		format_value(fields[i].kind, load_value(&fields[i], obj), buf, sizeof(buf));
-		fprintf(out, "%*s%s: %s\n", indent, "", fields[i].key, buf);
+	format_value(f->kind, load_value(f, obj), buf, sizeof(buf));
+	fprintf(out, "%*s%s: %s\n", indent, "", f->key, buf);
+}
+
+static void put_fields(FILE *out, int indent, const field_t *fields, size_t n, const void *obj)
+{
+	for (size_t i = 0; i < n; i++)
+		put_field(out, indent, &fields[i], obj);
+}
+
+/* Canonical forms: 200, 2xx, 200-204. */
+static void put_expect(FILE *out, int indent, const lb_health_conf_t *h)
+{
+	fprintf(out, "%*sexpect: [", indent, "");
+	for (size_t k = 0; k < h->nexpect; k++) {
+		const lb_status_range_t *r = &h->expect[k];
+		const char *sep = k ? ", " : "";
+
+		if (r->lo == r->hi)
+			fprintf(out, "%s%u", sep, r->lo);
+		else if (r->lo % 100 == 0 && r->hi == r->lo + 99)
+			fprintf(out, "%s%uxx", sep, r->lo / 100);
+		else
+			fprintf(out, "%s%u-%u", sep, r->lo, r->hi);
 	}
+	fprintf(out, "]\n");
+}
+
+/*
+ * The keys of one health sub-section: all of them without `base`, else only those that differ
+ * from base's (a node's section, over its pool's). With out NULL, only counts them.
+ */
+static size_t put_health_sec(FILE *out, int indent, const health_sec_t *sec,
+                             const lb_health_conf_t *h, const lb_health_conf_t *base)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < sec->nfields; i++) {
+		const field_t *f = &sec->fields[i];
+
+		if (base != NULL && load_value(f, h) == load_value(f, base))
+			continue;
+		n++;
+		if (out != NULL)
+			put_field(out, indent, f, h);
+	}
+	for (size_t i = 0; i < sec->nstrs; i++) {
+		const char *v = STR_IN(h, sec->strs[i].off);
+		const char *b = base != NULL ? STR_IN(base, sec->strs[i].off) : NULL;
+
+		if (v == NULL || (b != NULL && strcmp(v, b) == 0))
+			continue;
+		n++;
+		if (out != NULL)
+			put_key_scalar(out, indent, sec->strs[i].key, v);
+	}
+	if (sec->expect &&
+	    (base == NULL || h->nexpect != base->nexpect ||
+	     memcmp(h->expect, base->expect, h->nexpect * sizeof(*h->expect)) != 0)) {
+		n++;
+		if (out != NULL)
+			put_expect(out, indent, h);
+	}
+	return n;
+}
+
+/* Writes `health:` (see put_health_sec for `base`); returns how many keys it has (0: nothing
+ * written). */
+static size_t put_health(FILE *out, int indent, const lb_health_conf_t *h,
+                         const lb_health_conf_t *base)
+{
+	size_t n[NFIELDS(health_secs)], total = 0;
+	bool kind = base == NULL || h->kind != base->kind;
+
+	for (size_t i = 0; i < NFIELDS(health_secs); i++)
+		total += n[i] = put_health_sec(NULL, 0, &health_secs[i], h, base);
+	if (out == NULL || total + kind == 0)
+		return total + kind;
+	fprintf(out, "%*shealth:\n", indent, "");
+	if (kind)
+		fprintf(out, "%*skind: %s\n", indent + 2, "", lb_probe_kind_name(h->kind));
+	for (size_t i = 0; i < NFIELDS(health_secs); i++) {
+		const health_sec_t *sec = &health_secs[i];
+
+		if (n[i] == 0)
+			continue;
+		if (sec->name[0] != '\0')
+			fprintf(out, "%*s%s:\n", indent + 2, "", sec->name);
+		put_health_sec(out, indent + (sec->name[0] != '\0' ? 4 : 2), sec, h, base);
+	}
+	return total + kind;
 }
 
 static void dump_pool(FILE *out, const lb_pool_conf_t *p)
@@ -1548,13 +2052,24 @@ static void dump_pool(FILE *out, const lb_pool_conf_t *p)
 	put_fields(out, 6, upstream_tls_fields, NFIELDS(upstream_tls_fields), &p->tls);
 	put_key_scalar(out, 6, "ca", p->tls.ca_file);
 	put_key_scalar(out, 6, "server_name", p->tls.server_name);
+	put_health(out, 4, &p->health, NULL);
 	fprintf(out, "    nodes:\n");
 	for (size_t k = 0; k < p->nnodes; k++) {
-		fprintf(out, "      - { name: ");
-		put_scalar(out, p->nodes[k].name);
-		fprintf(out, ", addr: ");
-		put_scalar(out, p->nodes[k].addr.text);
-		fprintf(out, ", weight: %u }\n", p->nodes[k].weight);
+		const lb_node_conf_t *n = &p->nodes[k];
+
+		if (put_health(NULL, 0, &n->health, &p->health) == 0) {
+			fprintf(out, "      - { name: ");
+			put_scalar(out, n->name);
+			fprintf(out, ", addr: ");
+			put_scalar(out, n->addr.text);
+			fprintf(out, ", weight: %u }\n", n->weight);
+			continue;
+		}
+		/* Block style, with only the health keys that differ from the pool's. */
+		put_key_scalar(out, 6, "- name", n->name);
+		put_key_scalar(out, 8, "addr", n->addr.text);
+		put_fields(out, 8, node_fields, NFIELDS(node_fields), n);
+		put_health(out, 8, &n->health, &p->health);
 	}
 }
 

@@ -45,10 +45,57 @@ const char *lb_balance_name(lb_balance_t b);
 
 typedef enum { LB_LOG_ERROR = 0, LB_LOG_WARN, LB_LOG_INFO, LB_LOG_DEBUG } lb_log_level_t;
 
+/* What an active probe checks. */
+typedef enum {
+	LB_PROBE_HTTP = 0, /* an HTTP request; the status must be one of `expect` */
+	LB_PROBE_TCP,      /* a TCP connect */
+	LB_PROBE_S3,       /* a SigV4-signed HEAD of a canary object: the node can really serve data */
+	LB_PROBE_NONE,     /* no active probe: the node is UP unless passive health ejects it */
+} lb_probe_kind_t;
+const char *lb_probe_kind_name(lb_probe_kind_t k);
+
+/* An expected status range for the http probe: "200" -> {200,200}, "2xx" -> {200,299},
+ * "200-204" -> {200,204}. */
+typedef struct lb_status_range_s {
+	uint16_t lo, hi;
+} lb_status_range_t;
+
+/*
+ * Health checking of one node: the pool's `health:` section, with the node's own `health:`
+ * keys (if any) laid over it. Defaults beat the usual peers: probe every 1s, 500ms timeout,
+ * rise 2, fall 2.
+ */
+typedef struct lb_health_conf_s {
+	lb_probe_kind_t kind;     /* `kind`, default http */
+	uint64_t interval;        /* default 1s */
+	uint64_t fast_interval;   /* while rising or falling, default 250ms (<= interval) */
+	uint64_t timeout;         /* default 500ms; must be < interval */
+	uint32_t rise;            /* consecutive successes DOWN -> UP, default 2, >= 1 */
+	uint32_t fall;            /* consecutive failures UP -> DOWN, default 2, >= 1 */
+	uint32_t jitter_pct;      /* each interval is randomised by +-jitter%, default 10, <= 50 */
+	char *http_method;        /* `http.method`, default "GET"; HEAD also allowed */
+	char *http_path;          /* `http.path`, default "/" (origin-form, starts with '/') */
+	char *http_host;          /* `http.host`, Host header; NULL: the node's address */
+	lb_status_range_t *expect; /* `http.expect`, default ["200-399"] */
+	size_t nexpect;
+	char *s3_bucket;          /* `s3.bucket` and `s3.key`: the canary object (required for s3) */
+	char *s3_key;
+	char *s3_access_key;      /* `s3.access_key`, `s3.secret_key` (required for s3) */
+	char *s3_secret_key;
+	char *s3_region;          /* `s3.region`, default "us-east-1" */
+	uint32_t passive_failures;    /* `passive.failures`: consecutive request failures (connect
+	                               * errors, resets, timeouts, 5xx) that eject a node; 0 = off;
+	                               * default 3 */
+	uint64_t passive_backoff;     /* `passive.backoff`: an ejected node is probed again only
+	                               * after this, doubling per ejection; default 2s */
+	uint64_t passive_max_backoff; /* `passive.max_backoff`, default 30s */
+} lb_health_conf_t;
+
 typedef struct lb_node_conf_s {
 	char *name;
 	lb_addr_t addr;
 	uint32_t weight; /* 1..1000, default 1; 0 is rejected (use drain instead) */
+	lb_health_conf_t health; /* effective: pool's section with the node's overrides */
 	int line;        /* line in the config file, for messages */
 } lb_node_conf_t;
 
@@ -70,6 +117,7 @@ typedef struct lb_pool_conf_s {
 	uint32_t max_conns_per_node; /* upstream connections per node (busy + idle), default 512 */
 	uint32_t max_idle_per_node;  /* kept-alive idle connections per node, default 64 */
 	lb_upstream_tls_t tls;
+	lb_health_conf_t health; /* the pool's `health:` section (nodes hold their effective copy) */
 	int line;
 } lb_pool_conf_t;
 

@@ -129,7 +129,7 @@ static void text_label(gw_text_t *t, const char *s)
 
 /* ---- /status ---------------------------------------------------------------------------- */
 
-static void status_node(gw_text_t *t, const gw_pool_t *p, size_t j)
+static void status_node(gw_text_t *t, const gw_server_t *srv, const gw_pool_t *p, size_t j)
 {
 	const gw_node_t *n = &p->nodes[j];
 	gw_node_stats_t zero = {0};
@@ -149,6 +149,11 @@ static void status_node(gw_text_t *t, const gw_pool_t *p, size_t j)
 	    n->conf->weight, gw_node_state_name(n->state), p->lbn ? p->lbn[j].outstanding : 0,
 	    n->nconns, n->nidle, n->consecutive_failures, s->requests, s->responses_5xx,
 	    s->connects, s->connect_errors, s->errors, s->retries, s->reused);
+	if (srv && srv->hooks.node_status) {
+		t->len--; /* reopen the node's object */
+		srv->hooks.node_status(srv->hooks.arg, p->conf->name, n->conf->name, t);
+		text_append(t, "}", 1);
+	}
 }
 
 static void status_frontend(gw_text_t *t, const lb_frontend_conf_t *fc, bool first)
@@ -193,7 +198,7 @@ void gw_admin_render_status(gw_server_t *srv, gw_text_t *out)
 		               ",\"retries_inflight\":%" PRIu32 ",\"nodes\":[",
 		               lb_balance_name(p->conf->balance), p->inflight, p->retries_inflight);
 		for (size_t j = 0; j < p->n; j++)
-			status_node(out, p, j);
+			status_node(out, srv, p, j);
 		gw_text_printf(out, "]}");
 	}
 	gw_text_printf(out, "],\n\"frontends\":[");
@@ -437,10 +442,12 @@ typedef struct admin_conn_s {
 	gw_server_t *srv;
 	struct admin_conn_s *prev, *next; /* srv->admin_conns */
 	admin_state_t state;
-	unsigned pending; /* open handles and requests in flight; freed at 0 */
-	int status;       /* the answer's status */
-	int result;       /* of the last write or shutdown */
-	const char *type; /* the answer's Content-Type */
+	unsigned pending;  /* open handles and requests in flight; freed at 0 */
+	int status;        /* the answer's status */
+	int result;        /* of the last write or shutdown */
+	const char *type;  /* the answer's Content-Type */
+	const char *allow; /* with 405: the allowed method when not GET */
+	char allow_hdr[32];
 	gw_http_t http;
 	gw_text_t body;
 	char head[256];
@@ -513,6 +520,56 @@ static bool path_is(const char *p, size_t n, const char *want)
 	return n == strlen(want) && !memcmp(p, want, n);
 }
 
+/* The value of query parameter `name` (not decoded; node names need no encoding). */
+static bool query_param(admin_conn_t *a, const char *name, char *out, size_t cap)
+{
+	const char *url = a->buf + a->http.url_off, *end = url + a->http.url_len;
+	const char *q = memchr(url, '?', a->http.url_len);
+	size_t nl = strlen(name);
+	while (q && q < end) {
+		const char *p = q + 1, *amp = memchr(p, '&', (size_t)(end - p));
+		const char *e = amp ? amp : end;
+		if ((size_t)(e - p) > nl && !memcmp(p, name, nl) && p[nl] == '=') {
+			size_t vl = (size_t)(e - p) - nl - 1;
+			if (vl == 0 || vl >= cap)
+				return false;
+			memcpy(out, p + nl + 1, vl);
+			out[vl] = 0;
+			return true;
+		}
+		q = amp;
+	}
+	return false;
+}
+
+/* POST /drain?node=NAME and /undrain?node=NAME (NAME or POOL/NODE). */
+static void route_drain(admin_conn_t *a, bool on)
+{
+	gw_hooks_t *h = &a->srv->hooks;
+	char node[160], err[200];
+	if (strcmp(gw_http_method(&a->http), "POST")) {
+		a->status = 405;
+		a->allow = "POST";
+		return;
+	}
+	if (!query_param(a, "node", node, sizeof(node))) {
+		a->status = 400;
+		return;
+	}
+	if (!h->drain) {
+		a->status = 404;
+		return;
+	}
+	if (h->drain(h->arg, node, on, err, sizeof(err)) < 0) {
+		a->status = 404;
+		return;
+	}
+	gw_text_printf(&a->body, "{\"node\":");
+	text_json(&a->body, node);
+	gw_text_printf(&a->body, ",\"state\":\"%s\"}\n", on ? "draining" : "undrained");
+	LB_INFO("admin: %s %s", on ? "drain" : "undrain", node);
+}
+
 /* Decides the answer to a parsed head and renders its body. */
 static void route(admin_conn_t *a)
 {
@@ -520,7 +577,9 @@ static void route(admin_conn_t *a)
 	const char *p = path_of(a, &n);
 	bool status = path_is(p, n, "/status"), metrics = path_is(p, n, "/metrics");
 
-	if (!status && !metrics) {
+	if (path_is(p, n, "/drain") || path_is(p, n, "/undrain")) {
+		route_drain(a, path_is(p, n, "/drain"));
+	} else if (!status && !metrics) {
 		a->status = 404;
 	} else if (strcmp(gw_http_method(&a->http), "GET")) {
 		a->status = 405;
@@ -611,14 +670,18 @@ static int send_answer(admin_conn_t *a)
 	uv_buf_t bufs[2];
 	int n;
 
-	if (a->status != 200)
+	if (a->status != 200) {
+		a->body.len = 0;
 		gw_text_printf(&a->body, "{\"error\":\"%s\",\"status\":%d}\n", reason(a->status),
 		               a->status);
+	}
+	if (a->allow)
+		snprintf(a->allow_hdr, sizeof(a->allow_hdr), "Allow: %s\r\n", a->allow);
 	n = snprintf(a->head, sizeof(a->head),
 	             "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s"
 	             "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
 	             a->status, reason(a->status), a->type, a->body.len,
-	             a->status == 405 ? "Allow: GET\r\n" : "");
+	             a->status == 405 ? (a->allow ? a->allow_hdr : "Allow: GET\r\n") : "");
 	if (n < 0 || (size_t)n >= sizeof(a->head))
 		return -1; /* cannot happen with these fixed strings */
 	bufs[0] = uv_buf_init(a->head, (unsigned)n);
@@ -856,6 +919,12 @@ out:
 
 int gw_admin_fetch(const char *addr, const char *path, FILE *out, char *err, size_t errlen)
 {
+	return gw_admin_request(addr, "GET", path, out, err, errlen);
+}
+
+int gw_admin_request(const char *addr, const char *method, const char *path, FILE *out, char *err,
+                     size_t errlen)
+{
 	uint64_t deadline = mono_ms() + FETCH_TIMEOUT_MS;
 	gw_text_t req = {0}, resp = {0};
 	const char *why, *step;
@@ -872,9 +941,10 @@ int gw_admin_fetch(const char *addr, const char *path, FILE *out, char *err, siz
 		snprintf(err, errlen, "socket: %s", strerror(errno));
 		return -1;
 	}
-	gw_text_printf(
-	    &req, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: s3lb\r\nConnection: close\r\n\r\n",
-	    path, a.text);
+	gw_text_printf(&req,
+	               "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: s3lb\r\nContent-Length: 0\r\n"
+	               "Connection: close\r\n\r\n",
+	               method, path, a.text);
 	step = "connecting to";
 	rc = fetch_connect(fd, &a, deadline);
 	if (rc == 0) {

@@ -29,5 +29,8 @@ void gw_admin_render_metrics(gw_server_t *srv, gw_text_t *out);
 /* `s3lb status`: a blocking GET of path from the admin listener at addr ("127.0.0.1:9901"),
  * body written to out. Returns 0, or -1 with a message in err. */
 int gw_admin_fetch(const char *addr, const char *path, FILE *out, char *err, size_t errlen);
+/* The same with another method (`s3lb drain`: POST /drain?node=NAME). */
+int gw_admin_request(const char *addr, const char *method, const char *path, FILE *out, char *err,
+		     size_t errlen);
 
 #endif

@@ -609,9 +609,13 @@ static void attempt_failed(gw_conn_t *c, gw_err_t err, bool reached, const char 
 	        why, node ? node->conf->name : "-", node ? node->conf->addr.text : "-",
 	        c->client_ip, c->method, (int)c->s3.bucket_len, c->s3.bucket ? c->s3.bucket : "",
 	        c->attempts, c->reqid);
-	if (node)
-		gw_node_report(node, false);
 	release_upstream(c, false);
+	if (node) {
+		/* after the release: health may mark the node down and look for its requests */
+		c->reporting = true;
+		gw_node_report(node, false, why);
+		c->reporting = false;
+	}
 	c->last_err = err;
 	if (c->resp_started) {
 		access_log(c);
@@ -629,6 +633,18 @@ static void attempt_failed(gw_conn_t *c, gw_err_t err, bool reached, const char 
 }
 
 static void send_head(gw_conn_t *c);
+
+void gw_conn_node_down(gw_conn_t *c, gw_node_t *node)
+{
+	/* Health marked the node down (e.g. a stopped process that still holds its sockets): a
+	 * request waiting on it that can be retried safely moves now instead of waiting for its
+	 * timeout. Others keep their chance to complete. */
+	if (c->node != node || c->reporting || (c->state != CS_CONNECT && c->state != CS_PROXY) ||
+	    c->resp_started || c->body_released || !method_idempotent(c->method) ||
+	    (c->up && c->up->resp.head_done))
+		return;
+	attempt_failed(c, GW_ERR_SERVICE_UNAVAILABLE, true, "node marked down by health");
+}
 
 void gw_conn_upstream_ready(gw_upstream_t *up, int status)
 {
@@ -863,10 +879,14 @@ static void on_response_head(gw_conn_t *c)
 	if (!interim) {
 		c->status = status;
 		if (status >= 500) {
+			char why[32];
+			snprintf(why, sizeof(why), "status %d", status);
 			c->node->stats->responses_5xx++;
-			gw_node_report(c->node, false);
+			c->reporting = true;
+			gw_node_report(c->node, false, why);
+			c->reporting = false;
 		} else {
-			gw_node_report(c->node, true);
+			gw_node_report(c->node, true, NULL);
 		}
 		if (!c->client_keep_alive || c->client_eof || c->srv->stopping || c->rt->retired ||
 		    gw_http_needs_eof(&up->resp) || !c->req_done)

@@ -85,6 +85,22 @@ struct gw_listener_s {
 	gw_listener_t *next;
 };
 
+/*
+ * What the gateway asks of the rest of the director (health/ today), as callbacks so that the
+ * gateway does not depend on it. Any may be NULL. All run on the loop.
+ */
+typedef struct gw_hooks_s {
+	void *arg;
+	/* one request's outcome on a node (passive health) */
+	void (*passive)(void *arg, const char *pool, const char *node, bool ok, const char *why);
+	/* a new config is about to become current; non-zero refuses the reload (err says why) */
+	int (*reloading)(void *arg, lb_config_t *cfg, char *err, size_t errlen);
+	/* POST /drain and /undrain; returns < 0 with err when the node is unknown */
+	int (*drain)(void *arg, const char *node, bool on, char *err, size_t errlen);
+	/* appends `,"health":{...}` for a node to a /status body (a gw_text_t *) */
+	void (*node_status)(void *arg, const char *pool, const char *node, void *text);
+} gw_hooks_t;
+
 struct gw_server_s {
 	uv_loop_t *loop;
 	gw_runtime_t *rt; /* current */
@@ -99,6 +115,9 @@ struct gw_server_s {
 	uint64_t started_ms; /* uv_now at start, for uptime */
 	void *admin_conns;   /* admin.c's list of open admin connections */
 	gw_conn_t *conns;    /* every open client connection, for shutdown */
+	gw_hooks_t hooks;
+	void (*on_stop)(void *arg); /* runs once when the server has stopped (health's close) */
+	void *on_stop_arg;
 	char *config_path;
 };
 
@@ -163,6 +182,8 @@ struct gw_conn_s {
 	bool close_after;
 	bool is_head;
 	bool inflight;
+	bool
+	    reporting; /* inside gw_node_report: health's reaction must not re-enter this request */
 	int status;
 	gw_err_t last_err;
 	uint64_t bytes_in, bytes_out;
@@ -179,13 +200,17 @@ int gw_server_init(gw_server_t *srv, uv_loop_t *loop, lb_config_t *cfg, char *er
 int gw_server_reload(gw_server_t *srv, char *err, size_t errlen);
 void gw_server_stop(gw_server_t *srv);
 void gw_runtime_unref(gw_runtime_t *rt);
-void gw_node_report(gw_node_t *node, bool ok);
+void gw_node_report(gw_node_t *node, bool ok, const char *why);
+/* Health's verdict for (pool, node) in the current runtime; unknown names are ignored. */
+void gw_server_node_state(gw_server_t *srv, const char *pool, const char *node,
+                          gw_node_state_t state);
 
 /* conn.c */
 void gw_conn_accept(gw_listener_t *l);
 void gw_conn_shutdown(gw_conn_t *c); /* SIGTERM: close if idle, else after the current request */
 void gw_conn_upstream_ready(gw_upstream_t *up, int status);
 void gw_conn_force_close(gw_conn_t *c); /* grace time over: abort whatever is in flight */
+void gw_conn_node_down(gw_conn_t *c, gw_node_t *node);
 
 /* upstream.c */
 /* Gets a connection to node for owner: an idle kept-alive one (*ready = true, usable now) or a

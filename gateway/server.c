@@ -260,6 +260,10 @@ int gw_server_reload(gw_server_t *srv, char *err, size_t errlen)
 		/* runtime_new took the config and freed it */
 		goto fail;
 	}
+	if (srv->hooks.reloading && srv->hooks.reloading(srv->hooks.arg, cfg, err, errlen) != 0) {
+		runtime_free(rt);
+		goto fail;
+	}
 	if (listeners_apply(srv, cfg, err, errlen) < 0) {
 		runtime_free(rt);
 		goto fail;
@@ -341,6 +345,8 @@ void gw_server_stop(gw_server_t *srv)
 		retire(srv->rt);
 		srv->rt = NULL;
 	}
+	if (srv->on_stop)
+		srv->on_stop(srv->on_stop_arg);
 	LB_INFO("stopped");
 }
 
@@ -369,12 +375,37 @@ int gw_server_init(gw_server_t *srv, uv_loop_t *loop, lb_config_t *cfg, char *er
 	return 0;
 }
 
-void gw_node_report(gw_node_t *node, bool ok)
+void gw_node_report(gw_node_t *node, bool ok, const char *why)
 {
-	/* Passive health: counted here; ejection and return are health/'s (see the health issue).
-	 */
+	gw_server_t *srv = node->pool->rt->srv;
 	if (ok)
 		node->consecutive_failures = 0;
 	else
 		node->consecutive_failures++;
+	/* health/ decides about ejection; it answers through gw_server_node_state */
+	if (srv->hooks.passive)
+		srv->hooks.passive(srv->hooks.arg, node->pool->conf->name, node->conf->name, ok,
+		                   why);
+}
+
+void gw_server_node_state(gw_server_t *srv, const char *pool, const char *node,
+                          gw_node_state_t state)
+{
+	gw_runtime_t *rt = srv->rt;
+	for (size_t i = 0; rt && i < rt->npools; i++) {
+		if (strcmp(rt->pools[i].conf->name, pool))
+			continue;
+		for (size_t j = 0; j < rt->pools[i].n; j++) {
+			gw_node_t *n = &rt->pools[i].nodes[j];
+			if (strcmp(n->conf->name, node))
+				continue;
+			gw_node_set_state(n, state);
+			if (state != GW_NODE_DOWN)
+				continue;
+			for (gw_conn_t *c = srv->conns, *next; c; c = next) {
+				next = c->next; /* a retry never frees c, but be safe */
+				gw_conn_node_down(c, n);
+			}
+		}
+	}
 }

@@ -43,6 +43,10 @@ class Node:
         self.port = self.sock.getsockname()[1]
         self.sock.listen(128)
         self.requests = []  # (head bytes, body bytes)
+        self.probes = 0
+        self.frozen = False
+        self.fail_status = None  # answer every request (not probes) with this status
+        self.clients = []
         self.conns = 0
         self.lock = threading.Lock()
         self.stopped = False
@@ -60,11 +64,30 @@ class Node:
                 return
             with self.lock:
                 self.conns += 1
+                self.clients.append(c)
             threading.Thread(target=self.serve, args=(c,), daemon=True).start()
 
     def close(self):
+        """Like kill -9: the listening socket and every connection go away (reset)."""
         self.stopped = True
         self.sock.close()
+        with self.lock:
+            for c in self.clients:
+                try:
+                    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                    c.close()
+                except OSError:
+                    pass
+            self.clients = []
+
+    def restart(self):
+        """Listens again on the same address and port."""
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((self.host, self.port))
+        self.sock.listen(128)
+        self.stopped = False
+        threading.Thread(target=self.accept_loop, daemon=True).start()
 
     @staticmethod
     def read_head(c, buf):
@@ -127,7 +150,14 @@ class Node:
                     return
                 body, buf = self.read_body(c, head, buf, "nocontinue" not in path)
                 with self.lock:
-                    self.requests.append((head, body))
+                    if b"User-Agent: s3lb-health" in head:
+                        self.probes += 1  # health probes are not requests under test
+                    else:
+                        self.requests.append((head, body))
+                while self.frozen and not self.stopped:
+                    time.sleep(0.05)  # like a SIGSTOPped process: the kernel accepts, no answer
+                if self.stopped:
+                    return
                 if not self.respond(c, path, head, body):
                     return
         except OSError:
@@ -140,6 +170,9 @@ class Node:
 
     def respond(self, c, path, head, body):
         method = head.split(b" ")[0]
+        if self.fail_status and b"User-Agent: s3lb-health" not in head:
+            c.sendall(b"HTTP/1.1 %d Oops\r\nContent-Length: 0\r\n\r\n" % self.fail_status)
+            return True
         if path.startswith("/reset"):
             c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n" + b"x" * 1000)
             time.sleep(0.1)
@@ -223,7 +256,8 @@ def config(port, admin, nodes, extra="", routes="      - { pool: p }\n", timeout
             f"limits: {{ max_header_size: 4KiB, max_headers: 20, buffer_size: 64KiB{limits} }}\n"
             f"timeouts: {{ client_header: 1s, client_body: 1s, upstream_connect: 500ms, "
             f"upstream_header: 2s{timeouts} }}\n"
-            f"pools:\n  - name: p\n    balance: {balance}\n{extra}    nodes:\n{n}"
+            f"pools:\n  - name: p\n    balance: {balance}\n"
+            f"    health: {{ kind: none, passive: {{ failures: 0 }} }}\n{extra}    nodes:\n{n}"
             f"frontends:\n  - name: s3\n    listen: [127.0.0.1:{port}]\n    domains: [s3.local]\n"
             f"{fe_extra}    routes:\n{routes}")
 

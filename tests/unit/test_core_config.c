@@ -42,6 +42,42 @@ static lb_config_t *load_ok(const char *yaml)
 	return cfg;
 }
 
+static void assert_str_or_null_equal(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		assert_ptr_equal(a, b);
+	else
+		assert_string_equal(a, b);
+}
+
+/* Equal values, and a deep copy: no string or list is shared. */
+static void assert_health_equal(const lb_health_conf_t *a, const lb_health_conf_t *b)
+{
+	const char *const sa[] = {a->http_method, a->http_path,     a->http_host,     a->s3_bucket,
+	                          a->s3_key,      a->s3_access_key, a->s3_secret_key, a->s3_region};
+	const char *const sb[] = {b->http_method, b->http_path,     b->http_host,     b->s3_bucket,
+	                          b->s3_key,      b->s3_access_key, b->s3_secret_key, b->s3_region};
+
+	assert_int_equal(a->kind, b->kind);
+	assert_int_equal(a->interval, b->interval);
+	assert_int_equal(a->fast_interval, b->fast_interval);
+	assert_int_equal(a->timeout, b->timeout);
+	assert_int_equal(a->rise, b->rise);
+	assert_int_equal(a->fall, b->fall);
+	assert_int_equal(a->jitter_pct, b->jitter_pct);
+	assert_int_equal(a->passive_failures, b->passive_failures);
+	assert_int_equal(a->passive_backoff, b->passive_backoff);
+	assert_int_equal(a->passive_max_backoff, b->passive_max_backoff);
+	for (size_t i = 0; i < sizeof(sa) / sizeof(sa[0]); i++) {
+		assert_str_or_null_equal(sa[i], sb[i]);
+		if (sa[i] != NULL)
+			assert_ptr_not_equal(sa[i], sb[i]);
+	}
+	assert_int_equal(a->nexpect, b->nexpect);
+	assert_memory_equal(a->expect, b->expect, a->nexpect * sizeof(*a->expect));
+	assert_ptr_not_equal(a->expect, b->expect);
+}
+
 typedef struct err_case_s {
 	const char *yaml;
 	const char *err;
@@ -117,6 +153,28 @@ static void test_defaults(void **state)
 	assert_string_equal(p->nodes[0].addr.text, "127.0.0.11:8000");
 	assert_int_equal(p->nodes[0].weight, 1);
 	assert_int_equal(p->nodes[0].line, 4);
+	assert_int_equal(p->health.kind, LB_PROBE_HTTP);
+	assert_int_equal(p->health.interval, 1000);
+	assert_int_equal(p->health.fast_interval, 250);
+	assert_int_equal(p->health.timeout, 500);
+	assert_int_equal(p->health.rise, 2);
+	assert_int_equal(p->health.fall, 2);
+	assert_int_equal(p->health.jitter_pct, 10);
+	assert_string_equal(p->health.http_method, "GET");
+	assert_string_equal(p->health.http_path, "/");
+	assert_null(p->health.http_host);
+	assert_int_equal(p->health.nexpect, 1);
+	assert_int_equal(p->health.expect[0].lo, 200);
+	assert_int_equal(p->health.expect[0].hi, 399);
+	assert_null(p->health.s3_bucket);
+	assert_null(p->health.s3_key);
+	assert_null(p->health.s3_access_key);
+	assert_null(p->health.s3_secret_key);
+	assert_string_equal(p->health.s3_region, "us-east-1");
+	assert_int_equal(p->health.passive_failures, 3);
+	assert_int_equal(p->health.passive_backoff, 2000);
+	assert_int_equal(p->health.passive_max_backoff, 30000);
+	assert_health_equal(&p->nodes[0].health, &p->health);
 
 	assert_int_equal(cfg->nfrontends, 1);
 	assert_string_equal(f->name, "s3");
@@ -306,6 +364,24 @@ static const char minimal_dump[] = "admin:\n"
                                    "    tls:\n"
                                    "      enabled: false\n"
                                    "      verify: true\n"
+                                   "    health:\n"
+                                   "      kind: http\n"
+                                   "      interval: 1s\n"
+                                   "      fast_interval: 250ms\n"
+                                   "      timeout: 500ms\n"
+                                   "      rise: 2\n"
+                                   "      fall: 2\n"
+                                   "      jitter: 10%\n"
+                                   "      http:\n"
+                                   "        method: GET\n"
+                                   "        path: /\n"
+                                   "        expect: [200-399]\n"
+                                   "      s3:\n"
+                                   "        region: us-east-1\n"
+                                   "      passive:\n"
+                                   "        failures: 3\n"
+                                   "        backoff: 2s\n"
+                                   "        max_backoff: 30s\n"
                                    "    nodes:\n"
                                    "      - { name: rgw1, addr: 127.0.0.11:8000, weight: 1 }\n"
                                    "frontends:\n"
@@ -328,11 +404,200 @@ static void test_dump_minimal(void **state)
 	lb_config_unref(cfg);
 }
 
+/* Every health key at the pool, and nodes that override some (or, rgw3, repeat the pool's). */
+static const char health_yaml[] =
+    "pools:\n"             /* 1 */
+    "  - name: ceph\n"     /* 2 */
+    "    health:\n"        /* 3 */
+    "      kind: http\n"   /* 4 */
+    "      interval: 2s\n" /* 5 */
+    "      fast_interval: 500ms\n"
+    "      timeout: 1500ms\n"
+    "      rise: 3\n"
+    "      fall: 4\n"
+    "      jitter: 20%\n" /* 10 */
+    "      http: { method: HEAD, path: /minio/health/ready, host: rgw.example,\n"
+    "              expect: [\"200\", 2xx, 200-204, 500-599] }\n"
+    "      s3: { bucket: canary, key: health/object, access_key: AK, secret_key: \"S K/+x\",\n"
+    "            region: eu-west-1 }\n"
+    "      passive: { failures: 0, backoff: 1s, max_backoff: 1m }\n" /* 15 */
+    "    nodes:\n"
+    "      - { name: rgw1, addr: 127.0.0.11:8000 }\n"
+    "      - name: rgw2\n"
+    "        addr: 127.0.0.12:8000\n"
+    "        health: { http: { path: /other } }\n" /* 20 */
+    "      - name: rgw3\n"
+    "        addr: 127.0.0.13:8000\n"
+    "        weight: 5\n"
+    "        health:\n"
+    "          kind: s3\n" /* 25 */
+    "          interval: 3s\n"
+    "          rise: 3\n"
+    "          http: { expect: [204], path: /minio/health/ready }\n"
+    "          s3: { key: other/object }\n"
+    "          passive: { failures: 5 }\n" /* 30 */
+    "  - name: tcp\n"
+    "    health: { kind: tcp, s3: { bucket: ignored } }\n"
+    "    nodes:\n"
+    "      - { name: a, addr: 127.0.0.21:8000, health: { kind: none } }\n" FRONT;
+
+/* The pools part of health_yaml's dump: the pool's section in full, a node's differences. */
+static const char health_dump[] = "    health:\n"
+                                  "      kind: http\n"
+                                  "      interval: 2s\n"
+                                  "      fast_interval: 500ms\n"
+                                  "      timeout: 1500ms\n"
+                                  "      rise: 3\n"
+                                  "      fall: 4\n"
+                                  "      jitter: 20%\n"
+                                  "      http:\n"
+                                  "        method: HEAD\n"
+                                  "        path: /minio/health/ready\n"
+                                  "        host: rgw.example\n"
+                                  "        expect: [200, 2xx, 200-204, 5xx]\n"
+                                  "      s3:\n"
+                                  "        bucket: canary\n"
+                                  "        key: health/object\n"
+                                  "        access_key: AK\n"
+                                  "        secret_key: \"S K/+x\"\n"
+                                  "        region: eu-west-1\n"
+                                  "      passive:\n"
+                                  "        failures: 0\n"
+                                  "        backoff: 1s\n"
+                                  "        max_backoff: 1m\n"
+                                  "    nodes:\n"
+                                  "      - { name: rgw1, addr: 127.0.0.11:8000, weight: 1 }\n"
+                                  "      - name: rgw2\n"
+                                  "        addr: 127.0.0.12:8000\n"
+                                  "        weight: 1\n"
+                                  "        health:\n"
+                                  "          http:\n"
+                                  "            path: /other\n"
+                                  "      - name: rgw3\n"
+                                  "        addr: 127.0.0.13:8000\n"
+                                  "        weight: 5\n"
+                                  "        health:\n"
+                                  "          kind: s3\n"
+                                  "          interval: 3s\n"
+                                  "          http:\n"
+                                  "            expect: [204]\n"
+                                  "          s3:\n"
+                                  "            key: other/object\n"
+                                  "          passive:\n"
+                                  "            failures: 5\n"
+                                  "  - name: tcp\n";
+
+static void test_health(void **state)
+{
+	lb_config_t *cfg = load_ok(health_yaml);
+	const lb_pool_conf_t *p = &cfg->pools[0];
+	const lb_health_conf_t *h = &p->health, *n2 = &p->nodes[1].health,
+	                       *n3 = &p->nodes[2].health;
+	char *text = dump_to_string(cfg);
+
+	assert_int_equal(h->kind, LB_PROBE_HTTP);
+	assert_int_equal(h->interval, 2000);
+	assert_int_equal(h->fast_interval, 500);
+	assert_int_equal(h->timeout, 1500);
+	assert_int_equal(h->rise, 3);
+	assert_int_equal(h->fall, 4);
+	assert_int_equal(h->jitter_pct, 20);
+	assert_string_equal(h->http_method, "HEAD");
+	assert_string_equal(h->http_path, "/minio/health/ready");
+	assert_string_equal(h->http_host, "rgw.example");
+	assert_int_equal(h->nexpect, 4);
+	assert_int_equal(h->expect[0].lo, 200);
+	assert_int_equal(h->expect[0].hi, 200);
+	assert_int_equal(h->expect[1].lo, 200);
+	assert_int_equal(h->expect[1].hi, 299);
+	assert_int_equal(h->expect[2].lo, 200);
+	assert_int_equal(h->expect[2].hi, 204);
+	assert_int_equal(h->expect[3].lo, 500);
+	assert_int_equal(h->expect[3].hi, 599);
+	assert_string_equal(h->s3_bucket, "canary");
+	assert_string_equal(h->s3_key, "health/object");
+	assert_string_equal(h->s3_access_key, "AK");
+	assert_string_equal(h->s3_secret_key, "S K/+x");
+	assert_string_equal(h->s3_region, "eu-west-1");
+	assert_int_equal(h->passive_failures, 0);
+	assert_int_equal(h->passive_backoff, 1000);
+	assert_int_equal(h->passive_max_backoff, 60000);
+
+	/* A node without a section gets a deep copy of the pool's. */
+	assert_health_equal(&p->nodes[0].health, h);
+
+	/* One key laid over the pool's; everything else inherited. */
+	assert_string_equal(n2->http_path, "/other");
+	assert_string_equal(n2->http_method, "HEAD");
+	assert_string_equal(n2->http_host, "rgw.example");
+	assert_int_equal(n2->interval, 2000);
+	assert_int_equal(n2->nexpect, 4);
+
+	/* expect replaces the whole list; the s3 keys merge one by one. */
+	assert_int_equal(n3->kind, LB_PROBE_S3);
+	assert_int_equal(n3->interval, 3000);
+	assert_int_equal(n3->fast_interval, 500);
+	assert_int_equal(n3->timeout, 1500);
+	assert_int_equal(n3->rise, 3);
+	assert_int_equal(n3->fall, 4);
+	assert_int_equal(n3->nexpect, 1);
+	assert_int_equal(n3->expect[0].lo, 204);
+	assert_int_equal(n3->expect[0].hi, 204);
+	assert_string_equal(n3->s3_bucket, "canary");
+	assert_string_equal(n3->s3_key, "other/object");
+	assert_string_equal(n3->s3_secret_key, "S K/+x");
+	assert_int_equal(n3->passive_failures, 5);
+	assert_int_equal(n3->passive_backoff, 1000);
+	assert_int_equal(p->nodes[2].weight, 5);
+
+	/* s3 keys are allowed, and kept, with another kind. */
+	assert_int_equal(cfg->pools[1].health.kind, LB_PROBE_TCP);
+	assert_string_equal(cfg->pools[1].health.s3_bucket, "ignored");
+	assert_int_equal(cfg->pools[1].nodes[0].health.kind, LB_PROBE_NONE);
+
+	assert_non_null(strstr(text, health_dump));
+	assert_non_null(strstr(text, "  - name: tcp\n"
+	                             "    balance: round-robin\n"));
+	assert_non_null(strstr(text, "      kind: tcp\n"));
+	assert_non_null(strstr(text, "      - name: a\n"
+	                             "        addr: 127.0.0.21:8000\n"
+	                             "        weight: 1\n"
+	                             "        health:\n"
+	                             "          kind: none\n"
+	                             "frontends:\n"));
+	free(text);
+	lb_config_unref(cfg);
+}
+
+/* A fast_interval that a section does not set follows a smaller interval down; one it sets
+ * must not exceed it (see test_errors_health). */
+static void test_health_fast_interval_follows(void **state)
+{
+	lb_config_t *cfg = load_ok("pools:\n"
+	                           "  - name: ceph\n"
+	                           "    health: { interval: 200ms, timeout: 100ms }\n"
+	                           "    nodes: [{ name: rgw1, addr: 127.0.0.11:8000 }]\n"
+	                           "  - name: b\n"
+	                           "    health: { fast_interval: 400ms }\n"
+	                           "    nodes:\n"
+	                           "      - { name: n1, addr: 127.0.0.11:8000 }\n"
+	                           "      - name: n2\n"
+	                           "        addr: 127.0.0.12:8000\n"
+	                           "        health: { interval: 300ms, timeout: 100ms }\n" FRONT);
+
+	assert_int_equal(cfg->pools[0].health.fast_interval, 200);
+	assert_int_equal(cfg->pools[0].nodes[0].health.fast_interval, 200);
+	assert_int_equal(cfg->pools[1].health.fast_interval, 400);
+	assert_int_equal(cfg->pools[1].nodes[0].health.fast_interval, 400);
+	assert_int_equal(cfg->pools[1].nodes[1].health.fast_interval, 300);
+	lb_config_unref(cfg);
+}
+
 /* load -> dump -> load -> dump gives the same text, and the same values. */
 static void test_dump_round_trip(void **state)
 {
-	static const char *const inputs[] = {MINIMAL, full_yaml,
-	                                     "admin: { listen: off }\n" MINIMAL};
+	static const char *const inputs[] = {MINIMAL, full_yaml, "admin: { listen: off }\n" MINIMAL,
+	                                     health_yaml};
 
 	for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
 		lb_config_t *a = load_ok(inputs[i]);
@@ -345,6 +610,14 @@ static void test_dump_round_trip(void **state)
 		assert_memory_equal(&a->limits, &b->limits, sizeof(a->limits));
 		assert_memory_equal(&a->timeouts, &b->timeouts, sizeof(a->timeouts));
 		assert_int_equal(a->frontends[0].routes[0].ops, b->frontends[0].routes[0].ops);
+		assert_int_equal(a->npools, b->npools);
+		for (size_t k = 0; k < a->npools; k++) {
+			assert_int_equal(a->pools[k].nnodes, b->pools[k].nnodes);
+			assert_health_equal(&a->pools[k].health, &b->pools[k].health);
+			for (size_t m = 0; m < a->pools[k].nnodes; m++)
+				assert_health_equal(&a->pools[k].nodes[m].health,
+				                    &b->pools[k].nodes[m].health);
+		}
 		free(text_a);
 		free(text_b);
 		lb_config_unref(a);
@@ -753,6 +1026,162 @@ static void test_errors_frontend(void **state)
 	RUN_CASES(cases);
 }
 
+/* A pool whose health section starts at line 4; HC_NODES closes it. */
+#define HC_HEAD  "pools:\n  - name: ceph\n    health:\n"
+#define HC_NODES "    nodes: [{ name: rgw1, addr: 127.0.0.11:8000 }]\n" FRONT
+/* Two nodes; the second one's lines follow from line 7 on. */
+#define HC_NODE2                                                                                   \
+	"pools:\n"                                                                                 \
+	"  - name: ceph\n"                                                                         \
+	"    health: { interval: 1s }\n"                                                           \
+	"    nodes:\n"                                                                             \
+	"      - { name: rgw1, addr: 127.0.0.11:8000 }\n"                                          \
+	"      - name: rgw2\n"                                                                     \
+	"        addr: 127.0.0.12:8000\n"
+
+static void test_errors_health(void **state)
+{
+	static const err_case_t cases[] = {
+	    {HC_HEAD "      intervall: 1s\n" HC_NODES,
+	     "s3lb.yaml:4: pools[0].health.intervall: unknown key"},
+	    {HC_HEAD "      http: { method: GET, verb: GET }\n" HC_NODES,
+	     "s3lb.yaml:4: pools[0].health.http.verb: unknown key"},
+	    {HC_HEAD "      s3:\n        bucket: b\n        secret: x\n" HC_NODES,
+	     "s3lb.yaml:6: pools[0].health.s3.secret: unknown key"},
+	    {HC_HEAD "      passive: { failure: 3 }\n" HC_NODES,
+	     "s3lb.yaml:4: pools[0].health.passive.failure: unknown key"},
+	    {"pools:\n  - name: ceph\n    health: [http]\n" HC_NODES,
+	     "s3lb.yaml:3: pools[0].health: expected a mapping, got a list"},
+	    {HC_HEAD "      http: { expect: 200 }\n" HC_NODES,
+	     "s3lb.yaml:4: pools[0].health.http.expect: expected a list, got a single value"},
+	    {HC_HEAD "      kind: icmp\n" HC_NODES,
+	     "s3lb.yaml:4: pools[0].health.kind: invalid kind 'icmp' (expected http, tcp, s3 or "
+	     "none)"},
+	    {HC_HEAD "      interval: 1\n" HC_NODES,
+	     "s3lb.yaml:4: pools[0].health.interval: invalid duration '1' (missing unit: use ms, "
+	     "s, "
+	     "m or h)"},
+	    {HC_HEAD "      timeout: 0s\n" HC_NODES,
+	     "s3lb.yaml:4: pools[0].health.timeout: must be at least 1ms"},
+	    {HC_HEAD "      rise: 0\n" HC_NODES,
+	     "s3lb.yaml:4: pools[0].health.rise: must be at least 1"},
+	    {HC_HEAD "      rise: 2\n      fall: 0\n" HC_NODES,
+	     "s3lb.yaml:5: pools[0].health.fall: must be at least 1"},
+	    {HC_HEAD "      fall: two\n" HC_NODES,
+	     "s3lb.yaml:4: pools[0].health.fall: invalid number 'two' (expected a whole number)"},
+	    {HC_HEAD "      kind: http\n      interval: 1s\n      fast_interval: 250ms\n"
+	             "      timeout: 1s\n" HC_NODES,
+	     "s3lb.yaml:7: pools[0].health.timeout: must be less than interval (1s)"},
+	    {HC_HEAD "      timeout: 2s\n" HC_NODES,
+	     "s3lb.yaml:4: pools[0].health.timeout: must be less than interval (1s)"},
+	    {HC_HEAD "      interval: 500ms\n" HC_NODES,
+	     "s3lb.yaml:4: pools[0].health.interval: must be greater than timeout (500ms)"},
+	    {HC_HEAD "      fast_interval: 1001ms\n" HC_NODES,
+	     "s3lb.yaml:4: pools[0].health.fast_interval: must not exceed interval (1s)"},
+	    {HC_HEAD "      jitter: 51%\n" HC_NODES,
+	     "s3lb.yaml:4: pools[0].health.jitter: must be between 0% and 50%"},
+	    {HC_HEAD "      jitter: 10.5%\n" HC_NODES,
+	     "s3lb.yaml:4: pools[0].health.jitter: invalid percentage '10.5%' (expected 0 to 100, "
+	     "as 20%)"},
+	    {HC_HEAD "      http:\n        expect:\n          - 200\n          - 600\n" HC_NODES,
+	     "s3lb.yaml:7: pools[0].health.http.expect[1]: invalid status '600' (expected a "
+	     "status from 100 to 599 as 200, a class as 2xx, or a range as 200-204)"},
+	    {HC_HEAD "      http: { expect: [99] }\n" HC_NODES,
+	     "s3lb.yaml:4: pools[0].health.http.expect[0]: invalid status '99' (expected a status "
+	     "from 100 to 599 as 200, a class as 2xx, or a range as 200-204)"},
+	    {HC_HEAD "      http: { expect: [6xx] }\n" HC_NODES,
+	     "s3lb.yaml:4: pools[0].health.http.expect[0]: invalid status '6xx' (expected a "
+	     "status from 100 to 599 as 200, a class as 2xx, or a range as 200-204)"},
+	    {HC_HEAD "      http: { expect: [2XX] }\n" HC_NODES,
+	     "s3lb.yaml:4: pools[0].health.http.expect[0]: invalid status '2XX' (expected a "
+	     "status from 100 to 599 as 200, a class as 2xx, or a range as 200-204)"},
+	    {HC_HEAD "      http: { expect: [200-] }\n" HC_NODES,
+	     "s3lb.yaml:4: pools[0].health.http.expect[0]: invalid status '200-' (expected a "
+	     "status from 100 to 599 as 200, a class as 2xx, or a range as 200-204)"},
+	    {HC_HEAD "      http: { expect: [200-2xx] }\n" HC_NODES,
+	     "s3lb.yaml:4: pools[0].health.http.expect[0]: invalid status '200-2xx' (expected a "
+	     "status from 100 to 599 as 200, a class as 2xx, or a range as 200-204)"},
+	    {HC_HEAD "      http: { expect: [\"\"] }\n" HC_NODES,
+	     "s3lb.yaml:4: pools[0].health.http.expect[0]: invalid status '' (expected a "
+	     "status from 100 to 599 as 200, a class as 2xx, or a range as 200-204)"},
+	    {HC_HEAD "      http: { expect: [200, 204-200] }\n" HC_NODES,
+	     "s3lb.yaml:4: pools[0].health.http.expect[1]: invalid range '204-200' (the first "
+	     "status is above the second)"},
+	    {HC_HEAD "      http: { expect: [] }\n" HC_NODES,
+	     "s3lb.yaml:4: pools[0].health.http.expect: empty list (at least one status is "
+	     "required)"},
+	    {HC_HEAD "      http: { method: POST }\n" HC_NODES,
+	     "s3lb.yaml:4: pools[0].health.http.method: invalid method 'POST' (expected GET or "
+	     "HEAD)"},
+	    {HC_HEAD "      http: { method: get }\n" HC_NODES,
+	     "s3lb.yaml:4: pools[0].health.http.method: invalid method 'get' (expected GET or "
+	     "HEAD)"},
+	    {HC_HEAD "      http:\n        path: health\n" HC_NODES,
+	     "s3lb.yaml:5: pools[0].health.http.path: invalid path 'health' (must start with '/' "
+	     "and contain no spaces)"},
+	    {HC_HEAD "      http: { path: \"/a b\" }\n" HC_NODES,
+	     "s3lb.yaml:4: pools[0].health.http.path: invalid path '/a b' (must start with '/' and "
+	     "contain no spaces)"},
+	    {HC_HEAD "      http: { path: \"\" }\n" HC_NODES,
+	     "s3lb.yaml:4: pools[0].health.http.path: must not be empty"},
+	    {HC_HEAD "      http: { host: \"rgw example\" }\n" HC_NODES,
+	     "s3lb.yaml:4: pools[0].health.http.host: invalid host 'rgw example' (must contain no "
+	     "spaces)"},
+	    {HC_HEAD "      http: { host: \"rgw\\r\\nX: 1\" }\n" HC_NODES,
+	     "s3lb.yaml:4: pools[0].health.http.host: must not contain control characters"},
+	    {HC_HEAD "      s3: { access_key: \"A\\tK\" }\n" HC_NODES,
+	     "s3lb.yaml:4: pools[0].health.s3.access_key: must not contain control characters"},
+	    {HC_HEAD "      kind: s3\n" HC_NODES,
+	     "s3lb.yaml:3: pools[0].health.s3.bucket: missing (kind s3 needs bucket, key, "
+	     "access_key and secret_key)"},
+	    {HC_HEAD "      kind: s3\n      s3:\n        bucket: b\n        key: k\n"
+	             "        access_key: AK\n" HC_NODES,
+	     "s3lb.yaml:5: pools[0].health.s3.secret_key: missing (kind s3 needs bucket, key, "
+	     "access_key and secret_key)"},
+	    {HC_HEAD "      s3: { region: \"\" }\n" HC_NODES,
+	     "s3lb.yaml:4: pools[0].health.s3.region: must not be empty"},
+	    {HC_HEAD "      passive: { failures: -1 }\n" HC_NODES,
+	     "s3lb.yaml:4: pools[0].health.passive.failures: invalid number '-1' (expected a whole "
+	     "number)"},
+	    {HC_HEAD "      passive: { backoff: 1m }\n" HC_NODES,
+	     "s3lb.yaml:4: pools[0].health.passive.backoff: must not exceed max_backoff (30s)"},
+	    {HC_HEAD "      passive:\n        max_backoff: 1s\n" HC_NODES,
+	     "s3lb.yaml:5: pools[0].health.passive.max_backoff: must be at least backoff (2s)"},
+	    {HC_HEAD "      passive: { backoff: 0s }\n" HC_NODES,
+	     "s3lb.yaml:4: pools[0].health.passive.backoff: must be at least 1ms"},
+	    {HC_HEAD "      interval: 1s\n      interval: 2s\n" HC_NODES,
+	     "s3lb.yaml:5: pools[0].health.interval: duplicate key (first at line 4)"},
+
+	    /* A node's keys, checked over the pool's and reported at the node's lines. */
+	    {HC_NODE2 "        health:\n          timeout: 1s\n" FRONT,
+	     "s3lb.yaml:9: pools[0].nodes[1].health.timeout: must be less than interval (1s)"},
+	    {HC_NODE2 "        health: { interval: 400ms }\n" FRONT,
+	     "s3lb.yaml:8: pools[0].nodes[1].health.interval: must be greater than timeout "
+	     "(500ms)"},
+	    {HC_NODE2 "        health: { fast_interval: 2s }\n" FRONT,
+	     "s3lb.yaml:8: pools[0].nodes[1].health.fast_interval: must not exceed interval (1s)"},
+	    {HC_NODE2 "        health: { http: { paht: /x } }\n" FRONT,
+	     "s3lb.yaml:8: pools[0].nodes[1].health.http.paht: unknown key"},
+	    {HC_NODE2 "        health: { rise: 0 }\n" FRONT,
+	     "s3lb.yaml:8: pools[0].nodes[1].health.rise: must be at least 1"},
+	    {HC_NODE2 "        health:\n          http: { expect: [200, 2xy] }\n" FRONT,
+	     "s3lb.yaml:9: pools[0].nodes[1].health.http.expect[1]: invalid status '2xy' "
+	     "(expected a status from 100 to 599 as 200, a class as 2xx, or a range as "
+	     "200-204)"},
+	    {HC_NODE2 "        health:\n          kind: s3\n" FRONT,
+	     "s3lb.yaml:8: pools[0].nodes[1].health.s3.bucket: missing (kind s3 needs bucket, "
+	     "key, access_key and secret_key)"},
+	    {HC_NODE2 "        health: { http: { method: PUT } }\n" FRONT,
+	     "s3lb.yaml:8: pools[0].nodes[1].health.http.method: invalid method 'PUT' (expected "
+	     "GET or HEAD)"},
+	    {HC_NODE2 "        health: { passive: { max_backoff: 1s } }\n" FRONT,
+	     "s3lb.yaml:8: pools[0].nodes[1].health.passive.max_backoff: must be at least backoff "
+	     "(2s)"},
+	};
+
+	RUN_CASES(cases);
+}
+
 static void test_file_errors(void **state)
 {
 	char path[] = "/tmp/s3lb-test-config-XXXXXX";
@@ -831,6 +1260,23 @@ static void test_example_config(void **state)
 	assert_string_equal(cfg->pools[0].nodes[0].addr.text, "127.0.0.11:8000");
 	assert_string_equal(cfg->pools[0].nodes[1].addr.text, "127.0.0.12:8000");
 	assert_string_equal(cfg->pools[0].nodes[2].addr.text, "127.0.0.13:8000");
+	assert_int_equal(cfg->pools[0].health.kind, LB_PROBE_HTTP);
+	assert_int_equal(cfg->pools[0].health.interval, 1000);
+	assert_int_equal(cfg->pools[0].health.fast_interval, 250);
+	assert_int_equal(cfg->pools[0].health.timeout, 500);
+	assert_int_equal(cfg->pools[0].health.rise, 2);
+	assert_int_equal(cfg->pools[0].health.fall, 2);
+	assert_int_equal(cfg->pools[0].health.jitter_pct, 10);
+	assert_string_equal(cfg->pools[0].health.http_method, "GET");
+	assert_string_equal(cfg->pools[0].health.http_path, "/");
+	assert_int_equal(cfg->pools[0].health.nexpect, 1);
+	assert_int_equal(cfg->pools[0].health.expect[0].lo, 200);
+	assert_int_equal(cfg->pools[0].health.expect[0].hi, 399);
+	assert_null(cfg->pools[0].health.s3_bucket);
+	assert_int_equal(cfg->pools[0].health.passive_failures, 3);
+	assert_int_equal(cfg->pools[0].health.passive_backoff, 2000);
+	assert_int_equal(cfg->pools[0].health.passive_max_backoff, 30000);
+	assert_health_equal(&cfg->pools[0].nodes[2].health, &cfg->pools[0].health);
 	assert_int_equal(cfg->nfrontends, 1);
 	assert_string_equal(cfg->frontends[0].name, "s3");
 	assert_string_equal(cfg->frontends[0].listen[0].text, "127.0.0.1:8080");
@@ -871,6 +1317,12 @@ static void test_names(void **state)
 	assert_string_equal(lb_balance_name(LB_BALANCE_LEAST_REQUESTS), "least-requests");
 	assert_string_equal(lb_balance_name(LB_BALANCE_HASH_KEY), "hash-key");
 	assert_string_equal(lb_balance_name((lb_balance_t)7), "unknown");
+
+	assert_string_equal(lb_probe_kind_name(LB_PROBE_HTTP), "http");
+	assert_string_equal(lb_probe_kind_name(LB_PROBE_TCP), "tcp");
+	assert_string_equal(lb_probe_kind_name(LB_PROBE_S3), "s3");
+	assert_string_equal(lb_probe_kind_name(LB_PROBE_NONE), "none");
+	assert_string_equal(lb_probe_kind_name((lb_probe_kind_t)9), "unknown");
 }
 
 int main(void)
@@ -879,6 +1331,8 @@ int main(void)
 	    cmocka_unit_test(test_defaults),
 	    cmocka_unit_test(test_full),
 	    cmocka_unit_test(test_dump_minimal),
+	    cmocka_unit_test(test_health),
+	    cmocka_unit_test(test_health_fast_interval_follows),
 	    cmocka_unit_test(test_dump_round_trip),
 	    cmocka_unit_test(test_idle_default_clamped),
 	    cmocka_unit_test(test_admin_off),
@@ -889,6 +1343,7 @@ int main(void)
 	    cmocka_unit_test(test_errors_values),
 	    cmocka_unit_test(test_errors_duplicates),
 	    cmocka_unit_test(test_errors_frontend),
+	    cmocka_unit_test(test_errors_health),
 	    cmocka_unit_test(test_file_errors),
 	    cmocka_unit_test(test_load_file_ok),
 	    cmocka_unit_test(test_example_config),

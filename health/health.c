@@ -1,0 +1,654 @@
+/*
+ * The health checker: per node, a timer that alternates between waiting and probing.
+ *
+ *        +------ interval (fast_interval while rising/falling), +-jitter ------+
+ *        v                                                                      |
+ *      WAIT --(due; ejection back-off over)--> PROBE --(result or timeout)--> finish
+ *                                                |                              |
+ *                                      tcp: connect                   fsm, publish a
+ *                                      http/s3: request on a kept-    transition, next
+ *                                      alive connection or a new one  WAIT
+ *
+ * Every probe ends in finish(), which records, publishes and reschedules. Probe connections are
+ * heap objects of their own (hc_conn_t), detached from the node when they close, so a callback
+ * that arrives late never touches a node that moved on. Main loop only.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "core/sigv4.h"
+#include "gateway/http.h"
+#include "gateway/sock.h"
+#include "gateway/tls.h"
+#include "health/health.h"
+
+#define PROBE_BUF 16384
+#define MAX_BODY  (1u << 20) /* a probe reads at most this much body, then gives up the conn */
+#define MAX_SUBS  8
+
+typedef struct hc_node_s hc_node_t;
+
+typedef struct hc_conn_s {
+	gw_sock_t sock;
+	hc_node_t *node; /* NULL once detached */
+	gw_http_t http;
+	char buf[PROBE_BUF];
+	size_t len;
+	char req[2048];
+	size_t req_len;
+	uint64_t body;
+	int status;
+	bool connected;
+	bool idle; /* kept alive between probes */
+} hc_conn_t;
+
+struct hc_node_s {
+	hc_t *hc;
+	char *pool, *name;
+	const lb_pool_conf_t *pconf;
+	const lb_node_conf_t *conf;
+	gw_tls_ctx_t *tls;
+	hc_fsm_t fsm;
+	hc_info_t info;
+	uv_timer_t timer;
+	hc_conn_t *conn;
+	uint64_t t0; /* uv_hrtime of the probe start */
+	bool probing;
+	bool removed;
+	bool seen;
+	hc_node_t *next;
+};
+
+typedef struct hc_sub_s {
+	hc_event_cb cb;
+	void *arg;
+} hc_sub_t;
+
+struct hc_s {
+	uv_loop_t *loop;
+	lb_config_t *cfg;
+	hc_node_t *nodes;
+	hc_sub_t subs[MAX_SUBS];
+	size_t nsubs;
+	unsigned pending; /* node timers still closing */
+	bool closing;
+	uint64_t rng;
+};
+
+static void schedule(hc_node_t *n, uint64_t delay);
+static void start_probe(hc_node_t *n);
+
+/* ---- helpers ---------------------------------------------------------------------------- */
+
+static uint64_t rnd(hc_t *hc)
+{
+	uint64_t z = (hc->rng += 0x9E3779B97F4A7C15ULL);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+	return z ^ (z >> 31);
+}
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static const lb_health_conf_t *hcfg(const hc_node_t *n)
+{
+	return &n->conf->health;
+}
+
+static void publish(hc_node_t *n, hc_state_t from, const char *reason)
+{
+	hc_event_t ev = {n->pool, n->name, from, hc_fsm_state(&n->fsm), reason};
+	hc_t *hc = n->hc;
+	snprintf(n->info.reason, sizeof(n->info.reason), "%s", reason);
+	n->info.since_ms = wall_ms();
+	n->info.state = ev.to;
+	n->info.transitions++;
+	if (ev.to == HC_UP)
+		LB_INFO("node %s/%s (%s) is up: %s", n->pool, n->name, n->conf->addr.text, reason);
+	else
+		LB_WARN("node %s/%s (%s) is %s: %s", n->pool, n->name, n->conf->addr.text,
+		        hc_state_name(ev.to), reason);
+	for (size_t i = 0; i < hc->nsubs; i++)
+		hc->subs[i].cb(hc->subs[i].arg, &ev);
+}
+
+/* ---- probe connections ------------------------------------------------------------------ */
+
+static void on_conn_closed(gw_sock_t *s)
+{
+	hc_conn_t *c = s->data;
+	gw_http_free(&c->http);
+	free(c);
+}
+
+static void conn_close(hc_node_t *n)
+{
+	hc_conn_t *c = n->conn;
+	if (!c)
+		return;
+	n->conn = NULL;
+	c->node = NULL;
+	gw_sock_close(&c->sock, on_conn_closed);
+}
+
+static void finish(hc_node_t *n, bool ok, const char *why)
+{
+	const lb_health_conf_t *h = hcfg(n);
+	hc_state_t before = hc_fsm_state(&n->fsm);
+	uint64_t now = uv_now(n->hc->loop);
+	char reason[160];
+
+	if (!n->probing)
+		return;
+	n->probing = false;
+	uv_timer_stop(&n->timer);
+	if (!ok || !n->conn || !n->conn->idle)
+		conn_close(n);
+	n->info.last_probe_ms = (double)(uv_hrtime() - n->t0) / 1e6;
+	n->info.last_probe_ok = ok;
+	snprintf(n->info.last_probe_error, sizeof(n->info.last_probe_error), "%s", ok ? "" : why);
+	if (ok)
+		n->info.probes_ok++;
+	else
+		n->info.probes_failed++;
+	if (hc_fsm_probe(&n->fsm, ok, h->rise, h->fall, now, 2 * h->passive_max_backoff)) {
+		if (ok)
+			snprintf(reason, sizeof(reason), "%s probe: %u x ok",
+			         lb_probe_kind_name(h->kind), h->rise);
+		else
+			snprintf(reason, sizeof(reason), "%s probe: %u x failed, last: %s",
+			         lb_probe_kind_name(h->kind), h->fall, why);
+		if (hc_fsm_state(&n->fsm) != before)
+			publish(n, before, reason);
+	}
+	n->info.ejections = n->fsm.ejections;
+	n->info.passive_fails = n->fsm.passive_fails;
+	schedule(n, hc_jittered(hc_fsm_moving(&n->fsm) ? h->fast_interval : h->interval,
+	                        h->jitter_pct, rnd(n->hc)));
+}
+
+static bool status_expected(const lb_health_conf_t *h, int status)
+{
+	if (h->kind == LB_PROBE_S3)
+		return status == 200; /* the canary object is there and readable */
+	for (size_t i = 0; i < h->nexpect; i++)
+		if (status >= h->expect[i].lo && status <= h->expect[i].hi)
+			return true;
+	return false;
+}
+
+static void on_conn_alloc(gw_sock_t *s, uv_buf_t *buf)
+{
+	hc_conn_t *c = s->data;
+	buf->base = c->buf + c->len;
+	buf->len = sizeof(c->buf) - c->len;
+}
+
+static void on_conn_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	hc_conn_t *c = s->data;
+	hc_node_t *n = c->node;
+	size_t pos = 0;
+	char why[96];
+	(void)buf;
+
+	if (!n)
+		return;
+	if (nread < 0) {
+		if (c->idle && !n->probing) {
+			conn_close(n); /* the node ended a kept-alive probe connection: fine */
+			return;
+		}
+		if (nread == UV_EOF && c->http.head_done &&
+		    gw_http_finish(&c->http) == GW_HTTP_DONE)
+			goto done;
+		snprintf(why, sizeof(why), "%s",
+		         nread == UV_EOF ? "connection closed" : uv_strerror((int)nread));
+		finish(n, false, why);
+		return;
+	}
+	if (!n->probing) {
+		conn_close(n); /* bytes nobody asked for */
+		return;
+	}
+	c->len += (size_t)nread;
+	while (pos < c->len || c->http.head_done) {
+		size_t used;
+		gw_http_result_t r =
+		    gw_http_execute(&c->http, c->buf + pos, c->len - pos, pos, &used);
+		pos += used;
+		if (r == GW_HTTP_MORE) {
+			if (c->http.head_done)
+				c->body += used;
+			break;
+		}
+		if (r == GW_HTTP_ERROR) {
+			snprintf(why, sizeof(why), "invalid response: %s",
+			         c->http.why ? c->http.why : "?");
+			finish(n, false, why);
+			return;
+		}
+		if (r == GW_HTTP_HEAD) {
+			c->status = gw_http_status(&c->http);
+			/* the head is not needed any more: only the body's end matters */
+			memmove(c->buf, c->buf + pos, c->len - pos);
+			c->len -= pos;
+			pos = 0;
+			continue;
+		}
+		/* GW_HTTP_DONE */
+		if (c->status >= 100 && c->status < 200) {
+			gw_http_next(&c->http);
+			c->http.skip_body =
+			    !strcmp(hcfg(n)->http_method, "HEAD") || hcfg(n)->kind == LB_PROBE_S3;
+			continue;
+		}
+		c->idle = gw_http_keep_alive(&c->http) && pos == c->len;
+		goto done;
+	}
+	if (pos > 0) {
+		memmove(c->buf, c->buf + pos, c->len - pos);
+		c->len -= pos;
+	}
+	if (c->body > MAX_BODY || c->len == sizeof(c->buf)) {
+		if (c->http.head_done && status_expected(hcfg(n), c->status)) {
+			c->idle = false;
+			finish(n, true, "");
+		} else {
+			finish(n, false, "response too large");
+		}
+	}
+	return;
+done:
+	c->len = 0;
+	c->body = 0;
+	gw_http_next(&c->http);
+	if (status_expected(hcfg(n), c->status)) {
+		finish(n, true, "");
+	} else {
+		snprintf(why, sizeof(why), "status %d", c->status);
+		c->idle = false;
+		finish(n, false, why);
+	}
+}
+
+static void on_req_written(gw_sock_t *s, int status)
+{
+	hc_conn_t *c = s->data;
+	if (c->node && status < 0)
+		finish(c->node, false, uv_strerror(status));
+}
+
+static void build_request(hc_node_t *n, hc_conn_t *c)
+{
+	const lb_health_conf_t *h = hcfg(n);
+	const char *host = h->http_host ? h->http_host : n->conf->addr.text;
+	int len;
+
+	if (h->kind == LB_PROBE_S3) {
+		char uri[1200], key[1100], date[17], auth[512];
+		lb_sigv4_hdr_t hdrs[3] = {{"host", host},
+		                          {"x-amz-content-sha256", LB_SIGV4_EMPTY_SHA256},
+		                          {"x-amz-date", date}};
+		lb_sigv4_amz_date(time(NULL), date);
+		lb_sigv4_uri_encode(h->s3_key, key, sizeof(key));
+		snprintf(uri, sizeof(uri), "/%s/%s", h->s3_bucket, key);
+		if (lb_sigv4_authorization("HEAD", uri, "", hdrs, 3, LB_SIGV4_EMPTY_SHA256,
+		                           h->s3_access_key, h->s3_secret_key, h->s3_region, "s3",
+		                           date, auth, sizeof(auth)) < 0)
+			auth[0] = 0;
+		len = snprintf(c->req, sizeof(c->req),
+		               "HEAD %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: s3lb-health\r\n"
+		               "x-amz-date: %s\r\nx-amz-content-sha256: %s\r\nAuthorization: %s\r\n"
+		               "\r\n",
+		               uri, host, date, LB_SIGV4_EMPTY_SHA256, auth);
+	} else {
+		len = snprintf(c->req, sizeof(c->req),
+		               "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: s3lb-health\r\n\r\n",
+		               h->http_method, h->http_path, host);
+	}
+	c->req_len = len < 0 || (size_t)len >= sizeof(c->req) ? sizeof(c->req) - 1 : (size_t)len;
+}
+
+static void send_probe(hc_node_t *n)
+{
+	hc_conn_t *c = n->conn;
+	const lb_health_conf_t *h = hcfg(n);
+	uv_buf_t b;
+
+	c->idle = false;
+	c->len = 0;
+	c->body = 0;
+	c->status = 0;
+	c->http.skip_body = !strcmp(h->http_method, "HEAD") || h->kind == LB_PROBE_S3;
+	build_request(n, c);
+	b = uv_buf_init(c->req, (unsigned)c->req_len);
+	if (gw_sock_read_start(&c->sock, on_conn_alloc, on_conn_read) < 0 ||
+	    gw_sock_write(&c->sock, &b, 1, on_req_written) < 0)
+		finish(n, false, "write failed");
+}
+
+static void on_connected(gw_sock_t *s, int status)
+{
+	hc_conn_t *c = s->data;
+	hc_node_t *n = c->node;
+	char why[96];
+	if (!n)
+		return;
+	if (status < 0) {
+		snprintf(why, sizeof(why), "%s",
+		         status == UV_EPROTO && gw_tls_last_error(s)[0] ? gw_tls_last_error(s)
+		                                                        : uv_strerror(status));
+		finish(n, false, why);
+		return;
+	}
+	c->connected = true;
+	if (hcfg(n)->kind == LB_PROBE_TCP) {
+		finish(n, true, "");
+		return;
+	}
+	send_probe(n);
+}
+
+static void on_probe_timeout(uv_timer_t *t)
+{
+	hc_node_t *n = t->data;
+	char why[64];
+	snprintf(why, sizeof(why), "timeout (%llu ms)", (unsigned long long)hcfg(n)->timeout);
+	finish(n, false, why);
+}
+
+static void start_probe(hc_node_t *n)
+{
+	const lb_health_conf_t *h = hcfg(n);
+	hc_conn_t *c;
+	int rc;
+
+	n->probing = true;
+	n->t0 = uv_hrtime();
+	uv_timer_start(&n->timer, on_probe_timeout, h->timeout, 0);
+	if (n->conn && n->conn->idle && h->kind != LB_PROBE_TCP) {
+		send_probe(n);
+		return;
+	}
+	conn_close(n);
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		abort();
+	c->node = n;
+	gw_http_init(&c->http, HTTP_RESPONSE, 200, sizeof(c->buf));
+	n->conn = c;
+	rc = gw_sock_connect(n->hc->loop, &c->sock, (const struct sockaddr *)&n->conf->addr.ss,
+	                     n->tls, n->pconf->tls.server_name, on_connected);
+	c->sock.data = c;
+	if (rc < 0) {
+		char why[96];
+		snprintf(why, sizeof(why), "%s", uv_strerror(rc));
+		finish(n, false, why);
+	}
+}
+
+static void on_due(uv_timer_t *t)
+{
+	hc_node_t *n = t->data;
+	const lb_health_conf_t *h = hcfg(n);
+	uint64_t now = uv_now(n->hc->loop);
+
+	if (n->fsm.probe_after > now) {
+		schedule(n, n->fsm.probe_after - now);
+		return;
+	}
+	if (h->kind == LB_PROBE_NONE) {
+		/* no active probe: an ejected node comes back when its back-off is over */
+		hc_state_t before = hc_fsm_state(&n->fsm);
+		if (!n->fsm.up) {
+			n->fsm.up = true;
+			n->fsm.count = 0;
+			if (hc_fsm_state(&n->fsm) != before)
+				publish(n, before, "ejection back-off over (no active probe)");
+		}
+		return;
+	}
+	start_probe(n);
+}
+
+static void schedule(hc_node_t *n, uint64_t delay)
+{
+	if (n->removed || n->hc->closing)
+		return;
+	uv_timer_start(&n->timer, on_due, delay, 0);
+}
+
+/* ---- nodes ------------------------------------------------------------------------------ */
+
+static void on_timer_closed(uv_handle_t *h)
+{
+	hc_node_t *n = h->data;
+	hc_t *hc = n->hc;
+	if (n->tls)
+		gw_tls_ctx_unref(n->tls);
+	free(n->pool);
+	free(n->name);
+	free(n);
+	if (--hc->pending == 0 && hc->closing) {
+		if (hc->cfg)
+			lb_config_unref(hc->cfg);
+		free(hc);
+	}
+}
+
+static void node_remove(hc_node_t *n)
+{
+	n->removed = true;
+	n->probing = false;
+	conn_close(n);
+	uv_timer_stop(&n->timer);
+	uv_close((uv_handle_t *)&n->timer, on_timer_closed);
+}
+
+static hc_node_t *find(hc_t *hc, const char *pool, const char *node)
+{
+	for (hc_node_t *n = hc->nodes; n; n = n->next)
+		if (!strcmp(n->pool, pool) && !strcmp(n->name, node))
+			return n;
+	return NULL;
+}
+
+int hc_new(uv_loop_t *loop, hc_t **out)
+{
+	hc_t *hc = calloc(1, sizeof(*hc));
+	if (!hc)
+		return UV_ENOMEM;
+	hc->loop = loop;
+	hc->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)hc;
+	hc->pending = 1; /* hc itself, released by hc_close */
+	*out = hc;
+	return 0;
+}
+
+int hc_apply(hc_t *hc, lb_config_t *cfg, char *err, size_t errlen)
+{
+	gw_tls_ctx_t **ctx = calloc(cfg->npools ? cfg->npools : 1, sizeof(*ctx));
+	hc_node_t **pp, *n;
+
+	if (!ctx)
+		abort();
+	/* everything that can fail first, so a failure changes nothing */
+	for (size_t i = 0; i < cfg->npools; i++) {
+		const lb_upstream_tls_t *t = &cfg->pools[i].tls;
+		if (t->enabled &&
+		    gw_tls_client_ctx_new(t->ca_file, t->verify, &ctx[i], err, errlen) < 0) {
+			for (size_t j = 0; j < i; j++)
+				if (ctx[j])
+					gw_tls_ctx_unref(ctx[j]);
+			free(ctx);
+			return -1;
+		}
+	}
+	for (n = hc->nodes; n; n = n->next)
+		n->seen = false;
+	for (size_t i = 0; i < cfg->npools; i++) {
+		const lb_pool_conf_t *p = &cfg->pools[i];
+		for (size_t j = 0; j < p->nnodes; j++) {
+			const lb_node_conf_t *nc = &p->nodes[j];
+			bool fresh = false;
+			n = find(hc, p->name, nc->name);
+			if (!n) {
+				n = calloc(1, sizeof(*n));
+				if (!n)
+					abort();
+				n->hc = hc;
+				n->pool = strdup(p->name);
+				n->name = strdup(nc->name);
+				if (!n->pool || !n->name)
+					abort();
+				uv_timer_init(hc->loop, &n->timer);
+				n->timer.data = n;
+				hc->pending++;
+				hc_fsm_init(&n->fsm, nc->health.fall);
+				n->info.state = HC_UP;
+				n->info.last_probe_ms = -1;
+				n->info.since_ms = wall_ms();
+				snprintf(n->info.reason, sizeof(n->info.reason), "initial");
+				n->next = hc->nodes;
+				hc->nodes = n;
+				fresh = true;
+			} else if (memcmp(&n->conf->addr.ss, &nc->addr.ss, sizeof(nc->addr.ss)) ||
+			           n->conf->health.kind != nc->health.kind) {
+				/* another address or probe kind: the kept connection is stale */
+				conn_close(n);
+				n->probing = false;
+				fresh = true;
+			}
+			if (n->tls)
+				gw_tls_ctx_unref(n->tls);
+			n->tls = ctx[i] ? gw_tls_ctx_ref(ctx[i]) : NULL;
+			n->pconf = p;
+			n->conf = nc;
+			n->info.kind = lb_probe_kind_name(nc->health.kind);
+			n->seen = true;
+			if (fresh || !n->probing) {
+				uv_timer_stop(&n->timer);
+				n->probing = false;
+				if (nc->health.kind != LB_PROBE_NONE || !n->fsm.up)
+					schedule(n, fresh ? 0
+					                  : hc_jittered(nc->health.interval,
+					                                nc->health.jitter_pct,
+					                                rnd(hc)));
+			}
+		}
+	}
+	for (pp = &hc->nodes; (n = *pp);) {
+		if (!n->seen) {
+			*pp = n->next;
+			node_remove(n);
+		} else {
+			pp = &n->next;
+		}
+	}
+	for (size_t i = 0; i < cfg->npools; i++)
+		if (ctx[i])
+			gw_tls_ctx_unref(ctx[i]);
+	free(ctx);
+	lb_config_ref(cfg);
+	if (hc->cfg)
+		lb_config_unref(hc->cfg);
+	hc->cfg = cfg;
+	return 0;
+}
+
+int hc_subscribe(hc_t *hc, hc_event_cb cb, void *arg)
+{
+	if (hc->nsubs == MAX_SUBS)
+		return UV_ENOBUFS;
+	hc->subs[hc->nsubs++] = (hc_sub_t){cb, arg};
+	return 0;
+}
+
+void hc_passive(hc_t *hc, const char *pool, const char *node, bool ok, const char *why)
+{
+	hc_node_t *n = find(hc, pool, node);
+	const lb_health_conf_t *h;
+	hc_state_t before;
+	char reason[160];
+
+	if (!n)
+		return;
+	h = hcfg(n);
+	before = hc_fsm_state(&n->fsm);
+	if (hc_fsm_passive(&n->fsm, ok, h->passive_failures, h->passive_backoff,
+	                   h->passive_max_backoff, uv_now(hc->loop))) {
+		snprintf(reason, sizeof(reason),
+		         "passive: %u consecutive failed requests, last: %s", h->passive_failures,
+		         why ? why : "?");
+		n->info.ejections = n->fsm.ejections;
+		if (hc_fsm_state(&n->fsm) != before)
+			publish(n, before, reason);
+		/* the next probe waits for the back-off */
+		if (!n->probing)
+			schedule(n, n->fsm.probe_after - uv_now(hc->loop));
+	}
+	n->info.passive_fails = n->fsm.passive_fails;
+}
+
+int hc_drain(hc_t *hc, const char *name, bool on, char *err, size_t errlen)
+{
+	const char *slash = strchr(name, '/');
+	int matched = 0;
+	for (hc_node_t *n = hc->nodes; n; n = n->next) {
+		hc_state_t before;
+		if (slash) {
+			size_t pl = (size_t)(slash - name);
+			if (strlen(n->pool) != pl || strncmp(n->pool, name, pl) ||
+			    strcmp(n->name, slash + 1))
+				continue;
+		} else if (strcmp(n->name, name)) {
+			continue;
+		}
+		matched++;
+		before = hc_fsm_state(&n->fsm);
+		if (hc_fsm_drain(&n->fsm, on))
+			publish(n, before, on ? "drained by operator" : "undrained by operator");
+	}
+	if (!matched) {
+		snprintf(err, errlen, "no node named '%s'", name);
+		return -1;
+	}
+	return matched;
+}
+
+const hc_info_t *hc_info(hc_t *hc, const char *pool, const char *node)
+{
+	hc_node_t *n = find(hc, pool, node);
+	if (!n)
+		return NULL;
+	n->info.state = hc_fsm_state(&n->fsm);
+	n->info.passive_fails = n->fsm.passive_fails;
+	n->info.ejections = n->fsm.ejections;
+	return &n->info;
+}
+
+void hc_close(hc_t *hc)
+{
+	hc_node_t *n, *next;
+	if (hc->closing)
+		return;
+	hc->closing = true;
+	for (n = hc->nodes; n; n = next) {
+		next = n->next;
+		node_remove(n);
+	}
+	hc->nodes = NULL;
+	if (--hc->pending == 0) {
+		if (hc->cfg)
+			lb_config_unref(hc->cfg);
+		free(hc);
+	}
+}
