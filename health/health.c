@@ -158,6 +158,8 @@ static void finish(hc_node_t *n, bool ok, const char *why)
 		n->info.probes_ok++;
 	else
 		n->info.probes_failed++;
+	LB_DEBUG("probe %s/%s: %s in %.1f ms%s%s", n->pool, n->name, ok ? "ok" : "failed",
+	         n->info.last_probe_ms, ok ? "" : ": ", ok ? "" : why);
 	if (hc_fsm_probe(&n->fsm, ok, h->rise, h->fall, now, 2 * h->passive_max_backoff)) {
 		if (ok)
 			snprintf(reason, sizeof(reason), "%s probe: %u x ok",
