@@ -107,6 +107,57 @@ static void hook_node_status(void *arg, const char *pool, const char *node, void
 	}
 }
 
+/* Pool and node names are [A-Za-z0-9._-] (config.c): no label escaping needed. */
+static void metric_probes(void *arg, const char *pool, const char *node, const hc_info_t *i)
+{
+	gw_text_printf(arg,
+	               "s3lb_health_probes_total{pool=\"%s\",node=\"%s\",result=\"ok\"} %llu\n",
+	               pool, node, (unsigned long long)i->probes_ok);
+	gw_text_printf(arg,
+	               "s3lb_health_probes_total{pool=\"%s\",node=\"%s\",result=\"failed\"} %llu\n",
+	               pool, node, (unsigned long long)i->probes_failed);
+}
+
+static void metric_latency(void *arg, const char *pool, const char *node, const hc_info_t *i)
+{
+	if (i->last_probe_ms >= 0)
+		gw_text_printf(arg,
+		               "s3lb_health_last_probe_seconds{pool=\"%s\",node=\"%s\"} %.6f\n",
+		               pool, node, i->last_probe_ms / 1000);
+}
+
+static void metric_transitions(void *arg, const char *pool, const char *node, const hc_info_t *i)
+{
+	gw_text_printf(arg, "s3lb_health_transitions_total{pool=\"%s\",node=\"%s\"} %llu\n", pool,
+	               node, (unsigned long long)i->transitions);
+}
+
+static void metric_ejections(void *arg, const char *pool, const char *node, const hc_info_t *i)
+{
+	gw_text_printf(arg, "s3lb_health_ejections{pool=\"%s\",node=\"%s\"} %u\n", pool, node,
+	               i->ejections);
+}
+
+static void hook_metrics(void *arg, void *text)
+{
+	gw_text_t *t = text;
+	gw_text_printf(t, "# HELP s3lb_health_probes_total Active health probes by result.\n"
+	                  "# TYPE s3lb_health_probes_total counter\n");
+	hc_each(arg, metric_probes, t);
+	gw_text_printf(
+	    t, "# HELP s3lb_health_last_probe_seconds Duration of the last finished probe.\n"
+	       "# TYPE s3lb_health_last_probe_seconds gauge\n");
+	hc_each(arg, metric_latency, t);
+	gw_text_printf(t, "# HELP s3lb_health_transitions_total Health state changes of a node.\n"
+	                  "# TYPE s3lb_health_transitions_total counter\n");
+	hc_each(arg, metric_transitions, t);
+	gw_text_printf(t,
+	               "# HELP s3lb_health_ejections Consecutive passive ejections of a node (the "
+	               "back-off grows with it).\n"
+	               "# TYPE s3lb_health_ejections gauge\n");
+	hc_each(arg, metric_ejections, t);
+}
+
 static int cmd_run(const char *path)
 {
 	lb_config_t *cfg;
@@ -144,7 +195,8 @@ static int cmd_run(const char *path)
 	                         .passive = hook_passive,
 	                         .reloading = hook_reloading,
 	                         .drain = hook_drain,
-	                         .node_status = hook_node_status};
+	                         .node_status = hook_node_status,
+	                         .metrics = hook_metrics};
 	if (hc_subscribe(hc, on_health_event, &srv) < 0)
 		abort();
 	LB_INFO("s3lb %s started with %s", S3LB_VERSION, path);

@@ -419,6 +419,8 @@ void gw_admin_render_metrics(gw_server_t *srv, gw_text_t *out)
 	metrics_scalar(out, "s3lb_config_reload_errors_total", "counter",
 	               "Configuration reloads that failed (the running config was kept).",
 	               m ? m->reload_errors : 0);
+	if (srv->hooks.metrics)
+		srv->hooks.metrics(srv->hooks.arg, out);
 }
 
 /* ---- the admin connection --------------------------------------------------------------- */

@@ -99,6 +99,8 @@ typedef struct gw_hooks_s {
 	int (*drain)(void *arg, const char *node, bool on, char *err, size_t errlen);
 	/* appends `,"health":{...}` for a node to a /status body (a gw_text_t *) */
 	void (*node_status)(void *arg, const char *pool, const char *node, void *text);
+	/* appends whole metric families (HELP, TYPE, samples) to a /metrics body (a gw_text_t *) */
+	void (*metrics)(void *arg, void *text);
 } gw_hooks_t;
 
 struct gw_server_s {

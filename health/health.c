@@ -637,6 +637,14 @@ const hc_info_t *hc_info(hc_t *hc, const char *pool, const char *node)
 	return &n->info;
 }
 
+void hc_each(hc_t *hc,
+             void (*cb)(void *arg, const char *pool, const char *node, const hc_info_t *i),
+             void *arg)
+{
+	for (hc_node_t *n = hc->nodes; n; n = n->next)
+		cb(arg, n->pool, n->name, hc_info(hc, n->pool, n->name));
+}
+
 void hc_close(hc_t *hc)
 {
 	hc_node_t *n, *next;

@@ -71,6 +71,11 @@ int hc_drain(hc_t *hc, const char *name, bool on, char *err, size_t errlen);
 /* NULL when the node is unknown. Valid until the next hc_apply. */
 const hc_info_t *hc_info(hc_t *hc, const char *pool, const char *node);
 
+/* Calls cb for every node, in no particular order. */
+void hc_each(hc_t *hc,
+             void (*cb)(void *arg, const char *pool, const char *node, const hc_info_t *i),
+             void *arg);
+
 /* Stops every probe; the handles close asynchronously and hc frees itself after them. */
 void hc_close(hc_t *hc);
 

@@ -193,7 +193,11 @@ def run(lb, port, admin, n1, n2, n3):
     tp.check("GET /drain -> 405 Allow: POST", out.startswith(b"HTTP/1.1 405") and b"Allow: POST" in out,
              repr(out[:200]))
     mt, _ = tp.exchange(admin, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-    tp.check("/metrics exports node state", b's3lb_node_up{pool="p",node="n1"} 1' in mt, repr(mt[:200]))
+    tp.check("/metrics exports node state and probe figures",
+             b's3lb_node_up{pool="p",node="n1"} 1' in mt and
+             b's3lb_health_probes_total{pool="p",node="n1",result="ok"} ' in mt and
+             b's3lb_health_last_probe_seconds{pool="p",node="n2"} 0.' in mt and
+             b's3lb_health_transitions_total{pool="p",node="n2"} ' in mt, repr(mt[-1500:]))
 
     # a reload keeps health state; a node removed by the config stops being probed
     p3 = n3.probes
