@@ -18,6 +18,10 @@
  * whole; a broken rule is reported at the key the node (or pool) set. The dump writes a node's
  * section as only the keys that differ from its pool's, so it reloads to the same config.
  *
+ * The `dr:` list (IPVS virtual services in direct-routing mode) is converted last, because it
+ * is checked against the rest: it names pools whose nodes become its real servers, and a VIP
+ * must not be an address s3lb itself listens on.
+ *
  * Runs on whatever thread loads the config (the main loop, at start and on SIGHUP); no state
  * outside the call. Allocation failures abort (setup path, small and bounded by the file).
  */
@@ -160,6 +164,20 @@ typedef struct raw_frontend_s {
 	unsigned routes_count;
 } raw_frontend_t;
 
+typedef struct raw_dr_s {
+	char *vip;
+	char *fwmark;
+	char *family;
+	char *port;
+	char *pool;
+	char *scheduler;
+	char *mh_fallback;
+	char *mh_port;
+	char *persistence;
+	char *upper_threshold;
+	char *lower_threshold;
+} raw_dr_t;
+
 typedef struct raw_config_s {
 	raw_admin_t admin;
 	raw_log_t log;
@@ -169,6 +187,9 @@ typedef struct raw_config_s {
 	unsigned pools_count;
 	raw_frontend_t *frontends;
 	unsigned frontends_count;
+	char *dr_state;
+	raw_dr_t *dr;
+	unsigned dr_count;
 } raw_config_t;
 
 /* ---------------------------------------------------------------------------------------- */
@@ -316,6 +337,25 @@ static const cyaml_schema_value_t frontend_entry = {
     CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, raw_frontend_t, frontend_schema),
 };
 
+static const cyaml_schema_field_t dr_schema[] = {
+    STR(raw_dr_t, vip),
+    STR(raw_dr_t, fwmark),
+    STR(raw_dr_t, family),
+    STR(raw_dr_t, port),
+    STR(raw_dr_t, pool),
+    STR(raw_dr_t, scheduler),
+    STR(raw_dr_t, mh_fallback),
+    STR(raw_dr_t, mh_port),
+    STR(raw_dr_t, persistence),
+    STR(raw_dr_t, upper_threshold),
+    STR(raw_dr_t, lower_threshold),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_value_t dr_entry = {
+    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, raw_dr_t, dr_schema),
+};
+
 static const cyaml_schema_field_t top_schema[] = {
     MAP(raw_config_t, admin, admin_schema),
     MAP(raw_config_t, log, log_schema),
@@ -323,6 +363,8 @@ static const cyaml_schema_field_t top_schema[] = {
     MAP(raw_config_t, timeouts, timeouts_schema),
     SEQ(raw_config_t, pools, &pool_entry),
     SEQ(raw_config_t, frontends, &frontend_entry),
+    STR(raw_config_t, dr_state),
+    SEQ(raw_config_t, dr, &dr_entry),
     CYAML_FIELD_END,
 };
 
@@ -433,6 +475,24 @@ static const field_t frontend_fields[] = {
     FIELD(raw_frontend_t, lb_frontend_conf_t, x_real_ip, V_BOOL, 0, 0, 1),
 };
 
+/* IPVS keeps the persistence timeout as a 32-bit count of seconds. */
+#define MAX_PERSISTENCE (UINT32_MAX * 1000ull)
+static const field_t dr_fields[] = {
+    FIELD(raw_dr_t, lb_dr_conf_t, mh_fallback, V_BOOL, 1, 0, 1),
+    FIELD(raw_dr_t, lb_dr_conf_t, mh_port, V_BOOL, 0, 0, 1),
+    FIELD(raw_dr_t, lb_dr_conf_t, persistence, V_DURATION, 0, 0, MAX_PERSISTENCE),
+    FIELD(raw_dr_t, lb_dr_conf_t, upper_threshold, V_COUNT, 0, 0, UINT32_MAX),
+    FIELD(raw_dr_t, lb_dr_conf_t, lower_threshold, V_COUNT, 0, 0, UINT32_MAX),
+};
+
+/* Only for a firewall-mark service, so apart from dr_fields (the dump writes it only then). */
+static const field_t dr_fwmark_fields[] = {
+    FIELD(raw_dr_t, lb_dr_conf_t, fwmark, V_COUNT, 0, 1, UINT32_MAX),
+};
+
+/* Parsed and range-checked with the others, stored by hand (the port is a uint16_t). */
+static const field_t dr_port_field = {"port", V_COUNT, offsetof(raw_dr_t, port), 0, 0, 1, 65535};
+
 #define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---------------------------------------------------------------------------------------- */
@@ -442,6 +502,9 @@ static const char *const balance_names[] = {"round-robin", "least-requests", "ha
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 static const char *const probe_kind_names[] = {"http", "tcp", "s3", "none"};
 static const char *const probe_method_names[] = {"GET", "HEAD"};
+static const char *const dr_sched_names[] = {"rr", "wrr", "lc", "wlc", "sh", "mh"};
+static const char *const dr_family_names[] = {"ipv4", "ipv6"};
+static const int dr_families[] = {AF_INET, AF_INET6};
 
 /* Indexed by bit position. */
 static const char *const op_names[] = {
@@ -1092,6 +1155,25 @@ static void default_fields(const field_t *fields, size_t n, void *out)
 		store_value(&fields[i], out, fields[i].def);
 }
 
+/* Parses the value s of row f (key `path`) into *v and checks it against the row's range. */
+static int convert_value(load_ctx_t *c, const char *path, const field_t *f, const char *s,
+                         uint64_t *v)
+{
+	char lo[32], hi[32];
+
+	if (parse_value(c, path, f, s, v) < 0)
+		return -EINVAL;
+	if (*v >= f->min && *v <= f->max)
+		return 0;
+	format_value(f->kind, f->min, lo, sizeof(lo));
+	format_value(f->kind, f->max, hi, sizeof(hi));
+	if (f->max != UINT32_MAX && f->max != UINT64_MAX)
+		return fail(c, path, "must be between %s and %s", lo, hi);
+	if (*v < f->min)
+		return fail(c, path, "must be at least %s", lo);
+	return fail(c, path, "must be at most %s", hi);
+}
+
 /* Converts the rows of `fields` whose key `raw` holds into `out`; the others keep their value. */
 static int overlay_fields(load_ctx_t *c, const char *prefix, const field_t *fields, size_t n,
                           const void *raw, void *out)
@@ -1099,23 +1181,14 @@ static int overlay_fields(load_ctx_t *c, const char *prefix, const field_t *fiel
 	for (size_t i = 0; i < n; i++) {
 		const field_t *f = &fields[i];
 		const char *s = *(char *const *)((const char *)raw + f->raw_off);
-		char path[PATH_LEN], lo[32], hi[32];
+		char path[PATH_LEN];
 		uint64_t v;
 
 		if (s == NULL)
 			continue;
 		path_of(path, prefix, f->key);
-		if (parse_value(c, path, f, s, &v) < 0)
+		if (convert_value(c, path, f, s, &v) < 0)
 			return -EINVAL;
-		if (v < f->min || v > f->max) {
-			format_value(f->kind, f->min, lo, sizeof(lo));
-			format_value(f->kind, f->max, hi, sizeof(hi));
-			if (f->max != UINT32_MAX && f->max != UINT64_MAX)
-				return fail(c, path, "must be between %s and %s", lo, hi);
-			if (v < f->min)
-				return fail(c, path, "must be at least %s", lo);
-			return fail(c, path, "must be at most %s", hi);
-		}
 		store_value(f, out, v);
 	}
 	return 0;
@@ -1577,6 +1650,21 @@ static int convert_pool(load_ctx_t *c, const raw_pool_t *raw, lb_pool_conf_t *po
 	return 0;
 }
 
+/* `pool: NAME` (key `path`) of a route or a DR service: the index of a pool already loaded. */
+static int convert_pool_ref(load_ctx_t *c, const char *path, const char *name,
+                            const lb_config_t *cfg, size_t *out)
+{
+	if (name == NULL)
+		return fail(c, path, "missing");
+	for (size_t k = 0; k < cfg->npools; k++) {
+		if (strcmp(cfg->pools[k].name, name) == 0) {
+			*out = k;
+			return 0;
+		}
+	}
+	return fail(c, path, "unknown pool '%s'", show(name).s);
+}
+
 static int convert_route(load_ctx_t *c, const char *fe_prefix, const raw_route_t *raw,
                          const lb_config_t *cfg, lb_route_conf_t *r, size_t i)
 {
@@ -1610,15 +1698,7 @@ static int convert_route(load_ctx_t *c, const char *fe_prefix, const raw_route_t
 		r->ops |= bits;
 	}
 	path_of(path, prefix, "pool");
-	if (raw->pool == NULL)
-		return fail(c, path, "missing");
-	for (k = 0; k < cfg->npools; k++)
-		if (strcmp(cfg->pools[k].name, raw->pool) == 0)
-			break;
-	if (k == cfg->npools)
-		return fail(c, path, "unknown pool '%s'", show(raw->pool).s);
-	r->pool = k;
-	return 0;
+	return convert_pool_ref(c, path, raw->pool, cfg, &r->pool);
 }
 
 static int check_domain(load_ctx_t *c, const char *path, const char *d)
@@ -1663,24 +1743,39 @@ static int convert_domains(load_ctx_t *c, const char *prefix, const raw_frontend
 	return 0;
 }
 
+/*
+ * Names in who (PATH_LEN bytes) the listener of cfg on address `text` (canonical form), looking
+ * at admin.listen and at the frontends' addresses before frontends[fi].listen[li] (fi ==
+ * nfrontends: all of them). Returns false when there is none.
+ */
+static bool find_listener(const lb_config_t *cfg, const char *text, size_t fi, size_t li, char *who)
+{
+	if (cfg->admin_enabled && strcmp(cfg->admin_listen.text, text) == 0) {
+		pathf(who, "admin.listen");
+		return true;
+	}
+	for (size_t g = 0; g < cfg->nfrontends && g <= fi; g++) {
+		const lb_frontend_conf_t *o = &cfg->frontends[g];
+
+		for (size_t m = 0; m < (g == fi ? li : o->nlisten); m++) {
+			if (strcmp(o->listen[m].text, text) == 0) {
+				pathf(who, "frontends[%zu].listen[%zu]", g, m);
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
 /* A listen address must be unique across the admin listener and every frontend. */
 static int check_listen_unique(load_ctx_t *c, const lb_config_t *cfg, size_t fi, size_t li,
                                const char *path)
 {
 	const char *text = cfg->frontends[fi].listen[li].text;
+	char who[PATH_LEN];
 
-	if (cfg->admin_enabled && strcmp(cfg->admin_listen.text, text) == 0)
-		return fail(c, path, "address %s is already used by admin.listen", text);
-	for (size_t g = 0; g <= fi; g++) {
-		const lb_frontend_conf_t *o = &cfg->frontends[g];
-
-		for (size_t m = 0; m < (g == fi ? li : o->nlisten); m++)
-			if (strcmp(o->listen[m].text, text) == 0)
-				return fail(
-				    c, path,
-				    "address %s is already used by frontends[%zu].listen[%zu]",
-				    text, g, m);
-	}
+	if (find_listener(cfg, text, fi, li, who))
+		return fail(c, path, "address %s is already used by %s", text, who);
 	return 0;
 }
 
@@ -1733,6 +1828,166 @@ static int convert_frontend(load_ctx_t *c, const raw_frontend_t *raw, lb_config_
 	return 0;
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Direct routing: the `dr:` list, after the pools and frontends it is checked against.      */
+
+static const char *dr_family_name(int family)
+{
+	return dr_family_names[family == AF_INET6];
+}
+
+/* What names the service: `vip`, or `fwmark` with `family` and `port`; exactly one of the two. */
+static int convert_dr_key(load_ctx_t *c, const char *prefix, const raw_dr_t *raw, lb_dr_conf_t *d)
+{
+	char path[PATH_LEN];
+	int family = 0;
+	uint64_t port;
+
+	if (raw->vip != NULL && raw->fwmark != NULL) {
+		path_of(path, prefix, "fwmark");
+		return fail(c, path, "not allowed with vip (a service has a vip or a fwmark)");
+	}
+	path_of(path, prefix, "vip");
+	if (raw->vip == NULL && raw->fwmark == NULL)
+		return fail(c, path, "missing (a service needs a vip or a fwmark)");
+	if (raw->vip != NULL) {
+		d->has_vip = true;
+		if (convert_addr(c, path, raw->vip, &d->vip) < 0)
+			return -EINVAL;
+		d->family = d->vip.ss.ss_family;
+		d->port = d->vip.port;
+		if (raw->family != NULL) {
+			path_of(path, prefix, "family");
+			return fail(c, path, "only allowed with fwmark (a vip has its own family)");
+		}
+		if (raw->port != NULL) {
+			path_of(path, prefix, "port");
+			return fail(c, path,
+			            "not allowed with vip (the service's port is the vip's)");
+		}
+		return 0;
+	}
+	if (overlay_fields(c, prefix, dr_fwmark_fields, NFIELDS(dr_fwmark_fields), raw, d) < 0)
+		return -EINVAL;
+	path_of(path, prefix, "family");
+	if (convert_enum(c, path, "family", raw->family ? raw->family : "ipv4", dr_family_names,
+	                 NFIELDS(dr_family_names), &family) < 0)
+		return -EINVAL;
+	d->family = dr_families[family];
+	path_of(path, prefix, "port");
+	if (raw->port == NULL)
+		return fail(c, path, "missing (a fwmark service needs the port its nodes get)");
+	if (convert_value(c, path, &dr_port_field, raw->port, &port) < 0)
+		return -EINVAL;
+	d->port = (uint16_t)port;
+	return 0;
+}
+
+/* A service is named once, and a vip is not an address s3lb listens on itself: IPVS takes the
+ * connections to a virtual service before they reach a local socket. */
+static int check_dr_unique(load_ctx_t *c, const char *prefix, const lb_config_t *cfg, size_t i)
+{
+	const lb_dr_conf_t *d = &cfg->dr[i];
+	char path[PATH_LEN], who[PATH_LEN];
+
+	path_of(path, prefix, d->has_vip ? "vip" : "fwmark");
+	if (d->has_vip && find_listener(cfg, d->vip.text, cfg->nfrontends, 0, who))
+		return fail(c, path,
+		            "address %s is already used by %s (IPVS would take the connections "
+		            "s3lb listens for)",
+		            d->vip.text, who);
+	for (size_t j = 0; j < i; j++) {
+		const lb_dr_conf_t *o = &cfg->dr[j];
+
+		if (d->has_vip && o->has_vip && strcmp(o->vip.text, d->vip.text) == 0)
+			return fail(c, path, "duplicate service %s (first at line %d)", d->vip.text,
+			            o->line);
+		if (!d->has_vip && !o->has_vip && o->fwmark == d->fwmark && o->family == d->family)
+			return fail(c, path, "duplicate service fwmark %u %s (first at line %d)",
+			            d->fwmark, dr_family_name(d->family), o->line);
+	}
+	return 0;
+}
+
+/*
+ * The pool's nodes become the real servers, each at its IP address on the service's port, in
+ * the service's family (IPVS refuses a DR destination of another family). So every node must
+ * be of that family, and no two nodes may share an IP address (two RGWs on one host, on two
+ * ports, would be one real server).
+ */
+static int check_dr_nodes(load_ctx_t *c, const char *prefix, const lb_config_t *cfg,
+                          const lb_dr_conf_t *d)
+{
+	const lb_pool_conf_t *p = &cfg->pools[d->pool];
+	char path[PATH_LEN];
+
+	path_of(path, prefix, "pool");
+	for (size_t k = 0; k < p->nnodes; k++) {
+		const lb_node_conf_t *n = &p->nodes[k];
+
+		if (n->addr.ss.ss_family != d->family)
+			return fail(c, path,
+			            "node '%s' (%s) of pool '%s' is not %s like the service (DR "
+			            "cannot change the address family)",
+			            n->name, n->addr.text, p->name, dr_family_name(d->family));
+		for (size_t m = 0; m < k; m++)
+			if (strcmp(p->nodes[m].addr.host, n->addr.host) == 0)
+				return fail(
+				    c, path,
+				    "nodes '%s' and '%s' of pool '%s' share the address %s (DR "
+				    "sends to each node's address on the service's port)",
+				    p->nodes[m].name, n->name, p->name, n->addr.host);
+	}
+	return 0;
+}
+
+static int convert_dr(load_ctx_t *c, const raw_dr_t *raw, lb_config_t *cfg, size_t i)
+{
+	char prefix[PATH_LEN], path[PATH_LEN];
+	lb_dr_conf_t *d = &cfg->dr[i];
+	int sched = 0;
+
+	pathf(prefix, "dr[%zu]", i);
+	d->line = map_line(c, prefix);
+	path_of(path, prefix, "pool");
+	if (convert_dr_key(c, prefix, raw, d) < 0 || check_dr_unique(c, prefix, cfg, i) < 0 ||
+	    convert_pool_ref(c, path, raw->pool, cfg, &d->pool) < 0 ||
+	    check_dr_nodes(c, prefix, cfg, d) < 0)
+		return -EINVAL;
+	path_of(path, prefix, "scheduler");
+	if (convert_enum(c, path, "scheduler", raw->scheduler ? raw->scheduler : "mh",
+	                 dr_sched_names, NFIELDS(dr_sched_names), &sched) < 0)
+		return -EINVAL;
+	d->scheduler = xstrdup(dr_sched_names[sched]);
+	if (convert_fields(c, prefix, dr_fields, NFIELDS(dr_fields), raw, d) < 0)
+		return -EINVAL;
+	if (d->persistence % 1000 != 0) {
+		path_of(path, prefix, "persistence");
+		return fail(c, path, "must be a whole number of seconds (IPVS counts in seconds)");
+	}
+	if (d->upper_threshold > 0 && d->lower_threshold > d->upper_threshold) {
+		path_of(path, prefix, "lower_threshold");
+		return fail(c, path, "must not exceed upper_threshold (%u)", d->upper_threshold);
+	}
+	return 0;
+}
+
+static int convert_dr_section(load_ctx_t *c, const raw_config_t *raw, lb_config_t *cfg)
+{
+	cfg->dr_state = xstrdup("/run/s3lb/ipvs-owned");
+	if (convert_string(c, "", "dr_state", raw->dr_state, &cfg->dr_state) < 0)
+		return -EINVAL;
+	if (cfg->dr_state[0] != '/')
+		return fail(c, "dr_state", "invalid path '%s' (must be absolute)",
+		            show(cfg->dr_state).s);
+	cfg->dr = xcalloc(raw->dr_count, sizeof(*cfg->dr));
+	cfg->ndr = raw->dr_count;
+	for (size_t i = 0; i < cfg->ndr; i++)
+		if (convert_dr(c, &raw->dr[i], cfg, i) < 0)
+			return -EINVAL;
+	return 0;
+}
+
 static int convert(load_ctx_t *c, const raw_config_t *raw, lb_config_t *cfg)
 {
 	if (convert_admin_log(c, raw, cfg) < 0 ||
@@ -1755,7 +2010,7 @@ static int convert(load_ctx_t *c, const raw_config_t *raw, lb_config_t *cfg)
 	for (size_t i = 0; i < cfg->nfrontends; i++)
 		if (convert_frontend(c, &raw->frontends[i], cfg, i) < 0)
 			return -EINVAL;
-	return 0;
+	return convert_dr_section(c, raw, cfg);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1794,6 +2049,10 @@ static void config_free(lb_config_t *cfg)
 		free(f->tls_cert);
 		free(f->tls_key);
 	}
+	for (size_t i = 0; cfg->dr != NULL && i < cfg->ndr; i++)
+		free(cfg->dr[i].scheduler);
+	free(cfg->dr);
+	free(cfg->dr_state);
 	free(cfg->pools);
 	free(cfg->frontends);
 	free(cfg->log.access);
@@ -2135,6 +2394,18 @@ static void dump_frontend(FILE *out, const lb_config_t *cfg, const lb_frontend_c
 		dump_route(out, cfg, &f->routes[k]);
 }
 
+static void dump_dr(FILE *out, const lb_config_t *cfg, const lb_dr_conf_t *d)
+{
+	if (d->has_vip)
+		put_key_scalar(out, 2, "- vip", d->vip.text);
+	else
+		fprintf(out, "  - fwmark: %u\n    family: %s\n    port: %u\n", d->fwmark,
+		        dr_family_name(d->family), d->port);
+	put_key_scalar(out, 4, "pool", cfg->pools[d->pool].name);
+	fprintf(out, "    scheduler: %s\n", d->scheduler);
+	put_fields(out, 4, dr_fields, NFIELDS(dr_fields), d);
+}
+
 void lb_config_dump(const lb_config_t *cfg, FILE *out)
 {
 	fprintf(out, "admin:\n  listen: ");
@@ -2152,4 +2423,8 @@ void lb_config_dump(const lb_config_t *cfg, FILE *out)
 	fprintf(out, "frontends:\n");
 	for (size_t i = 0; i < cfg->nfrontends; i++)
 		dump_frontend(out, cfg, &cfg->frontends[i]);
+	put_key_scalar(out, 0, "dr_state", cfg->dr_state);
+	fprintf(out, "dr:%s\n", cfg->ndr ? "" : " []");
+	for (size_t i = 0; i < cfg->ndr; i++)
+		dump_dr(out, cfg, &cfg->dr[i]);
 }

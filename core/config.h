@@ -172,6 +172,29 @@ typedef struct lb_log_conf_s {
 	char *error;          /* "stderr" (default) or a file path */
 } lb_log_conf_t;
 
+/*
+ * One IPVS virtual service in direct-routing (DR) mode: the read endpoint whose response bytes
+ * go from the nodes straight to the clients. Its real servers are the nodes of `pool` (their IP
+ * address, on the service's port: DR cannot change ports, so each node must accept connections
+ * to the VIP on that port), with the node's weight while the node is up, 0 while down or
+ * draining (established connections finish).
+ */
+typedef struct lb_dr_conf_s {
+	bool has_vip;       /* `vip: ADDR:PORT` (TCP); else `fwmark` */
+	lb_addr_t vip;
+	uint32_t fwmark;    /* `fwmark: N` (1..2^32-1) with `family: ipv4|ipv6` (default ipv4) */
+	int family;         /* AF_INET or AF_INET6 */
+	uint16_t port;      /* with fwmark: `port`, the port nodes get (required); with vip: vip's */
+	size_t pool;        /* index into lb_config_t.pools */
+	char *scheduler;    /* rr|wrr|lc|wlc|sh|mh (default mh) */
+	bool mh_fallback;   /* sh/mh: skip a weight-0 node instead of dropping (default true) */
+	bool mh_port;       /* sh/mh: hash the client port too (default false) */
+	uint64_t persistence; /* ms, whole seconds (IPVS granularity); 0: off (default) */
+	uint32_t upper_threshold; /* per destination connection limits, 0: none (default) */
+	uint32_t lower_threshold;
+	int line;
+} lb_dr_conf_t;
+
 typedef struct lb_config_s {
 	char *path; /* the file it was loaded from */
 	bool admin_enabled;
@@ -183,6 +206,10 @@ typedef struct lb_config_s {
 	size_t npools;
 	lb_frontend_conf_t *frontends;
 	size_t nfrontends;
+	lb_dr_conf_t *dr; /* `dr:` list, may be empty */
+	size_t ndr;
+	char *dr_state;   /* `dr_state:` file recording which IPVS entries s3lb created,
+	                   * default /run/s3lb/ipvs-owned */
 	unsigned refs; /* see lb_config_ref; 1 after load */
 } lb_config_t;
 

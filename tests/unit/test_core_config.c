@@ -192,6 +192,9 @@ static void test_defaults(void **state)
 	assert_int_equal(f->routes[0].ops, 0);
 	assert_int_equal(f->routes[0].pool, 0);
 	assert_int_equal(f->routes[0].line, 8);
+
+	assert_string_equal(cfg->dr_state, "/run/s3lb/ipvs-owned");
+	assert_int_equal(cfg->ndr, 0);
 	lb_config_unref(cfg);
 }
 
@@ -392,7 +395,9 @@ static const char minimal_dump[] = "admin:\n"
                                    "    x_forwarded_for: true\n"
                                    "    x_real_ip: false\n"
                                    "    routes:\n"
-                                   "      - { pool: ceph }\n";
+                                   "      - { pool: ceph }\n"
+                                   "dr_state: /run/s3lb/ipvs-owned\n"
+                                   "dr: []\n";
 
 static void test_dump_minimal(void **state)
 {
@@ -593,11 +598,163 @@ static void test_health_fast_interval_follows(void **state)
 	lb_config_unref(cfg);
 }
 
+/* Both kinds of DR service, both families, every key; the frontend shares the VIPs' address on
+ * other ports, and a service without upper_threshold may set lower_threshold. */
+static const char dr_yaml[] =
+    "pools:\n"                                       /* 1 */
+    "  - name: ceph\n"                               /* 2 */
+    "    nodes:\n"                                   /* 3 */
+    "      - { name: rgw1, addr: 10.0.0.11:8000 }\n" /* 4 */
+    "      - { name: rgw2, addr: 10.0.0.12:8000 }\n" /* 5 */
+    "  - name: v6\n"                                 /* 6 */
+    "    nodes: [{ name: rgw1, addr: \"[2001:db8::11]:8000\" }]\n"
+    "frontends:\n"   /* 8 */
+    "  - name: s3\n" /* 9 */
+    "    listen: [192.0.2.10:8080, \"[2001:db8::10]:80\"]\n"
+    "    routes: [{ pool: ceph }]\n"       /* 11 */
+    "dr_state: /var/lib/s3lb/ipvs-owned\n" /* 12 */
+    "dr:\n"                                /* 13 */
+    "  - vip: 192.0.2.10:80\n"             /* 14 */
+    "    pool: ceph\n"                     /* 15 */
+    "  - vip: \"[2001:db8:0::10]:443\"\n"  /* 16 */
+    "    pool: v6\n"                       /* 17 */
+    "    scheduler: wlc\n"                 /* 18 */
+    "    mh_fallback: no\n"                /* 19 */
+    "    mh_port: yes\n"                   /* 20 */
+    "    persistence: 300s\n"              /* 21 */
+    "    upper_threshold: 100\n"           /* 22 */
+    "    lower_threshold: 100\n"           /* 23 */
+    "  - { fwmark: 7, port: 80, pool: ceph, scheduler: sh, persistence: 0s }\n"
+    "  - fwmark: 7\n"          /* 25 */
+    "    family: ipv6\n"       /* 26 */
+    "    port: 8080\n"         /* 27 */
+    "    pool: v6\n"           /* 28 */
+    "    lower_threshold: 5\n" /* 29 */
+    "  - { fwmark: 4294967295, family: ipv4, port: 65535, pool: ceph, scheduler: rr }\n";
+
+/* The dr part of dr_yaml's dump: every key of every service, defaults filled in. */
+static const char dr_dump[] = "dr_state: /var/lib/s3lb/ipvs-owned\n"
+                              "dr:\n"
+                              "  - vip: 192.0.2.10:80\n"
+                              "    pool: ceph\n"
+                              "    scheduler: mh\n"
+                              "    mh_fallback: true\n"
+                              "    mh_port: false\n"
+                              "    persistence: 0s\n"
+                              "    upper_threshold: 0\n"
+                              "    lower_threshold: 0\n"
+                              "  - vip: \"[2001:db8::10]:443\"\n"
+                              "    pool: v6\n"
+                              "    scheduler: wlc\n"
+                              "    mh_fallback: false\n"
+                              "    mh_port: true\n"
+                              "    persistence: 5m\n"
+                              "    upper_threshold: 100\n"
+                              "    lower_threshold: 100\n"
+                              "  - fwmark: 7\n"
+                              "    family: ipv4\n"
+                              "    port: 80\n"
+                              "    pool: ceph\n"
+                              "    scheduler: sh\n"
+                              "    mh_fallback: true\n"
+                              "    mh_port: false\n"
+                              "    persistence: 0s\n"
+                              "    upper_threshold: 0\n"
+                              "    lower_threshold: 0\n"
+                              "  - fwmark: 7\n"
+                              "    family: ipv6\n"
+                              "    port: 8080\n"
+                              "    pool: v6\n"
+                              "    scheduler: mh\n"
+                              "    mh_fallback: true\n"
+                              "    mh_port: false\n"
+                              "    persistence: 0s\n"
+                              "    upper_threshold: 0\n"
+                              "    lower_threshold: 5\n"
+                              "  - fwmark: 4294967295\n"
+                              "    family: ipv4\n"
+                              "    port: 65535\n"
+                              "    pool: ceph\n"
+                              "    scheduler: rr\n"
+                              "    mh_fallback: true\n"
+                              "    mh_port: false\n"
+                              "    persistence: 0s\n"
+                              "    upper_threshold: 0\n"
+                              "    lower_threshold: 0\n";
+
+/* Equal values (line aside: a dump puts a service on another line). */
+static void assert_dr_equal(const lb_dr_conf_t *a, const lb_dr_conf_t *b)
+{
+	assert_int_equal(a->has_vip, b->has_vip);
+	assert_string_equal(a->vip.text, b->vip.text);
+	assert_int_equal(a->fwmark, b->fwmark);
+	assert_int_equal(a->family, b->family);
+	assert_int_equal(a->port, b->port);
+	assert_int_equal(a->pool, b->pool);
+	assert_string_equal(a->scheduler, b->scheduler);
+	assert_int_equal(a->mh_fallback, b->mh_fallback);
+	assert_int_equal(a->mh_port, b->mh_port);
+	assert_int_equal(a->persistence, b->persistence);
+	assert_int_equal(a->upper_threshold, b->upper_threshold);
+	assert_int_equal(a->lower_threshold, b->lower_threshold);
+}
+
+static void test_dr(void **state)
+{
+	/* In dr_yaml's order: a vip service with every default; one with every key set (its vip
+	 * in canonical form); fwmark services, ipv4 by default, the same mark in each family being
+	 * two services, lower_threshold allowed without upper_threshold; the largest mark. */
+	static const lb_dr_conf_t want[] = {
+	    {true, {.text = "192.0.2.10:80"}, 0, AF_INET, 80, 0, "mh", true, false, 0, 0, 0, 14},
+	    {true,
+	     {.text = "[2001:db8::10]:443"},
+	     0,
+	     AF_INET6,
+	     443,
+	     1,
+	     "wlc",
+	     false,
+	     true,
+	     300000,
+	     100,
+	     100,
+	     16},
+	    {false, {.text = ""}, 7, AF_INET, 80, 0, "sh", true, false, 0, 0, 0, 24},
+	    {false, {.text = ""}, 7, AF_INET6, 8080, 1, "mh", true, false, 0, 0, 5, 25},
+	    {false, {.text = ""}, UINT32_MAX, AF_INET, 65535, 0, "rr", true, false, 0, 0, 0, 30},
+	};
+	lb_config_t *cfg = load_ok(dr_yaml);
+	char *text = dump_to_string(cfg);
+	const char *tail = strstr(text, "dr_state:");
+
+	assert_string_equal(cfg->dr_state, "/var/lib/s3lb/ipvs-owned");
+	assert_int_equal(cfg->ndr, sizeof(want) / sizeof(want[0]));
+	for (size_t i = 0; i < cfg->ndr; i++) {
+		assert_dr_equal(&cfg->dr[i], &want[i]);
+		assert_int_equal(cfg->dr[i].line, want[i].line);
+	}
+	assert_non_null(tail);
+	assert_string_equal(tail, dr_dump);
+	free(text);
+	lb_config_unref(cfg);
+}
+
+/* A vip may take the admin listener's default address once the admin listener is off. */
+static void test_dr_admin_off(void **state)
+{
+	lb_config_t *cfg = load_ok("admin: { listen: off }\n" MINIMAL
+	                           "dr: [{ vip: 127.0.0.1:9901, pool: ceph }]\n");
+
+	assert_int_equal(cfg->ndr, 1);
+	assert_string_equal(cfg->dr[0].vip.text, "127.0.0.1:9901");
+	lb_config_unref(cfg);
+}
+
 /* load -> dump -> load -> dump gives the same text, and the same values. */
 static void test_dump_round_trip(void **state)
 {
 	static const char *const inputs[] = {MINIMAL, full_yaml, "admin: { listen: off }\n" MINIMAL,
-	                                     health_yaml};
+	                                     health_yaml, dr_yaml};
 
 	for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
 		lb_config_t *a = load_ok(inputs[i]);
@@ -618,6 +775,10 @@ static void test_dump_round_trip(void **state)
 				assert_health_equal(&a->pools[k].nodes[m].health,
 				                    &b->pools[k].nodes[m].health);
 		}
+		assert_string_equal(a->dr_state, b->dr_state);
+		assert_int_equal(a->ndr, b->ndr);
+		for (size_t k = 0; k < a->ndr; k++)
+			assert_dr_equal(&a->dr[k], &b->dr[k]);
 		free(text_a);
 		free(text_b);
 		lb_config_unref(a);
@@ -1026,6 +1187,141 @@ static void test_errors_frontend(void **state)
 	RUN_CASES(cases);
 }
 
+/* MINIMAL, then `dr:` at line 9: the first service starts at line 10. */
+#define DR_HEAD MINIMAL "dr:\n"
+/* MINIMAL with a second frontend (lines 9-11). */
+#define DR_FRONTS                                                                                  \
+	POOL FRONT "  - name: s3b\n"                                                               \
+	           "    listen: [127.0.0.1:8081]\n"                                                \
+	           "    routes: [{ pool: ceph }]\n"
+/* Pools of IPv4 nodes, of IPv6 nodes, and of two nodes on one host; `dr:` at line 15. */
+#define DR_POOLS                                                                                   \
+	"pools:\n"                                                                                 \
+	"  - name: ceph\n"                                                                         \
+	"    nodes:\n"                                                                             \
+	"      - { name: rgw1, addr: 127.0.0.11:8000 }\n"                                          \
+	"  - name: v6\n"                                                                           \
+	"    nodes: [{ name: a, addr: \"[::1]:8000\" }]\n"                                         \
+	"  - name: host\n"                                                                         \
+	"    nodes:\n"                                                                             \
+	"      - { name: rgw1, addr: 127.0.0.11:8000 }\n"                                          \
+	"      - { name: rgw2, addr: 127.0.0.11:8001 }\n" FRONT "dr:\n"
+
+static void test_errors_dr(void **state)
+{
+	static const err_case_t cases[] = {
+	    /* Structure. */
+	    {DR_HEAD "  - { vip: 192.0.2.10:80, pool: ceph, sched: mh }\n",
+	     "s3lb.yaml:10: dr[0].sched: unknown key"},
+	    {MINIMAL "dr_sate: /run/x\n", "s3lb.yaml:9: dr_sate: unknown key"},
+	    {MINIMAL "dr: { vip: 192.0.2.10:80, pool: ceph }\n",
+	     "s3lb.yaml:9: dr: expected a list, got a mapping"},
+	    {MINIMAL "dr_state: [/run/x]\n",
+	     "s3lb.yaml:9: dr_state: expected a single value, got a list"},
+	    {DR_HEAD "  - vip: 192.0.2.10:80\n    pool: ceph\n    pool: ceph\n",
+	     "s3lb.yaml:12: dr[0].pool: duplicate key (first at line 11)"},
+
+	    /* vip or fwmark, and what goes with each. */
+	    {DR_HEAD "  - pool: ceph\n",
+	     "s3lb.yaml:10: dr[0].vip: missing (a service needs a vip or a fwmark)"},
+	    {DR_HEAD "  - vip: 192.0.2.10:80\n    fwmark: 7\n    pool: ceph\n",
+	     "s3lb.yaml:11: dr[0].fwmark: not allowed with vip (a service has a vip or a fwmark)"},
+	    {DR_HEAD "  - vip: 192.0.2.10\n    pool: ceph\n",
+	     "s3lb.yaml:10: dr[0].vip: invalid address '192.0.2.10' (missing port)"},
+	    {DR_HEAD "  - { fwmark: 0, port: 80, pool: ceph }\n",
+	     "s3lb.yaml:10: dr[0].fwmark: must be at least 1"},
+	    {DR_HEAD "  - { fwmark: 4294967296, port: 80, pool: ceph }\n",
+	     "s3lb.yaml:10: dr[0].fwmark: must be at most 4294967295"},
+	    {DR_HEAD "  - { fwmark: 0x7, port: 80, pool: ceph }\n",
+	     "s3lb.yaml:10: dr[0].fwmark: invalid number '0x7' (expected a whole number)"},
+	    {DR_HEAD "  - vip: 192.0.2.10:80\n    family: ipv4\n    pool: ceph\n",
+	     "s3lb.yaml:11: dr[0].family: only allowed with fwmark (a vip has its own family)"},
+	    {DR_HEAD "  - { fwmark: 7, family: inet6, port: 80, pool: ceph }\n",
+	     "s3lb.yaml:10: dr[0].family: invalid family 'inet6' (expected ipv4 or ipv6)"},
+	    {DR_HEAD "  - fwmark: 7\n    pool: ceph\n",
+	     "s3lb.yaml:10: dr[0].port: missing (a fwmark service needs the port its nodes get)"},
+	    {DR_HEAD "  - vip: 192.0.2.10:80\n    pool: ceph\n    port: 80\n",
+	     "s3lb.yaml:12: dr[0].port: not allowed with vip (the service's port is the vip's)"},
+	    {DR_HEAD "  - { fwmark: 7, port: 0, pool: ceph }\n",
+	     "s3lb.yaml:10: dr[0].port: must be between 1 and 65535"},
+	    {DR_HEAD "  - fwmark: 7\n    port: 65536\n    pool: ceph\n",
+	     "s3lb.yaml:11: dr[0].port: must be between 1 and 65535"},
+	    {DR_HEAD "  - { fwmark: 7, port: http, pool: ceph }\n",
+	     "s3lb.yaml:10: dr[0].port: invalid number 'http' (expected a whole number)"},
+
+	    /* The pool, and its nodes as real servers. */
+	    {DR_HEAD "  - vip: 192.0.2.10:80\n", "s3lb.yaml:10: dr[0].pool: missing"},
+	    {DR_HEAD "  - vip: 192.0.2.10:80\n    pool: rgw\n",
+	     "s3lb.yaml:11: dr[0].pool: unknown pool 'rgw'"},
+	    {DR_POOLS "  - vip: \"[2001:db8::10]:80\"\n    pool: ceph\n",
+	     "s3lb.yaml:17: dr[0].pool: node 'rgw1' (127.0.0.11:8000) of pool 'ceph' is not ipv6 "
+	     "like the service (DR cannot change the address family)"},
+	    {DR_POOLS "  - { fwmark: 7, port: 80, pool: v6 }\n",
+	     "s3lb.yaml:16: dr[0].pool: node 'a' ([::1]:8000) of pool 'v6' is not ipv4 like the "
+	     "service (DR cannot change the address family)"},
+	    {DR_POOLS "  - vip: 192.0.2.10:80\n    pool: host\n",
+	     "s3lb.yaml:17: dr[0].pool: nodes 'rgw1' and 'rgw2' of pool 'host' share the address "
+	     "127.0.0.11 (DR sends to each node's address on the service's port)"},
+
+	    /* The other keys. */
+	    {DR_HEAD "  - { vip: 192.0.2.10:80, pool: ceph, scheduler: lblc }\n",
+	     "s3lb.yaml:10: dr[0].scheduler: invalid scheduler 'lblc' (expected rr, wrr, lc, wlc, "
+	     "sh or mh)"},
+	    {DR_HEAD "  - { vip: 192.0.2.10:80, pool: ceph, scheduler: MH }\n",
+	     "s3lb.yaml:10: dr[0].scheduler: invalid scheduler 'MH' (expected rr, wrr, lc, wlc, "
+	     "sh or mh)"},
+	    {DR_HEAD "  - vip: 192.0.2.10:80\n    pool: ceph\n    mh_fallback: maybe\n",
+	     "s3lb.yaml:12: dr[0].mh_fallback: invalid boolean 'maybe' (expected true or false)"},
+	    {DR_HEAD "  - { vip: 192.0.2.10:80, pool: ceph, mh_port: 1 }\n",
+	     "s3lb.yaml:10: dr[0].mh_port: invalid boolean '1' (expected true or false)"},
+	    {DR_HEAD "  - { vip: 192.0.2.10:80, pool: ceph, persistence: 300 }\n",
+	     "s3lb.yaml:10: dr[0].persistence: invalid duration '300' (missing unit: use ms, s, m "
+	     "or h)"},
+	    {DR_HEAD "  - vip: 192.0.2.10:80\n    pool: ceph\n    persistence: 1500ms\n",
+	     "s3lb.yaml:12: dr[0].persistence: must be a whole number of seconds (IPVS counts in "
+	     "seconds)"},
+	    {DR_HEAD "  - { vip: 192.0.2.10:80, pool: ceph, persistence: 4294967296s }\n",
+	     "s3lb.yaml:10: dr[0].persistence: must be between 0s and 4294967295s"},
+	    {DR_HEAD "  - { vip: 192.0.2.10:80, pool: ceph, upper_threshold: -1 }\n",
+	     "s3lb.yaml:10: dr[0].upper_threshold: invalid number '-1' (expected a whole number)"},
+	    {DR_HEAD "  - { vip: 192.0.2.10:80, pool: ceph, upper_threshold: 4294967296 }\n",
+	     "s3lb.yaml:10: dr[0].upper_threshold: must be at most 4294967295"},
+	    {DR_HEAD "  - { vip: 192.0.2.10:80, pool: ceph, lower_threshold: 10k }\n",
+	     "s3lb.yaml:10: dr[0].lower_threshold: invalid number '10k' (expected a whole number)"},
+	    {DR_HEAD "  - vip: 192.0.2.10:80\n    pool: ceph\n    upper_threshold: 10\n"
+	             "    lower_threshold: 11\n",
+	     "s3lb.yaml:13: dr[0].lower_threshold: must not exceed upper_threshold (10)"},
+
+	    /* Duplicates, and addresses s3lb listens on. */
+	    {DR_HEAD "  - { vip: 192.0.2.10:80, pool: ceph }\n"
+	             "  - { fwmark: 7, port: 80, pool: ceph }\n"
+	             "  - vip: 192.0.2.10:80\n    pool: ceph\n",
+	     "s3lb.yaml:12: dr[2].vip: duplicate service 192.0.2.10:80 (first at line 10)"},
+	    {DR_POOLS "  - { vip: \"[::1]:80\", pool: v6 }\n"
+	              "  - { vip: \"[0:0::1]:80\", pool: v6 }\n",
+	     "s3lb.yaml:17: dr[1].vip: duplicate service [::1]:80 (first at line 16)"},
+	    {DR_HEAD "  - { fwmark: 7, port: 80, pool: ceph }\n"
+	             "  - fwmark: 7\n    family: ipv4\n    port: 8080\n    pool: ceph\n",
+	     "s3lb.yaml:11: dr[1].fwmark: duplicate service fwmark 7 ipv4 (first at line 10)"},
+	    {DR_HEAD "  - { vip: 127.0.0.1:8080, pool: ceph }\n",
+	     "s3lb.yaml:10: dr[0].vip: address 127.0.0.1:8080 is already used by "
+	     "frontends[0].listen[0] (IPVS would take the connections s3lb listens for)"},
+	    {DR_FRONTS "dr:\n  - { vip: 127.0.0.1:8081, pool: ceph }\n",
+	     "s3lb.yaml:13: dr[0].vip: address 127.0.0.1:8081 is already used by "
+	     "frontends[1].listen[0] (IPVS would take the connections s3lb listens for)"},
+	    {DR_HEAD "  - { vip: 127.0.0.1:9901, pool: ceph }\n",
+	     "s3lb.yaml:10: dr[0].vip: address 127.0.0.1:9901 is already used by admin.listen "
+	     "(IPVS would take the connections s3lb listens for)"},
+
+	    /* dr_state. */
+	    {MINIMAL "dr_state: run/s3lb/ipvs-owned\n",
+	     "s3lb.yaml:9: dr_state: invalid path 'run/s3lb/ipvs-owned' (must be absolute)"},
+	    {MINIMAL "dr_state: \"\"\n", "s3lb.yaml:9: dr_state: must not be empty"},
+	};
+
+	RUN_CASES(cases);
+}
+
 /* A pool whose health section starts at line 4; HC_NODES closes it. */
 #define HC_HEAD  "pools:\n  - name: ceph\n    health:\n"
 #define HC_NODES "    nodes: [{ name: rgw1, addr: 127.0.0.11:8000 }]\n" FRONT
@@ -1282,6 +1578,8 @@ static void test_example_config(void **state)
 	assert_string_equal(cfg->frontends[0].listen[0].text, "127.0.0.1:8080");
 	assert_int_equal(cfg->frontends[0].ndomains, 1);
 	assert_string_equal(cfg->frontends[0].domains[0], "s3.local");
+	assert_string_equal(cfg->dr_state, "/run/s3lb/ipvs-owned");
+	assert_int_equal(cfg->ndr, 0);
 	lb_config_unref(cfg);
 }
 
@@ -1333,6 +1631,8 @@ int main(void)
 	    cmocka_unit_test(test_dump_minimal),
 	    cmocka_unit_test(test_health),
 	    cmocka_unit_test(test_health_fast_interval_follows),
+	    cmocka_unit_test(test_dr),
+	    cmocka_unit_test(test_dr_admin_off),
 	    cmocka_unit_test(test_dump_round_trip),
 	    cmocka_unit_test(test_idle_default_clamped),
 	    cmocka_unit_test(test_admin_off),
@@ -1344,6 +1644,7 @@ int main(void)
 	    cmocka_unit_test(test_errors_duplicates),
 	    cmocka_unit_test(test_errors_frontend),
 	    cmocka_unit_test(test_errors_health),
+	    cmocka_unit_test(test_errors_dr),
 	    cmocka_unit_test(test_file_errors),
 	    cmocka_unit_test(test_load_file_ok),
 	    cmocka_unit_test(test_example_config),
