@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "gateway/admin.h"
 #include "gateway/proxy.h"
+#include "dsr/director.h"
 #include "health/health.h"
 
 #define S3LB_VERSION "0.1.0"
@@ -53,36 +54,85 @@ static int cmd_check(const char *path)
 	return 0;
 }
 
-/* ---- the glue between health/ and the gateway -------------------------------------------- */
+/* ---- the glue: health/ drives the gateway's pools and the IPVS weights ------------------- */
+
+typedef struct director_s {
+	gw_server_t *srv;
+	hc_t *hc;
+	dsr_director_t *dsr; /* NULL until a config has `dr:` services */
+	uv_loop_t *loop;
+} director_t;
 
 static gw_node_state_t to_gw(hc_state_t s)
 {
 	return s == HC_UP ? GW_NODE_UP : s == HC_DOWN ? GW_NODE_DOWN : GW_NODE_DRAINING;
 }
 
+static bool node_up(void *arg, const char *pool, const char *node)
+{
+	const hc_info_t *i = hc_info(arg, pool, node);
+	return i && i->state == HC_UP;
+}
+
+/* The wanted IPVS table for cfg and the current health; starts the dsr thread on first use. */
+static void dsr_update(director_t *d, const lb_config_t *cfg)
+{
+	dsr_table_t want;
+	char err[512];
+
+	if (!d->dsr && cfg->ndr == 0)
+		return;
+	if (!d->dsr && dsr_director_start(d->loop, cfg->dr_state, &d->dsr, err, sizeof(err)) < 0) {
+		LB_ERR("ipvs: %s", err);
+		d->dsr = NULL;
+		return;
+	}
+	if (dsr_want_build(cfg, node_up, d->hc, &want, err, sizeof(err)) < 0) {
+		LB_ERR("ipvs: %s", err);
+		return;
+	}
+	dsr_director_want(d->dsr, &want);
+}
+
 static void on_health_event(void *arg, const hc_event_t *ev)
 {
-	gw_server_node_state(arg, ev->pool, ev->node, to_gw(ev->to));
+	director_t *d = arg;
+	gw_server_node_state(d->srv, ev->pool, ev->node, to_gw(ev->to));
+	if (d->srv->rt)
+		dsr_update(d, d->srv->rt->cfg);
 }
 
 static void hook_passive(void *arg, const char *pool, const char *node, bool ok, const char *why)
 {
-	hc_passive(arg, pool, node, ok, why);
+	hc_passive(((director_t *)arg)->hc, pool, node, ok, why);
 }
 
 static int hook_reloading(void *arg, lb_config_t *cfg, char *err, size_t errlen)
 {
-	return hc_apply(arg, cfg, err, errlen);
+	return hc_apply(((director_t *)arg)->hc, cfg, err, errlen);
+}
+
+static void hook_reloaded(void *arg, lb_config_t *cfg)
+{
+	dsr_update(arg, cfg);
 }
 
 static int hook_drain(void *arg, const char *node, bool on, char *err, size_t errlen)
 {
-	return hc_drain(arg, node, on, err, errlen);
+	return hc_drain(((director_t *)arg)->hc, node, on, err, errlen);
+}
+
+static void json_str(gw_text_t *t, const char *s)
+{
+	char esc[1024];
+	size_t p = 0;
+	lb_json_escape(esc, sizeof(esc), &p, s, strlen(s));
+	gw_text_printf(t, "\"%s\"", esc);
 }
 
 static void hook_node_status(void *arg, const char *pool, const char *node, void *text)
 {
-	const hc_info_t *i = hc_info(arg, pool, node);
+	const hc_info_t *i = hc_info(((director_t *)arg)->hc, pool, node);
 	gw_text_t *t = text;
 	if (!i)
 		return;
@@ -90,21 +140,113 @@ static void hook_node_status(void *arg, const char *pool, const char *node, void
 	               ",\"health\":{\"state\":\"%s\",\"since_ms\":%llu,\"probe\":\"%s\","
 	               "\"last_probe_ms\":%.3f,\"last_probe_ok\":%s,\"probes_ok\":%llu,"
 	               "\"probes_failed\":%llu,\"transitions\":%llu,\"passive_failures\":%u,"
-	               "\"ejections\":%u,\"reason\":\"",
+	               "\"ejections\":%u,\"reason\":",
 	               hc_state_name(i->state), (unsigned long long)i->since_ms, i->kind,
 	               i->last_probe_ms, i->last_probe_ok ? "true" : "false",
 	               (unsigned long long)i->probes_ok, (unsigned long long)i->probes_failed,
 	               (unsigned long long)i->transitions, i->passive_fails, i->ejections);
-	{
-		char esc[400];
-		size_t p = 0;
-		lb_json_escape(esc, sizeof(esc), &p, i->reason, strlen(i->reason));
-		gw_text_printf(t, "%s\",\"last_probe_error\":\"", esc);
-		p = 0;
-		lb_json_escape(esc, sizeof(esc), &p, i->last_probe_error,
-		               strlen(i->last_probe_error));
-		gw_text_printf(t, "%s\"}", esc);
+	json_str(t, i->reason);
+	gw_text_printf(t, ",\"last_probe_error\":");
+	json_str(t, i->last_probe_error);
+	gw_text_printf(t, "}");
+}
+
+/* The node (pool/name) a DR destination is, for /status: matched by IP in the service's pool. */
+static void dest_node(const lb_config_t *cfg, const dsr_svc_key_t *key, const dsr_dest_t *dest,
+                      const char **pool, const char **node)
+{
+	char ip[64], want[64];
+	*pool = *node = NULL;
+	dsr_ip_format(&dest->addr, ip, sizeof(ip));
+	for (size_t i = 0; i < cfg->ndr; i++) {
+		const lb_dr_conf_t *dr = &cfg->dr[i];
+		if (dr->has_vip) {
+			dsr_ip_format(&key->addr, want, sizeof(want));
+			if (key->fwmark || dr->vip.port != key->port || strcmp(want, dr->vip.host))
+				continue;
+		} else if (dr->fwmark != key->fwmark) {
+			continue;
+		}
+		for (size_t j = 0; j < cfg->pools[dr->pool].nnodes; j++)
+			if (!strcmp(cfg->pools[dr->pool].nodes[j].addr.host, ip)) {
+				*pool = cfg->pools[dr->pool].name;
+				*node = cfg->pools[dr->pool].nodes[j].name;
+			}
 	}
+}
+
+/* `"ipvs":{...}` in /status: the kernel's table with counters, next to each node's health. */
+static void hook_status(void *arg, void *text)
+{
+	director_t *d = arg;
+	gw_text_t *t = text;
+	const dsr_status_t *st;
+	const lb_config_t *cfg = d->srv->rt ? d->srv->rt->cfg : NULL;
+
+	if (!d->dsr) {
+		gw_text_printf(t, ",\n\"ipvs\":{\"enabled\":false}");
+		return;
+	}
+	st = dsr_director_status(d->dsr);
+	gw_text_printf(t,
+	               ",\n\"ipvs\":{\"enabled\":true,\"available\":%s,\"reconciles\":%llu,"
+	               "\"changes\":%llu,\"last_reconcile_ms\":%.1f,\"error\":",
+	               st->available ? "true" : "false", (unsigned long long)st->reconciles,
+	               (unsigned long long)st->steps_done, st->last_ms);
+	json_str(t, st->error);
+	gw_text_printf(t, ",\"services\":[");
+	for (size_t i = 0; i < st->table.nsvcs; i++) {
+		const dsr_tsvc_t *s = &st->table.svcs[i];
+		char key[96], dest[96];
+		dsr_svc_key_format(&s->svc.key, key, sizeof(key));
+		gw_text_printf(t, "%s\n  {\"service\":", i ? "," : "");
+		json_str(t, key);
+		gw_text_printf(t, ",\"scheduler\":");
+		json_str(t, s->svc.sched);
+		gw_text_printf(t,
+		               ",\"conns\":%llu,\"inbytes\":%llu,\"outbytes\":%llu,\"inpkts\":%llu,"
+		               "\"outpkts\":%llu,\"dests\":[",
+		               (unsigned long long)s->svc.stats.conns,
+		               (unsigned long long)s->svc.stats.inbytes,
+		               (unsigned long long)s->svc.stats.outbytes,
+		               (unsigned long long)s->svc.stats.inpkts,
+		               (unsigned long long)s->svc.stats.outpkts);
+		for (size_t j = 0; j < s->ndests; j++) {
+			const dsr_dest_t *x = &s->dests[j];
+			const char *pool = NULL, *node = NULL;
+			const hc_info_t *hi = NULL;
+			if (cfg)
+				dest_node(cfg, &s->svc.key, x, &pool, &node);
+			if (pool)
+				hi = hc_info(d->hc, pool, node);
+			dsr_dest_format(x, dest, sizeof(dest));
+			gw_text_printf(t, "%s\n    {\"dest\":", j ? "," : "");
+			json_str(t, dest);
+			gw_text_printf(
+			    t,
+			    ",\"node\":%s%s%s,\"health\":\"%s\",\"weight\":%u,"
+			    "\"active\":%u,\"inactive\":%u,\"conns\":%llu,\"inbytes\":%llu,"
+			    "\"outbytes\":%llu,\"inpkts\":%llu,\"outpkts\":%llu}",
+			    node ? "\"" : "", node ? node : "null", node ? "\"" : "",
+			    hi ? hc_state_name(hi->state) : "unknown", x->weight, x->active,
+			    x->inactive, (unsigned long long)x->stats.conns,
+			    (unsigned long long)x->stats.inbytes,
+			    (unsigned long long)x->stats.outbytes,
+			    (unsigned long long)x->stats.inpkts,
+			    (unsigned long long)x->stats.outpkts);
+		}
+		gw_text_printf(t, "]}");
+	}
+	gw_text_printf(t, "]}");
+}
+
+static void on_stopped(void *arg)
+{
+	director_t *d = arg;
+	hc_close(d->hc);
+	if (d->dsr)
+		dsr_director_stop(d->dsr);
+	d->dsr = NULL;
 }
 
 /* Pool and node names are [A-Za-z0-9._-] (config.c): no label escaping needed. */
@@ -141,6 +283,7 @@ static void metric_ejections(void *arg, const char *pool, const char *node, cons
 static void hook_metrics(void *arg, void *text)
 {
 	gw_text_t *t = text;
+	arg = ((director_t *)arg)->hc;
 	gw_text_printf(t, "# HELP s3lb_health_probes_total Active health probes by result.\n"
 	                  "# TYPE s3lb_health_probes_total counter\n");
 	hc_each(arg, metric_probes, t);
@@ -164,6 +307,7 @@ static int cmd_run(const char *path)
 	gw_server_t srv;
 	uv_loop_t loop;
 	hc_t *hc;
+	director_t dir = {0};
 	char err[1024];
 	int rc;
 
@@ -191,17 +335,23 @@ static int cmd_run(const char *path)
 		free(srv.config_path);
 		return 1;
 	}
-	srv.hooks = (gw_hooks_t){.arg = hc,
+	dir.srv = &srv;
+	dir.hc = hc;
+	dir.loop = &loop;
+	srv.hooks = (gw_hooks_t){.arg = &dir,
 	                         .passive = hook_passive,
 	                         .reloading = hook_reloading,
+	                         .reloaded = hook_reloaded,
 	                         .drain = hook_drain,
 	                         .node_status = hook_node_status,
+	                         .status = hook_status,
 	                         .metrics = hook_metrics};
-	if (hc_subscribe(hc, on_health_event, &srv) < 0)
+	if (hc_subscribe(hc, on_health_event, &dir) < 0)
 		abort();
+	dsr_update(&dir, cfg);
 	LB_INFO("s3lb %s started with %s", S3LB_VERSION, path);
-	srv.on_stop = (void (*)(void *))hc_close;
-	srv.on_stop_arg = hc;
+	srv.on_stop = on_stopped;
+	srv.on_stop_arg = &dir;
 	uv_run(&loop, UV_RUN_DEFAULT);
 	rc = uv_loop_close(&loop);
 	if (rc != 0)

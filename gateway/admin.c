@@ -204,7 +204,10 @@ void gw_admin_render_status(gw_server_t *srv, gw_text_t *out)
 	gw_text_printf(out, "],\n\"frontends\":[");
 	for (size_t i = 0; rt && i < rt->nfes; i++)
 		status_frontend(out, rt->fes[i].conf, i == 0);
-	gw_text_printf(out, "]}\n");
+	gw_text_printf(out, "]");
+	if (srv->hooks.status)
+		srv->hooks.status(srv->hooks.arg, out);
+	gw_text_printf(out, "}\n");
 }
 
 /* ---- /metrics --------------------------------------------------------------------------- */

@@ -95,10 +95,14 @@ typedef struct gw_hooks_s {
 	void (*passive)(void *arg, const char *pool, const char *node, bool ok, const char *why);
 	/* a new config is about to become current; non-zero refuses the reload (err says why) */
 	int (*reloading)(void *arg, lb_config_t *cfg, char *err, size_t errlen);
+	/* the new config is current (after a successful reload) */
+	void (*reloaded)(void *arg, lb_config_t *cfg);
 	/* POST /drain and /undrain; returns < 0 with err when the node is unknown */
 	int (*drain)(void *arg, const char *node, bool on, char *err, size_t errlen);
 	/* appends `,"health":{...}` for a node to a /status body (a gw_text_t *) */
 	void (*node_status)(void *arg, const char *pool, const char *node, void *text);
+	/* appends top-level `,"key":value` members to the /status object (a gw_text_t *) */
+	void (*status)(void *arg, void *text);
 	/* appends whole metric families (HELP, TYPE, samples) to a /metrics body (a gw_text_t *) */
 	void (*metrics)(void *arg, void *text);
 } gw_hooks_t;

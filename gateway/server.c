@@ -274,6 +274,8 @@ int gw_server_reload(gw_server_t *srv, char *err, size_t errlen)
 	if (old)
 		retire(old);
 	srv->metrics->reloads++;
+	if (srv->hooks.reloaded)
+		srv->hooks.reloaded(srv->hooks.arg, cfg);
 	LB_INFO("reloaded %s: %zu pools, %zu frontends", srv->config_path, cfg->npools,
 	        cfg->nfrontends);
 	return 0;

@@ -1,0 +1,333 @@
+/*
+ * The dsr thread and the want builder. Shared between the threads, under `lock`: the pending
+ * want, the stop flag, and the status snapshot the thread publishes. The main loop copies the
+ * snapshot out in the async callback, so /status never waits on the thread.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "dsr/director.h"
+#include "dsr/ipvs.h"
+#include "dsr/owner.h"
+#include "dsr/reconcile.h"
+
+#define REFRESH_MS 2000 /* counters for /status, and a reconcile that catches outside changes */
+
+struct dsr_director_s {
+	uv_loop_t *loop;
+	uv_thread_t thread;
+	uv_mutex_t lock;
+	uv_cond_t cond;
+	uv_async_t async;
+	char *state_path;
+	/* under lock */
+	dsr_table_t *pending; /* the latest want not yet taken by the thread */
+	bool stop;
+	dsr_status_t shared; /* published by the thread */
+	bool shared_new;
+	/* thread only */
+	dsr_table_t *want; /* the want being kept in place */
+	dsr_ipvs_t *h;
+	dsr_owned_t *owned;
+	bool said_unavailable;
+	/* main loop only */
+	dsr_status_t status;
+	bool started;
+};
+
+/* ---- want ------------------------------------------------------------------------------- */
+
+static void ip_from_addr(const lb_addr_t *a, dsr_ip_t *ip)
+{
+	memset(ip, 0, sizeof(*ip));
+	ip->af = a->ss.ss_family;
+	if (ip->af == AF_INET)
+		ip->u.v4 = ((const struct sockaddr_in *)&a->ss)->sin_addr;
+	else
+		ip->u.v6 = ((const struct sockaddr_in6 *)&a->ss)->sin6_addr;
+}
+
+int dsr_want_build(const lb_config_t *cfg, dsr_node_up_fn up, void *arg, dsr_table_t *out,
+                   char *err, size_t errlen)
+{
+	memset(out, 0, sizeof(*out));
+	if (cfg->ndr == 0)
+		return 0;
+	out->svcs = calloc(cfg->ndr, sizeof(*out->svcs));
+	if (!out->svcs)
+		abort();
+	out->nsvcs = cfg->ndr;
+	for (size_t i = 0; i < cfg->ndr; i++) {
+		const lb_dr_conf_t *dr = &cfg->dr[i];
+		const lb_pool_conf_t *pool = &cfg->pools[dr->pool];
+		dsr_tsvc_t *t = &out->svcs[i];
+		dsr_svc_t *s = &t->svc;
+
+		s->key.protocol = IPPROTO_TCP;
+		if (dr->has_vip) {
+			s->key.af = dr->vip.ss.ss_family;
+			ip_from_addr(&dr->vip, &s->key.addr);
+			s->key.port = dr->vip.port;
+		} else {
+			s->key.af = (uint16_t)dr->family;
+			s->key.fwmark = dr->fwmark;
+		}
+		snprintf(s->sched, sizeof(s->sched), "%s", dr->scheduler);
+		if (dr->mh_fallback)
+			s->flags |= DSR_SVC_F_SCHED1;
+		if (dr->mh_port)
+			s->flags |= DSR_SVC_F_SCHED2;
+		s->timeout = (uint32_t)(dr->persistence / 1000);
+		if (s->timeout)
+			s->flags |= DSR_SVC_F_PERSISTENT;
+		t->dests = calloc(pool->nnodes, sizeof(*t->dests));
+		if (!t->dests)
+			abort();
+		t->ndests = pool->nnodes;
+		for (size_t j = 0; j < pool->nnodes; j++) {
+			const lb_node_conf_t *n = &pool->nodes[j];
+			dsr_dest_t *d = &t->dests[j];
+			if ((int)n->addr.ss.ss_family != (int)s->key.af) {
+				snprintf(err, errlen,
+				         "dr service %zu: node %s/%s (%s) is not of the service's "
+				         "address family",
+				         i, pool->name, n->name, n->addr.text);
+				dsr_table_free(out);
+				return -EINVAL;
+			}
+			ip_from_addr(&n->addr, &d->addr);
+			d->port = dr->has_vip ? dr->vip.port : dr->port;
+			d->fwd = DSR_FWD_DR;
+			d->weight = up(arg, pool->name, n->name) ? n->weight : 0;
+			d->u_thresh = dr->upper_threshold;
+			d->l_thresh = dr->lower_threshold;
+		}
+	}
+	return 0;
+}
+
+/* ---- the thread ------------------------------------------------------------------------- */
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void table_free_ptr(dsr_table_t *t)
+{
+	if (t) {
+		dsr_table_free(t);
+		free(t);
+	}
+}
+
+static void on_step(void *ud, const dsr_step_t *step, int rc, const char *msg)
+{
+	char line[384];
+	(void)ud;
+	dsr_step_format(step, line, sizeof(line));
+	if (rc == 0)
+		LB_INFO("ipvs: %s", line);
+	else
+		LB_WARN("ipvs: %s: %s", line, msg ? msg : "failed");
+}
+
+/* Publishes what the thread knows; the main loop picks it up in on_async. */
+static void publish(dsr_director_t *d, bool available, const char *error, dsr_table_t *table,
+                    uint64_t steps, double ms, bool reconciled)
+{
+	uv_mutex_lock(&d->lock);
+	d->shared.available = available;
+	snprintf(d->shared.error, sizeof(d->shared.error), "%s", error ? error : "");
+	if (reconciled) {
+		d->shared.reconciles++;
+		d->shared.last_ms = ms;
+	}
+	d->shared.steps_done += steps;
+	if (table) {
+		dsr_table_free(&d->shared.table);
+		d->shared.table = *table;
+		memset(table, 0, sizeof(*table));
+	}
+	d->shared_new = true;
+	uv_mutex_unlock(&d->lock);
+	uv_async_send(&d->async);
+}
+
+static void cycle(dsr_director_t *d, bool have_new_want)
+{
+	char err[384] = "";
+	dsr_table_t now = {0};
+	uint64_t t0 = mono_ms();
+	dsr_apply_result_t res;
+	int rc;
+
+	if (!d->h && dsr_ipvs_open(&d->h, err, sizeof(err)) < 0) {
+		d->h = NULL;
+		if (!d->said_unavailable) /* once, not every retry */
+			LB_ERR("ipvs: %s; the DR services are not in place (retrying)", err);
+		d->said_unavailable = true;
+		publish(d, false, err, NULL, 0, 0, false);
+		return;
+	}
+	if (d->said_unavailable)
+		LB_INFO("ipvs: available");
+	d->said_unavailable = false;
+	if (!d->owned) {
+		if (dsr_owned_load(d->state_path, &d->owned, err, sizeof(err)) < 0) {
+			/* a file we cannot read: keep going in memory, never delete unknown entries
+			 */
+			LB_ERR("ipvs: %s (ownership starts empty)", err);
+			d->owned = dsr_owned_new(d->state_path);
+		}
+	}
+	if (d->want && (have_new_want || d->want->nsvcs)) {
+		memset(&res, 0, sizeof(res));
+		rc = dsr_reconcile(d->h, d->want, d->owned, on_step, d, &res);
+		if (rc < 0 && res.first[0])
+			snprintf(err, sizeof(err), "%s", res.first);
+		else if (rc < 0)
+			snprintf(err, sizeof(err), "reconcile failed: %s",
+			         dsr_ipvs_last_error(d->h));
+		if (rc == -ENOPROTOOPT || rc == -ENOENT) {
+			/* IPVS went away (module removed?): reopen next time */
+			dsr_ipvs_close(d->h);
+			d->h = NULL;
+		}
+		if (d->h && dsr_ipvs_dump(d->h, &now) < 0)
+			memset(&now, 0, sizeof(now));
+		publish(d, d->h != NULL, err, &now, res.done, (double)(mono_ms() - t0), true);
+		return;
+	}
+	if (dsr_ipvs_dump(d->h, &now) < 0) {
+		snprintf(err, sizeof(err), "%s", dsr_ipvs_last_error(d->h));
+		dsr_ipvs_close(d->h);
+		d->h = NULL;
+		publish(d, false, err, NULL, 0, 0, false);
+		return;
+	}
+	publish(d, true, "", &now, 0, 0, false);
+}
+
+static void thread_main(void *arg)
+{
+	dsr_director_t *d = arg;
+	uint64_t next_refresh = 0;
+
+	for (;;) {
+		dsr_table_t *fresh = NULL;
+		uv_mutex_lock(&d->lock);
+		while (!d->stop && !d->pending && mono_ms() < next_refresh)
+			uv_cond_timedwait(&d->cond, &d->lock,
+			                  (next_refresh - mono_ms()) * 1000000ull);
+		if (d->stop) {
+			uv_mutex_unlock(&d->lock);
+			break;
+		}
+		fresh = d->pending;
+		d->pending = NULL;
+		uv_mutex_unlock(&d->lock);
+		if (fresh) {
+			table_free_ptr(d->want);
+			d->want = fresh;
+		}
+		/* a refresh also reconciles: an entry removed by hand comes back */
+		cycle(d, fresh != NULL);
+		next_refresh = mono_ms() + REFRESH_MS;
+	}
+	table_free_ptr(d->want);
+	d->want = NULL;
+	if (d->h)
+		dsr_ipvs_close(d->h);
+	if (d->owned)
+		dsr_owned_free(d->owned);
+}
+
+/* ---- main loop side --------------------------------------------------------------------- */
+
+static void on_async(uv_async_t *a)
+{
+	dsr_director_t *d = a->data;
+	uv_mutex_lock(&d->lock);
+	if (d->shared_new) {
+		dsr_table_free(&d->status.table);
+		d->status = d->shared;
+		/* the thread's copy gives its table over to ours */
+		memset(&d->shared.table, 0, sizeof(d->shared.table));
+		d->shared_new = false;
+	}
+	uv_mutex_unlock(&d->lock);
+}
+
+int dsr_director_start(uv_loop_t *loop, const char *state_path, dsr_director_t **out, char *err,
+                       size_t errlen)
+{
+	dsr_director_t *d = calloc(1, sizeof(*d));
+	int rc;
+	if (!d)
+		abort();
+	d->loop = loop;
+	d->state_path = strdup(state_path ? state_path : DSR_OWNED_PATH);
+	if (!d->state_path)
+		abort();
+	snprintf(d->status.error, sizeof(d->status.error), "not reconciled yet");
+	uv_mutex_init(&d->lock);
+	uv_cond_init(&d->cond);
+	uv_async_init(loop, &d->async, on_async);
+	d->async.data = d;
+	if ((rc = uv_thread_create(&d->thread, thread_main, d)) < 0) {
+		snprintf(err, errlen, "cannot start the dsr thread: %s", uv_strerror(rc));
+		uv_close((uv_handle_t *)&d->async, NULL);
+		return rc; /* d leaks deliberately: its async handle closes later */
+	}
+	d->started = true;
+	*out = d;
+	return 0;
+}
+
+void dsr_director_want(dsr_director_t *d, dsr_table_t *want)
+{
+	dsr_table_t *copy = malloc(sizeof(*copy));
+	if (!copy)
+		abort();
+	*copy = *want;
+	memset(want, 0, sizeof(*want));
+	uv_mutex_lock(&d->lock);
+	table_free_ptr(d->pending);
+	d->pending = copy;
+	uv_cond_signal(&d->cond);
+	uv_mutex_unlock(&d->lock);
+}
+
+const dsr_status_t *dsr_director_status(dsr_director_t *d)
+{
+	on_async(&d->async); /* whatever the thread published since */
+	return &d->status;
+}
+
+static void on_async_closed(uv_handle_t *h)
+{
+	dsr_director_t *d = h->data;
+	dsr_table_free(&d->status.table);
+	dsr_table_free(&d->shared.table);
+	table_free_ptr(d->pending);
+	uv_mutex_destroy(&d->lock);
+	uv_cond_destroy(&d->cond);
+	free(d->state_path);
+	free(d);
+}
+
+void dsr_director_stop(dsr_director_t *d)
+{
+	uv_mutex_lock(&d->lock);
+	d->stop = true;
+	uv_cond_signal(&d->cond);
+	uv_mutex_unlock(&d->lock);
+	uv_thread_join(&d->thread);
+	uv_close((uv_handle_t *)&d->async, on_async_closed);
+}

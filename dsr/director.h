@@ -1,0 +1,64 @@
+/*
+ * The director's IPVS side at run time: wanted state = config (`dr:` services, each tied to a
+ * pool) x health (a node up gets its weight, down or draining gets 0), reconciled into the
+ * kernel by a thread of its own, so that netlink never blocks the gateway's loop.
+ *
+ *   main loop                          dsr thread
+ *   ---------                          ----------
+ *   dsr_want_build(cfg, health) --+
+ *   dsr_director_want(d, want) ---+--> (latest want wins) --> dsr_reconcile: dump, plan, apply
+ *                                                             every few seconds: dump counters
+ *   /status <-- dsr_director_status <---- uv_async <--------- snapshot of the kernel table
+ *
+ * Nothing is flushed, ever: a start, a restart or a reload reconciles to the wanted state and
+ * leaves established DR connections and foreign services alone (dsr/reconcile.h, dsr/owner.h).
+ */
+#ifndef S3LB_DSR_DIRECTOR_H
+#define S3LB_DSR_DIRECTOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/config.h"
+#include "dsr/types.h"
+
+/* Health as the director needs it: is (pool, node) up? */
+typedef bool (*dsr_node_up_fn)(void *arg, const char *pool, const char *node);
+
+/*
+ * The wanted IPVS table for cfg's `dr:` list: one DR service per entry, the pool's nodes as
+ * destinations (node IP, the service's port), weight = the node's weight when up, else 0.
+ * Pure; out is freed with dsr_table_free. Returns 0 or -EINVAL with err (a node address whose
+ * family differs from the service's).
+ */
+int dsr_want_build(const lb_config_t *cfg, dsr_node_up_fn up, void *arg, dsr_table_t *out,
+                   char *err, size_t errlen);
+
+typedef struct dsr_director_s dsr_director_t;
+
+/* Starts the thread. state_path: the ownership file (dsr/owner.h). Runs on the main loop. */
+int dsr_director_start(uv_loop_t *loop, const char *state_path, dsr_director_t **out, char *err,
+                       size_t errlen);
+
+/* Hands over a new wanted table (taken over: the caller must not free it). Never blocks on
+ * netlink; the thread applies the latest one. */
+void dsr_director_want(dsr_director_t *d, dsr_table_t *want);
+
+/* What /status shows: the kernel's table as last dumped (services this s3lb manages and the
+ * others), whether IPVS is reachable, the last error, and the time of the last reconcile. */
+typedef struct dsr_status_s {
+	bool available;
+	char error[384];
+	uint64_t reconciles; /* completed reconcile cycles */
+	uint64_t steps_done; /* kernel changes made since start */
+	double last_ms;      /* duration of the last reconcile */
+	dsr_table_t table;   /* the kernel's table, with counters */
+} dsr_status_t;
+const dsr_status_t *dsr_director_status(dsr_director_t *d);
+
+/* Waits for the thread to finish its current cycle and stop; frees after the async handle is
+ * closed (the loop must run). Runs on the main loop. */
+void dsr_director_stop(dsr_director_t *d);
+
+#endif
