@@ -617,6 +617,10 @@ static void attempt_failed(gw_conn_t *c, gw_err_t err, bool reached, const char 
 		c->reporting = false;
 	}
 	c->last_err = err;
+	/* A node that is no longer up (it refused the connection, health ejected it or marked it
+	 * down) makes the retry a failover, which the retry budget does not limit: the budget is
+	 * there to keep retries from piling onto a cluster that is alive but struggling. */
+	c->failover = !reached || (node && node->state != GW_NODE_UP);
 	if (c->resp_started) {
 		access_log(c);
 		conn_close(c, true);
@@ -674,7 +678,8 @@ static void start_attempt(gw_conn_t *c)
 		uint32_t budget = pool->inflight * pool->conf->retry_budget_pct / 100;
 		if (budget < 3)
 			budget = 3;
-		if (c->attempts > pool->conf->retries || pool->retries_inflight >= budget) {
+		if (c->attempts > pool->conf->retries ||
+		    (!c->failover && pool->retries_inflight >= budget)) {
 			send_error(c, c->last_err, c->req_has_body);
 			return;
 		}
@@ -705,8 +710,9 @@ static void start_attempt(gw_conn_t *c)
 	c->node_name = c->node->conf->name;
 	pool->lbn[idx].outstanding++;
 	if (c->attempts++ > 0) {
-		c->retrying = true;
-		pool->retries_inflight++;
+		c->retrying = !c->failover; /* failovers do not count against the budget */
+		if (c->retrying)
+			pool->retries_inflight++;
 		c->node->stats->retries++;
 	}
 	rc = gw_upstream_get(c->node, c, &up, &ready);
@@ -1162,6 +1168,7 @@ static void end_request(gw_conn_t *c)
 	c->method = NULL;
 	c->node_name = NULL;
 	c->attempts = 0;
+	c->failover = false;
 	c->req_has_body = c->body_released = c->req_done = c->req_sent = c->head_sent = false;
 	c->resp_started = c->resp_done = c->resp_head_pending = c->is_head = false;
 	c->status = 0;

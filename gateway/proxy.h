@@ -175,7 +175,8 @@ struct gw_conn_s {
 	gw_upstream_t *up;
 	uint8_t *tried;
 	unsigned attempts;
-	bool retrying; /* the current attempt is a retry (counts against the budget) */
+	bool retrying; /* the current attempt is a retry that counts against the budget */
+	bool failover; /* the last failure was on a node that is not up: not limited by the budget */
 	bool req_has_body;
 	bool body_released; /* body bytes were released to a node: no retry from here */
 	bool req_done;      /* the parser saw the end of the request */

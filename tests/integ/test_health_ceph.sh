@@ -71,7 +71,8 @@ cat >"$T/load.py" <<'EOF'
 import hashlib, os, random, sys, threading, time
 import boto3, botocore.config
 ep, bucket, out, stop = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
-cfg = botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"},
+# total_max_attempts 1: no client retry at all (max_attempts counts retries only)
+cfg = botocore.config.Config(retries={"total_max_attempts": 1, "mode": "standard"},
                              connect_timeout=5, read_timeout=30, s3={"addressing_style": "path"},
                              max_pool_connections=16)
 s3 = boto3.client("s3", endpoint_url=ep, config=cfg)
