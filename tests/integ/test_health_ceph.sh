@@ -145,6 +145,21 @@ wait_state rgw2 up 10 >/dev/null
 up9=$(since "$t0" rgw2 up)
 awk -v d="$up9" 'BEGIN { exit !(d <= 2.0 + 0.5) }' || fail "restart: UP after $up9 s (> 2 s)"
 pass "rgw2 restarted: up again after $up9 s (limit interval x rise = 2 s, +0.5 s for the restart)"
+sleep 1.5
+back=$(python3 - "$T/access.log" "$(date +%s.%N)" <<'EOF'
+import json, sys
+from datetime import datetime, timezone
+n = 0
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    t = datetime.strptime(r["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+    if r["node"] == "rgw2" and r["status"] < 500 and float(sys.argv[2]) - 1.4 < t:
+        n += 1
+print(n)
+EOF
+)
+[ "$back" -gt 0 ] || fail "no request went to rgw2 in the 1.4 s after it came back up"
+pass "requests return to rgw2: $back served by it in the 1.4 s after it came back"
 
 # ---- kill -STOP ------------------------------------------------------------------------------
 rgw3=$(awk '$1 == "rgw.gw3" { print $2 }' "$ceph_dir/pids")

@@ -1,0 +1,67 @@
+/*
+ * Results of a whole run and their three forms: the text table (with ratios to the first
+ * target), JSON and CSV. Built on the main thread after the workers are joined.
+ */
+#ifndef S3LB_BENCH_REPORT_H
+#define S3LB_BENCH_REPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "bench/opts.h"
+#include "bench/stats.h"
+
+/* A watched process (or the bench itself, index 0) over a target's rounds. */
+typedef struct bench_proc_res_s {
+	char name[32];
+	int pid; /* 0: the bench itself */
+	bool ok; /* readable in every round */
+	double cpu_s;
+	uint64_t peak_rss_kb;
+} bench_proc_res_t;
+
+typedef struct bench_round_res_s {
+	double seconds;
+	uint64_t ops, errors, bytes;
+	uint64_t p99_ns;
+} bench_round_res_t;
+
+typedef struct bench_target_res_s {
+	const bench_target_t *t;
+	bench_stats_t *stats; /* the measured windows of every round */
+	bench_stats_t *other; /* setup, prepare, warm-up, cleanup */
+	double seconds;       /* measured time over the rounds */
+	bench_round_res_t *rounds;
+	unsigned nrounds;
+	bench_proc_res_t procs[BENCH_MAX_WATCH + 1];
+	unsigned nprocs;
+	uint64_t prepared; /* objects written by the prepare phase */
+	double prepare_s;
+	bool bucket_created;
+} bench_target_res_t;
+
+typedef struct bench_results_s {
+	const bench_opts_t *o;
+	char started[32]; /* UTC, ISO 8601 */
+	bench_target_res_t targets[BENCH_MAX_TARGETS];
+	unsigned ntargets;
+} bench_results_t;
+
+/* Figures of one operation kind (or the total) as the reports show them. */
+typedef struct bench_figures_s {
+	uint64_t ops, errors, requests, bytes;
+	double ops_s, mb_s;
+	double p50, p90, p99, p999, max, mean; /* latency, ms */
+	double t50, t90, t99;                  /* time to first byte, ms */
+} bench_figures_t;
+
+void bench_figures(const bench_opstats_t *s, double seconds, bench_figures_t *f);
+
+void bench_report_text(FILE *f, const bench_results_t *r);
+__attribute__((warn_unused_result)) int
+bench_report_json(const char *path, const bench_results_t *r, char *err, size_t errlen);
+__attribute__((warn_unused_result)) int bench_report_csv(const char *path, const bench_results_t *r,
+                                                         char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,73 @@
+/*
+ * AWS Signature Version 4 (AWS4-HMAC-SHA256): header authorization and presigned URLs. The only
+ * file of bench/ that includes OpenSSL.
+ *
+ * A signer holds the credentials, the scope (region, service), the signing key of the day it
+ * last signed for, and OpenSSL digest contexts it reuses; one signer per thread (it is not
+ * thread-safe). Callers give the path and query exactly as they will be sent (already
+ * URI-encoded, see bench_uri_encode) and the headers to sign, which must include host and
+ * x-amz-date (and x-amz-content-sha256 for S3).
+ */
+#ifndef S3LB_BENCH_SIGV4_H
+#define S3LB_BENCH_SIGV4_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct bench_sigv4_s bench_sigv4_t;
+
+typedef struct bench_hdr_s {
+	const char *name; /* any case; signed in lower case */
+	const char *value;
+} bench_hdr_t;
+
+#define BENCH_SHA256_EMPTY "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define BENCH_UNSIGNED     "UNSIGNED-PAYLOAD"
+
+/* Returns 0, or UV_EINVAL when a value is too long or OpenSSL has no SHA-256. */
+__attribute__((warn_unused_result)) int bench_sigv4_new(const char *access_key, const char *secret,
+                                                        const char *region, const char *service,
+                                                        bench_sigv4_t **out);
+void bench_sigv4_free(bench_sigv4_t *s);
+
+/*
+ * The Authorization header value for a request: "AWS4-HMAC-SHA256 Credential=.../aws4_request,
+ * SignedHeaders=a;b, Signature=<hex>". amz_date: "YYYYMMDDTHHMMSSZ"; payload_hash: the hex
+ * SHA-256 of the body or "UNSIGNED-PAYLOAD". Returns 0, or UV_ENOBUFS when it does not fit.
+ */
+__attribute__((warn_unused_result)) int
+bench_sigv4_authorization(bench_sigv4_t *s, const char *method, const char *path, const char *query,
+                          const bench_hdr_t *hdrs, size_t nhdrs, const char *amz_date,
+                          const char *payload_hash, char *out, size_t cap);
+
+/*
+ * A presigned request: writes the whole query string to send (the request's own parameters
+ * plus X-Amz-Algorithm, -Credential, -Date, -Expires, -SignedHeaders=host and -Signature), for
+ * a request whose only signed header is host and whose payload is unsigned.
+ */
+__attribute__((warn_unused_result)) int bench_sigv4_presign(bench_sigv4_t *s, const char *method,
+                                                            const char *path, const char *query,
+                                                            const char *host, const char *amz_date,
+                                                            unsigned expires, char *out,
+                                                            size_t cap);
+
+/* Hex SHA-256 of data (65 bytes with the NUL). */
+void bench_sha256_hex(bench_sigv4_t *s, const void *data, size_t len, char hex[65]);
+
+/* Incremental SHA-256 of a body made in pieces (PUT with a signed payload). */
+void bench_sha256_begin(bench_sigv4_t *s);
+void bench_sha256_update(bench_sigv4_t *s, const void *data, size_t len);
+void bench_sha256_end(bench_sigv4_t *s, char hex[65]);
+
+/*
+ * URI-encodes src[0, len) as SigV4 wants: unreserved characters (A-Z a-z 0-9 - . _ ~) as they
+ * are, '/' as is when keep_slash (object key paths), everything else as %XX (upper-case hex).
+ * Returns the length written (NUL-terminated), or -1 when it does not fit.
+ */
+int bench_uri_encode(const char *src, size_t len, bool keep_slash, char *out, size_t cap);
+
+/* "YYYYMMDDTHHMMSSZ" for a Unix time. */
+void bench_amz_date(int64_t unix_s, char out[17]);
+
+#endif
