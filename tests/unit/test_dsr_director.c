@@ -69,7 +69,7 @@ static void test_want_from_config_and_health(void **state)
 	assert_string_equal(key, "FWM 7 IPv4");
 	assert_string_equal(t.svcs[1].svc.sched, "wlc");
 	assert_int_equal(t.svcs[1].svc.timeout, 300);
-	assert_true(t.svcs[1].svc.flags & DSR_SVC_F_PERSISTENT);
+	assert_int_equal(t.svcs[1].svc.flags, DSR_SVC_F_PERSISTENT); /* no sh/mh flags for wlc */
 	dsr_dest_format(&t.svcs[1].dests[1], dest, sizeof(dest));
 	assert_string_equal(dest, "10.0.0.12:8000");
 

@@ -122,3 +122,267 @@ ns_sysctl() {
 # (/proc/net/dev follows the reader's namespace; a large count touches the colon: "eth0:123456789")
 ns_rx_bytes() { ns "$1" sed -n "s/^ *$2: *//p" /proc/net/dev | awk '{ print $1 }'; }
 ns_tx_bytes() { ns "$1" sed -n "s/^ *$2: *//p" /proc/net/dev | awk '{ print $9 }'; }
+
+# ---- DR end to end (test_vm_dr_*.sh) ---------------------------------------------------------------
+# A client, a director (s3lb + IPVS) and two storage nodes (s3lb-node setup + s3rver, a real S3
+# server from npm) in network namespaces on one bridge; see tests/vm/test_vm_dr_read.sh.
+
+# s3rver lives in the VM cache (outside the source tree), installed on the host by dr_need_s3rver
+DR_S3RVER=${S3LB_S3RVER:-${S3LB_VM_CACHE:-$S3LB_SRC/build-vm-cache}/npm/node_modules/s3rver/bin/s3rver.js}
+
+# dr_need_s3rver: on the host, before vm_enter: npm install s3rver into the cache once (the guest
+# has no network); SKIPPED when that is impossible. No-op in the guest.
+dr_need_s3rver() {
+	[ "${S3LB_VM:-}" = 1 ] && return 0
+	[ -f "$DR_S3RVER" ] && return 0
+	command -v npm >/dev/null 2>&1 || skip "npm not found (Debian package npm): needed to install s3rver"
+	local dir=${DR_S3RVER%/node_modules/*}
+	mkdir -p "$dir"
+	npm install --no-audit --no-fund --prefix "$dir" s3rver@3.7.1 >"$dir/npm.log" 2>&1 ||
+		skip "npm install s3rver failed: $(tail -n 5 "$dir/npm.log")"
+}
+
+# ns_bridge BR NS...: a bridge BR in the root namespace, and in each NS an eth0 (veth) plugged into it
+ns_bridge() {
+	local br=$1 n
+	shift
+	ip link add "$br" type bridge
+	ip link set "$br" up
+	for n in "$@"; do
+		ip link add eth0 netns "$n" type veth peer name "$br-$n"
+		ip link set "$br-$n" master "$br" up
+		ip -n "$n" link set eth0 up
+	done
+}
+
+# ms: wall-clock milliseconds
+ms_now() { echo $(($(date +%s%N) / 1000000)); }
+
+# s3rver_start NS DIR LOG PORT: s3rver on 0.0.0.0:PORT in NS (bucket "bkt"), data in DIR; its PID
+# in $S3RVER_PID (node itself, not a wrapper: nsenter execs it)
+s3rver_start() {
+	mkdir -p "$2"
+	nsenter --net="/run/netns/$1" -- node "$DR_S3RVER" -d "$2" -a 0.0.0.0 -p "$4" \
+		--configure-bucket bkt >>"$3" 2>&1 &
+	S3RVER_PID=$!
+}
+
+# wait_http NS URL [TRIES]: until curl in NS gets any HTTP answer from URL (0.25 s apart)
+wait_http() {
+	local i
+	for ((i = 0; i < ${3:-160}; i++)); do
+		ns "$1" curl -s -o /dev/null --max-time 2 "$2" && return 0
+		sleep 0.25
+	done
+	return 1
+}
+
+# cli_start NS: one long-lived boto3 client process in NS (python3 starts slowly in the guest),
+# driven by cli CMD...; each request on a new TCP connection (so IPVS schedules each one). Commands:
+#   put ENDPOINT KEY FILE   -> "ok ETAG"
+#   get ENDPOINT KEY        -> "ok SIZE MD5 MILLISECONDS"
+# any failure -> "err MESSAGE". The reply line is in $reply.
+cli_start() {
+	cat >"$VM_TMP/cli.py" <<'PYEOF'
+import hashlib, sys, time, boto3
+from botocore.config import Config
+cfg = Config(s3={"addressing_style": "path"}, signature_version="s3v4",
+             retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=60)
+clients = {}
+def client(ep):
+    if ep not in clients:
+        clients[ep] = boto3.client("s3", endpoint_url=ep, aws_access_key_id="S3RVER",
+                                   aws_secret_access_key="S3RVER", region_name="us-east-1", config=cfg)
+    return clients[ep]
+print("ready", flush=True)
+for line in sys.stdin:
+    a = line.split()
+    if not a:
+        continue
+    try:
+        c = client(a[1])
+        if a[0] == "put":
+            with open(a[3], "rb") as f:
+                r = c.put_object(Bucket="bkt", Key=a[2], Body=f)
+            out = "ok " + r["ETag"].strip('"')
+        elif a[0] == "get":
+            t = time.monotonic()
+            body = c.get_object(Bucket="bkt", Key=a[2])["Body"]
+            h, n = hashlib.md5(), 0
+            while True:
+                b = body.read(1 << 20)
+                if not b:
+                    break
+                h.update(b)
+                n += len(b)
+            out = "ok %d %s %d" % (n, h.hexdigest(), (time.monotonic() - t) * 1000)
+        else:
+            out = "err unknown command " + a[0]
+    except Exception as e:
+        out = "err " + repr(e).replace("\n", " ")
+    finally:
+        try:
+            c._endpoint.http_session.close()  # the next request opens a new connection
+        except Exception:
+            pass
+    print(out, flush=True)
+PYEOF
+	coproc CLI { nsenter --net="/run/netns/$1" -- /usr/bin/python3 -u "$VM_TMP/cli.py" 2>"$VM_TMP/cli.err"; }
+	IFS= read -r -t 120 reply <&"${CLI[0]}" || fail "boto3 client did not start: $(cat "$VM_TMP/cli.err")"
+	[ "$reply" = ready ] || fail "boto3 client: $reply $(cat "$VM_TMP/cli.err")"
+}
+cli() {
+	echo "$*" >&"${CLI[1]}"
+	IFS= read -r -t 300 reply <&"${CLI[0]}" || fail "boto3 client: no reply to \"$*\": $(tail -n 20 "$VM_TMP/cli.err")"
+}
+
+# ipvs_weight NS DEST: DEST's weight in NS's IPVS table (empty when not there)
+ipvs_weight() { ns "$1" ipvsadm -Ln | awk -v d="$2" '$1 == "->" && $2 == d { print $4 }'; }
+
+# wait_weight NS DEST WEIGHT MAXMS: poll until DEST has WEIGHT; elapsed milliseconds in $waited;
+# returns 1 after MAXMS (and keeps polling no longer)
+wait_weight() {
+	local t0 w
+	t0=$(ms_now)
+	while :; do
+		w=$(ipvs_weight "$1" "$2")
+		waited=$(($(ms_now) - t0))
+		[ "$w" = "$3" ] && return 0
+		[ "$waited" -gt "$4" ] && return 1
+		sleep 0.1
+	done
+}
+
+# dr_setup NAME=BYTES...: the whole DR topology in the guest, on 10.99.0.0/24:
+#   client 10.99.0.10; director 10.99.0.1 with the VIP 10.99.0.100 on eth0 (s3lb: proxy frontend
+#   10.99.0.1:8080, admin 127.0.0.1:9901 in the director's namespace, dr: VIP:8000 rr over pool
+#   "nodes"); node1 10.99.0.2 and node2 10.99.0.3 (s3lb-node setup --vip, s3rver on 0.0.0.0:8000).
+# Objects NAME of BYTES random bytes are written to $VM_TMP/obj/NAME (md5 in OBJ_MD5[NAME]) and
+# uploaded to bucket bkt on node1, then copied to node2 (s3rver does not replicate). Starts the boto3
+# client (cli) in client unless DR_BOTO3=0 (then curl uploads). Does not start s3lb: dr_s3lb_start. Set DR_BEFORE_S3LB to a command to
+# run before s3lb starts. Globals: DR_VIP DR_PROXY N1 N2 S3RVER1 S3RVER2 S3LB_PID DR_CFG
+# shellcheck disable=SC2034 # the globals are the test files'
+dr_setup() {
+	local kv name bytes n
+	DR_NODE_BIN=$S3LB_BUILD/dsr/s3lb-node
+	DR_IPVS_BIN=$S3LB_BUILD/dsr/s3lb-ipvs
+	for b in "$S3LB_BIN" "$DR_NODE_BIN" "$DR_IPVS_BIN"; do
+		[ -x "$b" ] || fail "$b not built (cmake --build $S3LB_BUILD)"
+	done
+	need_cmd ipvsadm ipvsadm
+	need_cmd node nodejs
+	need_cmd curl curl
+	need_cmd jq jq
+	[ -f "$DR_S3RVER" ] || skip "s3rver not installed at $DR_S3RVER (dr_need_s3rver on the host)"
+	/usr/bin/python3 -c 'import boto3' 2>/dev/null || skip "python3-boto3 not installed"
+	modprobe -a ip_vs ip_vs_rr ip_vs_wlc
+	DR_VIP=10.99.0.100
+	DR_PROXY=10.99.0.1:8080
+	N1=10.99.0.2:8000
+	N2=10.99.0.3:8000
+	ns_add client director node1 node2
+	ns_bridge br0 client director node1 node2
+	ip -n client addr add 10.99.0.10/24 dev eth0
+	ip -n director addr add 10.99.0.1/24 dev eth0
+	ip -n director addr add $DR_VIP/32 dev eth0
+	ip -n node1 addr add 10.99.0.2/24 dev eth0
+	ip -n node2 addr add 10.99.0.3/24 dev eth0
+	for n in node1 node2; do
+		ns "$n" "$DR_NODE_BIN" setup --vip $DR_VIP >"$VM_TMP/setup-$n.log" 2>&1 ||
+			fail "s3lb-node setup on $n: $(cat "$VM_TMP/setup-$n.log")"
+	done
+
+	s3rver_start node1 "$VM_TMP/data1" "$VM_TMP/s3rver1.log" 8000
+	S3RVER1=$S3RVER_PID
+	s3rver_start node2 "$VM_TMP/data2" "$VM_TMP/s3rver2.log" 8000
+	S3RVER2=$S3RVER_PID
+	if [ "${DR_BOTO3:-1}" = 1 ]; then
+		cli_start client # meanwhile: python and boto3 start while node starts s3rver
+		note "setup: boto3 client ready after $((SECONDS - _vm_t0)) s"
+	fi
+	mkdir -p "$VM_TMP/obj"
+	declare -gA OBJ_MD5 OBJ_SIZE
+	for kv in "$@"; do
+		name=${kv%%=*} bytes=${kv#*=}
+		head -c "$bytes" /dev/urandom >"$VM_TMP/obj/$name"
+		OBJ_MD5[$name]=$(md5sum <"$VM_TMP/obj/$name" | cut -d' ' -f1)
+		OBJ_SIZE[$name]=$bytes
+	done
+	wait_http client "http://$N1/" || fail "s3rver on node1 not ready: $(tail -n 20 "$VM_TMP/s3rver1.log")"
+	wait_http client "http://$N2/" || fail "s3rver on node2 not ready: $(tail -n 20 "$VM_TMP/s3rver2.log")"
+	note "setup: s3rver ready on both nodes after $((SECONDS - _vm_t0)) s"
+	# PUT through node1's S3 API; node2 gets a copy of the files s3rver stored (s3rver reads them
+	# from its directory on every request): PUTting tens of MiB through s3rver twice costs minutes
+	# under TCG. Check 1's GETs then read every object from both nodes.
+	for kv in "$@"; do
+		name=${kv%%=*}
+		if [ "${DR_BOTO3:-1}" = 1 ]; then
+			cli put "http://$N1" "$name" "$VM_TMP/obj/$name"
+		else # s3rver takes anonymous requests
+			reply="ok $(ns client curl -sS -T "$VM_TMP/obj/$name" -D - -o /dev/null "http://$N1/bkt/$name" |
+				sed -n 's/^ETag: *"\([0-9a-f]*\)".*/\1/ip')"
+		fi
+		[ "$reply" = "ok ${OBJ_MD5[$name]}" ] || fail "PUT $name to $N1: $reply (want the ETag ${OBJ_MD5[$name]})"
+	done
+	cp -a "$VM_TMP/data1/bkt/." "$VM_TMP/data2/bkt/"
+	name=${1%%=*}
+	[ "$(ns client curl -sS "http://$N2/bkt/$name" | md5sum | cut -d' ' -f1)" = "${OBJ_MD5[$name]}" ] ||
+		fail "GET $name from node2 after the copy: wrong md5"
+	note "setup: objects on both nodes after $((SECONDS - _vm_t0)) s"
+
+	DR_CFG=$VM_TMP/s3lb.yaml
+	cat >"$DR_CFG" <<EOF
+admin: { listen: 127.0.0.1:9901 }
+log: { level: info, access: off, error: $VM_TMP/s3lb.log }
+dr_state: $VM_TMP/ipvs-owned
+pools:
+  - name: nodes
+    balance: round-robin
+    # tcp: a connect, answered by the node's kernel. s3rver (node.js under TCG) often takes more
+    # than the http probe's 500 ms to answer GET / while it streams a large object, and then the
+    # nodes flap down and up during the downloads.
+    health: { kind: tcp }
+    nodes:
+      - { name: n1, addr: $N1 }
+      - { name: n2, addr: $N2 }
+frontends:
+  - name: s3
+    listen: [$DR_PROXY]
+    routes:
+      - { pool: nodes }
+dr:
+  - { vip: $DR_VIP:8000, pool: nodes, scheduler: rr }
+EOF
+	"$S3LB_BIN" check -c "$DR_CFG" >"$VM_TMP/check.log" 2>&1 || fail "s3lb check: $(cat "$VM_TMP/check.log")"
+}
+
+# dr_s3lb_start: s3lb run in the director namespace; waits until /status answers and IPVS has the
+# VIP's service with both nodes at weight 1. PID in $S3LB_PID.
+# shellcheck disable=SC2034 # S3LB_START_MS is the test files'
+dr_s3lb_start() {
+	local i t0
+	t0=$(ms_now)
+	nsenter --net=/run/netns/director -- "$S3LB_BIN" run -c "$DR_CFG" >>"$VM_TMP/s3lb.out" 2>&1 &
+	S3LB_PID=$!
+	for ((i = 0; i < 200; i++)); do
+		kill -0 "$S3LB_PID" 2>/dev/null || fail "s3lb exited: $(tail -n 20 "$VM_TMP/s3lb.out" "$VM_TMP/s3lb.log" 2>&1)"
+		if [ "$(ipvs_weight director "$N1")" = 1 ] && [ "$(ipvs_weight director "$N2")" = 1 ] &&
+			dr_status >/dev/null 2>&1; then
+			S3LB_START_MS=$(($(ms_now) - t0))
+			return 0
+		fi
+		sleep 0.2
+	done
+	fail "s3lb did not program IPVS in 40 s: $(ns director ipvsadm -Ln) $(tail -n 20 "$VM_TMP/s3lb.log")"
+}
+
+# dr_s3lb_stop: SIGTERM, wait for the exit (its status in $S3LB_RC)
+# shellcheck disable=SC2034 # S3LB_RC is the test files'
+dr_s3lb_stop() {
+	kill -TERM "$S3LB_PID"
+	S3LB_RC=0
+	wait "$S3LB_PID" || S3LB_RC=$?
+}
+
+# dr_status: s3lb status JSON (from the director's namespace)
+dr_status() { ns director "$S3LB_BIN" status -a 127.0.0.1:9901; }
