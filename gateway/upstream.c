@@ -117,7 +117,8 @@ int gw_upstream_get(gw_node_t *node, gw_conn_t *owner, gw_upstream_t **out, bool
 	if (up) {
 		idle_unlink(up);
 		uv_timer_stop(&up->timer);
-		gw_sock_read_stop(&up->sock);
+		/* no read stop: the owner swaps in its read callbacks before the loop runs again,
+		 * which saves two epoll_ctl calls per reused connection */
 		up->conn = owner;
 		up->reused = true;
 		node_refresh(node);
