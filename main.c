@@ -283,22 +283,22 @@ static void metric_ejections(void *arg, const char *pool, const char *node, cons
 static void hook_metrics(void *arg, void *text)
 {
 	gw_text_t *t = text;
-	arg = ((director_t *)arg)->hc;
+	hc_t *hc = ((director_t *)arg)->hc;
 	gw_text_printf(t, "# HELP s3lb_health_probes_total Active health probes by result.\n"
 	                  "# TYPE s3lb_health_probes_total counter\n");
-	hc_each(arg, metric_probes, t);
+	hc_each(hc, metric_probes, t);
 	gw_text_printf(
 	    t, "# HELP s3lb_health_last_probe_seconds Duration of the last finished probe.\n"
 	       "# TYPE s3lb_health_last_probe_seconds gauge\n");
-	hc_each(arg, metric_latency, t);
+	hc_each(hc, metric_latency, t);
 	gw_text_printf(t, "# HELP s3lb_health_transitions_total Health state changes of a node.\n"
 	                  "# TYPE s3lb_health_transitions_total counter\n");
-	hc_each(arg, metric_transitions, t);
+	hc_each(hc, metric_transitions, t);
 	gw_text_printf(t,
 	               "# HELP s3lb_health_ejections Consecutive passive ejections of a node (the "
 	               "back-off grows with it).\n"
 	               "# TYPE s3lb_health_ejections gauge\n");
-	hc_each(arg, metric_ejections, t);
+	hc_each(hc, metric_ejections, t);
 }
 
 static int cmd_run(const char *path)

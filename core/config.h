@@ -49,8 +49,8 @@ typedef enum { LB_LOG_ERROR = 0, LB_LOG_WARN, LB_LOG_INFO, LB_LOG_DEBUG } lb_log
 typedef enum {
 	LB_PROBE_HTTP = 0, /* an HTTP request; the status must be one of `expect` */
 	LB_PROBE_TCP,      /* a TCP connect */
-	LB_PROBE_S3,       /* a SigV4-signed HEAD of a canary object: the node can really serve data */
-	LB_PROBE_NONE,     /* no active probe: the node is UP unless passive health ejects it */
+	LB_PROBE_S3,   /* a SigV4-signed HEAD of a canary object: the node can really serve data */
+	LB_PROBE_NONE, /* no active probe: the node is UP unless passive health ejects it */
 } lb_probe_kind_t;
 const char *lb_probe_kind_name(lb_probe_kind_t k);
 
@@ -66,23 +66,23 @@ typedef struct lb_status_range_s {
  * rise 2, fall 2.
  */
 typedef struct lb_health_conf_s {
-	lb_probe_kind_t kind;     /* `kind`, default http */
-	uint64_t interval;        /* default 1s */
-	uint64_t fast_interval;   /* while rising or falling, default 250ms (<= interval) */
-	uint64_t timeout;         /* default 500ms; must be < interval */
-	uint32_t rise;            /* consecutive successes DOWN -> UP, default 2, >= 1 */
-	uint32_t fall;            /* consecutive failures UP -> DOWN, default 2, >= 1 */
-	uint32_t jitter_pct;      /* each interval is randomised by +-jitter%, default 10, <= 50 */
-	char *http_method;        /* `http.method`, default "GET"; HEAD also allowed */
-	char *http_path;          /* `http.path`, default "/" (origin-form, starts with '/') */
-	char *http_host;          /* `http.host`, Host header; NULL: the node's address */
+	lb_probe_kind_t kind;      /* `kind`, default http */
+	uint64_t interval;         /* default 1s */
+	uint64_t fast_interval;    /* while rising or falling, default 250ms (<= interval) */
+	uint64_t timeout;          /* default 500ms; must be < interval */
+	uint32_t rise;             /* consecutive successes DOWN -> UP, default 2, >= 1 */
+	uint32_t fall;             /* consecutive failures UP -> DOWN, default 2, >= 1 */
+	uint32_t jitter_pct;       /* each interval is randomised by +-jitter%, default 10, <= 50 */
+	char *http_method;         /* `http.method`, default "GET"; HEAD also allowed */
+	char *http_path;           /* `http.path`, default "/" (origin-form, starts with '/') */
+	char *http_host;           /* `http.host`, Host header; NULL: the node's address */
 	lb_status_range_t *expect; /* `http.expect`, default ["200-399"] */
 	size_t nexpect;
-	char *s3_bucket;          /* `s3.bucket` and `s3.key`: the canary object (required for s3) */
+	char *s3_bucket; /* `s3.bucket` and `s3.key`: the canary object (required for s3) */
 	char *s3_key;
-	char *s3_access_key;      /* `s3.access_key`, `s3.secret_key` (required for s3) */
+	char *s3_access_key; /* `s3.access_key`, `s3.secret_key` (required for s3) */
 	char *s3_secret_key;
-	char *s3_region;          /* `s3.region`, default "us-east-1" */
+	char *s3_region;              /* `s3.region`, default "us-east-1" */
 	uint32_t passive_failures;    /* `passive.failures`: consecutive request failures (connect
 	                               * errors, resets, timeouts, 5xx) that eject a node; 0 = off;
 	                               * default 3 */
@@ -94,9 +94,9 @@ typedef struct lb_health_conf_s {
 typedef struct lb_node_conf_s {
 	char *name;
 	lb_addr_t addr;
-	uint32_t weight; /* 1..1000, default 1; 0 is rejected (use drain instead) */
+	uint32_t weight;         /* 1..1000, default 1; 0 is rejected (use drain instead) */
 	lb_health_conf_t health; /* effective: pool's section with the node's overrides */
-	int line;        /* line in the config file, for messages */
+	int line;                /* line in the config file, for messages */
 } lb_node_conf_t;
 
 typedef struct lb_upstream_tls_s {
@@ -117,7 +117,8 @@ typedef struct lb_pool_conf_s {
 	uint32_t max_conns_per_node; /* upstream connections per node (busy + idle), default 512 */
 	uint32_t max_idle_per_node;  /* kept-alive idle connections per node, default 64 */
 	lb_upstream_tls_t tls;
-	lb_health_conf_t health; /* the pool's `health:` section (nodes hold their effective copy) */
+	lb_health_conf_t
+	    health; /* the pool's `health:` section (nodes hold their effective copy) */
 	int line;
 } lb_pool_conf_t;
 
@@ -180,16 +181,16 @@ typedef struct lb_log_conf_s {
  * draining (established connections finish).
  */
 typedef struct lb_dr_conf_s {
-	bool has_vip;       /* `vip: ADDR:PORT` (TCP); else `fwmark` */
+	bool has_vip; /* `vip: ADDR:PORT` (TCP); else `fwmark` */
 	lb_addr_t vip;
-	uint32_t fwmark;    /* `fwmark: N` (1..2^32-1) with `family: ipv4|ipv6` (default ipv4) */
-	int family;         /* AF_INET or AF_INET6 */
-	uint16_t port;      /* with fwmark: `port`, the port nodes get (required); with vip: vip's */
-	size_t pool;        /* index into lb_config_t.pools */
-	char *scheduler;    /* rr|wrr|lc|wlc|sh|mh (default mh) */
-	bool mh_fallback;   /* sh/mh: skip a weight-0 node instead of dropping (default true) */
-	bool mh_port;       /* sh/mh: hash the client port too (default false) */
-	uint64_t persistence; /* ms, whole seconds (IPVS granularity); 0: off (default) */
+	uint32_t fwmark;  /* `fwmark: N` (1..2^32-1) with `family: ipv4|ipv6` (default ipv4) */
+	int family;       /* AF_INET or AF_INET6 */
+	uint16_t port;    /* with fwmark: `port`, the port nodes get (required); with vip: vip's */
+	size_t pool;      /* index into lb_config_t.pools */
+	char *scheduler;  /* rr|wrr|lc|wlc|sh|mh (default mh) */
+	bool mh_fallback; /* sh/mh: skip a weight-0 node instead of dropping (default true) */
+	bool mh_port;     /* sh/mh: hash the client port too (default false) */
+	uint64_t persistence;     /* ms, whole seconds (IPVS granularity); 0: off (default) */
 	uint32_t upper_threshold; /* per destination connection limits, 0: none (default) */
 	uint32_t lower_threshold;
 	int line;
@@ -208,9 +209,9 @@ typedef struct lb_config_s {
 	size_t nfrontends;
 	lb_dr_conf_t *dr; /* `dr:` list, may be empty */
 	size_t ndr;
-	char *dr_state;   /* `dr_state:` file recording which IPVS entries s3lb created,
-	                   * default /run/s3lb/ipvs-owned */
-	unsigned refs; /* see lb_config_ref; 1 after load */
+	char *dr_state; /* `dr_state:` file recording which IPVS entries s3lb created,
+	                 * default /run/s3lb/ipvs-owned */
+	unsigned refs;  /* see lb_config_ref; 1 after load */
 } lb_config_t;
 
 /*

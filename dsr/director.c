@@ -77,7 +77,8 @@ int dsr_want_build(const lb_config_t *cfg, dsr_node_up_fn up, void *arg, dsr_tab
 		}
 		snprintf(s->sched, sizeof(s->sched), "%s", dr->scheduler);
 		/* the sched flags mean something else (or nothing) to other schedulers */
-		if (dr->mh_fallback && (!strcmp(dr->scheduler, "mh") || !strcmp(dr->scheduler, "sh")))
+		if (dr->mh_fallback &&
+		    (!strcmp(dr->scheduler, "mh") || !strcmp(dr->scheduler, "sh")))
 			s->flags |= DSR_SVC_F_SCHED1;
 		if (dr->mh_port && (!strcmp(dr->scheduler, "mh") || !strcmp(dr->scheduler, "sh")))
 			s->flags |= DSR_SVC_F_SCHED2;

@@ -629,28 +629,26 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	do_next(a, EV_REQUEST);
 }
 
-static void on_write_done(uv_write_t *req, int status)
+/* A write or the shutdown finished: `ev` for the state machine, unless it is already closing. */
+static void request_done(admin_conn_t *a, int status, admin_event_t ev)
 {
-	admin_conn_t *a = req->data;
 	a->result = status;
 	if (a->state == AS_CLOSING) {
 		release(a);
 		return;
 	}
 	a->pending--;
-	do_next(a, EV_WRITTEN);
+	do_next(a, ev);
+}
+
+static void on_write_done(uv_write_t *req, int status)
+{
+	request_done(req->data, status, EV_WRITTEN);
 }
 
 static void on_shutdown_done(uv_shutdown_t *req, int status)
 {
-	admin_conn_t *a = req->data;
-	a->result = status;
-	if (a->state == AS_CLOSING) {
-		release(a);
-		return;
-	}
-	a->pending--;
-	do_next(a, EV_SHUTDOWN);
+	request_done(req->data, status, EV_SHUTDOWN);
 }
 
 static const char *reason(int status)

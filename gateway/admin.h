@@ -31,6 +31,6 @@ void gw_admin_render_metrics(gw_server_t *srv, gw_text_t *out);
 int gw_admin_fetch(const char *addr, const char *path, FILE *out, char *err, size_t errlen);
 /* The same with another method (`s3lb drain`: POST /drain?node=NAME). */
 int gw_admin_request(const char *addr, const char *method, const char *path, FILE *out, char *err,
-		     size_t errlen);
+                     size_t errlen);
 
 #endif

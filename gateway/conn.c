@@ -365,10 +365,10 @@ static void client_read_start(gw_conn_t *c)
 
 static bool hop_by_hop(const gw_http_t *h, const char *msg, uint32_t i, const char *conn_tokens)
 {
-	static const char *const hop[] = {"connection", "keep-alive", "proxy-connection",
-	                                  "te",         "upgrade",    "trailer-not-hop"};
+	static const char *const hop[] = {"connection", "keep-alive", "proxy-connection", "te",
+	                                  "upgrade"};
 	const gw_hdr_t *hd = &h->hdrs[i];
-	for (size_t k = 0; k < sizeof(hop) / sizeof(hop[0]) - 1; k++)
+	for (size_t k = 0; k < sizeof(hop) / sizeof(hop[0]); k++)
 		if (gw_http_name_is(h, msg, i, hop[k]))
 			return true;
 	/* headers named in Connection are hop-by-hop too (RFC 9110 7.6.1) */
@@ -755,7 +755,7 @@ static void on_up_write(gw_sock_t *s, int status)
 		c->bytes_in += gw_rbuf_release(&c->rb);
 		c->body_released = true;
 	}
-	if (!c->resp_head_pending && !c->resp_started)
+	if (!c->resp_started)
 		up_timer(up, to->upstream_read);
 	pump_request(c);
 	client_read_start(c);
@@ -817,7 +817,7 @@ static void pump_request(gw_conn_t *c)
 	}
 	if (c->req_done && !c->req_sent) {
 		c->req_sent = true;
-		if (!c->resp_started && !c->resp_head_pending)
+		if (!c->resp_started)
 			up_timer(up, cfg_of(c)->timeouts.upstream_header);
 		if (c->resp_done)
 			pump_response(c); /* the node answered before the body ended */
@@ -900,7 +900,6 @@ static void on_response_head(gw_conn_t *c)
 	}
 	build_response_head(c, msg, interim);
 	up->rb.start = up->rb.parsed; /* the node's head bytes are replaced by resp_head */
-	c->resp_head_pending = false;
 	if (write_down(c, c->resp_head, c->resp_head_len, DOWN_HEAD) < 0) {
 		conn_close(c, true);
 		return;
@@ -1170,7 +1169,7 @@ static void end_request(gw_conn_t *c)
 	c->attempts = 0;
 	c->failover = false;
 	c->req_has_body = c->body_released = c->req_done = c->req_sent = c->head_sent = false;
-	c->resp_started = c->resp_done = c->resp_head_pending = c->is_head = false;
+	c->resp_started = c->resp_done = c->is_head = false;
 	c->status = 0;
 	c->bytes_in = c->bytes_out = 0;
 	c->t_start = 0;

@@ -176,7 +176,8 @@ struct gw_conn_s {
 	uint8_t *tried;
 	unsigned attempts;
 	bool retrying; /* the current attempt is a retry that counts against the budget */
-	bool failover; /* the last failure was on a node that is not up: not limited by the budget */
+	bool
+	    failover; /* the last failure was on a node that is not up: not limited by the budget */
 	bool req_has_body;
 	bool body_released; /* body bytes were released to a node: no retry from here */
 	bool req_done;      /* the parser saw the end of the request */
@@ -184,7 +185,6 @@ struct gw_conn_s {
 	bool head_sent;
 	bool resp_started; /* a response byte was written to the client */
 	bool resp_done;
-	bool resp_head_pending;
 	bool client_keep_alive;
 	bool close_after;
 	bool is_head;
