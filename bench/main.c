@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <sys/resource.h>
 
+#include "bench/files.h"
 #include "bench/opts.h"
 #include "bench/run.h"
 
@@ -26,6 +27,13 @@ int main(int argc, char **argv)
 	if (rc < 0) {
 		fprintf(stderr, "s3lb-bench: %s\n", err);
 		return 2;
+	}
+	if (opts.write_files[0]) {
+		if (bench_write_files(&opts, opts.write_files, err, sizeof(err)) < 0) {
+			fprintf(stderr, "s3lb-bench: --write-files: %s\n", err);
+			return 2;
+		}
+		return 0;
 	}
 	return bench_run(&opts);
 }

@@ -50,6 +50,10 @@ void bench_usage(FILE *f)
 	    "      --seed N              object sizes and choices (default 1)\n"
 	    "      --keep                keep objects (and a bucket created here) afterwards\n"
 	    "      --no-prepare          objects exist already (an earlier --keep run, same seed)\n"
+	    "      --shared-keys         all targets read the same keys (read-only workloads on\n"
+	    "                            one backend; by default each target has its own)\n"
+	    "      --write-files DIR     write the objects as files DIR/BUCKET/KEY for a static\n"
+	    "                            web server (then use --no-prepare --shared-keys), exit\n"
 	    "      --no-verify           do not check GET bodies\n"
 	    "\n"
 	    "Load\n"
@@ -89,6 +93,8 @@ enum {
 	O_SEED,
 	O_KEEP,
 	O_NOPREP,
+	O_SHARED,
+	O_FILES,
 	O_NOVERIFY,
 	O_WARMUP,
 	O_TIMEOUT,
@@ -124,6 +130,8 @@ static const struct option longopts[] = {
     {"seed", required_argument, NULL, O_SEED},
     {"keep", no_argument, NULL, O_KEEP},
     {"no-prepare", no_argument, NULL, O_NOPREP},
+    {"shared-keys", no_argument, NULL, O_SHARED},
+    {"write-files", required_argument, NULL, O_FILES},
     {"no-verify", no_argument, NULL, O_NOVERIFY},
     {"concurrency", required_argument, NULL, 'c'},
     {"rate", required_argument, NULL, 'r'},
@@ -486,6 +494,14 @@ int bench_opts_parse(int argc, char **argv, bench_opts_t *o, char *err, size_t e
 		case O_NOPREP:
 			o->no_prepare = true;
 			break;
+		case O_SHARED:
+			o->shared_keys = true;
+			break;
+		case O_FILES:
+			if (set_str(o->write_files, sizeof(o->write_files), optarg, &why) == 0 &&
+			    !optarg[0])
+				why = "expected a directory";
+			break;
 		case O_NOVERIFY:
 			o->no_verify = true;
 			break;
@@ -585,7 +601,7 @@ int bench_opts_parse(int argc, char **argv, bench_opts_t *o, char *err, size_t e
 		}
 		o->ntargets = 1;
 	}
-	if (o->ntargets == 0) {
+	if (o->ntargets == 0 && !o->write_files[0]) {
 		snprintf(err, errlen, "no target: give --endpoint URL or --target NAME=URL");
 		return -1;
 	}
@@ -602,6 +618,14 @@ int bench_opts_parse(int argc, char **argv, bench_opts_t *o, char *err, size_t e
 	}
 	for (int k = 0; k < BENCH_OP_PUBLIC; k++)
 		o->mix_total += o->mix[k];
+	if (o->shared_keys && bench_mix_writes(o->mix)) {
+		snprintf(err, errlen,
+		         "--shared-keys is for workloads that only read "
+		         "(targets would change each other's objects)");
+		return -1;
+	}
+	if (o->write_files[0])
+		return 0; /* no requests: no credentials needed */
 	if (!o->access_key[0] || !o->secret_key[0]) {
 		snprintf(err, errlen,
 		         "no credentials: give --access-key and --secret-key (or set "

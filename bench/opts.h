@@ -80,6 +80,8 @@ typedef struct bench_opts_s {
 
 	bool keep;
 	bool no_prepare;
+	bool shared_keys;      /* every target reads the same keys (no per-target namespace) */
+	char write_files[256]; /* --write-files DIR: write the working set as files, then exit */
 	bool no_verify;
 	bool quiet;
 	uint64_t max_errors;

@@ -327,8 +327,9 @@ static void target_init(run_t *x, unsigned ti)
 		p->pid = o->watch[i].pid;
 		p->ok = true;
 	}
-	/* With several targets each has its own keys, in case they share a backend. */
-	if (o->ntargets > 1)
+	/* With several targets each has its own keys, in case they share a backend (unless they
+	 * only read, and asked to share). */
+	if (o->ntargets > 1 && !o->shared_keys)
 		snprintf(prefix, sizeof(prefix), "%s%s/", o->prefix, tr->t->name);
 	else
 		snprintf(prefix, sizeof(prefix), "%s", o->prefix);
@@ -405,8 +406,8 @@ cleanup:
 		        "s3lb-bench: interrupted: cleaning up (Ctrl-C again to quit now)\n");
 	/* Every target's objects first, then the buckets: targets may share a backend (and so a
 	 * bucket, which only the first one created). */
-	for (unsigned ti = 0; ti < o->ntargets && !o->keep; ti++)
-		(void)phase(x, ti, BENCH_PH_CLEANUP, 0);
+	for (unsigned ti = 0; ti < (o->shared_keys ? 1 : o->ntargets) && !o->keep; ti++)
+		(void)phase(x, ti, BENCH_PH_CLEANUP, 0); /* shared keys: deleted once */
 	for (unsigned ti = 0; ti < o->ntargets && !o->keep; ti++)
 		if (x->res.targets[ti].bucket_created)
 			(void)phase(x, ti, BENCH_PH_TEARDOWN, 0);

@@ -118,6 +118,19 @@ static void command_line(void **state)
 	assert_int_equal(o->watch[0].pid, 123);
 	assert_string_equal(o->watch[0].name, "s3lb");
 	assert_int_equal(o->range_size, 1024);
+	assert_false(o->shared_keys);
+
+	/* --write-files needs neither a target nor credentials. */
+	assert_int_equal(parse(o, err, "b --write-files /tmp/x -w get -n 3 -s 1MiB"), 0);
+	assert_string_equal(o->write_files, "/tmp/x");
+	assert_int_equal(o->objects, 3);
+	assert_int_equal(
+	    parse(o, err,
+	          "b -t A=http://127.0.0.1:1 -t B=http://127.0.0.1:2 -w get --no-prepare "
+	          "--shared-keys --keep --access-key a --secret-key s"),
+	    0);
+	assert_true(o->shared_keys);
+	assert_true(o->no_prepare);
 
 	static const struct {
 		const char *line, *msg;
@@ -136,6 +149,9 @@ static void command_line(void **state)
 	    {"b -e http://127.0.0.1:1 --access-key a --secret-key s -c", "needs a value"},
 	    {"b -e http://127.0.0.1:1 --access-key a --secret-key s --watch-pid 12", "NAME=PID"},
 	    {"b -e http://127.0.0.1:1 --access-key a --secret-key s -s 0..1", "lower bound"},
+	    {"b -e http://127.0.0.1:1 --access-key a --secret-key s --shared-keys", "only read"},
+	    {"b -e http://127.0.0.1:1 --access-key a --secret-key s -w put --shared-keys",
+	     "only read"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = '\0';
