@@ -20,7 +20,7 @@
 #include <openssl/evp.h>
 #include <uv.h>
 
-#include "bench/sbuf.h"
+#include "core/sbuf.h"
 #include "bench/sigv4.h"
 
 #define MAX_HDRS   32
@@ -219,7 +219,7 @@ static int span_cmp(const span_t *a, const span_t *b)
 }
 
 /* Splits query on '&' and appends its parameters sorted, each as "k=v" ("k" becomes "k="). */
-static int add_sorted_query(bench_sbuf_t *b, const char *q)
+static int add_sorted_query(lb_sbuf_t *b, const char *q)
 {
 	span_t sp[MAX_PARAMS], t;
 	size_t n = 0, i, j;
@@ -248,10 +248,10 @@ static int add_sorted_query(bench_sbuf_t *b, const char *q)
 		}
 	for (i = 0; i < n; i++) {
 		if (i)
-			bench_sbuf_putc(b, '&');
-		bench_sbuf_add(b, sp[i].p, sp[i].len);
+			lb_sbuf_putc(b, '&');
+		lb_sbuf_add(b, sp[i].p, sp[i].len);
 		if (sp[i].klen == sp[i].len)
-			bench_sbuf_putc(b, '=');
+			lb_sbuf_putc(b, '=');
 	}
 	return 0;
 }
@@ -287,7 +287,7 @@ static int sort_headers(const bench_hdr_t *hdrs, size_t n, lhdr_t *out)
 }
 
 /* A header value trimmed, with runs of blanks inside folded to one space. */
-static void add_trimmed(bench_sbuf_t *b, const char *v)
+static void add_trimmed(lb_sbuf_t *b, const char *v)
 {
 	bool blank = false, any = false;
 	for (; *v; v++) {
@@ -296,39 +296,39 @@ static void add_trimmed(bench_sbuf_t *b, const char *v)
 			continue;
 		}
 		if (blank)
-			bench_sbuf_putc(b, ' ');
+			lb_sbuf_putc(b, ' ');
 		blank = false;
 		any = true;
-		bench_sbuf_putc(b, *v);
+		lb_sbuf_putc(b, *v);
 	}
 }
 
-static void add_signed_names(bench_sbuf_t *b, const lhdr_t *h, size_t n)
+static void add_signed_names(lb_sbuf_t *b, const lhdr_t *h, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (i)
-			bench_sbuf_putc(b, ';');
-		bench_sbuf_puts(b, h[i].name);
+			lb_sbuf_putc(b, ';');
+		lb_sbuf_puts(b, h[i].name);
 	}
 }
 
 /* "YYYYMMDD/region/service/aws4_request" */
-static void add_scope(bench_sbuf_t *b, const bench_sigv4_t *s, const char *amz_date)
+static void add_scope(lb_sbuf_t *b, const bench_sigv4_t *s, const char *amz_date)
 {
-	bench_sbuf_add(b, amz_date, 8);
-	bench_sbuf_putc(b, '/');
-	bench_sbuf_puts(b, s->region);
-	bench_sbuf_putc(b, '/');
-	bench_sbuf_puts(b, s->service);
-	bench_sbuf_puts(b, "/aws4_request");
+	lb_sbuf_add(b, amz_date, 8);
+	lb_sbuf_putc(b, '/');
+	lb_sbuf_puts(b, s->region);
+	lb_sbuf_putc(b, '/');
+	lb_sbuf_puts(b, s->service);
+	lb_sbuf_puts(b, "/aws4_request");
 }
 
-static void add_method_path(bench_sbuf_t *b, const char *method, const char *path)
+static void add_method_path(lb_sbuf_t *b, const char *method, const char *path)
 {
-	bench_sbuf_puts(b, method);
-	bench_sbuf_putc(b, '\n');
-	bench_sbuf_puts(b, path);
-	bench_sbuf_putc(b, '\n');
+	lb_sbuf_puts(b, method);
+	lb_sbuf_putc(b, '\n');
+	lb_sbuf_puts(b, path);
+	lb_sbuf_putc(b, '\n');
 }
 
 /* hex(HMAC(key of the day, string to sign)) for a canonical request. */
@@ -337,16 +337,16 @@ static void signature(bench_sigv4_t *s, const char *creq, size_t creq_len, const
 {
 	char sts[512], h[65];
 	unsigned char d[32];
-	bench_sbuf_t b;
+	lb_sbuf_t b;
 
 	bench_sha256_hex(s, creq, creq_len, h);
-	bench_sbuf_init(&b, sts, sizeof(sts));
-	bench_sbuf_puts(&b, "AWS4-HMAC-SHA256\n");
-	bench_sbuf_puts(&b, amz_date);
-	bench_sbuf_putc(&b, '\n');
+	lb_sbuf_init(&b, sts, sizeof(sts));
+	lb_sbuf_puts(&b, "AWS4-HMAC-SHA256\n");
+	lb_sbuf_puts(&b, amz_date);
+	lb_sbuf_putc(&b, '\n');
 	add_scope(&b, s, amz_date);
-	bench_sbuf_putc(&b, '\n');
-	bench_sbuf_puts(&b, h);
+	lb_sbuf_putc(&b, '\n');
+	lb_sbuf_puts(&b, h);
 	signing_key(s, amz_date);
 	hmac(s, s->key, 32, b.p, b.len, d);
 	to_hex(d, 32, sig);
@@ -358,38 +358,38 @@ int bench_sigv4_authorization(bench_sigv4_t *s, const char *method, const char *
 {
 	char creq[CREQ_CAP], sig[65];
 	lhdr_t lh[MAX_HDRS];
-	bench_sbuf_t b, o;
+	lb_sbuf_t b, o;
 
 	if (strlen(amz_date) != 16 || sort_headers(hdrs, nhdrs, lh) < 0)
 		return UV_EINVAL;
-	bench_sbuf_init(&b, creq, sizeof(creq));
+	lb_sbuf_init(&b, creq, sizeof(creq));
 	add_method_path(&b, method, path);
 	if (add_sorted_query(&b, query ? query : "") < 0)
 		return UV_ENOBUFS;
-	bench_sbuf_putc(&b, '\n');
+	lb_sbuf_putc(&b, '\n');
 	for (size_t i = 0; i < nhdrs; i++) {
-		bench_sbuf_puts(&b, lh[i].name);
-		bench_sbuf_putc(&b, ':');
+		lb_sbuf_puts(&b, lh[i].name);
+		lb_sbuf_putc(&b, ':');
 		add_trimmed(&b, lh[i].value);
-		bench_sbuf_putc(&b, '\n');
+		lb_sbuf_putc(&b, '\n');
 	}
-	bench_sbuf_putc(&b, '\n');
+	lb_sbuf_putc(&b, '\n');
 	add_signed_names(&b, lh, nhdrs);
-	bench_sbuf_putc(&b, '\n');
-	bench_sbuf_puts(&b, payload_hash);
+	lb_sbuf_putc(&b, '\n');
+	lb_sbuf_puts(&b, payload_hash);
 	if (b.over)
 		return UV_ENOBUFS;
 	signature(s, b.p, b.len, amz_date, sig);
 
-	bench_sbuf_init(&o, out, cap);
-	bench_sbuf_puts(&o, "AWS4-HMAC-SHA256 Credential=");
-	bench_sbuf_puts(&o, s->access_key);
-	bench_sbuf_putc(&o, '/');
+	lb_sbuf_init(&o, out, cap);
+	lb_sbuf_puts(&o, "AWS4-HMAC-SHA256 Credential=");
+	lb_sbuf_puts(&o, s->access_key);
+	lb_sbuf_putc(&o, '/');
 	add_scope(&o, s, amz_date);
-	bench_sbuf_puts(&o, ", SignedHeaders=");
+	lb_sbuf_puts(&o, ", SignedHeaders=");
 	add_signed_names(&o, lh, nhdrs);
-	bench_sbuf_puts(&o, ", Signature=");
-	bench_sbuf_puts(&o, sig);
+	lb_sbuf_puts(&o, ", Signature=");
+	lb_sbuf_puts(&o, sig);
 	return o.over ? UV_ENOBUFS : 0;
 }
 
@@ -398,44 +398,44 @@ int bench_sigv4_presign(bench_sigv4_t *s, const char *method, const char *path, 
                         size_t cap)
 {
 	char creq[CREQ_CAP], params[2048], cred[256], sig[65];
-	bench_sbuf_t b, p, o;
+	lb_sbuf_t b, p, o;
 	size_t qstart;
 
 	if (strlen(amz_date) != 16)
 		return UV_EINVAL;
 	/* The credential goes in the query, so its slashes are encoded. */
-	bench_sbuf_init(&p, params, sizeof(params));
-	bench_sbuf_puts(&p, s->access_key);
-	bench_sbuf_putc(&p, '/');
+	lb_sbuf_init(&p, params, sizeof(params));
+	lb_sbuf_puts(&p, s->access_key);
+	lb_sbuf_putc(&p, '/');
 	add_scope(&p, s, amz_date);
 	if (p.over || bench_uri_encode(params, p.len, false, cred, sizeof(cred)) < 0)
 		return UV_ENOBUFS;
-	bench_sbuf_init(&p, params, sizeof(params));
+	lb_sbuf_init(&p, params, sizeof(params));
 	if (query && *query)
-		bench_sbuf_printf(&p, "%s&", query);
-	bench_sbuf_printf(&p,
-	                  "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=%s&X-Amz-Date=%s"
-	                  "&X-Amz-Expires=%u&X-Amz-SignedHeaders=host",
-	                  cred, amz_date, expires);
+		lb_sbuf_printf(&p, "%s&", query);
+	lb_sbuf_printf(&p,
+	               "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=%s&X-Amz-Date=%s"
+	               "&X-Amz-Expires=%u&X-Amz-SignedHeaders=host",
+	               cred, amz_date, expires);
 	if (p.over)
 		return UV_ENOBUFS;
 
-	bench_sbuf_init(&b, creq, sizeof(creq));
+	lb_sbuf_init(&b, creq, sizeof(creq));
 	add_method_path(&b, method, path);
 	qstart = b.len;
 	if (add_sorted_query(&b, params) < 0)
 		return UV_ENOBUFS;
-	bench_sbuf_putc(&b, '\n');
-	bench_sbuf_puts(&b, "host:");
+	lb_sbuf_putc(&b, '\n');
+	lb_sbuf_puts(&b, "host:");
 	add_trimmed(&b, host);
-	bench_sbuf_puts(&b, "\n\nhost\n" BENCH_UNSIGNED);
+	lb_sbuf_puts(&b, "\n\nhost\n" BENCH_UNSIGNED);
 	if (b.over)
 		return UV_ENOBUFS;
 	signature(s, b.p, b.len, amz_date, sig);
 
 	/* Sent in the canonical (sorted) order, then the signature. */
-	bench_sbuf_init(&o, out, cap);
-	bench_sbuf_add(&o, creq + qstart, (size_t)(strchr(creq + qstart, '\n') - (creq + qstart)));
-	bench_sbuf_printf(&o, "&X-Amz-Signature=%s", sig);
+	lb_sbuf_init(&o, out, cap);
+	lb_sbuf_add(&o, creq + qstart, (size_t)(strchr(creq + qstart, '\n') - (creq + qstart)));
+	lb_sbuf_printf(&o, "&X-Amz-Signature=%s", sig);
 	return o.over ? UV_ENOBUFS : 0;
 }

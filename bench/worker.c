@@ -43,8 +43,8 @@
 #include "bench/body.h"
 #include "bench/http.h"
 #include "bench/s3.h"
-#include "bench/sbuf.h"
 #include "bench/worker.h"
+#include "core/sbuf.h"
 #include "gateway/sock.h"
 #include "gateway/tls.h"
 
@@ -565,19 +565,19 @@ static bool step_done(conn_t *c)
 			}
 			snprintf(op->etags[op->step - 1], sizeof(op->etags[0]), "%s", etag);
 			if (op->step == op->nparts) { /* all parts sent: the completion's body */
-				bench_sbuf_t b;
+				lb_sbuf_t b;
 				size_t cap = 64 + (size_t)op->nparts * 128;
 				op->text = malloc(cap);
 				if (!op->text)
 					abort();
-				bench_sbuf_init(&b, op->text, cap);
-				bench_sbuf_puts(&b, "<CompleteMultipartUpload>");
+				lb_sbuf_init(&b, op->text, cap);
+				lb_sbuf_puts(&b, "<CompleteMultipartUpload>");
 				for (unsigned i = 0; i < op->nparts; i++)
-					bench_sbuf_printf(&b,
-					                  "<Part><PartNumber>%u</PartNumber>"
-					                  "<ETag>%s</ETag></Part>",
-					                  i + 1, op->etags[i]);
-				bench_sbuf_puts(&b, "</CompleteMultipartUpload>");
+					lb_sbuf_printf(&b,
+					               "<Part><PartNumber>%u</PartNumber>"
+					               "<ETag>%s</ETag></Part>",
+					               i + 1, op->etags[i]);
+				lb_sbuf_puts(&b, "</CompleteMultipartUpload>");
 			}
 		} else if (memmem(op->xml, op->xml_len, "<Error>", 7)) {
 			/* CompleteMultipartUpload may fail inside a 200. */
