@@ -44,14 +44,14 @@ int bench_s3_init(bench_s3_t *s, const bench_opts_t *o, const bench_target_t *t)
 		abort();
 	for (unsigned i = 0; i < CACHE_SLOTS; i++)
 		s->cache[i].sec = -1;
-	if ((rc = bench_sigv4_new(o->access_key, o->secret_key, o->region, "s3", &s->sig)) < 0)
+	if ((rc = lb_sigv4_new(o->access_key, o->secret_key, o->region, "s3", &s->sig)) < 0)
 		return rc;
 	return 0;
 }
 
 void bench_s3_free(bench_s3_t *s)
 {
-	bench_sigv4_free(s->sig);
+	lb_sigv4_free(s->sig);
 	s->sig = NULL;
 	free(s->cache);
 	s->cache = NULL;
@@ -69,7 +69,7 @@ static int signed_prefix(bench_s3_t *s, const bench_s3_req_t *r, const char *ph,
 	lb_sbuf_puts(&pb, s->path_base);
 	lb_sbuf_putc(&pb, '/');
 	if (r->key) {
-		if (bench_uri_encode(r->key, strlen(r->key), true, ekey, sizeof(ekey)) < 0)
+		if (lb_sigv4_uri_encode(r->key, strlen(r->key), true, ekey, sizeof(ekey)) < 0)
 			return UV_ENOBUFS;
 		lb_sbuf_puts(&pb, ekey);
 	}
@@ -79,8 +79,8 @@ static int signed_prefix(bench_s3_t *s, const bench_s3_req_t *r, const char *ph,
 	lb_sbuf_putc(b, ' ');
 	lb_sbuf_puts(b, path);
 	if (s->o->presign) {
-		rc = bench_sigv4_presign(s->sig, r->method, path, query, s->host, s->amz_date,
-		                         PRESIGN_EXPIRES, q, sizeof(q));
+		rc = lb_sigv4_presign(s->sig, r->method, path, query, s->host, s->amz_date,
+		                      PRESIGN_EXPIRES, q, sizeof(q));
 		if (rc < 0)
 			return rc;
 		lb_sbuf_putc(b, '?');
@@ -90,13 +90,13 @@ static int signed_prefix(bench_s3_t *s, const bench_s3_req_t *r, const char *ph,
 		lb_sbuf_puts(b, "\r\n");
 		return 0;
 	}
-	bench_hdr_t h[3] = {
+	lb_sigv4_hdr_t h[3] = {
 	    {"host", s->host},
 	    {"x-amz-content-sha256", ph},
 	    {"x-amz-date", s->amz_date},
 	};
-	rc = bench_sigv4_authorization(s->sig, r->method, path, query, h, 3, s->amz_date, ph, auth,
-	                               sizeof(auth));
+	rc = lb_sigv4_authorization(s->sig, r->method, path, query, h, 3, s->amz_date, ph, auth,
+	                            sizeof(auth));
 	if (rc < 0)
 		return rc;
 	if (*query) {
@@ -118,9 +118,9 @@ static int signed_prefix(bench_s3_t *s, const bench_s3_req_t *r, const char *ph,
 int bench_s3_head(bench_s3_t *s, const bench_s3_req_t *r, int64_t now_s, char *out, size_t cap)
 {
 	const char *ph = r->payload_hash          ? r->payload_hash
-	                 : !s->o->sign_payload    ? BENCH_UNSIGNED
-	                 : r->content_length <= 0 ? BENCH_SHA256_EMPTY
-	                                          : BENCH_UNSIGNED;
+	                 : !s->o->sign_payload    ? LB_SIGV4_UNSIGNED
+	                 : r->content_length <= 0 ? LB_SIGV4_EMPTY_SHA256
+	                                          : LB_SIGV4_UNSIGNED;
 	const char *parts[4] = {r->method, r->key ? r->key : "", r->query ? r->query : "", ph};
 	bench_s3_cache_t *e = NULL;
 	char id[CACHE_ID];
@@ -129,7 +129,7 @@ int bench_s3_head(bench_s3_t *s, const bench_s3_req_t *r, int64_t now_s, char *o
 	int rc;
 
 	if (now_s != s->date_sec) {
-		bench_amz_date(now_s, s->amz_date);
+		lb_sigv4_amz_date(now_s, s->amz_date);
 		s->date_sec = now_s;
 	}
 	lb_sbuf_init(&ib, id, sizeof(id));

@@ -384,8 +384,8 @@ static int build_request(conn_t *c)
 	r.key = op->key[0] ? op->key : NULL;
 
 	if (op->aborting) {
-		if (bench_uri_encode(op->upload_id, strlen(op->upload_id), false, enc,
-		                     sizeof(enc)) < 0)
+		if (lb_sigv4_uri_encode(op->upload_id, strlen(op->upload_id), false, enc,
+		                        sizeof(enc)) < 0)
 			return UV_ENOBUFS;
 		snprintf(query, sizeof(query), "uploadId=%s", enc);
 		r.method = "DELETE";
@@ -422,8 +422,8 @@ static int build_request(conn_t *c)
 	case BENCH_OP_LIST:
 		r.method = "GET";
 		r.key = NULL;
-		if (bench_uri_encode(w->ph->objs->prefix, strlen(w->ph->objs->prefix), false, enc,
-		                     sizeof(enc)) < 0)
+		if (lb_sigv4_uri_encode(w->ph->objs->prefix, strlen(w->ph->objs->prefix), false,
+		                        enc, sizeof(enc)) < 0)
 			return UV_ENOBUFS;
 		snprintf(query, sizeof(query), "list-type=2&max-keys=%u&prefix=%s",
 		         o->list_max_keys, enc);
@@ -436,8 +436,8 @@ static int build_request(conn_t *c)
 			r.content_length = 0;
 			break;
 		}
-		if (bench_uri_encode(op->upload_id, strlen(op->upload_id), false, enc,
-		                     sizeof(enc)) < 0)
+		if (lb_sigv4_uri_encode(op->upload_id, strlen(op->upload_id), false, enc,
+		                        sizeof(enc)) < 0)
 			return UV_ENOBUFS;
 		if (op->step <= op->nparts) {
 			r.method = "PUT";
@@ -476,19 +476,19 @@ build:
 	if (op->src != B_NONE) {
 		r.content_length = (int64_t)op->src_len;
 		if (o->sign_payload && !o->presign) {
-			bench_sha256_begin(w->s3.sig);
+			lb_sigv4_sha256_begin(w->s3.sig);
 			if (op->src == B_TEXT) {
-				bench_sha256_update(w->s3.sig, op->text, op->src_len);
+				lb_sigv4_sha256_update(w->s3.sig, op->text, op->src_len);
 			} else {
 				for (uint64_t off = 0; off < op->src_len; off += WBUF_CAP) {
 					size_t len = op->src_len - off < WBUF_CAP
 					                 ? (size_t)(op->src_len - off)
 					                 : WBUF_CAP;
 					bench_body_fill(op->seed, op->src_off + off, c->wbuf, len);
-					bench_sha256_update(w->s3.sig, c->wbuf, len);
+					lb_sigv4_sha256_update(w->s3.sig, c->wbuf, len);
 				}
 			}
-			bench_sha256_end(w->s3.sig, hash);
+			lb_sigv4_sha256_end(w->s3.sig, hash);
 			r.payload_hash = hash;
 		}
 	}
