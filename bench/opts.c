@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "bench/opts.h"
-#include "bench/sbuf.h"
 #include "core/parse.h"
+#include "core/sbuf.h"
 
 const char *const bench_op_names[BENCH_OP_KINDS] = {
     "get", "put", "head", "delete", "list", "multipart", "bucket",
@@ -248,12 +248,11 @@ int bench_mix_parse(const char *s, unsigned mix[BENCH_OP_PUBLIC], const char **w
 
 void bench_mix_format(const unsigned mix[BENCH_OP_PUBLIC], char *buf, size_t len)
 {
-	bench_sbuf_t b;
-	bench_sbuf_init(&b, buf, len);
+	lb_sbuf_t b;
+	lb_sbuf_init(&b, buf, len);
 	for (int k = 0; k < BENCH_OP_PUBLIC; k++)
 		if (mix[k])
-			bench_sbuf_printf(&b, "%s%s=%u", b.len ? "," : "", bench_op_names[k],
-			                  mix[k]);
+			lb_sbuf_printf(&b, "%s%s=%u", b.len ? "," : "", bench_op_names[k], mix[k]);
 }
 
 bool bench_mix_needs_objects(const unsigned mix[BENCH_OP_PUBLIC])
@@ -377,15 +376,15 @@ static void defaults(bench_opts_t *o)
 
 static void save_cmdline(bench_opts_t *o, int argc, char **argv)
 {
-	bench_sbuf_t b;
-	bench_sbuf_init(&b, o->cmdline, sizeof(o->cmdline));
+	lb_sbuf_t b;
+	lb_sbuf_init(&b, o->cmdline, sizeof(o->cmdline));
 	for (int i = 0; i < argc; i++) {
 		/* The secret never goes into reports. */
 		bool secret = i > 0 && (strcmp(argv[i - 1], "--secret-key") == 0);
-		bench_sbuf_printf(&b, "%s%s", i ? " " : "",
-		                  secret                                       ? "***"
-		                  : strncmp(argv[i], "--secret-key=", 13) == 0 ? "--secret-key=***"
-		                                                               : argv[i]);
+		lb_sbuf_printf(&b, "%s%s", i ? " " : "",
+		               secret                                       ? "***"
+		               : strncmp(argv[i], "--secret-key=", 13) == 0 ? "--secret-key=***"
+		                                                            : argv[i]);
 	}
 }
 

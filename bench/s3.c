@@ -7,7 +7,7 @@
 
 #include "bench/rand.h"
 #include "bench/s3.h"
-#include "bench/sbuf.h"
+#include "core/sbuf.h"
 
 #define PRESIGN_EXPIRES 3600
 
@@ -44,104 +44,104 @@ int bench_s3_init(bench_s3_t *s, const bench_opts_t *o, const bench_target_t *t)
 		abort();
 	for (unsigned i = 0; i < CACHE_SLOTS; i++)
 		s->cache[i].sec = -1;
-	if ((rc = bench_sigv4_new(o->access_key, o->secret_key, o->region, "s3", &s->sig)) < 0)
+	if ((rc = lb_sigv4_new(o->access_key, o->secret_key, o->region, "s3", &s->sig)) < 0)
 		return rc;
 	return 0;
 }
 
 void bench_s3_free(bench_s3_t *s)
 {
-	bench_sigv4_free(s->sig);
+	lb_sigv4_free(s->sig);
 	s->sig = NULL;
 	free(s->cache);
 	s->cache = NULL;
 }
 
 /* The signed part: request line, Host, and (header auth) the x-amz headers and Authorization. */
-static int signed_prefix(bench_s3_t *s, const bench_s3_req_t *r, const char *ph, bench_sbuf_t *b)
+static int signed_prefix(bench_s3_t *s, const bench_s3_req_t *r, const char *ph, lb_sbuf_t *b)
 {
 	char path[1200], ekey[1024], auth[512], q[3072];
 	const char *query = r->query ? r->query : "";
-	bench_sbuf_t pb;
+	lb_sbuf_t pb;
 	int rc;
 
-	bench_sbuf_init(&pb, path, sizeof(path));
-	bench_sbuf_puts(&pb, s->path_base);
-	bench_sbuf_putc(&pb, '/');
+	lb_sbuf_init(&pb, path, sizeof(path));
+	lb_sbuf_puts(&pb, s->path_base);
+	lb_sbuf_putc(&pb, '/');
 	if (r->key) {
-		if (bench_uri_encode(r->key, strlen(r->key), true, ekey, sizeof(ekey)) < 0)
+		if (lb_sigv4_uri_encode(r->key, strlen(r->key), true, ekey, sizeof(ekey)) < 0)
 			return UV_ENOBUFS;
-		bench_sbuf_puts(&pb, ekey);
+		lb_sbuf_puts(&pb, ekey);
 	}
 	if (pb.over)
 		return UV_ENOBUFS;
-	bench_sbuf_puts(b, r->method);
-	bench_sbuf_putc(b, ' ');
-	bench_sbuf_puts(b, path);
+	lb_sbuf_puts(b, r->method);
+	lb_sbuf_putc(b, ' ');
+	lb_sbuf_puts(b, path);
 	if (s->o->presign) {
-		rc = bench_sigv4_presign(s->sig, r->method, path, query, s->host, s->amz_date,
-		                         PRESIGN_EXPIRES, q, sizeof(q));
+		rc = lb_sigv4_presign(s->sig, r->method, path, query, s->host, s->amz_date,
+		                      PRESIGN_EXPIRES, q, sizeof(q));
 		if (rc < 0)
 			return rc;
-		bench_sbuf_putc(b, '?');
-		bench_sbuf_puts(b, q);
-		bench_sbuf_puts(b, " HTTP/1.1\r\nHost: ");
-		bench_sbuf_puts(b, s->host);
-		bench_sbuf_puts(b, "\r\n");
+		lb_sbuf_putc(b, '?');
+		lb_sbuf_puts(b, q);
+		lb_sbuf_puts(b, " HTTP/1.1\r\nHost: ");
+		lb_sbuf_puts(b, s->host);
+		lb_sbuf_puts(b, "\r\n");
 		return 0;
 	}
-	bench_hdr_t h[3] = {
+	lb_sigv4_hdr_t h[3] = {
 	    {"host", s->host},
 	    {"x-amz-content-sha256", ph},
 	    {"x-amz-date", s->amz_date},
 	};
-	rc = bench_sigv4_authorization(s->sig, r->method, path, query, h, 3, s->amz_date, ph, auth,
-	                               sizeof(auth));
+	rc = lb_sigv4_authorization(s->sig, r->method, path, query, h, 3, s->amz_date, ph, auth,
+	                            sizeof(auth));
 	if (rc < 0)
 		return rc;
 	if (*query) {
-		bench_sbuf_putc(b, '?');
-		bench_sbuf_puts(b, query);
+		lb_sbuf_putc(b, '?');
+		lb_sbuf_puts(b, query);
 	}
-	bench_sbuf_puts(b, " HTTP/1.1\r\nHost: ");
-	bench_sbuf_puts(b, s->host);
-	bench_sbuf_puts(b, "\r\nx-amz-date: ");
-	bench_sbuf_puts(b, s->amz_date);
-	bench_sbuf_puts(b, "\r\nx-amz-content-sha256: ");
-	bench_sbuf_puts(b, ph);
-	bench_sbuf_puts(b, "\r\nAuthorization: ");
-	bench_sbuf_puts(b, auth);
-	bench_sbuf_puts(b, "\r\n");
+	lb_sbuf_puts(b, " HTTP/1.1\r\nHost: ");
+	lb_sbuf_puts(b, s->host);
+	lb_sbuf_puts(b, "\r\nx-amz-date: ");
+	lb_sbuf_puts(b, s->amz_date);
+	lb_sbuf_puts(b, "\r\nx-amz-content-sha256: ");
+	lb_sbuf_puts(b, ph);
+	lb_sbuf_puts(b, "\r\nAuthorization: ");
+	lb_sbuf_puts(b, auth);
+	lb_sbuf_puts(b, "\r\n");
 	return 0;
 }
 
 int bench_s3_head(bench_s3_t *s, const bench_s3_req_t *r, int64_t now_s, char *out, size_t cap)
 {
 	const char *ph = r->payload_hash          ? r->payload_hash
-	                 : !s->o->sign_payload    ? BENCH_UNSIGNED
-	                 : r->content_length <= 0 ? BENCH_SHA256_EMPTY
-	                                          : BENCH_UNSIGNED;
+	                 : !s->o->sign_payload    ? LB_SIGV4_UNSIGNED
+	                 : r->content_length <= 0 ? LB_SIGV4_EMPTY_SHA256
+	                                          : LB_SIGV4_UNSIGNED;
 	const char *parts[4] = {r->method, r->key ? r->key : "", r->query ? r->query : "", ph};
 	bench_s3_cache_t *e = NULL;
 	char id[CACHE_ID];
-	bench_sbuf_t b, ib;
+	lb_sbuf_t b, ib;
 	uint64_t h;
 	int rc;
 
 	if (now_s != s->date_sec) {
-		bench_amz_date(now_s, s->amz_date);
+		lb_sigv4_amz_date(now_s, s->amz_date);
 		s->date_sec = now_s;
 	}
-	bench_sbuf_init(&ib, id, sizeof(id));
+	lb_sbuf_init(&ib, id, sizeof(id));
 	for (int i = 0; i < 4; i++)
-		bench_sbuf_add(&ib, parts[i], strlen(parts[i]) + 1); /* with the NUL: unambiguous */
-	bench_sbuf_init(&b, out, cap);
+		lb_sbuf_add(&ib, parts[i], strlen(parts[i]) + 1); /* with the NUL: unambiguous */
+	lb_sbuf_init(&b, out, cap);
 	if (!ib.over) {
 		h = bench_hash_bytes(id, ib.len, 0);
 		e = &s->cache[h % CACHE_SLOTS];
 	}
 	if (e && e->sec == now_s && e->id_len == ib.len && memcmp(e->id, id, ib.len) == 0) {
-		bench_sbuf_add(&b, e->prefix, e->len);
+		lb_sbuf_add(&b, e->prefix, e->len);
 	} else {
 		if ((rc = signed_prefix(s, r, ph, &b)) < 0)
 			return rc;
@@ -154,16 +154,16 @@ int bench_s3_head(bench_s3_t *s, const bench_s3_req_t *r, int64_t now_s, char *o
 		}
 	}
 	if (r->range) {
-		bench_sbuf_puts(&b, "Range: ");
-		bench_sbuf_puts(&b, r->range);
-		bench_sbuf_puts(&b, "\r\n");
+		lb_sbuf_puts(&b, "Range: ");
+		lb_sbuf_puts(&b, r->range);
+		lb_sbuf_puts(&b, "\r\n");
 	}
 	if (r->content_length >= 0) {
-		bench_sbuf_puts(&b, "Content-Length: ");
-		bench_sbuf_putu(&b, (unsigned long long)r->content_length);
-		bench_sbuf_puts(&b, "\r\n");
+		lb_sbuf_puts(&b, "Content-Length: ");
+		lb_sbuf_putu(&b, (unsigned long long)r->content_length);
+		lb_sbuf_puts(&b, "\r\n");
 	}
-	bench_sbuf_puts(&b, "\r\n");
+	lb_sbuf_puts(&b, "\r\n");
 	return b.over ? UV_ENOBUFS : (int)b.len;
 }
 

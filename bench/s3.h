@@ -13,13 +13,13 @@
 #include <stdint.h>
 
 #include "bench/opts.h"
-#include "bench/sigv4.h"
+#include "core/sigv4.h"
 
 typedef struct bench_s3_cache_s bench_s3_cache_t;
 
 typedef struct bench_s3_s {
 	const bench_opts_t *o;
-	bench_sigv4_t *sig;
+	lb_sigv4_t *sig;
 	bench_s3_cache_t *cache; /* signed heads of this second (see bench_s3_head) */
 	char host[512];          /* the Host header */
 	char path_base[128];     /* "/bucket" (path-style) or "" (virtual-hosted) */

@@ -43,8 +43,8 @@
 #include "bench/body.h"
 #include "bench/http.h"
 #include "bench/s3.h"
-#include "bench/sbuf.h"
 #include "bench/worker.h"
+#include "core/sbuf.h"
 #include "gateway/sock.h"
 #include "gateway/tls.h"
 
@@ -384,8 +384,8 @@ static int build_request(conn_t *c)
 	r.key = op->key[0] ? op->key : NULL;
 
 	if (op->aborting) {
-		if (bench_uri_encode(op->upload_id, strlen(op->upload_id), false, enc,
-		                     sizeof(enc)) < 0)
+		if (lb_sigv4_uri_encode(op->upload_id, strlen(op->upload_id), false, enc,
+		                        sizeof(enc)) < 0)
 			return UV_ENOBUFS;
 		snprintf(query, sizeof(query), "uploadId=%s", enc);
 		r.method = "DELETE";
@@ -422,8 +422,8 @@ static int build_request(conn_t *c)
 	case BENCH_OP_LIST:
 		r.method = "GET";
 		r.key = NULL;
-		if (bench_uri_encode(w->ph->objs->prefix, strlen(w->ph->objs->prefix), false, enc,
-		                     sizeof(enc)) < 0)
+		if (lb_sigv4_uri_encode(w->ph->objs->prefix, strlen(w->ph->objs->prefix), false,
+		                        enc, sizeof(enc)) < 0)
 			return UV_ENOBUFS;
 		snprintf(query, sizeof(query), "list-type=2&max-keys=%u&prefix=%s",
 		         o->list_max_keys, enc);
@@ -436,8 +436,8 @@ static int build_request(conn_t *c)
 			r.content_length = 0;
 			break;
 		}
-		if (bench_uri_encode(op->upload_id, strlen(op->upload_id), false, enc,
-		                     sizeof(enc)) < 0)
+		if (lb_sigv4_uri_encode(op->upload_id, strlen(op->upload_id), false, enc,
+		                        sizeof(enc)) < 0)
 			return UV_ENOBUFS;
 		if (op->step <= op->nparts) {
 			r.method = "PUT";
@@ -476,19 +476,19 @@ build:
 	if (op->src != B_NONE) {
 		r.content_length = (int64_t)op->src_len;
 		if (o->sign_payload && !o->presign) {
-			bench_sha256_begin(w->s3.sig);
+			lb_sigv4_sha256_begin(w->s3.sig);
 			if (op->src == B_TEXT) {
-				bench_sha256_update(w->s3.sig, op->text, op->src_len);
+				lb_sigv4_sha256_update(w->s3.sig, op->text, op->src_len);
 			} else {
 				for (uint64_t off = 0; off < op->src_len; off += WBUF_CAP) {
 					size_t len = op->src_len - off < WBUF_CAP
 					                 ? (size_t)(op->src_len - off)
 					                 : WBUF_CAP;
 					bench_body_fill(op->seed, op->src_off + off, c->wbuf, len);
-					bench_sha256_update(w->s3.sig, c->wbuf, len);
+					lb_sigv4_sha256_update(w->s3.sig, c->wbuf, len);
 				}
 			}
-			bench_sha256_end(w->s3.sig, hash);
+			lb_sigv4_sha256_end(w->s3.sig, hash);
 			r.payload_hash = hash;
 		}
 	}
@@ -565,19 +565,19 @@ static bool step_done(conn_t *c)
 			}
 			snprintf(op->etags[op->step - 1], sizeof(op->etags[0]), "%s", etag);
 			if (op->step == op->nparts) { /* all parts sent: the completion's body */
-				bench_sbuf_t b;
+				lb_sbuf_t b;
 				size_t cap = 64 + (size_t)op->nparts * 128;
 				op->text = malloc(cap);
 				if (!op->text)
 					abort();
-				bench_sbuf_init(&b, op->text, cap);
-				bench_sbuf_puts(&b, "<CompleteMultipartUpload>");
+				lb_sbuf_init(&b, op->text, cap);
+				lb_sbuf_puts(&b, "<CompleteMultipartUpload>");
 				for (unsigned i = 0; i < op->nparts; i++)
-					bench_sbuf_printf(&b,
-					                  "<Part><PartNumber>%u</PartNumber>"
-					                  "<ETag>%s</ETag></Part>",
-					                  i + 1, op->etags[i]);
-				bench_sbuf_puts(&b, "</CompleteMultipartUpload>");
+					lb_sbuf_printf(&b,
+					               "<Part><PartNumber>%u</PartNumber>"
+					               "<ETag>%s</ETag></Part>",
+					               i + 1, op->etags[i]);
+				lb_sbuf_puts(&b, "</CompleteMultipartUpload>");
 			}
 		} else if (memmem(op->xml, op->xml_len, "<Error>", 7)) {
 			/* CompleteMultipartUpload may fail inside a 200. */

@@ -288,7 +288,12 @@ static void on_req_written(gw_sock_t *s, int status)
 		finish(c->node, false, uv_strerror(status));
 }
 
-static void build_request(hc_node_t *n, hc_conn_t *c)
+/*
+ * Fills c->req. The s3 probe gets a signer of its own each time (credentials follow a reload;
+ * probes are seconds apart); when signing fails the request goes without Authorization and the
+ * node refuses it. Returns 0, or UV_ENOBUFS when the s3 key is too long to encode.
+ */
+static int build_request(hc_node_t *n, hc_conn_t *c)
 {
 	const lb_health_conf_t *h = hcfg(n);
 	const char *host = h->http_host ? h->http_host : n->conf->addr.text;
@@ -299,13 +304,18 @@ static void build_request(hc_node_t *n, hc_conn_t *c)
 		lb_sigv4_hdr_t hdrs[3] = {{"host", host},
 		                          {"x-amz-content-sha256", LB_SIGV4_EMPTY_SHA256},
 		                          {"x-amz-date", date}};
+		lb_sigv4_t *sig = NULL;
+		int rc;
+
 		lb_sigv4_amz_date(time(NULL), date);
-		lb_sigv4_uri_encode(h->s3_key, key, sizeof(key));
+		if (lb_sigv4_uri_encode(h->s3_key, strlen(h->s3_key), true, key, sizeof(key)) < 0)
+			return UV_ENOBUFS;
 		snprintf(uri, sizeof(uri), "/%s/%s", h->s3_bucket, key);
-		if (lb_sigv4_authorization("HEAD", uri, "", hdrs, 3, LB_SIGV4_EMPTY_SHA256,
-		                           h->s3_access_key, h->s3_secret_key, h->s3_region, "s3",
-		                           date, auth, sizeof(auth)) < 0)
+		rc = lb_sigv4_new(h->s3_access_key, h->s3_secret_key, h->s3_region, "s3", &sig);
+		if (rc < 0 || lb_sigv4_authorization(sig, "HEAD", uri, "", hdrs, 3, date,
+		                                     LB_SIGV4_EMPTY_SHA256, auth, sizeof(auth)) < 0)
 			auth[0] = 0;
+		lb_sigv4_free(sig);
 		len = snprintf(c->req, sizeof(c->req),
 		               "HEAD %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: s3lb-health\r\n"
 		               "x-amz-date: %s\r\nx-amz-content-sha256: %s\r\nAuthorization: %s\r\n"
@@ -317,6 +327,7 @@ static void build_request(hc_node_t *n, hc_conn_t *c)
 		               h->http_method, h->http_path, host);
 	}
 	c->req_len = len < 0 || (size_t)len >= sizeof(c->req) ? sizeof(c->req) - 1 : (size_t)len;
+	return 0;
 }
 
 static void send_probe(hc_node_t *n)
@@ -330,7 +341,10 @@ static void send_probe(hc_node_t *n)
 	c->body = 0;
 	c->status = 0;
 	c->http.skip_body = !strcmp(h->http_method, "HEAD") || h->kind == LB_PROBE_S3;
-	build_request(n, c);
+	if (build_request(n, c) < 0) {
+		finish(n, false, "s3 key too long to sign");
+		return;
+	}
 	b = uv_buf_init(c->req, (unsigned)c->req_len);
 	if (gw_sock_read_start(&c->sock, on_conn_alloc, on_conn_read) < 0 ||
 	    gw_sock_write(&c->sock, &b, 1, on_req_written) < 0)

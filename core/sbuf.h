@@ -3,21 +3,21 @@
  * did not fit, so a builder makes all its calls and checks once at the end. The text stays
  * NUL-terminated while it fits.
  */
-#ifndef S3LB_BENCH_SBUF_H
-#define S3LB_BENCH_SBUF_H
+#ifndef S3LB_CORE_SBUF_H
+#define S3LB_CORE_SBUF_H
 
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
-typedef struct bench_sbuf_s {
+typedef struct lb_sbuf_s {
 	char *p;
 	size_t len, cap;
 	bool over;
-} bench_sbuf_t;
+} lb_sbuf_t;
 
-static inline void bench_sbuf_init(bench_sbuf_t *b, char *p, size_t cap)
+static inline void lb_sbuf_init(lb_sbuf_t *b, char *p, size_t cap)
 {
 	b->p = p;
 	b->len = 0;
@@ -27,7 +27,7 @@ static inline void bench_sbuf_init(bench_sbuf_t *b, char *p, size_t cap)
 		p[0] = '\0';
 }
 
-static inline void bench_sbuf_add(bench_sbuf_t *b, const char *s, size_t n)
+static inline void lb_sbuf_add(lb_sbuf_t *b, const char *s, size_t n)
 {
 	if (b->over || b->len + n >= b->cap) {
 		b->over = true;
@@ -38,18 +38,18 @@ static inline void bench_sbuf_add(bench_sbuf_t *b, const char *s, size_t n)
 	b->p[b->len] = '\0';
 }
 
-static inline void bench_sbuf_puts(bench_sbuf_t *b, const char *s)
+static inline void lb_sbuf_puts(lb_sbuf_t *b, const char *s)
 {
-	bench_sbuf_add(b, s, strlen(s));
+	lb_sbuf_add(b, s, strlen(s));
 }
 
-static inline void bench_sbuf_putc(bench_sbuf_t *b, char c)
+static inline void lb_sbuf_putc(lb_sbuf_t *b, char c)
 {
-	bench_sbuf_add(b, &c, 1);
+	lb_sbuf_add(b, &c, 1);
 }
 
 /* Decimal digits of v (no printf: this runs for every request). */
-static inline void bench_sbuf_putu(bench_sbuf_t *b, unsigned long long v)
+static inline void lb_sbuf_putu(lb_sbuf_t *b, unsigned long long v)
 {
 	char d[24];
 	int n = 0;
@@ -57,11 +57,11 @@ static inline void bench_sbuf_putu(bench_sbuf_t *b, unsigned long long v)
 		d[sizeof(d) - 1 - n++] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v);
-	bench_sbuf_add(b, d + sizeof(d) - n, (size_t)n);
+	lb_sbuf_add(b, d + sizeof(d) - n, (size_t)n);
 }
 
-__attribute__((format(printf, 2, 3))) static inline void bench_sbuf_printf(bench_sbuf_t *b,
-                                                                           const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static inline void lb_sbuf_printf(lb_sbuf_t *b,
+                                                                        const char *fmt, ...)
 {
 	va_list ap;
 	int n;
