@@ -1,6 +1,45 @@
+#include <stdlib.h>
 #include <string.h>
 
 #include "gateway/rbuf.h"
+
+/* Spare buffers of this thread (each event loop has its own): a dropped buffer goes here and the
+ * next allocation takes it back, so a keep-alive client costs no malloc/free (nor a heap trim and
+ * its page faults) per request. Bounded: what is above SPARES goes back to malloc. */
+#define SPARES 64
+static _Thread_local struct {
+	size_t cap;
+	unsigned n;
+	char *buf[SPARES];
+} spare;
+
+static char *buf_get(size_t cap)
+{
+	char *p;
+	if (spare.n && spare.cap == cap)
+		return spare.buf[--spare.n];
+	if (!(p = malloc(cap)))
+		abort();
+	return p;
+}
+
+static void buf_put(char *p, size_t cap)
+{
+	if (spare.n && spare.cap != cap)
+		gw_rbuf_spares_free(); /* the buffer size changed (reload): the old spares go */
+	if (spare.n == SPARES) {
+		free(p);
+		return;
+	}
+	spare.cap = cap;
+	spare.buf[spare.n++] = p;
+}
+
+void gw_rbuf_spares_free(void)
+{
+	while (spare.n)
+		free(spare.buf[--spare.n]);
+}
 
 void gw_rbuf_reset_if_empty(gw_rbuf_t *rb)
 {
@@ -20,6 +59,8 @@ void gw_rbuf_compact(gw_rbuf_t *rb)
 
 void gw_rbuf_space(gw_rbuf_t *rb, uv_buf_t *buf)
 {
+	if (!rb->data)
+		rb->data = buf_get(rb->cap);
 	if (rb->len == rb->cap)
 		gw_rbuf_compact(rb);
 	buf->base = rb->data + rb->len;
@@ -48,4 +89,14 @@ size_t gw_rbuf_release(gw_rbuf_t *rb)
 void gw_rbuf_abandon(gw_rbuf_t *rb)
 {
 	rb->writing = false;
+}
+
+void gw_rbuf_drop(gw_rbuf_t *rb)
+{
+	if (rb->writing || rb->start != rb->len)
+		return;
+	if (rb->data)
+		buf_put(rb->data, rb->cap);
+	rb->data = NULL;
+	rb->start = rb->parsed = rb->len = 0;
 }

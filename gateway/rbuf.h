@@ -2,7 +2,9 @@
  * The relay buffer: one fixed buffer per direction per connection. Bytes are read into the free
  * tail, parsed in place, written on from where they lie (no copy) and released when that write
  * completes. Reading stops when the tail is full and nothing can be released or moved: that is
- * the backpressure, and it bounds memory per connection to the buffer size.
+ * the backpressure, and it bounds memory per connection to the buffer size. The memory itself is
+ * taken when bytes first arrive and may be given back whenever the buffer is empty (a client's
+ * idle keep-alive connection holds no buffer).
  *
  *   0        start          parsed           len            cap
  *   |released|  parsed, to   | received, not |     free     |
@@ -22,8 +24,9 @@ typedef struct gw_rbuf_s {
 	bool writing;
 } gw_rbuf_t;
 
-/* The free tail to read into; moves pending bytes to the front first when the tail is full and
- * no write is in flight. A zero length means: stop reading until a write completes. */
+/* The free tail to read into (allocating the buffer when it has none); moves pending bytes to the
+ * front first when the tail is full and no write is in flight. A zero length means: stop reading
+ * until a write completes. */
 void gw_rbuf_space(gw_rbuf_t *rb, uv_buf_t *buf);
 /* Moves [start, len) to the front (never while a write is in flight). */
 void gw_rbuf_compact(gw_rbuf_t *rb);
@@ -36,5 +39,11 @@ size_t gw_rbuf_release(gw_rbuf_t *rb);
 void gw_rbuf_abandon(gw_rbuf_t *rb);
 /* When every byte is released, starts again at offset 0. */
 void gw_rbuf_reset_if_empty(gw_rbuf_t *rb);
+
+/* Frees the memory when the buffer holds nothing and no write is in flight; the next
+ * gw_rbuf_space allocates it again. */
+void gw_rbuf_drop(gw_rbuf_t *rb);
+/* Frees this thread's spare buffers (kept by gw_rbuf_drop for reuse); at shutdown. */
+void gw_rbuf_spares_free(void);
 
 #endif

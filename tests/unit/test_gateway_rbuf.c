@@ -98,6 +98,36 @@ static void test_abandon_keeps_bytes_for_retry(void **state)
 	assert_int_equal(b.len, 4);
 }
 
+/* No memory until bytes arrive; given back when empty (not while bytes or a write are pending);
+ * a dropped buffer is reused by the next one of the same size. */
+static void test_lazy_buffer_and_drop(void **state)
+{
+	gw_rbuf_t rb = {.cap = 32}, rb2 = {.cap = 32};
+	uv_buf_t b;
+	char *first;
+	(void)state;
+	gw_rbuf_drop(&rb); /* nothing to drop */
+	assert_null(rb.data);
+	receive(&rb, "GET / HTTP/1.1");
+	assert_non_null(rb.data);
+	first = rb.data;
+	gw_rbuf_drop(&rb); /* unparsed bytes: kept */
+	assert_ptr_equal(rb.data, first);
+	rb.parsed = rb.len;
+	assert_true(gw_rbuf_take(&rb, &b));
+	gw_rbuf_drop(&rb); /* a write in flight: kept */
+	assert_ptr_equal(rb.data, first);
+	gw_rbuf_release(&rb);
+	gw_rbuf_drop(&rb);
+	assert_null(rb.data);
+	assert_int_equal(rb.len, 0);
+	receive(&rb2, "x"); /* reuses the spare */
+	assert_ptr_equal(rb2.data, first);
+	rb2.start = rb2.parsed = rb2.len;
+	gw_rbuf_drop(&rb2);
+	gw_rbuf_spares_free(); /* ASan: nothing leaks */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -105,6 +135,7 @@ int main(void)
 	    cmocka_unit_test(test_release_all_resets),
 	    cmocka_unit_test(test_reads_continue_while_writing),
 	    cmocka_unit_test(test_abandon_keeps_bytes_for_retry),
+	    cmocka_unit_test(test_lazy_buffer_and_drop),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
