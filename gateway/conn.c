@@ -39,7 +39,7 @@
 #include "gateway/router.h"
 
 enum { CS_HEAD, CS_CONNECT, CS_PROXY, CS_ERROR, CS_CLOSING };
-enum { DOWN_HEAD, DOWN_BODY, DOWN_ERR };
+enum { DOWN_HEAD = 1, DOWN_BODY = 2, DOWN_ERR = 4 }; /* what a client write carries */
 
 static void process_head(gw_conn_t *c);
 static void pump_request(gw_conn_t *c);
@@ -315,10 +315,7 @@ void gw_conn_accept(gw_listener_t *l)
 	rt->refs++;
 	c->fe = &rt->fes[l->fe_index];
 	c->id = ++srv->next_conn_id;
-	c->rb.cap = cfg->limits.buffer_size;
-	c->rb.data = malloc(c->rb.cap);
-	if (!c->rb.data)
-		abort();
+	c->rb.cap = cfg->limits.buffer_size; /* allocated when the first bytes arrive */
 	gw_http_init(&c->req, HTTP_REQUEST, cfg->limits.max_headers, cfg->limits.max_header_size);
 	c->next = srv->conns;
 	if (srv->conns)
@@ -331,6 +328,7 @@ void gw_conn_accept(gw_listener_t *l)
 	c->pending = 2;
 	rc = gw_sock_accept((uv_stream_t *)&l->tcp, &c->sock, c->fe->tls);
 	c->sock.data = c;
+	c->sock.q = &srv->sockq;
 	if (rc < 0) {
 		LB_WARN("accept failed: %s", uv_strerror(rc));
 		conn_close(c, false);
@@ -828,15 +826,17 @@ static void pump_request(gw_conn_t *c)
 
 static void on_client_write(gw_sock_t *s, int status);
 
-static int write_down(gw_conn_t *c, const char *p, size_t n, int kind)
+static int write_down(gw_conn_t *c, const uv_buf_t *b, unsigned nb, int kind)
 {
-	uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+	size_t n = 0;
 	c->down_kind = kind;
 	c->writing_down = true;
-	if (gw_sock_write(&c->sock, &b, 1, on_client_write) < 0) {
+	if (gw_sock_write(&c->sock, b, nb, on_client_write) < 0) {
 		c->writing_down = false;
 		return -1;
 	}
+	for (unsigned i = 0; i < nb; i++)
+		n += b[i].len;
 	c->bytes_out += n;
 	client_timer(c, cfg_of(c)->timeouts.client_send);
 	return 0;
@@ -900,12 +900,17 @@ static void on_response_head(gw_conn_t *c)
 	}
 	build_response_head(c, msg, interim);
 	up->rb.start = up->rb.parsed; /* the node's head bytes are replaced by resp_head */
-	if (write_down(c, c->resp_head, c->resp_head_len, DOWN_HEAD) < 0) {
-		conn_close(c, true);
-		return;
-	}
 	c->resp_started = true;
 	up_timer(up, cfg_of(c)->timeouts.upstream_read);
+	if (!interim) {
+		/* Written with the body bytes that came with it (one write, usually one packet for
+		 * a small object), by pump_response. */
+		c->head_pending = true;
+		return;
+	}
+	uv_buf_t b = uv_buf_init(c->resp_head, (unsigned)c->resp_head_len);
+	if (write_down(c, &b, 1, DOWN_HEAD) < 0)
+		conn_close(c, true);
 }
 
 static void finish_response(gw_conn_t *c)
@@ -943,7 +948,10 @@ static void pump_response(gw_conn_t *c)
 				break;
 			case GW_HTTP_HEAD:
 				on_response_head(c);
-				return; /* continues when the head is written */
+				if (!c->head_pending)
+					return; /* failed, or an interim head: on when it is written
+					         */
+				continue;       /* the body bytes at hand go with the head */
 			case GW_HTTP_DONE:
 				if (c->status == 0) {
 					/* an interim (1xx) response ended: a final one follows */
@@ -960,10 +968,22 @@ static void pump_response(gw_conn_t *c)
 				return;
 			}
 		}
-		uv_buf_t b;
-		if (gw_rbuf_take(rb, &b)) {
-			if (write_down(c, b.base, b.len, DOWN_BODY) < 0) {
-				gw_rbuf_abandon(rb);
+		uv_buf_t b[2];
+		unsigned nb = 0;
+		int kind = 0;
+		if (c->head_pending) {
+			b[nb++] = uv_buf_init(c->resp_head, (unsigned)c->resp_head_len);
+			kind |= DOWN_HEAD;
+			c->head_pending = false;
+		}
+		if (gw_rbuf_take(rb, &b[nb])) {
+			nb++;
+			kind |= DOWN_BODY;
+		}
+		if (nb) {
+			if (write_down(c, b, nb, kind) < 0) {
+				if (kind & DOWN_BODY)
+					gw_rbuf_abandon(rb);
 				conn_close(c, true);
 			}
 			return;
@@ -1032,21 +1052,18 @@ static void on_client_write(gw_sock_t *s, int status)
 		conn_close(c, true);
 		return;
 	}
-	switch (kind) {
-	case DOWN_ERR:
+	if (kind & DOWN_ERR) {
 		free(c->err_buf);
 		c->err_buf = NULL;
 		end_request(c);
 		return;
-	case DOWN_HEAD:
+	}
+	if (kind & DOWN_HEAD) {
 		free(c->resp_head);
 		c->resp_head = NULL;
-		break;
-	case DOWN_BODY: {
+	}
+	if (kind & DOWN_BODY)
 		gw_rbuf_release(&c->up->rb);
-		break;
-	}
-	}
 	client_timer_proxy(c);
 	if (c->up && !c->resp_done)
 		gw_sock_read_start(&c->up->sock, on_up_alloc, on_up_read);
@@ -1141,7 +1158,8 @@ static void send_error(gw_conn_t *c, gw_err_t err, bool close)
 	}
 	c->state = CS_ERROR;
 	gw_sock_read_stop(&c->sock);
-	if (write_down(c, c->err_buf, c->err_len, DOWN_ERR) < 0)
+	uv_buf_t eb = uv_buf_init(c->err_buf, (unsigned)c->err_len);
+	if (write_down(c, &eb, 1, DOWN_ERR) < 0)
 		conn_close(c, true);
 }
 
@@ -1169,7 +1187,7 @@ static void end_request(gw_conn_t *c)
 	c->attempts = 0;
 	c->failover = false;
 	c->req_has_body = c->body_released = c->req_done = c->req_sent = c->head_sent = false;
-	c->resp_started = c->resp_done = c->is_head = false;
+	c->resp_started = c->resp_done = c->is_head = c->head_pending = false;
 	c->status = 0;
 	c->bytes_in = c->bytes_out = 0;
 	c->t_start = 0;
@@ -1178,7 +1196,7 @@ static void end_request(gw_conn_t *c)
 		gw_http_next(&c->req);
 	/* unparsed bytes are the next pipelined request(s) */
 	c->rb.start = c->rb.parsed;
-	gw_rbuf_reset_if_empty(&c->rb);
+	gw_rbuf_drop(&c->rb); /* an idle keep-alive connection holds no buffer */
 	gw_rbuf_compact(&c->rb);
 	client_timer(c, cfg_of(c)->timeouts.client_idle);
 	if (c->rb.len > c->rb.start)

@@ -114,7 +114,8 @@ struct gw_server_s {
 	gw_metrics_t *metrics;
 	uv_signal_t sig_hup, sig_term, sig_int;
 	uv_timer_t grace_timer;
-	uint32_t nconns; /* open client connections (not admin) */
+	gw_sockq_t sockq; /* write completions of the client and upstream sockets */
+	uint32_t nconns;  /* open client connections (not admin) */
 	uint64_t next_conn_id;
 	bool stopping;
 	bool stopped;
@@ -198,6 +199,7 @@ struct gw_conn_s {
 	size_t resp_head_len;
 	char *err_buf; /* one of our error responses being written */
 	size_t err_len;
+	bool head_pending; /* resp_head is built, to go out with the first body bytes */
 	bool writing_down;
 	int down_kind;
 };
