@@ -126,9 +126,10 @@ struct bench_worker_s {
 	uv_loop_t loop;
 	uv_thread_t thread;
 	uv_timer_t tick, end, flush, sweep;
-	uv_async_t stop; /* bench_worker_stop, from the main thread */
-	uv_mutex_t mu;   /* guards stop_open against the main thread */
-	bool stop_open;  /* the async handle may still be signalled */
+	gw_sockq_t sockq; /* write completions (gateway/sock.h) */
+	uv_async_t stop;  /* bench_worker_stop, from the main thread */
+	uv_mutex_t mu;    /* guards stop_open against the main thread */
+	bool stop_open;   /* the async handle may still be signalled */
 	bool timers_on;
 	conn_t *conns;
 	unsigned dead;
@@ -931,6 +932,7 @@ static void do_next(conn_t *c)
 				                     (const struct sockaddr *)&w->ph->t->addr,
 				                     w->tls, w->sni[0] ? w->sni : NULL, on_connect);
 				c->sock.data = c;
+				c->sock.q = &w->sockq;
 				if (rc < 0) {
 					c->sock_state = S_OPEN; /* initialised: must be closed */
 					c->backoff = true;
@@ -1107,6 +1109,7 @@ static void worker_conn_dead(bench_worker_t *w)
 	uv_close((uv_handle_t *)&w->end, NULL);
 	uv_close((uv_handle_t *)&w->flush, NULL);
 	uv_close((uv_handle_t *)&w->sweep, NULL);
+	gw_sockq_close(&w->sockq);
 }
 
 static void worker_main(void *arg)
@@ -1119,6 +1122,7 @@ static void worker_main(void *arg)
 	uv_timer_init(&w->loop, &w->end);
 	uv_timer_init(&w->loop, &w->flush);
 	uv_timer_init(&w->loop, &w->sweep);
+	gw_sockq_init(&w->loop, &w->sockq);
 	w->tick.data = w->end.data = w->flush.data = w->sweep.data = w;
 	w->timers_on = true;
 	uv_timer_start(&w->flush, on_flush, FLUSH_MS, FLUSH_MS);

@@ -343,6 +343,7 @@ void gw_server_stop(gw_server_t *srv)
 	uv_close((uv_handle_t *)&srv->sig_term, NULL);
 	uv_close((uv_handle_t *)&srv->sig_int, NULL);
 	uv_close((uv_handle_t *)&srv->grace_timer, NULL);
+	gw_sockq_close(&srv->sockq);
 	if (srv->rt) {
 		retire(srv->rt);
 		srv->rt = NULL;
@@ -365,6 +366,7 @@ int gw_server_init(gw_server_t *srv, uv_loop_t *loop, lb_config_t *cfg, char *er
 	uv_signal_init(loop, &srv->sig_term);
 	uv_signal_init(loop, &srv->sig_int);
 	uv_timer_init(loop, &srv->grace_timer);
+	gw_sockq_init(loop, &srv->sockq);
 	srv->sig_hup.data = srv->sig_term.data = srv->sig_int.data = srv;
 	srv->grace_timer.data = srv;
 	if (runtime_new(srv, cfg, &srv->rt, err, errlen) < 0)

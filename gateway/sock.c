@@ -443,8 +443,97 @@ static void on_write(uv_write_t *req, int status)
 	finish_write(req->data, status);
 }
 
+/* ---- completion queue -------------------------------------------------------------------- */
+
+static void on_q_idle(uv_idle_t *h);
+
+static void q_push(gw_sockq_t *q, gw_sock_t *s)
+{
+	s->q_next = NULL;
+	s->q_queued = true;
+	if (q->tail)
+		q->tail->q_next = s;
+	else
+		q->head = s;
+	q->tail = s;
+	uv_idle_start(&q->idle, on_q_idle);
+}
+
+static void q_unlink(gw_sockq_t *q, gw_sock_t *s)
+{
+	gw_sock_t **pp = &q->head, *prev = NULL;
+	while (*pp && *pp != s) {
+		prev = *pp;
+		pp = &(*pp)->q_next;
+	}
+	if (!*pp)
+		return;
+	*pp = s->q_next;
+	if (q->tail == s)
+		q->tail = prev;
+	s->q_next = NULL;
+	s->q_queued = false;
+}
+
+/* Delivers the completions queued before this pass; those queued by the callbacks wait for the
+ * next pass (next iteration: the idle handle keeps poll from blocking meanwhile). */
+static void q_run(gw_sockq_t *q)
+{
+	gw_sock_t *s = q->head, *last = q->tail;
+	q->head = q->tail = NULL;
+	while (s) {
+		gw_sock_t *next = s->q_next;
+		bool end = s == last;
+		s->q_next = NULL;
+		s->q_queued = false;
+		finish_write(s, 0);
+		if (end)
+			break;
+		s = next;
+	}
+	if (!q->head)
+		uv_idle_stop(&q->idle);
+}
+
+static void on_q_check(uv_check_t *h)
+{
+	q_run(h->data);
+}
+
+static void on_q_idle(uv_idle_t *h)
+{
+	q_run(h->data);
+}
+
+int gw_sockq_init(uv_loop_t *loop, gw_sockq_t *q)
+{
+	memset(q, 0, sizeof(*q));
+	uv_check_init(loop, &q->check);
+	uv_idle_init(loop, &q->idle);
+	q->check.data = q->idle.data = q;
+	uv_check_start(&q->check, on_q_check);
+	uv_unref((uv_handle_t *)&q->check); /* only waiting completions keep the loop alive */
+	q->open = true;
+	return 0;
+}
+
+void gw_sockq_close(gw_sockq_t *q)
+{
+	if (!q->open)
+		return;
+	q_run(q);
+	q->open = false;
+	uv_close((uv_handle_t *)&q->check, NULL);
+	uv_close((uv_handle_t *)&q->idle, NULL);
+}
+
+/* ---- writes ---------------------------------------------------------------------------------- */
+
+#define TRY_BUFS 8
+
 int gw_sock_write(gw_sock_t *s, const uv_buf_t *bufs, unsigned nbufs, gw_sock_write_cb cb)
 {
+	uv_buf_t rest[TRY_BUFS];
 	int rc;
 	assert(!s->writing);
 	if (s->closing)
@@ -452,6 +541,33 @@ int gw_sock_write(gw_sock_t *s, const uv_buf_t *bufs, unsigned nbufs, gw_sock_wr
 	s->write_cb = cb;
 	if (s->tls)
 		return tls_write(s, bufs, nbufs);
+	if (s->q && s->q->open && nbufs <= TRY_BUFS) {
+		/* Try now: usually the kernel takes it all and libuv never queues a request. */
+		size_t total = 0, done;
+		int n = uv_try_write((uv_stream_t *)&s->tcp, bufs, nbufs);
+		for (unsigned i = 0; i < nbufs; i++)
+			total += bufs[i].len;
+		done = n > 0 ? (size_t)n : 0;
+		if (done == total) {
+			s->writing = true;
+			q_push(s->q, s);
+			return 0;
+		}
+		/* The rest (or all of it, after EAGAIN or an error, which uv_write reports) through
+		 * libuv's queue. */
+		unsigned k = 0;
+		for (unsigned i = 0; i < nbufs; i++) {
+			if (done >= bufs[i].len) {
+				done -= bufs[i].len;
+				continue;
+			}
+			rest[k++] =
+			    uv_buf_init(bufs[i].base + done, (unsigned)(bufs[i].len - done));
+			done = 0;
+		}
+		bufs = rest;
+		nbufs = k;
+	}
 	s->wreq.data = s;
 	if ((rc = uv_write(&s->wreq, (uv_stream_t *)&s->tcp, bufs, nbufs, on_write)) == 0)
 		s->writing = true;
@@ -466,9 +582,14 @@ static void on_close(uv_handle_t *h)
 
 	if (--s->handles > 0)
 		return;
-	/* libuv has run the callbacks of queued requests; these were waiting on the sock itself. */
-	if (s->writing)
+	/* libuv has run the callbacks of queued requests; these were waiting on the sock itself. A
+	 * write done at once was done: its status is 0. */
+	if (s->q_queued) {
+		q_unlink(s->q, s);
+		finish_write(s, 0);
+	} else if (s->writing) {
 		finish_write(s, UV_ECANCELED);
+	}
 	if (s->connect_cb)
 		finish_connect(s, UV_ECANCELED);
 	if (s->close_cb)

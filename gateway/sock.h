@@ -8,6 +8,10 @@
  *  - read_cb gets plaintext bytes placed in that buffer; nread < 0 is UV_EOF or an error
  *    (TLS failures are UV_EPROTO). After an error no more read_cb.
  *  - At most one write in flight; the bytes passed to gw_sock_write must live until its callback.
+ *    The callback never runs inside gw_sock_write. With a completion queue (s->q, plain TCP
+ *    only), a write the kernel takes whole at once is done right away (uv_try_write) and its
+ *    callback runs later in the same loop iteration: no request is queued in libuv, and so no
+ *    epoll_ctl to re-arm the socket after it (libuv 1.44 does one per completed uv_write).
  *  - gw_sock_close is idempotent; a pending write's callback fires (UV_ECANCELED or its real
  *    status) before close_cb; close_cb is the last callback, after which the owner may free.
  *  - TLS: connect_cb fires once the handshake is done (UV_EPROTO on failure, the reason in
@@ -21,6 +25,7 @@
 #include <uv.h>
 
 typedef struct gw_sock_s gw_sock_t;
+typedef struct gw_sockq_s gw_sockq_t;
 typedef struct gw_tls_s gw_tls_t;         /* per-connection TLS state (gateway/tls.c) */
 typedef struct gw_tls_ctx_s gw_tls_ctx_t; /* shared context: server cert/key or client CA */
 
@@ -40,6 +45,9 @@ struct gw_sock_s {
 	gw_sock_connect_cb connect_cb;
 	gw_sock_close_cb close_cb;
 	uv_write_t wreq;
+	gw_sockq_t *q;     /* the loop's completion queue (set by the owner), or NULL */
+	gw_sock_t *q_next; /* in q while a done write waits for its callback */
+	bool q_queued;
 	uv_connect_t creq;
 	bool reading;
 	bool writing;
@@ -58,6 +66,18 @@ struct gw_sock_s {
 	bool tx_busy;       /* a ciphertext write (wreq) is in flight */
 	bool tx_ends_write; /* ... and it carries the end of the owner's write */
 };
+
+/* Write completions that gw_sock_write finished at once, delivered from a check handle (after
+ * the I/O callbacks of the iteration) and an idle handle (so that the loop does not block in
+ * poll while some wait). One per loop; the owner closes it before closing the loop. */
+struct gw_sockq_s {
+	uv_check_t check;
+	uv_idle_t idle;
+	gw_sock_t *head, *tail;
+	bool open;
+};
+int gw_sockq_init(uv_loop_t *loop, gw_sockq_t *q);
+void gw_sockq_close(gw_sockq_t *q);
 
 /* Accepts a connection from server into s (initialised here). tls_ctx NULL: plain. */
 __attribute__((warn_unused_result)) int gw_sock_accept(uv_stream_t *server, gw_sock_t *s,

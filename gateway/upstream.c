@@ -150,6 +150,7 @@ int gw_upstream_get(gw_node_t *node, gw_conn_t *owner, gw_upstream_t **out, bool
 	    pool->conf->tls.server_name ? pool->conf->tls.server_name : node->conf->addr.host,
 	    on_connected);
 	up->sock.data = up;
+	up->sock.q = &owner->srv->sockq;
 	if (rc < 0) {
 		node->stats->connect_errors++;
 		up->conn = NULL;

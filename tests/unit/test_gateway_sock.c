@@ -180,6 +180,8 @@ static void (*on_accepted)(peer_t *p);
 static peer_t peers[MAX_PEERS];
 static int npeers, nclosed, want_closed;
 static bool done;
+static bool with_q; /* the plain sockets use a completion queue (uv_try_write fast path) */
+static gw_sockq_t sq;
 
 static unsigned char pat(uint64_t i)
 {
@@ -222,6 +224,8 @@ static void on_peer_closed(gw_sock_t *s)
 	p->closed = true;
 	if (++nclosed == want_closed && !done) {
 		done = true;
+		if (with_q)
+			gw_sockq_close(&sq);
 		uv_close((uv_handle_t *)&listener, NULL);
 		uv_close((uv_handle_t *)&watchdog, NULL);
 	}
@@ -242,6 +246,8 @@ static void on_connection(uv_stream_t *server, int status)
 	assert_int_equal(status, 0);
 	assert_int_equal(gw_sock_accept(server, &p->sock, accept_ctx), 0);
 	p->sock.data = p;
+	if (with_q)
+		p->sock.q = &sq;
 	on_accepted(p);
 }
 
@@ -263,6 +269,8 @@ static void fx_start(gw_tls_ctx_t *ctx, void (*accepted)(peer_t *), int closes)
 	uv_timer_init(&loop, &watchdog);
 	uv_timer_start(&watchdog, on_watchdog, 30000, 0);
 	uv_unref((uv_handle_t *)&watchdog);
+	if (with_q)
+		assert_int_equal(gw_sockq_init(&loop, &sq), 0);
 }
 
 static void fx_run(void)
@@ -285,6 +293,8 @@ static peer_t *connect_peer(gw_tls_ctx_t *ctx, const char *sni, size_t rcap, siz
 	assert_int_equal(gw_sock_connect(&loop, &p->sock, (struct sockaddr *)&addr, ctx, sni, cb),
 	                 0);
 	p->sock.data = p;
+	if (with_q)
+		p->sock.q = &sq;
 	gw_tls_ctx_unref(ctx);
 	return p;
 }
@@ -454,6 +464,7 @@ static void run_echo(gw_tls_ctx_t *sctx, gw_tls_ctx_t *cctx, uint64_t total, siz
 	assert_int_equal(peers[1].rx_total, total);
 	assert_int_equal(peers[1].tx_total, total);
 	assert_int_equal(peers[1].read_status, UV_EOF);
+	assert_int_equal(peers[1].rx_total, 5);
 }
 
 static void test_plain_echo(void **state)
@@ -910,6 +921,73 @@ static void test_tls_close_kinds(void **state)
 	run_close_kind(server_ctx(), client_ctx("ca.pem"), true, UV_ECONNRESET);
 }
 
+/* The same plain cases with the completion queue: writes done at once by uv_try_write. */
+static void test_queue_echo_bulk_close(void **state)
+{
+	(void)state;
+	with_q = true;
+	run_echo(NULL, NULL, 100 * 1000, 64 * 1024, false);
+	run_echo(NULL, NULL, 10 << 20, 1024, true);
+	run_close_pending_write(NULL, NULL); /* partial try_write, the rest queued in libuv */
+	run_close_kind(NULL, NULL, false, UV_EOF);
+	run_close_kind(NULL, NULL, true, UV_ECONNRESET);
+	with_q = false;
+}
+
+static void queued_written(gw_sock_t *s, int status)
+{
+	peer_t *p = s->data;
+	p->write_status = status;
+	event(p, 'W');
+}
+
+/* The server side of the next test: reads and drops, closes at EOF (writes nothing back, so the
+ * client's close is clean). */
+static void discard_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	peer_t *p = s->data;
+	(void)buf;
+	if (nread >= 0) {
+		p->rx_total += (uint64_t)nread;
+		return;
+	}
+	p->read_status = (int)nread;
+	peer_close(p);
+}
+
+static void discard_accepted(peer_t *p)
+{
+	assert_int_equal(gw_sock_read_start(&p->sock, owner_alloc, discard_read), 0);
+}
+
+/* A write done at once: its callback never runs inside gw_sock_write, and a close right after
+ * still delivers it (status 0: the bytes went out) before the close callback. */
+static void queued_connected(gw_sock_t *s, int status)
+{
+	peer_t *p = s->data;
+	uv_buf_t b = uv_buf_init("hello", 5);
+	assert_int_equal(status, 0);
+	assert_int_equal(gw_sock_write(s, &b, 1, queued_written), 0);
+	assert_string_equal(p->events, "");
+	assert_true(s->q_queued);
+	peer_close(p);
+}
+
+static void test_queue_close_with_done_write(void **state)
+{
+	peer_t *c;
+	(void)state;
+	with_q = true;
+	fx_start(NULL, discard_accepted, 2);
+	c = connect_peer(NULL, NULL, 64, 64, queued_connected);
+	fx_run();
+	with_q = false;
+	assert_string_equal(c->events, "WC");
+	assert_int_equal(c->write_status, 0);
+	assert_int_equal(peers[1].read_status, UV_EOF);
+	assert_int_equal(peers[1].rx_total, 5);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -932,6 +1010,8 @@ int main(void)
 	    cmocka_unit_test(test_tls_close_during_handshake),
 	    cmocka_unit_test(test_plain_close_kinds),
 	    cmocka_unit_test(test_tls_close_kinds),
+	    cmocka_unit_test(test_queue_echo_bulk_close),
+	    cmocka_unit_test(test_queue_close_with_done_write),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
