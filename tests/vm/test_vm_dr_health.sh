@@ -137,7 +137,7 @@ pass "node2's s3rver started again: weight 1 after $up_ms ms from its first answ
 
 # ---- check 4: restart and reload with a DR download in flight; the foreign service ----
 table0=$(ns director ipvsadm -Sn)
-slow_get 42001 600k # 35 s
+slow_get 42001 300k # 70 s: restart + reload take 10-20 s, over 35 s on a loaded host
 t0=$(ms_now)
 while [ $(($(ms_now) - t0)) -lt 15000 ]; do
 	d=$(conn_dest 42001)
@@ -145,7 +145,7 @@ while [ $(($(ms_now) - t0)) -lt 15000 ]; do
 	sleep 0.2
 done
 [ -n "$d" ] || fail "the download from client port 42001 is not in IPVS's connection table: $(cat "$VM_TMP/dl-42001.out") $(ns director ipvsadm -Lnc)"
-note "in flight: client port 42001 -> $d (20 MiB at 600 KiB/s)"
+note "in flight: client port 42001 -> $d (20 MiB at 300 KiB/s)"
 sleep 1
 t0=$(ms_now)
 dr_s3lb_stop
