@@ -45,11 +45,21 @@ typedef struct bench_watch_s {
 	int pid;
 } bench_watch_t;
 
+/* --watch-net NAME=PID:DEV: interface DEV in the network namespace of process PID. */
+typedef struct bench_netwatch_s {
+	char name[32];
+	int pid;
+	char dev[32];
+} bench_netwatch_t;
+
 typedef struct bench_opts_s {
 	bench_target_t targets[BENCH_MAX_TARGETS];
 	unsigned ntargets;
 	bench_watch_t watch[BENCH_MAX_WATCH];
 	unsigned nwatch;
+	bench_netwatch_t netwatch[BENCH_MAX_WATCH];
+	unsigned nnetwatch;
+	bool watch_system; /* the whole system's CPU time (/proc/stat) */
 
 	char access_key[128];
 	char secret_key[128];

@@ -195,6 +195,74 @@ static void proc_lines(FILE *f, const bench_target_res_t *tr, const bench_target
 	}
 }
 
+/* Body bytes moved in the target's measured windows (the denominator of the per-byte figures). */
+static uint64_t body_bytes(const bench_target_res_t *tr)
+{
+	bench_opstats_t *tot = malloc(sizeof(*tot));
+	uint64_t b;
+	if (!tot)
+		abort();
+	bench_stats_total(tr->stats, tot);
+	b = tot->bytes;
+	free(tot);
+	return b;
+}
+
+static double per_byte(uint64_t n, uint64_t body)
+{
+	return body ? (double)n / (double)body : 0;
+}
+
+static double sys_s_per_gb(const bench_target_res_t *tr)
+{
+	uint64_t body = body_bytes(tr);
+	return body ? bench_syscpu_busy(&tr->sys) / ((double)body / 1e9) : 0;
+}
+
+static void net_lines(FILE *f, const bench_opts_t *o, const bench_target_res_t *tr,
+                      const bench_target_res_t *base)
+{
+	uint64_t body = body_bytes(tr), bbody = base ? body_bytes(base) : 0;
+	for (unsigned i = 0; i < tr->nnets; i++) {
+		const bench_net_res_t *n = &tr->nets[i];
+		if (!n->ok) {
+			fprintf(f, "  net %s:%s (pid %d): not readable during every round\n",
+			        n->name, n->dev, n->pid);
+			continue;
+		}
+		fprintf(f,
+		        "  net %s:%s  tx %.2f MB (%.4f per body byte, %llu packets)  rx %.2f MB "
+		        "(%.4f, %llu packets)",
+		        n->name, n->dev, (double)n->d.tx_bytes / 1e6, per_byte(n->d.tx_bytes, body),
+		        (unsigned long long)n->d.tx_packets, (double)n->d.rx_bytes / 1e6,
+		        per_byte(n->d.rx_bytes, body), (unsigned long long)n->d.rx_packets);
+		if (base && i < base->nnets && base->nets[i].ok && bbody &&
+		    base->nets[i].d.tx_bytes && base->nets[i].d.rx_bytes)
+			fprintf(f, "  (%.3fx, %.3fx of %s)",
+			        per_byte(n->d.tx_bytes, body) /
+			            per_byte(base->nets[i].d.tx_bytes, bbody),
+			        per_byte(n->d.rx_bytes, body) /
+			            per_byte(base->nets[i].d.rx_bytes, bbody),
+			        base->t->name);
+		fputc('\n', f);
+	}
+	if (tr->sys_ok) {
+		const bench_syscpu_t *c = &tr->sys;
+		double busy = bench_syscpu_busy(c), sgb = sys_s_per_gb(tr);
+		fprintf(
+		    f,
+		    "  cpu system       user %.2f  nice %.2f  system %.2f  irq %.2f  softirq %.2f  "
+		    "steal %.2f: %.2f of %.2f CPU-s %9.3f CPU-s/GB",
+		    c->user, c->nice, c->system, c->irq, c->softirq, c->steal, busy,
+		    busy + c->idle + c->iowait, sgb);
+		if (base && base->sys_ok && sys_s_per_gb(base) > 0)
+			fprintf(f, "  (%.3fx of %s)", sgb / sys_s_per_gb(base), base->t->name);
+		fputc('\n', f);
+	} else if (o->watch_system) {
+		fprintf(f, "  cpu system: /proc/stat not readable during every round\n");
+	}
+}
+
 void bench_report_text(FILE *f, const bench_results_t *r)
 {
 	const bench_opts_t *o = r->o;
@@ -225,6 +293,7 @@ void bench_report_text(FILE *f, const bench_results_t *r)
 		error_lines(f, tr->stats, "");
 		error_lines(f, tr->other, " outside the measured window");
 		proc_lines(f, tr, ti > 0 ? base : NULL);
+		net_lines(f, o, tr, ti > 0 ? base : NULL);
 	}
 	if (r->ntargets < 2)
 		return;
@@ -329,6 +398,82 @@ static void json_ratio(FILE *f, const bench_figures_t *x, const bench_figures_t 
 	fputc('}', f);
 }
 
+static void json_net(FILE *f, const bench_opts_t *o, const bench_target_res_t *tr)
+{
+	uint64_t body = body_bytes(tr);
+	if (tr->nnets)
+		fputs(",\n     \"net\": [", f);
+	for (unsigned i = 0; i < tr->nnets; i++) {
+		const bench_net_res_t *n = &tr->nets[i];
+		fputs(i ? ", {\"name\": " : "{\"name\": ", f);
+		json_str(f, n->name);
+		fputs(", \"dev\": ", f);
+		json_str(f, n->dev);
+		fprintf(f,
+		        ", \"pid\": %d, \"readable\": %s, \"tx_bytes\": %llu, \"rx_bytes\": %llu, "
+		        "\"tx_packets\": %llu, \"rx_packets\": %llu, \"tx_per_body_byte\": ",
+		        n->pid, n->ok ? "true" : "false", (unsigned long long)n->d.tx_bytes,
+		        (unsigned long long)n->d.rx_bytes, (unsigned long long)n->d.tx_packets,
+		        (unsigned long long)n->d.rx_packets);
+		json_num(f, per_byte(n->d.tx_bytes, body));
+		fputs(", \"rx_per_body_byte\": ", f);
+		json_num(f, per_byte(n->d.rx_bytes, body));
+		fputc('}', f);
+	}
+	if (tr->nnets)
+		fputc(']', f);
+	if (o->watch_system) {
+		const bench_syscpu_t *c = &tr->sys;
+		const struct {
+			const char *k;
+			double v;
+		} v[] = {
+		    {"user_s", c->user},
+		    {"nice_s", c->nice},
+		    {"system_s", c->system},
+		    {"irq_s", c->irq},
+		    {"softirq_s", c->softirq},
+		    {"steal_s", c->steal},
+		    {"idle_s", c->idle},
+		    {"iowait_s", c->iowait},
+		    {"busy_s", bench_syscpu_busy(c)},
+		    {"busy_s_per_gb", sys_s_per_gb(tr)},
+		};
+		fprintf(f, ",\n     \"system_cpu\": {\"readable\": %s",
+		        tr->sys_ok ? "true" : "false");
+		for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+			fprintf(f, ", \"%s\": ", v[i].k);
+			json_num(f, v[i].v);
+		}
+		fputc('}', f);
+	}
+}
+
+static void json_net_ratio(FILE *f, const bench_opts_t *o, const bench_target_res_t *tr,
+                           const bench_target_res_t *base)
+{
+	uint64_t body = body_bytes(tr), bbody = body_bytes(base);
+	if (tr->nnets)
+		fputs(", \"net\": {", f);
+	for (unsigned i = 0; i < tr->nnets && i < base->nnets; i++) {
+		const bench_netdev_t *d = &tr->nets[i].d, *b = &base->nets[i].d;
+		fputs(i ? ", " : "", f);
+		json_str(f, tr->nets[i].name);
+		fputs(": {\"tx_per_body_byte\": ", f);
+		json_num(f, ratio(per_byte(d->tx_bytes, body), per_byte(b->tx_bytes, bbody)));
+		fputs(", \"rx_per_body_byte\": ", f);
+		json_num(f, ratio(per_byte(d->rx_bytes, body), per_byte(b->rx_bytes, bbody)));
+		fputc('}', f);
+	}
+	if (tr->nnets)
+		fputc('}', f);
+	if (o->watch_system) {
+		fputs(", \"system_cpu\": {\"busy_s_per_gb\": ", f);
+		json_num(f, ratio(sys_s_per_gb(tr), sys_s_per_gb(base)));
+		fputc('}', f);
+	}
+}
+
 static void json_target(FILE *f, const bench_results_t *r, unsigned ti)
 {
 	const bench_target_res_t *tr = &r->targets[ti], *base = &r->targets[0];
@@ -376,6 +521,21 @@ static void json_target(FILE *f, const bench_results_t *r, unsigned ti)
 		json_num(f, rr->seconds > 0 ? (double)rr->bytes / 1e6 / rr->seconds : 0);
 		fputs(", \"p99_ms\": ", f);
 		json_num(f, (double)rr->p99_ns / NS_MS);
+		if (tr->nnets) {
+			fputs(", \"net_tx_bytes\": [", f);
+			for (unsigned j = 0; j < tr->nnets; j++)
+				fprintf(f, "%s%llu", j ? ", " : "",
+				        (unsigned long long)rr->net_tx[j]);
+			fputs("], \"net_rx_bytes\": [", f);
+			for (unsigned j = 0; j < tr->nnets; j++)
+				fprintf(f, "%s%llu", j ? ", " : "",
+				        (unsigned long long)rr->net_rx[j]);
+			fputc(']', f);
+		}
+		if (r->o->watch_system) {
+			fputs(", \"system_busy_s\": ", f);
+			json_num(f, rr->sys_busy_s);
+		}
 		fputc('}', f);
 	}
 	fputs("],\n     \"processes\": [", f);
@@ -396,6 +556,7 @@ static void json_target(FILE *f, const bench_results_t *r, unsigned ti)
 		fprintf(f, ", \"peak_rss_kib\": %llu}", (unsigned long long)p->peak_rss_kb);
 	}
 	fputs("]", f);
+	json_net(f, r->o, tr);
 	if (ti > 0) {
 		fprintf(f, ",\n     \"ratio_to\": \"%s\", \"ratio\": {", base->t->name);
 		n = rows(tr->stats, kinds);
@@ -423,7 +584,9 @@ static void json_target(FILE *f, const bench_results_t *r, unsigned ti)
 			json_num(f, ratio(sgb, bsgb));
 			fputc('}', f);
 		}
-		fputs("}}", f);
+		fputc('}', f);
+		json_net_ratio(f, r->o, tr, base);
+		fputc('}', f);
 	}
 	fputs("}", f);
 }
