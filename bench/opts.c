@@ -68,6 +68,10 @@ void bench_usage(FILE *f)
 	    "  -T, --threads N           event-loop threads (default 1)\n"
 	    "  -d, --duration DUR        measured time per round (default 10s)\n"
 	    "      --warmup DUR          unmeasured time before each round (default 2s)\n"
+	    "      --no-drain            at the end of a measured window, close the connections\n"
+	    "                            still busy instead of letting their operations finish\n"
+	    "                            (workloads that only read; large objects, many in "
+	    "flight)\n"
 	    "      --timeout DUR         per-request timeout (default 30s)\n"
 	    "\n"
 	    "S3\n"
@@ -101,6 +105,7 @@ enum {
 	O_SHARED,
 	O_FILES,
 	O_NOVERIFY,
+	O_NODRAIN,
 	O_WARMUP,
 	O_TIMEOUT,
 	O_ROUNDS,
@@ -142,6 +147,7 @@ static const struct option longopts[] = {
     {"shared-keys", no_argument, NULL, O_SHARED},
     {"write-files", required_argument, NULL, O_FILES},
     {"no-verify", no_argument, NULL, O_NOVERIFY},
+    {"no-drain", no_argument, NULL, O_NODRAIN},
     {"concurrency", required_argument, NULL, 'c'},
     {"rate", required_argument, NULL, 'r'},
     {"threads", required_argument, NULL, 'T'},
@@ -534,6 +540,9 @@ int bench_opts_parse(int argc, char **argv, bench_opts_t *o, char *err, size_t e
 		case O_SHARED:
 			o->shared_keys = true;
 			break;
+		case O_NODRAIN:
+			o->no_drain = true;
+			break;
 		case O_FILES:
 			if (set_str(o->write_files, sizeof(o->write_files), optarg, &why) == 0 &&
 			    !optarg[0])
@@ -659,6 +668,12 @@ int bench_opts_parse(int argc, char **argv, bench_opts_t *o, char *err, size_t e
 		snprintf(err, errlen,
 		         "--shared-keys is for workloads that only read "
 		         "(targets would change each other's objects)");
+		return -1;
+	}
+	if (o->no_drain && bench_mix_writes(o->mix)) {
+		snprintf(err, errlen,
+		         "--no-drain is for workloads that only read "
+		         "(a write cut short leaves its object unknown)");
 		return -1;
 	}
 	if (o->write_files[0])

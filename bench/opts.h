@@ -93,6 +93,7 @@ typedef struct bench_opts_s {
 	bool shared_keys;      /* every target reads the same keys (no per-target namespace) */
 	char write_files[256]; /* --write-files DIR: write the working set as files, then exit */
 	bool no_verify;
+	bool no_drain; /* busy connections are closed at the end of a measured window */
 	bool quiet;
 	uint64_t max_errors;
 	char json_path[256];

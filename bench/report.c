@@ -87,8 +87,9 @@ static void describe(FILE *f, const bench_opts_t *o)
 		fprintf(f, "open loop at %.0f ops/s (up to %u in flight)", o->rate, o->concurrency);
 	else
 		fprintf(f, "closed loop, %u in flight", o->concurrency);
-	fprintf(f, ", %u thread%s; %s measured x %u round%s, warm-up %s; %s, %s%s; verify %s\n",
+	fprintf(f, ", %u thread%s; %s measured x %u round%s, warm-up %s%s; %s, %s%s; verify %s\n",
 	        o->threads, o->threads > 1 ? "s" : "", d, o->rounds, o->rounds > 1 ? "s" : "", wu,
+	        o->no_drain ? ", operations in flight at the end cut" : "",
 	        o->presign        ? "presigned URLs"
 	        : o->sign_payload ? "header auth (signed payload)"
 	                          : "header auth (UNSIGNED-PAYLOAD)",
@@ -620,10 +621,11 @@ int bench_report_json(const char *path, const bench_results_t *r, char *err, siz
 	fprintf(f,
 	        ", \"objects\": %u, \"concurrency\": %u, \"threads\": %u, \"rate\": %.3f, "
 	        "\"duration_s\": %.3f, \"warmup_s\": %.3f, \"rounds\": %u, \"range\": %llu, "
-	        "\"verify\": %s, \"auth\": \"%s\", \"addressing\": \"%s\"},\n",
+	        "\"verify\": %s, \"drain\": %s, \"auth\": \"%s\", \"addressing\": \"%s\"},\n",
 	        o->objects, o->concurrency, o->threads, o->rate, (double)o->duration_ms / 1e3,
 	        (double)o->warmup_ms / 1e3, o->rounds, (unsigned long long)o->range_size,
-	        o->no_verify ? "false" : "true", o->presign ? "presigned" : "header",
+	        o->no_verify ? "false" : "true", o->no_drain ? "false" : "true",
+	        o->presign ? "presigned" : "header",
 	        o->vhost_domain[0] ? "virtual-hosted" : "path");
 	fputs("  \"targets\": [\n", f);
 	for (unsigned ti = 0; ti < r->ntargets; ti++) {

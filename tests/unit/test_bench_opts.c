@@ -137,6 +137,12 @@ static void command_line(void **state)
 	    0);
 	assert_true(o->shared_keys);
 	assert_true(o->no_prepare);
+	assert_false(o->no_drain);
+	assert_int_equal(parse(o, err,
+	                       "b -e http://127.0.0.1:1 -w get --no-drain --access-key a "
+	                       "--secret-key s"),
+	                 0);
+	assert_true(o->no_drain);
 
 	static const struct {
 		const char *line, *msg;
@@ -162,6 +168,7 @@ static void command_line(void **state)
 	     "NAME=PID:DEV"},
 	    {"b -e http://127.0.0.1:1 --access-key a --secret-key s --watch-net d=x:eth0",
 	     "--watch-net"},
+	    {"b -e http://127.0.0.1:1 --access-key a --secret-key s --no-drain", "only read"},
 	    {"b -e http://127.0.0.1:1 --access-key a --secret-key s -s 0..1", "lower bound"},
 	    {"b -e http://127.0.0.1:1 --access-key a --secret-key s --shared-keys", "only read"},
 	    {"b -e http://127.0.0.1:1 --access-key a --secret-key s -w put --shared-keys",
