@@ -196,7 +196,7 @@ static void proc_lines(FILE *f, const bench_target_res_t *tr, const bench_target
 	}
 }
 
-/* Body bytes moved in the target's measured windows (the denominator of the per-byte figures). */
+/* Body bytes moved in the target's measured windows (the denominator of CPU-s per GB). */
 static uint64_t body_bytes(const bench_target_res_t *tr)
 {
 	bench_opstats_t *tot = malloc(sizeof(*tot));
@@ -214,6 +214,12 @@ static double per_byte(uint64_t n, uint64_t body)
 	return body ? (double)n / (double)body : 0;
 }
 
+/* An interface's bytes sent (tx) or received per body byte moved in the same time. */
+static double net_per_byte(const bench_net_res_t *n, bool tx)
+{
+	return per_byte(tx ? n->d.tx_bytes : n->d.rx_bytes, n->body_bytes);
+}
+
 static double sys_s_per_gb(const bench_target_res_t *tr)
 {
 	uint64_t body = body_bytes(tr);
@@ -223,9 +229,8 @@ static double sys_s_per_gb(const bench_target_res_t *tr)
 static void net_lines(FILE *f, const bench_opts_t *o, const bench_target_res_t *tr,
                       const bench_target_res_t *base)
 {
-	uint64_t body = body_bytes(tr), bbody = base ? body_bytes(base) : 0;
 	for (unsigned i = 0; i < tr->nnets; i++) {
-		const bench_net_res_t *n = &tr->nets[i];
+		const bench_net_res_t *n = &tr->nets[i], *b = base ? &base->nets[i] : NULL;
 		if (!n->ok) {
 			fprintf(f, "  net %s:%s (pid %d): not readable during every round\n",
 			        n->name, n->dev, n->pid);
@@ -233,18 +238,16 @@ static void net_lines(FILE *f, const bench_opts_t *o, const bench_target_res_t *
 		}
 		fprintf(f,
 		        "  net %s:%s  tx %.2f MB (%.4f per body byte, %llu packets)  rx %.2f MB "
-		        "(%.4f, %llu packets)",
-		        n->name, n->dev, (double)n->d.tx_bytes / 1e6, per_byte(n->d.tx_bytes, body),
+		        "(%.4f, %llu packets); %.2f MB of bodies in the whole rounds",
+		        n->name, n->dev, (double)n->d.tx_bytes / 1e6, net_per_byte(n, true),
 		        (unsigned long long)n->d.tx_packets, (double)n->d.rx_bytes / 1e6,
-		        per_byte(n->d.rx_bytes, body), (unsigned long long)n->d.rx_packets);
-		if (base && i < base->nnets && base->nets[i].ok && bbody &&
-		    base->nets[i].d.tx_bytes && base->nets[i].d.rx_bytes)
+		        net_per_byte(n, false), (unsigned long long)n->d.rx_packets,
+		        (double)n->body_bytes / 1e6);
+		if (b && i < base->nnets && b->ok && net_per_byte(b, true) > 0 &&
+		    net_per_byte(b, false) > 0)
 			fprintf(f, "  (%.3fx, %.3fx of %s)",
-			        per_byte(n->d.tx_bytes, body) /
-			            per_byte(base->nets[i].d.tx_bytes, bbody),
-			        per_byte(n->d.rx_bytes, body) /
-			            per_byte(base->nets[i].d.rx_bytes, bbody),
-			        base->t->name);
+			        net_per_byte(n, true) / net_per_byte(b, true),
+			        net_per_byte(n, false) / net_per_byte(b, false), base->t->name);
 		fputc('\n', f);
 	}
 	if (tr->sys_ok) {
@@ -401,7 +404,6 @@ static void json_ratio(FILE *f, const bench_figures_t *x, const bench_figures_t 
 
 static void json_net(FILE *f, const bench_opts_t *o, const bench_target_res_t *tr)
 {
-	uint64_t body = body_bytes(tr);
 	if (tr->nnets)
 		fputs(",\n     \"net\": [", f);
 	for (unsigned i = 0; i < tr->nnets; i++) {
@@ -412,13 +414,14 @@ static void json_net(FILE *f, const bench_opts_t *o, const bench_target_res_t *t
 		json_str(f, n->dev);
 		fprintf(f,
 		        ", \"pid\": %d, \"readable\": %s, \"tx_bytes\": %llu, \"rx_bytes\": %llu, "
-		        "\"tx_packets\": %llu, \"rx_packets\": %llu, \"tx_per_body_byte\": ",
+		        "\"tx_packets\": %llu, \"rx_packets\": %llu, \"body_bytes\": %llu, "
+		        "\"tx_per_body_byte\": ",
 		        n->pid, n->ok ? "true" : "false", (unsigned long long)n->d.tx_bytes,
 		        (unsigned long long)n->d.rx_bytes, (unsigned long long)n->d.tx_packets,
-		        (unsigned long long)n->d.rx_packets);
-		json_num(f, per_byte(n->d.tx_bytes, body));
+		        (unsigned long long)n->d.rx_packets, (unsigned long long)n->body_bytes);
+		json_num(f, net_per_byte(n, true));
 		fputs(", \"rx_per_body_byte\": ", f);
-		json_num(f, per_byte(n->d.rx_bytes, body));
+		json_num(f, net_per_byte(n, false));
 		fputc('}', f);
 	}
 	if (tr->nnets)
@@ -453,17 +456,16 @@ static void json_net(FILE *f, const bench_opts_t *o, const bench_target_res_t *t
 static void json_net_ratio(FILE *f, const bench_opts_t *o, const bench_target_res_t *tr,
                            const bench_target_res_t *base)
 {
-	uint64_t body = body_bytes(tr), bbody = body_bytes(base);
 	if (tr->nnets)
 		fputs(", \"net\": {", f);
 	for (unsigned i = 0; i < tr->nnets && i < base->nnets; i++) {
-		const bench_netdev_t *d = &tr->nets[i].d, *b = &base->nets[i].d;
+		const bench_net_res_t *n = &tr->nets[i], *b = &base->nets[i];
 		fputs(i ? ", " : "", f);
-		json_str(f, tr->nets[i].name);
+		json_str(f, n->name);
 		fputs(": {\"tx_per_body_byte\": ", f);
-		json_num(f, ratio(per_byte(d->tx_bytes, body), per_byte(b->tx_bytes, bbody)));
+		json_num(f, ratio(net_per_byte(n, true), net_per_byte(b, true)));
 		fputs(", \"rx_per_body_byte\": ", f);
-		json_num(f, ratio(per_byte(d->rx_bytes, body), per_byte(b->rx_bytes, bbody)));
+		json_num(f, ratio(net_per_byte(n, false), net_per_byte(b, false)));
 		fputc('}', f);
 	}
 	if (tr->nnets)
@@ -523,7 +525,8 @@ static void json_target(FILE *f, const bench_results_t *r, unsigned ti)
 		fputs(", \"p99_ms\": ", f);
 		json_num(f, (double)rr->p99_ns / NS_MS);
 		if (tr->nnets) {
-			fputs(", \"net_tx_bytes\": [", f);
+			fprintf(f, ", \"round_body_bytes\": %llu, \"net_tx_bytes\": [",
+			        (unsigned long long)rr->phase_bytes);
 			for (unsigned j = 0; j < tr->nnets; j++)
 				fprintf(f, "%s%llu", j ? ", " : "",
 				        (unsigned long long)rr->net_tx[j]);

@@ -8,8 +8,10 @@
  * Rounds interleave the targets (A B A B ...) so that drifts of the machine (caches, other
  * load, thermal) hit them alike. While the workers of a phase run, this thread prints a progress
  * line every second and, in measured windows, samples the watched processes: CPU time at the
- * window's start and end, resident memory every 100 ms for the peak; and at the same two edges
- * the watched interfaces' counters and the system's CPU time.
+ * window's start and end, resident memory every 100 ms for the peak; the system's CPU time at
+ * the same two edges. The watched interfaces' counters are read before the phase's first
+ * connection opens and after its last one closed, so that no byte of it is in flight at either
+ * reading: they are set against every body byte of the phase (warm-up and the end included).
  *
  * Ctrl-C (SIGINT or SIGTERM) ends the current round and skips the rest, then the cleanup and
  * the reports run as usual on what was measured; a second one ends the program at once.
@@ -106,16 +108,21 @@ static void watch_sample(watch_t *wt, double *cpu)
 	}
 }
 
-/* The window's edges: CPU of the processes, the interfaces' counters, the system's CPU. */
+/* The window's edges: CPU of the processes and of the system. */
 static void watch_edge(watch_t *wt, bool end)
 {
 	watch_sample(wt, end ? wt->cpu1 : wt->cpu0);
+	if (wt->sys && bench_syscpu_read(end ? &wt->sys1 : &wt->sys0) < 0)
+		wt->sys_ok = false;
+}
+
+/* The phase's edges: the interfaces' counters. */
+static void watch_net(watch_t *wt, bool end)
+{
 	for (unsigned i = 0; i < wt->nnet; i++)
 		if (bench_netdev_read(wt->net_pid[i], wt->net_dev[i],
 		                      end ? &wt->net1[i] : &wt->net0[i]) < 0)
 			wt->net_ok[i] = false;
-	if (wt->sys && bench_syscpu_read(end ? &wt->sys1 : &wt->sys0) < 0)
-		wt->sys_ok = false;
 }
 
 typedef struct progress_s {
@@ -183,7 +190,7 @@ static int phase(run_t *x, unsigned ti, bench_phase_kind_t kind, unsigned round)
 	bench_stats_t *st = bench_stats_new();
 	progress_t prev, cur;
 	watch_t wt;
-	uint64_t next_print, next_rss, wake, t_stop = UINT64_MAX;
+	uint64_t next_print, next_rss, wake, t_stop = UINT64_MAX, phase_bytes = 0;
 	char err[256];
 	int rc = 0;
 
@@ -213,6 +220,8 @@ static int phase(run_t *x, unsigned ti, bench_phase_kind_t kind, unsigned round)
 		wt.net_ok[i] = true;
 	}
 	wt.sys = wt.sys_ok = o->watch_system;
+	if (kind == BENCH_PH_RUN)
+		watch_net(&wt, false);
 
 	for (unsigned i = 0; i < nthreads; i++) {
 		unsigned n = conc / nthreads + (i < conc % nthreads);
@@ -272,13 +281,18 @@ static int phase(run_t *x, unsigned ti, bench_phase_kind_t kind, unsigned round)
 		sleep_until(wake);
 	}
 	for (unsigned i = 0; i < started; i++) {
+		uint64_t ops, bytes, errors;
 		bench_worker_join(w[i]);
+		bench_worker_progress(w[i], &ops, &bytes, &errors);
+		phase_bytes += bytes;
 		bench_stats_merge(st, bench_worker_stats(w[i]));
 		bench_stats_merge(tr->other, bench_worker_other(w[i]));
 		bench_worker_free(w[i]);
 	}
 	if (kind == BENCH_PH_RUN && wt.started && !wt.ended)
 		watch_edge(&wt, true); /* the workers stopped early */
+	if (kind == BENCH_PH_RUN)
+		watch_net(&wt, true); /* every connection of the phase is closed */
 
 	if (kind == BENCH_PH_RUN) {
 		bench_round_res_t *rr = &tr->rounds[tr->nrounds++];
@@ -298,6 +312,7 @@ static int phase(run_t *x, unsigned ti, bench_phase_kind_t kind, unsigned round)
 		free(tot);
 		tr->seconds += rr->seconds;
 		bench_stats_merge(tr->stats, st);
+		rr->phase_bytes = phase_bytes;
 		for (unsigned i = 0; i < wt.n; i++) {
 			bench_proc_res_t *p = &tr->procs[i];
 			p->ok = p->ok && wt.ok[i] && wt.started;
@@ -307,9 +322,10 @@ static int phase(run_t *x, unsigned ti, bench_phase_kind_t kind, unsigned round)
 		}
 		for (unsigned i = 0; i < wt.nnet; i++) {
 			bench_net_res_t *nr = &tr->nets[i];
-			nr->ok = nr->ok && wt.net_ok[i] && wt.started;
+			nr->ok = nr->ok && wt.net_ok[i];
 			if (!nr->ok)
 				continue;
+			nr->body_bytes += phase_bytes;
 			rr->net_tx[i] = wt.net1[i].tx_bytes - wt.net0[i].tx_bytes;
 			rr->net_rx[i] = wt.net1[i].rx_bytes - wt.net0[i].rx_bytes;
 			nr->d.tx_bytes += rr->net_tx[i];
