@@ -33,6 +33,11 @@ void bench_usage(FILE *f)
 	    "      --watch-pid NAME=PID  CPU seconds and peak RSS of a process in each round, "
 	    "with\n"
 	    "                            CPU-us per request and CPU-s per GB (repeatable)\n"
+	    "      --watch-net NAME=PID:DEV  bytes and packets of interface DEV in the network\n"
+	    "                            namespace of process PID in each round, also per body\n"
+	    "                            byte moved (repeatable)\n"
+	    "      --watch-system        the whole system's CPU time in each round (user, system,\n"
+	    "                            softirq; /proc/stat), also CPU-s per GB\n"
 	    "\n"
 	    "Workload\n"
 	    "  -w, --workload KIND       get, put, head, delete, list, multipart or mixed "
@@ -63,6 +68,10 @@ void bench_usage(FILE *f)
 	    "  -T, --threads N           event-loop threads (default 1)\n"
 	    "  -d, --duration DUR        measured time per round (default 10s)\n"
 	    "      --warmup DUR          unmeasured time before each round (default 2s)\n"
+	    "      --no-drain            at the end of a measured window, close the connections\n"
+	    "                            still busy instead of letting their operations finish\n"
+	    "                            (workloads that only read; large objects, many in "
+	    "flight)\n"
 	    "      --timeout DUR         per-request timeout (default 30s)\n"
 	    "\n"
 	    "S3\n"
@@ -96,10 +105,13 @@ enum {
 	O_SHARED,
 	O_FILES,
 	O_NOVERIFY,
+	O_NODRAIN,
 	O_WARMUP,
 	O_TIMEOUT,
 	O_ROUNDS,
 	O_WATCH,
+	O_WATCHNET,
+	O_WATCHSYS,
 	O_AK,
 	O_SK,
 	O_REGION,
@@ -118,6 +130,8 @@ static const struct option longopts[] = {
     {"target", required_argument, NULL, 't'},
     {"rounds", required_argument, NULL, O_ROUNDS},
     {"watch-pid", required_argument, NULL, O_WATCH},
+    {"watch-net", required_argument, NULL, O_WATCHNET},
+    {"watch-system", no_argument, NULL, O_WATCHSYS},
     {"workload", required_argument, NULL, 'w'},
     {"mix", required_argument, NULL, O_MIX},
     {"size", required_argument, NULL, 's'},
@@ -133,6 +147,7 @@ static const struct option longopts[] = {
     {"shared-keys", no_argument, NULL, O_SHARED},
     {"write-files", required_argument, NULL, O_FILES},
     {"no-verify", no_argument, NULL, O_NOVERIFY},
+    {"no-drain", no_argument, NULL, O_NODRAIN},
     {"concurrency", required_argument, NULL, 'c'},
     {"rate", required_argument, NULL, 'r'},
     {"threads", required_argument, NULL, 'T'},
@@ -454,6 +469,34 @@ int bench_opts_parse(int argc, char **argv, bench_opts_t *o, char *err, size_t e
 			}
 			break;
 		}
+		case O_WATCHNET: {
+			const char *eq = strchr(optarg, '='), *colon = eq ? strchr(eq, ':') : NULL;
+			bench_netwatch_t *w = &o->netwatch[o->nnetwatch];
+			unsigned pid;
+			char num[16];
+			if (o->nnetwatch == BENCH_MAX_WATCH)
+				why = "too many interfaces";
+			else if (!eq || eq == optarg || (size_t)(eq - optarg) >= sizeof(w->name) ||
+			         !colon || colon[1] == '\0' ||
+			         strlen(colon + 1) >= sizeof(w->dev) ||
+			         (size_t)(colon - eq - 1) >= sizeof(num))
+				why = "expected NAME=PID:DEV";
+			else {
+				memcpy(num, eq + 1, (size_t)(colon - eq - 1));
+				num[colon - eq - 1] = '\0';
+				if (parse_uint(num, 1, 0x7fffffff, &pid, &why) == 0) {
+					memcpy(w->name, optarg, (size_t)(eq - optarg));
+					w->name[eq - optarg] = '\0';
+					w->pid = (int)pid;
+					snprintf(w->dev, sizeof(w->dev), "%s", colon + 1);
+					o->nnetwatch++;
+				}
+			}
+			break;
+		}
+		case O_WATCHSYS:
+			o->watch_system = true;
+			break;
 		case 'w':
 			set_str(o->workload, sizeof(o->workload), optarg, &why);
 			break;
@@ -495,6 +538,9 @@ int bench_opts_parse(int argc, char **argv, bench_opts_t *o, char *err, size_t e
 			break;
 		case O_SHARED:
 			o->shared_keys = true;
+			break;
+		case O_NODRAIN:
+			o->no_drain = true;
 			break;
 		case O_FILES:
 			if (set_str(o->write_files, sizeof(o->write_files), optarg, &why) == 0 &&
@@ -621,6 +667,12 @@ int bench_opts_parse(int argc, char **argv, bench_opts_t *o, char *err, size_t e
 		snprintf(err, errlen,
 		         "--shared-keys is for workloads that only read "
 		         "(targets would change each other's objects)");
+		return -1;
+	}
+	if (o->no_drain && bench_mix_writes(o->mix)) {
+		snprintf(err, errlen,
+		         "--no-drain is for workloads that only read "
+		         "(a write cut short leaves its object unknown)");
 		return -1;
 	}
 	if (o->write_files[0])

@@ -45,11 +45,21 @@ typedef struct bench_watch_s {
 	int pid;
 } bench_watch_t;
 
+/* --watch-net NAME=PID:DEV: interface DEV in the network namespace of process PID. */
+typedef struct bench_netwatch_s {
+	char name[32];
+	int pid;
+	char dev[32];
+} bench_netwatch_t;
+
 typedef struct bench_opts_s {
 	bench_target_t targets[BENCH_MAX_TARGETS];
 	unsigned ntargets;
 	bench_watch_t watch[BENCH_MAX_WATCH];
 	unsigned nwatch;
+	bench_netwatch_t netwatch[BENCH_MAX_WATCH];
+	unsigned nnetwatch;
+	bool watch_system; /* the whole system's CPU time (/proc/stat) */
 
 	char access_key[128];
 	char secret_key[128];
@@ -83,6 +93,7 @@ typedef struct bench_opts_s {
 	bool shared_keys;      /* every target reads the same keys (no per-target namespace) */
 	char write_files[256]; /* --write-files DIR: write the working set as files, then exit */
 	bool no_verify;
+	bool no_drain; /* busy connections are closed at the end of a measured window */
 	bool quiet;
 	uint64_t max_errors;
 	char json_path[256];

@@ -87,8 +87,9 @@ static void describe(FILE *f, const bench_opts_t *o)
 		fprintf(f, "open loop at %.0f ops/s (up to %u in flight)", o->rate, o->concurrency);
 	else
 		fprintf(f, "closed loop, %u in flight", o->concurrency);
-	fprintf(f, ", %u thread%s; %s measured x %u round%s, warm-up %s; %s, %s%s; verify %s\n",
+	fprintf(f, ", %u thread%s; %s measured x %u round%s, warm-up %s%s; %s, %s%s; verify %s\n",
 	        o->threads, o->threads > 1 ? "s" : "", d, o->rounds, o->rounds > 1 ? "s" : "", wu,
+	        o->no_drain ? ", operations in flight at the end cut" : "",
 	        o->presign        ? "presigned URLs"
 	        : o->sign_payload ? "header auth (signed payload)"
 	                          : "header auth (UNSIGNED-PAYLOAD)",
@@ -195,6 +196,77 @@ static void proc_lines(FILE *f, const bench_target_res_t *tr, const bench_target
 	}
 }
 
+/* Body bytes moved in the target's measured windows (the denominator of CPU-s per GB). */
+static uint64_t body_bytes(const bench_target_res_t *tr)
+{
+	bench_opstats_t *tot = malloc(sizeof(*tot));
+	uint64_t b;
+	if (!tot)
+		abort();
+	bench_stats_total(tr->stats, tot);
+	b = tot->bytes;
+	free(tot);
+	return b;
+}
+
+static double per_byte(uint64_t n, uint64_t body)
+{
+	return body ? (double)n / (double)body : 0;
+}
+
+/* An interface's bytes sent (tx) or received per body byte moved in the same time. */
+static double net_per_byte(const bench_net_res_t *n, bool tx)
+{
+	return per_byte(tx ? n->d.tx_bytes : n->d.rx_bytes, n->body_bytes);
+}
+
+static double sys_s_per_gb(const bench_target_res_t *tr)
+{
+	uint64_t body = body_bytes(tr);
+	return body ? bench_syscpu_busy(&tr->sys) / ((double)body / 1e9) : 0;
+}
+
+static void net_lines(FILE *f, const bench_opts_t *o, const bench_target_res_t *tr,
+                      const bench_target_res_t *base)
+{
+	for (unsigned i = 0; i < tr->nnets; i++) {
+		const bench_net_res_t *n = &tr->nets[i], *b = base ? &base->nets[i] : NULL;
+		if (!n->ok) {
+			fprintf(f, "  net %s:%s (pid %d): not readable during every round\n",
+			        n->name, n->dev, n->pid);
+			continue;
+		}
+		fprintf(f,
+		        "  net %s:%s  tx %.2f MB (%.4f per body byte, %llu packets)  rx %.2f MB "
+		        "(%.4f, %llu packets); %.2f MB of bodies in the whole rounds",
+		        n->name, n->dev, (double)n->d.tx_bytes / 1e6, net_per_byte(n, true),
+		        (unsigned long long)n->d.tx_packets, (double)n->d.rx_bytes / 1e6,
+		        net_per_byte(n, false), (unsigned long long)n->d.rx_packets,
+		        (double)n->body_bytes / 1e6);
+		if (b && i < base->nnets && b->ok && net_per_byte(b, true) > 0 &&
+		    net_per_byte(b, false) > 0)
+			fprintf(f, "  (%.3fx, %.3fx of %s)",
+			        net_per_byte(n, true) / net_per_byte(b, true),
+			        net_per_byte(n, false) / net_per_byte(b, false), base->t->name);
+		fputc('\n', f);
+	}
+	if (tr->sys_ok) {
+		const bench_syscpu_t *c = &tr->sys;
+		double busy = bench_syscpu_busy(c), sgb = sys_s_per_gb(tr);
+		fprintf(
+		    f,
+		    "  cpu system       user %.2f  nice %.2f  system %.2f  irq %.2f  softirq %.2f  "
+		    "steal %.2f: %.2f of %.2f CPU-s %9.3f CPU-s/GB",
+		    c->user, c->nice, c->system, c->irq, c->softirq, c->steal, busy,
+		    busy + c->idle + c->iowait, sgb);
+		if (base && base->sys_ok && sys_s_per_gb(base) > 0)
+			fprintf(f, "  (%.3fx of %s)", sgb / sys_s_per_gb(base), base->t->name);
+		fputc('\n', f);
+	} else if (o->watch_system) {
+		fprintf(f, "  cpu system: /proc/stat not readable during every round\n");
+	}
+}
+
 void bench_report_text(FILE *f, const bench_results_t *r)
 {
 	const bench_opts_t *o = r->o;
@@ -225,6 +297,7 @@ void bench_report_text(FILE *f, const bench_results_t *r)
 		error_lines(f, tr->stats, "");
 		error_lines(f, tr->other, " outside the measured window");
 		proc_lines(f, tr, ti > 0 ? base : NULL);
+		net_lines(f, o, tr, ti > 0 ? base : NULL);
 	}
 	if (r->ntargets < 2)
 		return;
@@ -329,6 +402,81 @@ static void json_ratio(FILE *f, const bench_figures_t *x, const bench_figures_t 
 	fputc('}', f);
 }
 
+static void json_net(FILE *f, const bench_opts_t *o, const bench_target_res_t *tr)
+{
+	if (tr->nnets)
+		fputs(",\n     \"net\": [", f);
+	for (unsigned i = 0; i < tr->nnets; i++) {
+		const bench_net_res_t *n = &tr->nets[i];
+		fputs(i ? ", {\"name\": " : "{\"name\": ", f);
+		json_str(f, n->name);
+		fputs(", \"dev\": ", f);
+		json_str(f, n->dev);
+		fprintf(f,
+		        ", \"pid\": %d, \"readable\": %s, \"tx_bytes\": %llu, \"rx_bytes\": %llu, "
+		        "\"tx_packets\": %llu, \"rx_packets\": %llu, \"body_bytes\": %llu, "
+		        "\"tx_per_body_byte\": ",
+		        n->pid, n->ok ? "true" : "false", (unsigned long long)n->d.tx_bytes,
+		        (unsigned long long)n->d.rx_bytes, (unsigned long long)n->d.tx_packets,
+		        (unsigned long long)n->d.rx_packets, (unsigned long long)n->body_bytes);
+		json_num(f, net_per_byte(n, true));
+		fputs(", \"rx_per_body_byte\": ", f);
+		json_num(f, net_per_byte(n, false));
+		fputc('}', f);
+	}
+	if (tr->nnets)
+		fputc(']', f);
+	if (o->watch_system) {
+		const bench_syscpu_t *c = &tr->sys;
+		const struct {
+			const char *k;
+			double v;
+		} v[] = {
+		    {"user_s", c->user},
+		    {"nice_s", c->nice},
+		    {"system_s", c->system},
+		    {"irq_s", c->irq},
+		    {"softirq_s", c->softirq},
+		    {"steal_s", c->steal},
+		    {"idle_s", c->idle},
+		    {"iowait_s", c->iowait},
+		    {"busy_s", bench_syscpu_busy(c)},
+		    {"busy_s_per_gb", sys_s_per_gb(tr)},
+		};
+		fprintf(f, ",\n     \"system_cpu\": {\"readable\": %s",
+		        tr->sys_ok ? "true" : "false");
+		for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+			fprintf(f, ", \"%s\": ", v[i].k);
+			json_num(f, v[i].v);
+		}
+		fputc('}', f);
+	}
+}
+
+static void json_net_ratio(FILE *f, const bench_opts_t *o, const bench_target_res_t *tr,
+                           const bench_target_res_t *base)
+{
+	if (tr->nnets)
+		fputs(", \"net\": {", f);
+	for (unsigned i = 0; i < tr->nnets && i < base->nnets; i++) {
+		const bench_net_res_t *n = &tr->nets[i], *b = &base->nets[i];
+		fputs(i ? ", " : "", f);
+		json_str(f, n->name);
+		fputs(": {\"tx_per_body_byte\": ", f);
+		json_num(f, ratio(net_per_byte(n, true), net_per_byte(b, true)));
+		fputs(", \"rx_per_body_byte\": ", f);
+		json_num(f, ratio(net_per_byte(n, false), net_per_byte(b, false)));
+		fputc('}', f);
+	}
+	if (tr->nnets)
+		fputc('}', f);
+	if (o->watch_system) {
+		fputs(", \"system_cpu\": {\"busy_s_per_gb\": ", f);
+		json_num(f, ratio(sys_s_per_gb(tr), sys_s_per_gb(base)));
+		fputc('}', f);
+	}
+}
+
 static void json_target(FILE *f, const bench_results_t *r, unsigned ti)
 {
 	const bench_target_res_t *tr = &r->targets[ti], *base = &r->targets[0];
@@ -376,6 +524,22 @@ static void json_target(FILE *f, const bench_results_t *r, unsigned ti)
 		json_num(f, rr->seconds > 0 ? (double)rr->bytes / 1e6 / rr->seconds : 0);
 		fputs(", \"p99_ms\": ", f);
 		json_num(f, (double)rr->p99_ns / NS_MS);
+		if (tr->nnets) {
+			fprintf(f, ", \"round_body_bytes\": %llu, \"net_tx_bytes\": [",
+			        (unsigned long long)rr->phase_bytes);
+			for (unsigned j = 0; j < tr->nnets; j++)
+				fprintf(f, "%s%llu", j ? ", " : "",
+				        (unsigned long long)rr->net_tx[j]);
+			fputs("], \"net_rx_bytes\": [", f);
+			for (unsigned j = 0; j < tr->nnets; j++)
+				fprintf(f, "%s%llu", j ? ", " : "",
+				        (unsigned long long)rr->net_rx[j]);
+			fputc(']', f);
+		}
+		if (r->o->watch_system) {
+			fputs(", \"system_busy_s\": ", f);
+			json_num(f, rr->sys_busy_s);
+		}
 		fputc('}', f);
 	}
 	fputs("],\n     \"processes\": [", f);
@@ -396,6 +560,7 @@ static void json_target(FILE *f, const bench_results_t *r, unsigned ti)
 		fprintf(f, ", \"peak_rss_kib\": %llu}", (unsigned long long)p->peak_rss_kb);
 	}
 	fputs("]", f);
+	json_net(f, r->o, tr);
 	if (ti > 0) {
 		fprintf(f, ",\n     \"ratio_to\": \"%s\", \"ratio\": {", base->t->name);
 		n = rows(tr->stats, kinds);
@@ -423,7 +588,9 @@ static void json_target(FILE *f, const bench_results_t *r, unsigned ti)
 			json_num(f, ratio(sgb, bsgb));
 			fputc('}', f);
 		}
-		fputs("}}", f);
+		fputc('}', f);
+		json_net_ratio(f, r->o, tr, base);
+		fputc('}', f);
 	}
 	fputs("}", f);
 }
@@ -457,10 +624,11 @@ int bench_report_json(const char *path, const bench_results_t *r, char *err, siz
 	fprintf(f,
 	        ", \"objects\": %u, \"concurrency\": %u, \"threads\": %u, \"rate\": %.3f, "
 	        "\"duration_s\": %.3f, \"warmup_s\": %.3f, \"rounds\": %u, \"range\": %llu, "
-	        "\"verify\": %s, \"auth\": \"%s\", \"addressing\": \"%s\"},\n",
+	        "\"verify\": %s, \"drain\": %s, \"auth\": \"%s\", \"addressing\": \"%s\"},\n",
 	        o->objects, o->concurrency, o->threads, o->rate, (double)o->duration_ms / 1e3,
 	        (double)o->warmup_ms / 1e3, o->rounds, (unsigned long long)o->range_size,
-	        o->no_verify ? "false" : "true", o->presign ? "presigned" : "header",
+	        o->no_verify ? "false" : "true", o->no_drain ? "false" : "true",
+	        o->presign ? "presigned" : "header",
 	        o->vhost_domain[0] ? "virtual-hosted" : "path");
 	fputs("  \"targets\": [\n", f);
 	for (unsigned ti = 0; ti < r->ntargets; ti++) {

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "bench/opts.h"
+#include "bench/proc.h"
 #include "bench/stats.h"
 
 /* A watched process (or the bench itself, index 0) over a target's rounds. */
@@ -21,10 +22,26 @@ typedef struct bench_proc_res_s {
 	uint64_t peak_rss_kb;
 } bench_proc_res_t;
 
+/* A watched interface (--watch-net) over a target's rounds: how much its counters grew from
+ * before the first connection of each round to after its last one closed, and the body bytes
+ * moved in that time (warm-up and the end included). */
+typedef struct bench_net_res_s {
+	char name[32];
+	char dev[32];
+	int pid;
+	bool ok; /* readable in every round */
+	bench_netdev_t d;
+	uint64_t body_bytes;
+} bench_net_res_t;
+
 typedef struct bench_round_res_s {
 	double seconds;
 	uint64_t ops, errors, bytes;
 	uint64_t p99_ns;
+	uint64_t phase_bytes; /* body bytes of the whole round, warm-up and the end included */
+	uint64_t net_tx[BENCH_MAX_WATCH],
+	    net_rx[BENCH_MAX_WATCH]; /* per --watch-net, whole round */
+	double sys_busy_s;           /* --watch-system, window */
 } bench_round_res_t;
 
 typedef struct bench_target_res_s {
@@ -36,7 +53,11 @@ typedef struct bench_target_res_s {
 	unsigned nrounds;
 	bench_proc_res_t procs[BENCH_MAX_WATCH + 1];
 	unsigned nprocs;
-	uint64_t prepared; /* objects written by the prepare phase */
+	bench_net_res_t nets[BENCH_MAX_WATCH];
+	unsigned nnets;
+	bool sys_ok;        /* --watch-system given and /proc/stat readable in every round */
+	bench_syscpu_t sys; /* the system's CPU time in the measured windows */
+	uint64_t prepared;  /* objects written by the prepare phase */
 	double prepare_s;
 	bool bucket_created;
 } bench_target_res_t;

@@ -8,7 +8,10 @@
  * Rounds interleave the targets (A B A B ...) so that drifts of the machine (caches, other
  * load, thermal) hit them alike. While the workers of a phase run, this thread prints a progress
  * line every second and, in measured windows, samples the watched processes: CPU time at the
- * window's start and end, resident memory every 100 ms for the peak.
+ * window's start and end, resident memory every 100 ms for the peak; the system's CPU time at
+ * the same two edges. The watched interfaces' counters are read before the phase's first
+ * connection opens and after its last one closed, so that no byte of it is in flight at either
+ * reading: they are set against every body byte of the phase (warm-up and the end included).
  *
  * Ctrl-C (SIGINT or SIGTERM) ends the current round and skips the rest, then the cleanup and
  * the reports run as usual on what was measured; a second one ends the program at once.
@@ -79,6 +82,13 @@ typedef struct watch_s {
 	double cpu0[BENCH_MAX_WATCH + 1], cpu1[BENCH_MAX_WATCH + 1];
 	uint64_t peak[BENCH_MAX_WATCH + 1];
 	bool ok[BENCH_MAX_WATCH + 1];
+	unsigned nnet;
+	int net_pid[BENCH_MAX_WATCH];
+	const char *net_dev[BENCH_MAX_WATCH];
+	bench_netdev_t net0[BENCH_MAX_WATCH], net1[BENCH_MAX_WATCH];
+	bool net_ok[BENCH_MAX_WATCH];
+	bool sys, sys_ok;
+	bench_syscpu_t sys0, sys1;
 	bool started, ended;
 } watch_t;
 
@@ -96,6 +106,23 @@ static void watch_sample(watch_t *wt, double *cpu)
 		if (rss > wt->peak[i])
 			wt->peak[i] = rss;
 	}
+}
+
+/* The window's edges: CPU of the processes and of the system. */
+static void watch_edge(watch_t *wt, bool end)
+{
+	watch_sample(wt, end ? wt->cpu1 : wt->cpu0);
+	if (wt->sys && bench_syscpu_read(end ? &wt->sys1 : &wt->sys0) < 0)
+		wt->sys_ok = false;
+}
+
+/* The phase's edges: the interfaces' counters. */
+static void watch_net(watch_t *wt, bool end)
+{
+	for (unsigned i = 0; i < wt->nnet; i++)
+		if (bench_netdev_read(wt->net_pid[i], wt->net_dev[i],
+		                      end ? &wt->net1[i] : &wt->net0[i]) < 0)
+			wt->net_ok[i] = false;
 }
 
 typedef struct progress_s {
@@ -163,7 +190,7 @@ static int phase(run_t *x, unsigned ti, bench_phase_kind_t kind, unsigned round)
 	bench_stats_t *st = bench_stats_new();
 	progress_t prev, cur;
 	watch_t wt;
-	uint64_t next_print, next_rss, wake, t_stop = UINT64_MAX;
+	uint64_t next_print, next_rss, wake, t_stop = UINT64_MAX, phase_bytes = 0;
 	char err[256];
 	int rc = 0;
 
@@ -186,6 +213,15 @@ static int phase(run_t *x, unsigned ti, bench_phase_kind_t kind, unsigned round)
 		wt.pid[i] = tr->procs[i].pid;
 		wt.ok[i] = true;
 	}
+	wt.nnet = tr->nnets;
+	for (unsigned i = 0; i < wt.nnet; i++) {
+		wt.net_pid[i] = tr->nets[i].pid;
+		wt.net_dev[i] = tr->nets[i].dev;
+		wt.net_ok[i] = true;
+	}
+	wt.sys = wt.sys_ok = o->watch_system;
+	if (kind == BENCH_PH_RUN)
+		watch_net(&wt, false);
 
 	for (unsigned i = 0; i < nthreads; i++) {
 		unsigned n = conc / nthreads + (i < conc % nthreads);
@@ -213,12 +249,12 @@ static int phase(run_t *x, unsigned ti, bench_phase_kind_t kind, unsigned round)
 				bench_worker_stop(w[i]);
 		}
 		if (kind == BENCH_PH_RUN && !wt.started && now >= ph->t_measure) {
-			watch_sample(&wt, wt.cpu0);
+			watch_edge(&wt, false);
 			wt.started = true;
 			next_rss = now + RSS_SAMPLE_NS;
 		}
 		if (wt.started && !wt.ended && now >= ph->t_end) {
-			watch_sample(&wt, wt.cpu1);
+			watch_edge(&wt, true);
 			wt.ended = true;
 		}
 		if (wt.started && !wt.ended && now >= next_rss) {
@@ -245,13 +281,18 @@ static int phase(run_t *x, unsigned ti, bench_phase_kind_t kind, unsigned round)
 		sleep_until(wake);
 	}
 	for (unsigned i = 0; i < started; i++) {
+		uint64_t ops, bytes, errors;
 		bench_worker_join(w[i]);
+		bench_worker_progress(w[i], &ops, &bytes, &errors);
+		phase_bytes += bytes;
 		bench_stats_merge(st, bench_worker_stats(w[i]));
 		bench_stats_merge(tr->other, bench_worker_other(w[i]));
 		bench_worker_free(w[i]);
 	}
 	if (kind == BENCH_PH_RUN && wt.started && !wt.ended)
-		watch_sample(&wt, wt.cpu1); /* the workers stopped early */
+		watch_edge(&wt, true); /* the workers stopped early */
+	if (kind == BENCH_PH_RUN)
+		watch_net(&wt, true); /* every connection of the phase is closed */
 
 	if (kind == BENCH_PH_RUN) {
 		bench_round_res_t *rr = &tr->rounds[tr->nrounds++];
@@ -271,12 +312,39 @@ static int phase(run_t *x, unsigned ti, bench_phase_kind_t kind, unsigned round)
 		free(tot);
 		tr->seconds += rr->seconds;
 		bench_stats_merge(tr->stats, st);
+		rr->phase_bytes = phase_bytes;
 		for (unsigned i = 0; i < wt.n; i++) {
 			bench_proc_res_t *p = &tr->procs[i];
 			p->ok = p->ok && wt.ok[i] && wt.started;
 			p->cpu_s += wt.cpu1[i] - wt.cpu0[i];
 			if (wt.peak[i] > p->peak_rss_kb)
 				p->peak_rss_kb = wt.peak[i];
+		}
+		for (unsigned i = 0; i < wt.nnet; i++) {
+			bench_net_res_t *nr = &tr->nets[i];
+			nr->ok = nr->ok && wt.net_ok[i];
+			if (!nr->ok)
+				continue;
+			nr->body_bytes += phase_bytes;
+			rr->net_tx[i] = wt.net1[i].tx_bytes - wt.net0[i].tx_bytes;
+			rr->net_rx[i] = wt.net1[i].rx_bytes - wt.net0[i].rx_bytes;
+			nr->d.tx_bytes += rr->net_tx[i];
+			nr->d.rx_bytes += rr->net_rx[i];
+			nr->d.tx_packets += wt.net1[i].tx_packets - wt.net0[i].tx_packets;
+			nr->d.rx_packets += wt.net1[i].rx_packets - wt.net0[i].rx_packets;
+		}
+		tr->sys_ok = tr->sys_ok && wt.sys_ok && wt.started;
+		if (tr->sys_ok) {
+			bench_syscpu_t *a = &wt.sys0, *b = &wt.sys1, *t = &tr->sys;
+			rr->sys_busy_s = bench_syscpu_busy(b) - bench_syscpu_busy(a);
+			t->user += b->user - a->user;
+			t->nice += b->nice - a->nice;
+			t->system += b->system - a->system;
+			t->idle += b->idle - a->idle;
+			t->iowait += b->iowait - a->iowait;
+			t->irq += b->irq - a->irq;
+			t->softirq += b->softirq - a->softirq;
+			t->steal += b->steal - a->steal;
 		}
 	} else {
 		if (kind == BENCH_PH_PREPARE) {
@@ -327,6 +395,14 @@ static void target_init(run_t *x, unsigned ti)
 		p->pid = o->watch[i].pid;
 		p->ok = true;
 	}
+	for (unsigned i = 0; i < o->nnetwatch; i++) {
+		bench_net_res_t *nr = &tr->nets[tr->nnets++];
+		snprintf(nr->name, sizeof(nr->name), "%s", o->netwatch[i].name);
+		snprintf(nr->dev, sizeof(nr->dev), "%s", o->netwatch[i].dev);
+		nr->pid = o->netwatch[i].pid;
+		nr->ok = true;
+	}
+	tr->sys_ok = o->watch_system;
 	/* With several targets each has its own keys, in case they share a backend (unless they
 	 * only read, and asked to share). */
 	if (o->ntargets > 1 && !o->shared_keys)

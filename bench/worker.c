@@ -1062,10 +1062,13 @@ static void stop_all(bench_worker_t *w)
 	flush_progress(w);
 	/* Idle connections end now; busy ones finish their operation first (recorded outside the
 	 * window), so no write is left half done: no object in an unknown state, no multipart
-	 * upload left open. Each request is still bounded by --timeout. */
+	 * upload left open. Each request is still bounded by --timeout. With --no-drain (reads
+	 * only) busy ones end now too: a window that cuts 64 GETs of 64 MiB need not wait for
+	 * them; what they moved inside it is counted already. */
 	for (unsigned i = 0; i < w->nconns; i++) {
 		conn_t *c = &w->conns[i];
-		if (c->state == C_IDLE) {
+		if (c->state == C_IDLE || (w->o->no_drain && c->state != C_DEAD &&
+		                           c->state != C_BACKOFF && w->ph->kind == BENCH_PH_RUN)) {
 			conn_kill(c);
 		} else if (c->state == C_BACKOFF) {
 			uv_timer_stop(&c->timer);

@@ -104,7 +104,8 @@ static void command_line(void **state)
 	    parse(o, err,
 	          "b -t A=http://127.0.0.1:1 -t B=http://127.0.0.1:2 --rounds 3 -w get "
 	          "-s 1KiB..64MiB -c 64 -T 2 -r 5000 -d 5s --warmup 0s --watch-pid "
-	          "s3lb=123 --range 1KiB --access-key a --secret-key s --json /tmp/x"),
+	          "s3lb=123 --range 1KiB --access-key a --secret-key s --json /tmp/x "
+	          "--watch-net director=77:eth0 --watch-system"),
 	    0);
 	assert_int_equal(o->ntargets, 2);
 	assert_int_equal(o->rounds, 3);
@@ -117,6 +118,11 @@ static void command_line(void **state)
 	assert_int_equal(o->nwatch, 1);
 	assert_int_equal(o->watch[0].pid, 123);
 	assert_string_equal(o->watch[0].name, "s3lb");
+	assert_int_equal(o->nnetwatch, 1);
+	assert_string_equal(o->netwatch[0].name, "director");
+	assert_int_equal(o->netwatch[0].pid, 77);
+	assert_string_equal(o->netwatch[0].dev, "eth0");
+	assert_true(o->watch_system);
 	assert_int_equal(o->range_size, 1024);
 	assert_false(o->shared_keys);
 
@@ -131,6 +137,12 @@ static void command_line(void **state)
 	    0);
 	assert_true(o->shared_keys);
 	assert_true(o->no_prepare);
+	assert_false(o->no_drain);
+	assert_int_equal(parse(o, err,
+	                       "b -e http://127.0.0.1:1 -w get --no-drain --access-key a "
+	                       "--secret-key s"),
+	                 0);
+	assert_true(o->no_drain);
 
 	static const struct {
 		const char *line, *msg;
@@ -148,6 +160,15 @@ static void command_line(void **state)
 	    {"b -e http://127.0.0.1:1 --access-key a --secret-key s --bogus", "unknown option"},
 	    {"b -e http://127.0.0.1:1 --access-key a --secret-key s -c", "needs a value"},
 	    {"b -e http://127.0.0.1:1 --access-key a --secret-key s --watch-pid 12", "NAME=PID"},
+	    {"b -e http://127.0.0.1:1 --access-key a --secret-key s --watch-net d=12",
+	     "NAME=PID:DEV"},
+	    {"b -e http://127.0.0.1:1 --access-key a --secret-key s --watch-net d=12:",
+	     "NAME=PID:DEV"},
+	    {"b -e http://127.0.0.1:1 --access-key a --secret-key s --watch-net =12:eth0",
+	     "NAME=PID:DEV"},
+	    {"b -e http://127.0.0.1:1 --access-key a --secret-key s --watch-net d=x:eth0",
+	     "--watch-net"},
+	    {"b -e http://127.0.0.1:1 --access-key a --secret-key s --no-drain", "only read"},
 	    {"b -e http://127.0.0.1:1 --access-key a --secret-key s -s 0..1", "lower bound"},
 	    {"b -e http://127.0.0.1:1 --access-key a --secret-key s --shared-keys", "only read"},
 	    {"b -e http://127.0.0.1:1 --access-key a --secret-key s -w put --shared-keys",

@@ -1,4 +1,6 @@
-/* bench/proc.c: /proc/PID/stat parsing (names with spaces and parentheses) and a live read. */
+/* bench/proc.c: /proc/PID/stat parsing (names with spaces and parentheses), /proc/net/dev and
+ * /proc/stat parsing, and live reads. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,11 +38,61 @@ static void live(void **state)
 	assert_int_not_equal(bench_proc_read(0x7ffffff0, &cpu, &rss), 0);
 }
 
+static void netdev(void **state)
+{
+	/* a large count touches the colon; "eth0" must not match "veth0" or "eth01" */
+	const char *dev =
+	    "Inter-|   Receive                                                |  Transmit\n"
+	    " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets "
+	    "errs drop fifo colls carrier compressed\n"
+	    "    lo:     100       2    0    0    0     0          0         0      100       2    "
+	    "0    0    0     0       0          0\n"
+	    " veth0:       1       1    0    0    0     0          0         0        1       1    "
+	    "0    0    0     0       0          0\n"
+	    "eth01:       7       7    0    0    0     0          0         0        7       7    "
+	    "0    0    0     0       0          0\n"
+	    "  eth0:12345678901 4242    0    0    0     0          0         0 98765 17    0    0 "
+	    "   0     0       0          0\n";
+	bench_netdev_t d;
+	(void)state;
+	assert_int_equal(bench_netdev_parse(dev, "eth0", &d), 0);
+	assert_int_equal(d.rx_bytes, 12345678901ull);
+	assert_int_equal(d.rx_packets, 4242);
+	assert_int_equal(d.tx_bytes, 98765);
+	assert_int_equal(d.tx_packets, 17);
+	assert_int_equal(bench_netdev_parse(dev, "lo", &d), 0);
+	assert_int_equal(d.tx_bytes, 100);
+	assert_int_equal(bench_netdev_parse(dev, "eth1", &d), -ENODEV);
+	assert_int_equal(bench_netdev_parse("  eth0: 1 2 3\n", "eth0", &d), -EINVAL);
+	assert_int_equal(bench_netdev_read(0, "lo", &d), 0);
+	assert_int_equal(bench_netdev_read(0, "no-such-if", &d), -ENODEV);
+	assert_true(bench_netdev_read(0x7ffffff0, "lo", &d) < 0);
+}
+
+static void syscpu(void **state)
+{
+	bench_syscpu_t c;
+	(void)state;
+	assert_int_equal(bench_syscpu_parse("cpu  100 2 30 4000 5 6 70 8 0 0\ncpu0 1 2 3 4 5 6 7 8 "
+	                                    "0 0\n",
+	                                    100, &c),
+	                 0);
+	assert_true(c.user == 1.0 && c.nice == 0.02 && c.system == 0.3 && c.idle == 40.0);
+	assert_true(c.iowait == 0.05 && c.irq == 0.06 && c.softirq == 0.7 && c.steal == 0.08);
+	assert_true(bench_syscpu_busy(&c) > 2.159 && bench_syscpu_busy(&c) < 2.161);
+	assert_int_equal(bench_syscpu_parse("cpu0 1 2 3 4 5 6 7 8\n", 100, &c), -EINVAL);
+	assert_int_equal(bench_syscpu_parse("cpu  1 2 3\n", 100, &c), -EINVAL);
+	assert_int_equal(bench_syscpu_read(&c), 0);
+	assert_true(bench_syscpu_busy(&c) > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(parse),
 	    cmocka_unit_test(live),
+	    cmocka_unit_test(netdev),
+	    cmocka_unit_test(syscpu),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

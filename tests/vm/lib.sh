@@ -253,28 +253,19 @@ wait_weight() {
 	done
 }
 
-# dr_setup NAME=BYTES...: the whole DR topology in the guest, on 10.99.0.0/24:
-#   client 10.99.0.10; director 10.99.0.1 with the VIP 10.99.0.100 on eth0 (s3lb: proxy frontend
-#   10.99.0.1:8080, admin 127.0.0.1:9901 in the director's namespace, dr: VIP:8000 rr over pool
-#   "nodes"); node1 10.99.0.2 and node2 10.99.0.3 (s3lb-node setup --vip, s3rver on 0.0.0.0:8000).
-# Objects NAME of BYTES random bytes are written to $VM_TMP/obj/NAME (md5 in OBJ_MD5[NAME]) and
-# uploaded to bucket bkt on node1, then copied to node2 (s3rver does not replicate). Starts the boto3
-# client (cli) in client unless DR_BOTO3=0 (then curl uploads). Does not start s3lb: dr_s3lb_start. Set DR_BEFORE_S3LB to a command to
-# run before s3lb starts. Globals: DR_VIP DR_PROXY N1 N2 S3RVER1 S3RVER2 S3LB_PID DR_CFG
-# shellcheck disable=SC2034 # the globals are the test files'
-dr_setup() {
-	local kv name bytes n
+# dr_net: the DR topology without a server on the nodes, on 10.99.0.0/24: namespaces client
+# 10.99.0.10, director 10.99.0.1 with the VIP 10.99.0.100 on eth0, node1 10.99.0.2 and node2
+# 10.99.0.3 (s3lb-node setup --vip), all on the bridge br0. Globals: DR_VIP DR_PROXY N1 N2
+# DR_NODE_BIN DR_IPVS_BIN (the nodes' servers listen on 0.0.0.0:8000 so that they answer on the VIP)
+# shellcheck disable=SC2034 # the globals are the callers'
+dr_net() {
+	local b n
 	DR_NODE_BIN=$S3LB_BUILD/dsr/s3lb-node
 	DR_IPVS_BIN=$S3LB_BUILD/dsr/s3lb-ipvs
 	for b in "$S3LB_BIN" "$DR_NODE_BIN" "$DR_IPVS_BIN"; do
 		[ -x "$b" ] || fail "$b not built (cmake --build $S3LB_BUILD)"
 	done
 	need_cmd ipvsadm ipvsadm
-	need_cmd node nodejs
-	need_cmd curl curl
-	need_cmd jq jq
-	[ -f "$DR_S3RVER" ] || skip "s3rver not installed at $DR_S3RVER (dr_need_s3rver on the host)"
-	/usr/bin/python3 -c 'import boto3' 2>/dev/null || skip "python3-boto3 not installed"
 	modprobe -a ip_vs ip_vs_rr ip_vs_wlc
 	DR_VIP=10.99.0.100
 	DR_PROXY=10.99.0.1:8080
@@ -291,6 +282,24 @@ dr_setup() {
 		ns "$n" "$DR_NODE_BIN" setup --vip $DR_VIP >"$VM_TMP/setup-$n.log" 2>&1 ||
 			fail "s3lb-node setup on $n: $(cat "$VM_TMP/setup-$n.log")"
 	done
+}
+
+# dr_setup NAME=BYTES...: the whole DR topology in the guest (dr_net), with s3rver (a real S3
+# server from npm) on 0.0.0.0:8000 on both nodes (bucket "bkt"), and s3lb's configuration
+# (dr_config).
+# Objects NAME of BYTES random bytes are written to $VM_TMP/obj/NAME (md5 in OBJ_MD5[NAME]) and
+# uploaded to bucket bkt on node1, then copied to node2 (s3rver does not replicate). Starts the boto3
+# client (cli) in client unless DR_BOTO3=0 (then curl uploads). Does not start s3lb: dr_s3lb_start. Set DR_BEFORE_S3LB to a command to
+# run before s3lb starts. Globals: DR_VIP DR_PROXY N1 N2 S3RVER1 S3RVER2 S3LB_PID DR_CFG
+# shellcheck disable=SC2034 # the globals are the test files'
+dr_setup() {
+	local kv name bytes
+	need_cmd node nodejs
+	need_cmd curl curl
+	need_cmd jq jq
+	[ -f "$DR_S3RVER" ] || skip "s3rver not installed at $DR_S3RVER (dr_need_s3rver on the host)"
+	/usr/bin/python3 -c 'import boto3' 2>/dev/null || skip "python3-boto3 not installed"
+	dr_net
 
 	s3rver_start node1 "$VM_TMP/data1" "$VM_TMP/s3rver1.log" 8000
 	S3RVER1=$S3RVER_PID
@@ -330,6 +339,14 @@ dr_setup() {
 		fail "GET $name from node2 after the copy: wrong md5"
 	note "setup: objects on both nodes after $((SECONDS - _vm_t0)) s"
 
+	dr_config
+}
+
+# dr_config: s3lb's configuration for dr_net's topology in $DR_CFG, checked with `s3lb check`:
+# admin 127.0.0.1:9901 (in the director's namespace), proxy frontend $DR_PROXY, dr: VIP:8000 rr
+# over pool "nodes" (n1 = $N1, n2 = $N2, tcp health checks), error log $VM_TMP/s3lb.log.
+# shellcheck disable=SC2034 # DR_CFG is the callers'
+dr_config() {
 	DR_CFG=$VM_TMP/s3lb.yaml
 	cat >"$DR_CFG" <<EOF
 admin: { listen: 127.0.0.1:9901 }
