@@ -788,6 +788,7 @@ static void pump_request(gw_conn_t *c)
 
 	if (c->state != CS_PROXY || !c->head_sent || !up)
 		return;
+again:
 	if (!c->req_done) {
 		size_t used;
 		gw_http_result_t r =
@@ -807,11 +808,23 @@ static void pump_request(gw_conn_t *c)
 	if (rb->writing || up->sock.writing)
 		return;
 	if (gw_rbuf_take(rb, &b)) {
-		if (gw_sock_write(&up->sock, &b, 1, on_up_write) < 0) {
+		int rc = gw_sock_write_now(&up->sock, &b, 1, on_up_write);
+		if (rc < 0) {
 			gw_rbuf_abandon(rb);
 			attempt_failed(c, GW_ERR_SERVICE_UNAVAILABLE, true, "write failed");
+			return;
 		}
-		return;
+		if (rc == 0)
+			return; /* on in on_up_write */
+		/* Written at once: released, and the client's socket reads on. */
+		c->bytes_in += gw_rbuf_release(rb);
+		c->body_released = true;
+		if (!c->resp_started)
+			up_timer(up, cfg_of(c)->timeouts.upstream_read);
+		client_read_start(c);
+		if (c->state != CS_PROXY || c->up != up)
+			return;
+		goto again;
 	}
 	if (c->req_done && !c->req_sent) {
 		c->req_sent = true;
@@ -826,18 +839,27 @@ static void pump_request(gw_conn_t *c)
 
 static void on_client_write(gw_sock_t *s, int status);
 
-static int write_down(gw_conn_t *c, const uv_buf_t *b, unsigned nb, int kind)
+/* Writes to the client: 0 in flight (on_client_write comes), 1 done at once (only with `now`:
+ * no callback, the caller finishes the write itself), -1 failed. */
+static int write_down(gw_conn_t *c, const uv_buf_t *b, unsigned nb, int kind, bool now)
 {
 	size_t n = 0;
+	int rc;
 	c->down_kind = kind;
 	c->writing_down = true;
-	if (gw_sock_write(&c->sock, b, nb, on_client_write) < 0) {
+	rc = now ? gw_sock_write_now(&c->sock, b, nb, on_client_write)
+	         : gw_sock_write(&c->sock, b, nb, on_client_write);
+	if (rc < 0) {
 		c->writing_down = false;
 		return -1;
 	}
 	for (unsigned i = 0; i < nb; i++)
 		n += b[i].len;
 	c->bytes_out += n;
+	if (rc == 1) {
+		c->writing_down = false;
+		return 1;
+	}
 	client_timer(c, cfg_of(c)->timeouts.client_send);
 	return 0;
 }
@@ -909,7 +931,7 @@ static void on_response_head(gw_conn_t *c)
 		return;
 	}
 	uv_buf_t b = uv_buf_init(c->resp_head, (unsigned)c->resp_head_len);
-	if (write_down(c, &b, 1, DOWN_HEAD) < 0)
+	if (write_down(c, &b, 1, DOWN_HEAD, false) < 0)
 		conn_close(c, true);
 }
 
@@ -981,12 +1003,29 @@ static void pump_response(gw_conn_t *c)
 			kind |= DOWN_BODY;
 		}
 		if (nb) {
-			if (write_down(c, b, nb, kind) < 0) {
+			int rc = write_down(c, b, nb, kind, true);
+			if (rc < 0) {
 				if (kind & DOWN_BODY)
 					gw_rbuf_abandon(rb);
 				conn_close(c, true);
+				return;
 			}
-			return;
+			if (rc == 0)
+				return; /* on when on_client_write comes */
+			/* Written at once: the buffer is free again, the node's socket reads on. */
+			if (kind & DOWN_HEAD) {
+				free(c->resp_head);
+				c->resp_head = NULL;
+			}
+			if (kind & DOWN_BODY)
+				gw_rbuf_release(rb);
+			client_timer_proxy(c);
+			if (!c->resp_done &&
+			    gw_sock_read_start(&up->sock, on_up_alloc, on_up_read) < 0) {
+				conn_close(c, true);
+				return;
+			}
+			continue;
 		}
 		if (c->resp_done) {
 			if (c->req_done && !c->req_sent)
@@ -1159,7 +1198,7 @@ static void send_error(gw_conn_t *c, gw_err_t err, bool close)
 	c->state = CS_ERROR;
 	gw_sock_read_stop(&c->sock);
 	uv_buf_t eb = uv_buf_init(c->err_buf, (unsigned)c->err_len);
-	if (write_down(c, &eb, 1, DOWN_ERR) < 0)
+	if (write_down(c, &eb, 1, DOWN_ERR, false) < 0)
 		conn_close(c, true);
 }
 

@@ -531,7 +531,8 @@ void gw_sockq_close(gw_sockq_t *q)
 
 #define TRY_BUFS 8
 
-int gw_sock_write(gw_sock_t *s, const uv_buf_t *bufs, unsigned nbufs, gw_sock_write_cb cb)
+static int sock_write(gw_sock_t *s, const uv_buf_t *bufs, unsigned nbufs, gw_sock_write_cb cb,
+                      bool now)
 {
 	uv_buf_t rest[TRY_BUFS];
 	int rc;
@@ -541,7 +542,7 @@ int gw_sock_write(gw_sock_t *s, const uv_buf_t *bufs, unsigned nbufs, gw_sock_wr
 	s->write_cb = cb;
 	if (s->tls)
 		return tls_write(s, bufs, nbufs);
-	if (s->q && s->q->open && nbufs <= TRY_BUFS) {
+	if ((now || (s->q && s->q->open)) && nbufs <= TRY_BUFS) {
 		/* Try now: usually the kernel takes it all and libuv never queues a request. */
 		size_t total = 0, done;
 		int n = uv_try_write((uv_stream_t *)&s->tcp, bufs, nbufs);
@@ -549,6 +550,8 @@ int gw_sock_write(gw_sock_t *s, const uv_buf_t *bufs, unsigned nbufs, gw_sock_wr
 			total += bufs[i].len;
 		done = n > 0 ? (size_t)n : 0;
 		if (done == total) {
+			if (now)
+				return 1; /* the caller goes on at once; no callback */
 			s->writing = true;
 			q_push(s->q, s);
 			return 0;
@@ -572,6 +575,16 @@ int gw_sock_write(gw_sock_t *s, const uv_buf_t *bufs, unsigned nbufs, gw_sock_wr
 	if ((rc = uv_write(&s->wreq, (uv_stream_t *)&s->tcp, bufs, nbufs, on_write)) == 0)
 		s->writing = true;
 	return rc;
+}
+
+int gw_sock_write(gw_sock_t *s, const uv_buf_t *bufs, unsigned nbufs, gw_sock_write_cb cb)
+{
+	return sock_write(s, bufs, nbufs, cb, false);
+}
+
+int gw_sock_write_now(gw_sock_t *s, const uv_buf_t *bufs, unsigned nbufs, gw_sock_write_cb cb)
+{
+	return sock_write(s, bufs, nbufs, cb, true);
 }
 
 /* Runs for each handle; the last one ends the sock. */

@@ -94,6 +94,11 @@ int gw_sock_read_start(gw_sock_t *s, gw_sock_alloc_cb alloc_cb, gw_sock_read_cb 
 int gw_sock_read_stop(gw_sock_t *s);
 __attribute__((warn_unused_result)) int gw_sock_write(gw_sock_t *s, const uv_buf_t *bufs,
                                                       unsigned nbufs, gw_sock_write_cb cb);
+/* Like gw_sock_write, but 1 when the kernel took all of it at once (plain TCP): then no callback
+ * comes and the caller may reuse the bytes and go on (a relay loop releases its buffer and reads
+ * on, instead of stopping reading until a callback). 0: in flight, cb comes. < 0: error. */
+__attribute__((warn_unused_result)) int gw_sock_write_now(gw_sock_t *s, const uv_buf_t *bufs,
+                                                          unsigned nbufs, gw_sock_write_cb cb);
 void gw_sock_close(gw_sock_t *s, gw_sock_close_cb cb);
 
 /* The peer's address as text ("10.0.0.1" or "::1"), into buf. */
