@@ -50,8 +50,10 @@ __attribute__((warn_unused_result)) int bench_worker_start(bench_worker_t *w, ch
 void bench_worker_join(bench_worker_t *w);
 void bench_worker_free(bench_worker_t *w);
 
-/* Asks a running worker to stop now (any thread): operations in flight are abandoned, not
- * counted. Safe to call more than once and after the worker ended. */
+/* Asks a running worker to stop now (any thread): no operation starts any more; idle connections
+ * close, operations in flight finish (each within --timeout) and are recorded outside the window,
+ * except with --no-drain in a measured round, where they are abandoned, not counted. Safe to call
+ * more than once and after the worker ended. */
 void bench_worker_stop(bench_worker_t *w);
 
 /* Live counters (any thread): operations and errors finished, body bytes moved. */
