@@ -8,6 +8,7 @@ import glob
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 
@@ -279,13 +280,16 @@ def main():
 
     if wrk:
         L.append("## s3lb-bench against wrk (GET 4 KiB, static backend, 1 thread each)\n")
-        L.append("| connections | wrk ops/s (rounds) | s3lb-bench ops/s (rounds) | ratio |")
-        L.append("|---:|---|---|---:|")
+        L.append("| connections | wrk ops/s (runs) | s3lb-bench ops/s (runs) | ratio of means | median of pair ratios |")
+        L.append("|---:|---|---|---:|---:|")
         for c, (w, b) in sorted(wrk.items()):
+            pairs = [y / x for x, y in zip(w, b) if x]
+            med = statistics.median(pairs) if pairs else None
             L.append(f"| {c} | {', '.join(fmt(v) for v in w)} | {', '.join(fmt(v) for v in b)} | "
-                     f"{rfmt(ratio(mean(b), mean(w)))} |")
-        L.append("\nwrk repeats one URL with no signing; s3lb-bench signs every request (SigV4), "
-                 "picks one of 100 keys and verifies every body.\n")
+                     f"{rfmt(ratio(mean(b), mean(w)))} | {rfmt(med)} |")
+        L.append("\nAlternating runs (wrk, then s3lb-bench), before the proxies start. wrk repeats one URL "
+                 "with no signing; s3lb-bench signs every request (SigV4), picks one of 100 keys and "
+                 "verifies every body.\n")
 
     if mem:
         L.append("## Memory (RSS of the proxy's processes: for nginx master + worker)\n")
