@@ -64,13 +64,10 @@ class Cell:
                 t.get("other_errors", 0), "ops": tot.get("ops", 0),
                 "cpu_us": proc and proc.get("cpu_us_per_request"),
                 "cpu_s_gb": proc and proc.get("cpu_s_per_gb"),
-                "rss_mib": proc and proc.get("peak_rss_kib", 0) / 1024,
-                "bench_cpu_us": next((p.get("cpu_us_per_request") for p in t["processes"]
-                                      if p["name"] == "s3lb-bench"), None),
             }
 
 
-def read_cells(d, meta):
+def read_cells(d):
     cells = {}
     for path in glob.glob(os.path.join(d, "cells", "*-c*.json")):
         m = re.match(r"(\w+)-c(\d+)\.json$", os.path.basename(path))
@@ -226,7 +223,7 @@ def main():
     meta = load(os.path.join(d, "meta.json"))
     if not meta:
         sys.exit("harness_report: no meta.json")
-    cells = read_cells(d, meta)
+    cells = read_cells(d)
     wrk = read_wrk(d)
     mem = {}
     for path in glob.glob(os.path.join(d, "mem", "*.json")):

@@ -893,7 +893,10 @@ static void build_response_head(gw_conn_t *c, const char *msg, bool interim)
 	c->resp_head_len = p;
 }
 
-static void on_response_head(gw_conn_t *c)
+/* A response head was parsed. True: a final head is built and waits in resp_head, for the caller
+ * to write with the body bytes that came with it (one write, usually one packet for a small
+ * object). False: the attempt failed, or an interim (1xx) head was written on its own. */
+static bool on_response_head(gw_conn_t *c)
 {
 	gw_upstream_t *up = c->up;
 	const char *msg = up->rb.data + up->rb.start;
@@ -902,7 +905,7 @@ static void on_response_head(gw_conn_t *c)
 
 	if (status == 101) {
 		attempt_failed(c, GW_ERR_BAD_GATEWAY, true, "sent 101 Switching Protocols");
-		return;
+		return false;
 	}
 	if (!interim) {
 		c->status = status;
@@ -924,15 +927,12 @@ static void on_response_head(gw_conn_t *c)
 	up->rb.start = up->rb.parsed; /* the node's head bytes are replaced by resp_head */
 	c->resp_started = true;
 	up_timer(up, cfg_of(c)->timeouts.upstream_read);
-	if (!interim) {
-		/* Written with the body bytes that came with it (one write, usually one packet for
-		 * a small object), by pump_response. */
-		c->head_pending = true;
-		return;
-	}
+	if (!interim)
+		return true;
 	uv_buf_t b = uv_buf_init(c->resp_head, (unsigned)c->resp_head_len);
 	if (write_down(c, &b, 1, DOWN_HEAD, false) < 0)
 		conn_close(c, true);
+	return false;
 }
 
 static void finish_response(gw_conn_t *c)
@@ -950,6 +950,7 @@ static void pump_response(gw_conn_t *c)
 {
 	gw_upstream_t *up = c->up;
 	gw_rbuf_t *rb;
+	bool head_pending = false; /* a final head waits to go out with the body at hand */
 
 	while (up && c->state == CS_PROXY && !c->writing_down) {
 		size_t used;
@@ -969,8 +970,7 @@ static void pump_response(gw_conn_t *c)
 				}
 				break;
 			case GW_HTTP_HEAD:
-				on_response_head(c);
-				if (!c->head_pending)
+				if (!(head_pending = on_response_head(c)))
 					return; /* failed, or an interim head: on when it is written
 					         */
 				continue;       /* the body bytes at hand go with the head */
@@ -993,10 +993,10 @@ static void pump_response(gw_conn_t *c)
 		uv_buf_t b[2];
 		unsigned nb = 0;
 		int kind = 0;
-		if (c->head_pending) {
+		if (head_pending) {
 			b[nb++] = uv_buf_init(c->resp_head, (unsigned)c->resp_head_len);
 			kind |= DOWN_HEAD;
-			c->head_pending = false;
+			head_pending = false;
 		}
 		if (gw_rbuf_take(rb, &b[nb])) {
 			nb++;
@@ -1226,7 +1226,7 @@ static void end_request(gw_conn_t *c)
 	c->attempts = 0;
 	c->failover = false;
 	c->req_has_body = c->body_released = c->req_done = c->req_sent = c->head_sent = false;
-	c->resp_started = c->resp_done = c->is_head = c->head_pending = false;
+	c->resp_started = c->resp_done = c->is_head = false;
 	c->status = 0;
 	c->bytes_in = c->bytes_out = 0;
 	c->t_start = 0;

@@ -199,7 +199,6 @@ struct gw_conn_s {
 	size_t resp_head_len;
 	char *err_buf; /* one of our error responses being written */
 	size_t err_len;
-	bool head_pending; /* resp_head is built, to go out with the first body bytes */
 	bool writing_down;
 	int down_kind;
 };

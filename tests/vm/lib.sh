@@ -253,6 +253,20 @@ wait_weight() {
 	done
 }
 
+# conns DEST: a real server's scheduled connections in the director namespace's IPVS table
+# (IPVS folds its counters every 2 s)
+conns() { ns director "$S3LB_BUILD/dsr/s3lb-ipvs" list | awk -v d="$1" '$2 == d { for (i = 1; i < NF; i++) if ($i == "conns") print $(i + 1) }'; }
+# wait_conns DEST MIN: until DEST has counted at least MIN connections (15 s at most)
+wait_conns() {
+	local c
+	for _ in $(seq 30); do
+		c=$(conns "$1")
+		[ "${c:-0}" -ge "$2" ] && return 0
+		sleep 0.5
+	done
+	fail "$1: $c connections counted, want >= $2: $(ns director "$S3LB_BUILD/dsr/s3lb-ipvs" list)"
+}
+
 # dr_net: the DR topology without a server on the nodes, on 10.99.0.0/24: namespaces client
 # 10.99.0.10, director 10.99.0.1 with the VIP 10.99.0.100 on eth0, node1 10.99.0.2 and node2
 # 10.99.0.3 (s3lb-node setup --vip), all on the bridge br0. Globals: DR_VIP DR_PROXY N1 N2

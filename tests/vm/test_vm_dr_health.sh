@@ -34,7 +34,6 @@ pass "s3lb started, IPVS programmed in ${S3LB_START_MS} ms"
 ns director ipvsadm -Ln | while read -r l; do note "$l"; done
 [ "$(foreign)" = "$foreign0" ] || fail "s3lb's start changed the foreign service:"$'\n'"$(foreign)"$'\n'"was:"$'\n'"$foreign0"
 
-conns() { ns director "$DR_IPVS_BIN" list | awk -v d="$1" '$2 == d { for (i = 1; i < NF; i++) if ($i == "conns") print $(i + 1) }'; }
 # settled_conns DEST: the counter once it has not changed for 2.5 s (IPVS folds it every 2 s)
 settled_conns() {
 	local a b

@@ -21,18 +21,6 @@ dr_s3lb_start
 pass "s3lb started, IPVS programmed in ${S3LB_START_MS} ms: $(ns director ipvsadm -Ln | awk '$1 == "->" && $3 == "Route"' | wc -l) destinations"
 ns director ipvsadm -Ln | while read -r l; do note "$l"; done
 
-# conns DEST: the destination's scheduled connections (IPVS folds its counters every 2 s)
-conns() { ns director "$DR_IPVS_BIN" list | awk -v d="$1" '$2 == d { for (i = 1; i < NF; i++) if ($i == "conns") print $(i + 1) }'; }
-wait_conns() { # wait_conns DEST MIN
-	local c
-	for _ in $(seq 30); do
-		c=$(conns "$1")
-		[ "${c:-0}" -ge "$2" ] && return 0
-		sleep 0.5
-	done
-	fail "$1: $c connections counted, want >= $2: $(ns director "$DR_IPVS_BIN" list)"
-}
-
 # get_all ENDPOINT NAME...: GET each object (a new connection each); total bytes in $served, ms in $took
 get_all() {
 	local ep=$1 name r

@@ -99,18 +99,6 @@ for ip in 10.98.0.2 10.98.0.3; do
 	done
 done
 
-# conns N DEST: the destination's scheduled connections (IPVS folds its counters every 2 s)
-conns() { ns director "$ipvs" list | awk -v d="$1" '$2 == d { for (i = 1; i < NF; i++) if ($i == "conns") print $(i + 1) }'; }
-wait_conns() { # wait_conns DEST MIN
-	local c
-	for _ in $(seq 30); do
-		c=$(conns "$1")
-		[ "${c:-0}" -ge "$2" ] && return 0
-		sleep 0.5
-	done
-	fail "$1: $c connections counted, want >= $2: $(ns director "$ipvs" list)"
-}
-
 tx0=$(ns_tx_bytes director eth0)
 for i in 1 2 3 4; do
 	got=$(ns client busybox wget -q -O - "http://$vip/blob" | md5sum | cut -d' ' -f1)
