@@ -27,9 +27,12 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cyaml/cyaml.h>
 #include <yaml.h>
@@ -48,6 +51,12 @@
 
 typedef struct raw_admin_s {
 	char *listen;
+	char *token_file;
+	char *token; /* refused with a message: the token belongs in token_file */
+	char **allowed_hosts;
+	unsigned allowed_hosts_count;
+	char **allowed_origins;
+	unsigned allowed_origins_count;
 } raw_admin_t;
 
 typedef struct raw_log_s {
@@ -210,6 +219,10 @@ static const cyaml_schema_value_t string_entry = {
 
 static const cyaml_schema_field_t admin_schema[] = {
     STR(raw_admin_t, listen),
+    STR(raw_admin_t, token_file),
+    STR(raw_admin_t, token),
+    SEQ(raw_admin_t, allowed_hosts, &string_entry),
+    SEQ(raw_admin_t, allowed_origins, &string_entry),
     CYAML_FIELD_END,
 };
 
@@ -1743,6 +1756,130 @@ static int convert_domains(load_ctx_t *c, const char *prefix, const raw_frontend
 	return 0;
 }
 
+/* The first line of admin.token_file. The file must be a regular file that others can neither
+ * read nor write: the token lets its holder drain every node. Read on every load (start, reload,
+ * `s3lb check`, the CLI), so a file that went wrong is reported where the key is set. */
+static int read_token_file(load_ctx_t *c, const char *file, char **out)
+{
+	const char *path = "admin.token_file";
+	char buf[LB_ADMIN_TOKEN_MAX + 2];
+	size_t len = 0;
+	struct stat st;
+	int fd, rc = 0;
+
+	if (*file == '\0')
+		return fail(c, path, "must not be empty");
+	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return fail(c, path, "cannot open '%s': %s", show(file).s, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		rc = fail(c, path, "'%s' is not a regular file", show(file).s);
+	else if (st.st_mode & (S_IROTH | S_IWOTH))
+		rc = fail(c, path,
+		          "'%s' is readable or writable by others (mode %04o): the token lets "
+		          "anyone drain nodes; chmod o-rw it (0600 or 0640)",
+		          show(file).s, (unsigned)(st.st_mode & 07777));
+	while (rc == 0 && len < sizeof(buf) - 1) {
+		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			rc = fail(c, path, "cannot read '%s': %s", show(file).s, strerror(errno));
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	if (rc == 0) {
+		buf[len] = '\0';
+		len = strcspn(buf, "\r\n");
+		if (len > LB_ADMIN_TOKEN_MAX)
+			rc = fail(c, path, "the token in '%s' is longer than %d bytes",
+			          show(file).s, LB_ADMIN_TOKEN_MAX);
+		else if (len < LB_ADMIN_TOKEN_MIN)
+			rc = fail(
+			    c, path,
+			    "the first line of '%s' is %zu characters: a token needs at least %d "
+			    "(e.g. `openssl rand -hex 32 > FILE`)",
+			    show(file).s, len, LB_ADMIN_TOKEN_MIN);
+		for (size_t i = 0; rc == 0 && i < len; i++)
+			if ((unsigned char)buf[i] <= ' ' || (unsigned char)buf[i] >= 0x7f)
+				rc =
+				    fail(c, path,
+				         "the token in '%s' must be printable ASCII without spaces",
+				         show(file).s);
+	}
+	if (rc == 0)
+		*out = strndup(buf, len);
+	if (rc == 0 && *out == NULL)
+		abort();
+	explicit_bzero(buf, sizeof(buf));
+	return rc;
+}
+
+/* An allowed Origin as browsers send it: http or https, a lowercase host, an optional port, no
+ * path. */
+static int check_origin(load_ctx_t *c, const char *path, const char *o)
+{
+	const char *h = !strncmp(o, "http://", 7)    ? o + 7
+	                : !strncmp(o, "https://", 8) ? o + 8
+	                                             : NULL;
+
+	if (h == NULL || *h == '\0')
+		return fail(c, path, "origin '%s' must be http://HOST or https://HOST[:PORT]",
+		            show(o).s);
+	for (const char *p = h; *p != '\0'; p++)
+		if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p) &&
+		    !strchr(".-:[]", *p))
+			return fail(
+			    c, path,
+			    "origin '%s': lowercase host and port only, no path or trailing '/'",
+			    show(o).s);
+	return 0;
+}
+
+/* A list of names under admin: each checked, no duplicates. */
+static int convert_admin_list(load_ctx_t *c, const char *key, char *const *raw, unsigned n,
+                              int (*check)(load_ctx_t *, const char *, const char *), char ***out,
+                              size_t *nout)
+{
+	char path[PATH_LEN];
+	long j;
+
+	*out = xcalloc(n, sizeof(**out));
+	for (size_t k = 0; k < n; k++) {
+		pathf(path, "admin.%s[%zu]", key, k);
+		if (check(c, path, raw[k]) < 0)
+			return -EINVAL;
+		(*out)[k] = xstrdup(raw[k]);
+		*nout = k + 1;
+		if ((j = find_earlier(*out, sizeof(char *), 0, false, k)) >= 0)
+			return fail(c, path, "duplicate '%s' (also %s[%ld])", raw[k], key, j);
+	}
+	return 0;
+}
+
+static int convert_admin_auth(load_ctx_t *c, const raw_admin_t *raw, lb_config_t *cfg)
+{
+	if (raw->token != NULL)
+		return fail(
+		    c, "admin.token",
+		    "not supported: the config file is printed by `s3lb check` and is often "
+		    "readable by everyone; put the token in a file only s3lb and its "
+		    "operators can read and set admin.token_file");
+	if (raw->token_file != NULL) {
+		if (read_token_file(c, raw->token_file, &cfg->admin_token) < 0)
+			return -EINVAL;
+		cfg->admin_token_file = xstrdup(raw->token_file);
+	}
+	if (convert_admin_list(c, "allowed_hosts", raw->allowed_hosts, raw->allowed_hosts_count,
+	                       check_domain, &cfg->admin_hosts, &cfg->nadmin_hosts) < 0)
+		return -EINVAL;
+	return convert_admin_list(c, "allowed_origins", raw->allowed_origins,
+	                          raw->allowed_origins_count, check_origin, &cfg->admin_origins,
+	                          &cfg->nadmin_origins);
+}
+
 /*
  * Names in who (PATH_LEN bytes) the listener of cfg on address `text` (canonical form), looking
  * at admin.listen and at the frontends' addresses before frontends[fi].listen[li] (fi ==
@@ -1990,7 +2127,7 @@ static int convert_dr_section(load_ctx_t *c, const raw_config_t *raw, lb_config_
 
 static int convert(load_ctx_t *c, const raw_config_t *raw, lb_config_t *cfg)
 {
-	if (convert_admin_log(c, raw, cfg) < 0 ||
+	if (convert_admin_log(c, raw, cfg) < 0 || convert_admin_auth(c, &raw->admin, cfg) < 0 ||
 	    convert_fields(c, "limits", limits_fields, NFIELDS(limits_fields), &raw->limits,
 	                   &cfg->limits) < 0 ||
 	    convert_fields(c, "timeouts", timeouts_fields, NFIELDS(timeouts_fields), &raw->timeouts,
@@ -2057,6 +2194,16 @@ static void config_free(lb_config_t *cfg)
 	free(cfg->frontends);
 	free(cfg->log.access);
 	free(cfg->log.error);
+	if (cfg->admin_token != NULL)
+		explicit_bzero(cfg->admin_token, strlen(cfg->admin_token));
+	free(cfg->admin_token);
+	free(cfg->admin_token_file);
+	for (size_t k = 0; k < cfg->nadmin_hosts; k++)
+		free(cfg->admin_hosts[k]);
+	free(cfg->admin_hosts);
+	for (size_t k = 0; k < cfg->nadmin_origins; k++)
+		free(cfg->admin_origins[k]);
+	free(cfg->admin_origins);
 	free(cfg->path);
 	free(cfg);
 }
@@ -2410,7 +2557,21 @@ void lb_config_dump(const lb_config_t *cfg, FILE *out)
 {
 	fprintf(out, "admin:\n  listen: ");
 	put_scalar(out, cfg->admin_enabled ? cfg->admin_listen.text : "off");
-	fprintf(out, "\nlog:\n  level: %s\n", level_names[cfg->log.level]);
+	fputc('\n', out);
+	put_key_scalar(out, 2, "token_file", cfg->admin_token_file); /* never the token itself */
+	fprintf(out, "  allowed_hosts:%s\n", cfg->nadmin_hosts ? "" : " []");
+	for (size_t k = 0; k < cfg->nadmin_hosts; k++) {
+		fprintf(out, "    - ");
+		put_scalar(out, cfg->admin_hosts[k]);
+		fputc('\n', out);
+	}
+	fprintf(out, "  allowed_origins:%s\n", cfg->nadmin_origins ? "" : " []");
+	for (size_t k = 0; k < cfg->nadmin_origins; k++) {
+		fprintf(out, "    - ");
+		put_scalar(out, cfg->admin_origins[k]);
+		fputc('\n', out);
+	}
+	fprintf(out, "log:\n  level: %s\n", level_names[cfg->log.level]);
 	put_key_scalar(out, 2, "access", cfg->log.access);
 	put_key_scalar(out, 2, "error", cfg->log.error);
 	fprintf(out, "limits:\n");

@@ -196,10 +196,19 @@ typedef struct lb_dr_conf_s {
 	int line;
 } lb_dr_conf_t;
 
+#define LB_ADMIN_TOKEN_MIN 16
+#define LB_ADMIN_TOKEN_MAX 1024
+
 typedef struct lb_config_s {
 	char *path; /* the file it was loaded from */
 	bool admin_enabled;
 	lb_addr_t admin_listen; /* default 127.0.0.1:9901; `listen: off` disables */
+	char *admin_token_file; /* NULL: state-changing admin requests are refused */
+	char *admin_token;      /* its first line, LB_ADMIN_TOKEN_MIN..MAX printable bytes */
+	char **admin_hosts;     /* Host names the admin listener accepts besides IPs, localhost */
+	size_t nadmin_hosts;
+	char **admin_origins; /* Origin values accepted on admin requests; others are refused */
+	size_t nadmin_origins;
 	lb_log_conf_t log;
 	lb_limits_t limits;
 	lb_timeouts_t timeouts;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -338,6 +339,8 @@ static char *dump_to_string(const lb_config_t *cfg)
 /* The effective config of MINIMAL, every default spelled out in canonical form. */
 static const char minimal_dump[] = "admin:\n"
                                    "  listen: 127.0.0.1:9901\n"
+                                   "  allowed_hosts: []\n"
+                                   "  allowed_origins: []\n"
                                    "log:\n"
                                    "  level: info\n"
                                    "  access: stdout\n"
@@ -398,6 +401,122 @@ static const char minimal_dump[] = "admin:\n"
                                    "      - { pool: ceph }\n"
                                    "dr_state: /run/s3lb/ipvs-owned\n"
                                    "dr: []\n";
+
+/* A token file with `content` and `mode`; its path in `path` (the caller unlinks it). */
+static void token_file(char *path, const char *content, mode_t mode)
+{
+	int fd;
+
+	strcpy(path, "/tmp/s3lb-token-XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
+	assert_int_equal(fchmod(fd, mode), 0);
+	close(fd);
+}
+
+/* admin.token_file is read at load: its first line, from a file others cannot read. */
+static void test_admin_token(void **state)
+{
+	static const struct {
+		const char *content;
+		mode_t mode;
+		const char
+		    *err; /* after "s3lb.yaml:11: admin.token_file: " and the path; NULL: ok */
+	} cases[] = {
+	    {"0123456789abcdef0123\n", 0600, NULL},
+	    {"0123456789abcdef0123\r\nsecond line\n", 0640, NULL},
+	    {"0123456789abcdef0123", 0400, NULL},
+	    {"0123456789abcdef0123\n", 0644, "' is readable or writable by others (mode 0644)"},
+	    {"0123456789abcdef0123\n", 0602, "' is readable or writable by others (mode 0602)"},
+	    {"short\n", 0600, "' is 5 characters: a token needs at least 16"},
+	    {"\n", 0600, "' is 0 characters: a token needs at least 16"},
+	    {"0123456789 abcdef0123\n", 0600, "' must be printable ASCII without spaces"},
+	};
+	char path[64], yaml[512], err[512];
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		lb_config_t *cfg = NULL;
+		int rc;
+
+		token_file(path, cases[i].content, cases[i].mode);
+		snprintf(yaml, sizeof(yaml),
+		         MINIMAL "admin:\n  listen: 127.0.0.1:9901\n"
+		                 "  token_file: %s\n",
+		         path);
+		rc = lb_config_load_string("s3lb.yaml", yaml, strlen(yaml), &cfg, err, sizeof(err));
+		if (!cases[i].err) {
+			if (rc < 0)
+				fail_msg("case %zu: %s", i, err);
+			assert_string_equal(cfg->admin_token, "0123456789abcdef0123");
+			assert_string_equal(cfg->admin_token_file, path);
+			lb_config_unref(cfg);
+		} else {
+			char want[256];
+			snprintf(want, sizeof(want), "s3lb.yaml:11: admin.token_file: ");
+			if (rc >= 0 || strncmp(err, want, strlen(want)) || !strstr(err, path) ||
+			    !strstr(err, cases[i].err))
+				fail_msg("case %zu: want ...%s..., got: %s", i, cases[i].err, err);
+		}
+		unlink(path);
+	}
+	/* a missing file, a directory */
+	snprintf(yaml, sizeof(yaml), MINIMAL "admin:\n  token_file: /nonexistent/token\n");
+	{
+		lb_config_t *cfg = NULL;
+		assert_true(lb_config_load_string("s3lb.yaml", yaml, strlen(yaml), &cfg, err,
+		                                  sizeof(err)) < 0);
+		assert_string_equal(err, "s3lb.yaml:10: admin.token_file: cannot open "
+		                         "'/nonexistent/token': No such file or directory");
+		snprintf(yaml, sizeof(yaml), MINIMAL "admin:\n  token_file: /tmp\n");
+		assert_true(lb_config_load_string("s3lb.yaml", yaml, strlen(yaml), &cfg, err,
+		                                  sizeof(err)) < 0);
+		assert_string_equal(err,
+		                    "s3lb.yaml:10: admin.token_file: '/tmp' is not a regular file");
+	}
+}
+
+static void test_admin_keys(void **state)
+{
+	static const err_case_t cases[] = {
+	    {MINIMAL "admin:\n  token: abcdefabcdefabcdef\n",
+	     "s3lb.yaml:10: admin.token: not supported: the config file is printed by `s3lb "
+	     "check` and is often readable by everyone; put the token in a file only s3lb and "
+	     "its operators can read and set admin.token_file"},
+	    {MINIMAL "admin:\n  allowed_hosts: [Admin.example]\n",
+	     "s3lb.yaml:10: admin.allowed_hosts[0]: domain 'Admin.example' must be lowercase"},
+	    {MINIMAL "admin:\n  allowed_hosts: [a.example, 'a.example:9901']\n",
+	     "s3lb.yaml:10: admin.allowed_hosts[1]: domain 'a.example:9901' must not contain a "
+	     "port"},
+	    {MINIMAL "admin:\n  allowed_hosts: [a.example, a.example]\n",
+	     "s3lb.yaml:10: admin.allowed_hosts[1]: duplicate 'a.example' (also "
+	     "allowed_hosts[0])"},
+	    {MINIMAL "admin:\n  allowed_origins: [grafana.example]\n",
+	     "s3lb.yaml:10: admin.allowed_origins[0]: origin 'grafana.example' must be "
+	     "http://HOST or https://HOST[:PORT]"},
+	    {MINIMAL "admin:\n  allowed_origins: ['https://grafana.example/']\n",
+	     "s3lb.yaml:10: admin.allowed_origins[0]: origin 'https://grafana.example/': "
+	     "lowercase host and port only, no path or trailing '/'"},
+	};
+	lb_config_t *cfg;
+	char *text;
+	(void)state;
+
+	run_err_cases(cases, sizeof(cases) / sizeof(cases[0]));
+	cfg = load_ok(MINIMAL "admin:\n  allowed_hosts: [admin.example]\n"
+	                      "  allowed_origins: ['https://grafana.example:3000']\n");
+	assert_int_equal(cfg->nadmin_hosts, 1);
+	assert_string_equal(cfg->admin_hosts[0], "admin.example");
+	assert_int_equal(cfg->nadmin_origins, 1);
+	assert_null(cfg->admin_token);
+	text = dump_to_string(cfg);
+	assert_non_null(strstr(text, "admin:\n  listen: 127.0.0.1:9901\n  allowed_hosts:\n"
+	                             "    - admin.example\n  allowed_origins:\n"
+	                             "    - https://grafana.example:3000\nlog:\n"));
+	free(text);
+	lb_config_unref(cfg);
+}
 
 static void test_dump_minimal(void **state)
 {
@@ -1629,6 +1748,8 @@ int main(void)
 	    cmocka_unit_test(test_defaults),
 	    cmocka_unit_test(test_full),
 	    cmocka_unit_test(test_dump_minimal),
+	    cmocka_unit_test(test_admin_token),
+	    cmocka_unit_test(test_admin_keys),
 	    cmocka_unit_test(test_health),
 	    cmocka_unit_test(test_health_fast_interval_follows),
 	    cmocka_unit_test(test_dr),
