@@ -2,17 +2,22 @@
  * s3lb: the director daemon and its command line.
  *   s3lb run -c FILE      run the gateway (SIGHUP reloads FILE, SIGTERM stops gracefully)
  *   s3lb check -c FILE    validate FILE and print the effective config, or FILE:LINE: key: message
- *   s3lb status [-a ADDR] ask a running s3lb's admin listener (default 127.0.0.1:9901)
- *   s3lb metrics [-a ADDR]
- *   s3lb drain NODE [-a ADDR] / s3lb undrain NODE [-a ADDR]   (NODE or POOL/NODE)
+ *   s3lb status [-c FILE] [-a ADDR]   ask a running s3lb's admin listener
+ *   s3lb metrics [-c FILE] [-a ADDR]
+ *   s3lb drain NODE [-c FILE] [-a ADDR] / s3lb undrain NODE ...   (NODE or POOL/NODE)
+ * The admin commands find the listener (admin.listen) and the token (admin.token_file) in the
+ * config, FILE or else /etc/s3lb/s3lb.yaml when it exists; -a overrides the address.
  *
  * `run` joins the parts: the gateway and health/ on one loop; health's transitions drive the
  * gateway's pools, the gateway's request outcomes feed passive health.
  */
+#include <arpa/inet.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/config.h"
 #include "core/log.h"
@@ -22,14 +27,15 @@
 #include "dsr/director.h"
 #include "health/health.h"
 
-#define S3LB_VERSION "0.1.0"
+#define S3LB_VERSION   "0.1.0"
+#define DEFAULT_CONFIG "/etc/s3lb/s3lb.yaml"
 
 static int usage(FILE *out)
 {
 	fprintf(out, "usage: s3lb run -c FILE\n"
 	             "       s3lb check -c FILE\n"
-	             "       s3lb status [-a ADMIN_ADDR]\n"
-	             "       s3lb metrics [-a ADMIN_ADDR]\n"
+	             "       s3lb status [-c FILE] [-a ADMIN_ADDR]\n"
+	             "       s3lb metrics [-c FILE] [-a ADMIN_ADDR]\n"
 	             "       s3lb version\n");
 	return out == stdout ? 0 : 2;
 }
@@ -363,10 +369,71 @@ static int cmd_run(const char *path)
 	return 0;
 }
 
-static int cmd_fetch(const char *addr, const char *path)
+/*
+ * The admin listener's address and the token for an admin command. -a gives the address; else
+ * the config's admin.listen (a wildcard address is reached on loopback). The config is -c FILE,
+ * or DEFAULT_CONFIG when it exists. Drain and undrain need the config's token: a config that does
+ * not load is an error for them; status and metrics then fall back to 127.0.0.1:9901.
+ */
+static int admin_target(int argc, char **argv, bool need_token, char *addr, size_t cap,
+                        char **token)
 {
-	char err[512];
-	if (gw_admin_fetch(addr ? addr : "127.0.0.1:9901", path, stdout, err, sizeof(err)) < 0) {
+	const char *path = opt(argc, argv, "-c"), *a = opt(argc, argv, "-a");
+	lb_config_t *cfg = NULL;
+	char err[1024];
+
+	*token = NULL;
+	snprintf(addr, cap, "%s", a ? a : "127.0.0.1:9901");
+	if (!path && a && !need_token)
+		return 0;
+	if (!path && access(DEFAULT_CONFIG, F_OK) < 0 && errno == ENOENT)
+		return 0;
+	if (lb_config_load(path ? path : DEFAULT_CONFIG, &cfg, err, sizeof(err)) < 0) {
+		if (path || need_token) {
+			fprintf(stderr, "s3lb: %s\n", err);
+			return -1;
+		}
+		fprintf(stderr, "s3lb: %s (asking %s)\n", err, addr);
+		return 0;
+	}
+	if (!a && !cfg->admin_enabled) {
+		fprintf(stderr, "s3lb: %s: admin.listen is off\n", cfg->path);
+		lb_config_unref(cfg);
+		return -1;
+	}
+	if (!a) {
+		const struct sockaddr_storage *ss = &cfg->admin_listen.ss;
+		const struct sockaddr_in *v4 = (const void *)ss;
+		const struct sockaddr_in6 *v6 = (const void *)ss;
+		if (ss->ss_family == AF_INET && v4->sin_addr.s_addr == htonl(INADDR_ANY))
+			snprintf(addr, cap, "127.0.0.1:%u", ntohs(v4->sin_port));
+		else if (ss->ss_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&v6->sin6_addr))
+			snprintf(addr, cap, "[::1]:%u", ntohs(v6->sin6_port));
+		else
+			snprintf(addr, cap, "%s", cfg->admin_listen.text);
+	}
+	if (cfg->admin_token) {
+		*token = strdup(cfg->admin_token);
+		if (!*token)
+			abort();
+	}
+	lb_config_unref(cfg);
+	return 0;
+}
+
+static int cmd_admin(int argc, char **argv, const char *method, const char *path)
+{
+	char addr[128], err[512], *token;
+	int rc;
+
+	if (admin_target(argc, argv, !strcmp(method, "POST"), addr, sizeof(addr), &token) < 0)
+		return 1;
+	rc = gw_admin_request(addr, method, path, token, stdout, err, sizeof(err));
+	if (token) {
+		explicit_bzero(token, strlen(token));
+		free(token);
+	}
+	if (rc < 0) {
 		fprintf(stderr, "s3lb: %s\n", err);
 		return 1;
 	}
@@ -391,19 +458,13 @@ int main(int argc, char **argv)
 		return !strcmp(cmd, "run") ? cmd_run(path) : cmd_check(path);
 	}
 	if (!strcmp(cmd, "status"))
-		return cmd_fetch(opt(argc, argv, "-a"), "/status");
+		return cmd_admin(argc, argv, "GET", "/status");
 	if (!strcmp(cmd, "metrics"))
-		return cmd_fetch(opt(argc, argv, "-a"), "/metrics");
+		return cmd_admin(argc, argv, "GET", "/metrics");
 	if ((!strcmp(cmd, "drain") || !strcmp(cmd, "undrain")) && argc > 2 && argv[2][0] != '-') {
-		char path[256], err[512];
-		const char *addr = opt(argc, argv, "-a");
+		char path[256];
 		snprintf(path, sizeof(path), "/%s?node=%s", cmd, argv[2]);
-		if (gw_admin_request(addr ? addr : "127.0.0.1:9901", "POST", path, stdout, err,
-		                     sizeof(err)) < 0) {
-			fprintf(stderr, "s3lb: %s\n", err);
-			return 1;
-		}
-		return 0;
+		return cmd_admin(argc, argv, "POST", path);
 	}
 	return usage(stderr);
 }

@@ -17,6 +17,7 @@
  * Memory per connection is one fixed 8 KiB request buffer plus the rendered body; at most
  * ADMIN_MAX_CONNS connections are served at once, later ones are closed on accept.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -24,6 +25,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -451,8 +453,8 @@ typedef struct admin_conn_s {
 	int status;        /* the answer's status */
 	int result;        /* of the last write or shutdown */
 	const char *type;  /* the answer's Content-Type */
-	const char *allow; /* with 405: the allowed method when not GET */
-	char allow_hdr[32];
+	const char *allow; /* with 405: the allowed method */
+	gw_admin_verdict_t v;
 	gw_http_t http;
 	gw_text_t body;
 	char head[256];
@@ -512,27 +514,69 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 	}
 }
 
-static const char *path_of(admin_conn_t *a, size_t *len)
+/* ---- the request decision -------------------------------------------------------------- */
+
+static void span_set(gw_admin_span_t *s, const char *p, size_t len)
 {
-	const char *url = a->buf + a->http.url_off;
-	const char *q = memchr(url, '?', a->http.url_len);
-	*len = q ? (size_t)(q - url) : a->http.url_len;
-	return url;
+	if (s->count++ == 0) {
+		s->p = p;
+		s->len = len;
+	}
 }
 
-static bool path_is(const char *p, size_t n, const char *want)
+int gw_admin_parse(const char *buf, size_t len, gw_admin_req_t *r)
 {
-	return n == strlen(want) && !memcmp(p, want, n);
+	gw_http_t h;
+	size_t used = 0;
+	gw_http_result_t res;
+	const char *url, *q;
+
+	memset(r, 0, sizeof(*r));
+	gw_http_init(&h, HTTP_REQUEST, ADMIN_MAX_HEADERS, ADMIN_MAX_REQUEST);
+	res = gw_http_execute(&h, buf, len, 0, &used);
+	if (res == GW_HTTP_MORE && len < ADMIN_MAX_REQUEST) {
+		gw_http_free(&h);
+		return 0;
+	}
+	if (res == GW_HTTP_ERROR || res == GW_HTTP_MORE) {
+		r->bad = res == GW_HTTP_MORE || h.err == GW_ERR_HEADER_TOO_LARGE ? 431 : 400;
+		gw_http_free(&h);
+		return 1;
+	}
+	r->method = gw_http_method(&h);
+	url = buf + h.url_off;
+	q = memchr(url, '?', h.url_len);
+	span_set(&r->path, url, q ? (size_t)(q - url) : h.url_len);
+	if (q)
+		span_set(&r->query, q + 1, h.url_len - (size_t)(q + 1 - url));
+	for (uint32_t i = 0; i < h.nhdrs; i++) {
+		const char *v = buf + h.hdrs[i].value_off;
+		size_t vl = h.hdrs[i].value_len;
+		while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+			vl--;
+		if (gw_http_name_is(&h, buf, i, "host"))
+			span_set(&r->host, v, vl);
+		else if (gw_http_name_is(&h, buf, i, "origin"))
+			span_set(&r->origin, v, vl);
+		else if (gw_http_name_is(&h, buf, i, "authorization"))
+			span_set(&r->authorization, v, vl);
+	}
+	gw_http_free(&h);
+	return 1;
+}
+
+static bool span_is(const gw_admin_span_t *s, const char *want)
+{
+	return s->p && s->len == strlen(want) && !memcmp(s->p, want, s->len);
 }
 
 /* The value of query parameter `name` (not decoded; node names need no encoding). */
-static bool query_param(admin_conn_t *a, const char *name, char *out, size_t cap)
+static bool query_param(const gw_admin_span_t *q, const char *name, char *out, size_t cap)
 {
-	const char *url = a->buf + a->http.url_off, *end = url + a->http.url_len;
-	const char *q = memchr(url, '?', a->http.url_len);
+	const char *p = q->p, *end = q->p + q->len;
 	size_t nl = strlen(name);
-	while (q && q < end) {
-		const char *p = q + 1, *amp = memchr(p, '&', (size_t)(end - p));
+	while (p && p < end) {
+		const char *amp = memchr(p, '&', (size_t)(end - p));
 		const char *e = amp ? amp : end;
 		if ((size_t)(e - p) > nl && !memcmp(p, name, nl) && p[nl] == '=') {
 			size_t vl = (size_t)(e - p) - nl - 1;
@@ -542,60 +586,259 @@ static bool query_param(admin_conn_t *a, const char *name, char *out, size_t cap
 			out[vl] = 0;
 			return true;
 		}
-		q = amp;
+		p = amp ? amp + 1 : NULL;
 	}
 	return false;
 }
 
-/* POST /drain?node=NAME and /undrain?node=NAME (NAME or POOL/NODE). */
-static void route_drain(admin_conn_t *a, bool on)
+/* The listen address holds every local address (0.0.0.0, ::). */
+static bool wildcard(const struct sockaddr_storage *ss)
 {
-	gw_hooks_t *h = &a->srv->hooks;
-	char node[160], err[200];
-	if (strcmp(gw_http_method(&a->http), "POST")) {
-		a->status = 405;
-		a->allow = "POST";
-		return;
-	}
-	if (!query_param(a, "node", node, sizeof(node))) {
-		a->status = 400;
-		return;
-	}
-	if (!h->drain) {
-		a->status = 404;
-		return;
-	}
-	if (h->drain(h->arg, node, on, err, sizeof(err)) < 0) {
-		a->status = 404;
-		return;
-	}
-	gw_text_printf(&a->body, "{\"node\":");
-	text_json(&a->body, node);
-	gw_text_printf(&a->body, ",\"state\":\"%s\"}\n", on ? "draining" : "undrained");
-	LB_INFO("admin: %s %s", on ? "drain" : "undrain", node);
+	static const struct in6_addr any6 = IN6ADDR_ANY_INIT;
+	if (ss->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+	return !memcmp(&((const struct sockaddr_in6 *)ss)->sin6_addr, &any6, sizeof(any6));
 }
 
-/* Decides the answer to a parsed head and renders its body. */
-static void route(admin_conn_t *a)
+/*
+ * A Host the admin listener answers: localhost, a name in admin.allowed_hosts, or an IP literal
+ * of admin.listen (any IP when it listens on a wildcard address), with any port. A page that
+ * rebinds its own name to 127.0.0.1 still sends that name, so it fails here.
+ */
+static bool host_allowed(const gw_admin_span_t *host, const lb_config_t *cfg)
 {
+	const char *h = host->p, *end = host->p + host->len, *port = NULL;
+	char name[256];
 	size_t n;
-	const char *p = path_of(a, &n);
-	bool status = path_is(p, n, "/status"), metrics = path_is(p, n, "/metrics");
+	unsigned char ip[16];
+	int fam = 0;
 
-	if (path_is(p, n, "/drain") || path_is(p, n, "/undrain")) {
-		route_drain(a, path_is(p, n, "/drain"));
-	} else if (!status && !metrics) {
-		a->status = 404;
-	} else if (strcmp(gw_http_method(&a->http), "GET")) {
-		a->status = 405;
-	} else if (status) {
-		gw_admin_render_status(a->srv, &a->body);
+	if (h[0] == '[') {
+		const char *close = memchr(h, ']', host->len);
+		if (!close)
+			return false;
+		n = (size_t)(close - h - 1);
+		h++;
+		if (close + 1 < end && close[1] != ':')
+			return false;
+		port = close + 1 < end ? close + 2 : NULL;
+		fam = AF_INET6;
 	} else {
+		const char *colon = memchr(h, ':', host->len);
+		n = colon ? (size_t)(colon - h) : host->len;
+		port = colon ? colon + 1 : NULL;
+	}
+	if (port && (port == end || end - port > 5))
+		return false;
+	for (const char *p = port; p && p < end; p++)
+		if (*p < '0' || *p > '9')
+			return false;
+	if (n == 0 || n >= sizeof(name))
+		return false;
+	memcpy(name, h, n);
+	name[n] = 0;
+	if (fam == AF_INET6 ? inet_pton(AF_INET6, name, ip) == 1
+	                    : (fam = AF_INET, inet_pton(AF_INET, name, ip) == 1)) {
+		const struct sockaddr_storage *ss = &cfg->admin_listen.ss;
+		if (!cfg->admin_enabled || ss->ss_family != fam)
+			return false;
+		if (wildcard(ss))
+			return true;
+		return fam == AF_INET
+		           ? !memcmp(&((const struct sockaddr_in *)ss)->sin_addr, ip, 4)
+		           : !memcmp(&((const struct sockaddr_in6 *)ss)->sin6_addr, ip, 16);
+	}
+	if (fam == AF_INET6)
+		return false; /* brackets around something that is no IPv6 address */
+	if (!strcasecmp(name, "localhost"))
+		return true;
+	for (size_t i = 0; i < cfg->nadmin_hosts; i++)
+		if (!strcasecmp(name, cfg->admin_hosts[i]))
+			return true;
+	return false;
+}
+
+static bool origin_allowed(const gw_admin_span_t *o, const lb_config_t *cfg)
+{
+	for (size_t i = 0; i < cfg->nadmin_origins; i++)
+		if (span_is(o, cfg->admin_origins[i]))
+			return true;
+	return false;
+}
+
+/* Compares in time that depends on the presented token's length only, never on where the bytes
+ * first differ or on the configured token. */
+static bool token_equal(const char *got, size_t glen, const char *want)
+{
+	size_t wlen = strlen(want);
+	unsigned char d = glen != wlen;
+	for (size_t i = 0; i < glen; i++)
+		d |= (unsigned char)got[i] ^ (unsigned char)want[i % wlen];
+	return d == 0;
+}
+
+/* `Bearer TOKEN` (scheme case-insensitive) carrying cfg's token. */
+static bool authorized(const gw_admin_span_t *a, const lb_config_t *cfg)
+{
+	const char *p = a->p;
+	size_t n = a->len;
+	if (!p || a->count != 1 || n < 7 || strncasecmp(p, "Bearer ", 7))
+		return false;
+	p += 7;
+	n -= 7;
+	while (n && *p == ' ') {
+		p++;
+		n--;
+	}
+	return token_equal(p, n, cfg->admin_token);
+}
+
+/* A header value quoted in a message: printable ASCII, cut at 64 bytes. */
+static void shown(char *out, size_t cap, const gw_admin_span_t *s)
+{
+	size_t n = s->len < 64 ? s->len : 64, k = 0;
+	for (size_t i = 0; i < n && k + 4 < cap; i++)
+		out[k++] = s->p[i] >= ' ' && s->p[i] < 0x7f ? s->p[i] : '?';
+	if (n < s->len && k + 4 < cap) {
+		memcpy(out + k, "...", 3);
+		k += 3;
+	}
+	out[k] = 0;
+}
+
+static void refuse(gw_admin_verdict_t *v, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void refuse(gw_admin_verdict_t *v, int status, const char *fmt, ...)
+{
+	va_list ap;
+	v->action = GW_ADMIN_REFUSE;
+	v->status = status;
+	v->message[0] = 0;
+	if (!fmt)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(v->message, sizeof(v->message), fmt, ap);
+	va_end(ap);
+}
+
+void gw_admin_decide(const gw_admin_req_t *r, const lb_config_t *cfg, gw_admin_verdict_t *v)
+{
+	static const lb_config_t none = {0};
+	bool drain, undrain;
+	char val[80];
+
+	memset(v, 0, sizeof(*v));
+	v->status = 200;
+	if (!cfg)
+		cfg = &none;
+	if (r->bad) {
+		refuse(v, r->bad, NULL);
+		return;
+	}
+	if (r->host.count > 1) {
+		refuse(v, 400, "more than one Host header");
+		return;
+	}
+	if (r->host.count && !host_allowed(&r->host, cfg)) {
+		shown(val, sizeof(val), &r->host);
+		refuse(v, 403,
+		       "Host '%s' is not accepted here: use an IP address of admin.listen or "
+		       "localhost, or list the name in admin.allowed_hosts",
+		       val);
+		return;
+	}
+	if (r->origin.count && (r->origin.count > 1 || !origin_allowed(&r->origin, cfg))) {
+		shown(val, sizeof(val), &r->origin);
+		refuse(v, 403,
+		       "requests from web pages are refused: Origin '%s' is not in "
+		       "admin.allowed_origins",
+		       val);
+		return;
+	}
+	drain = span_is(&r->path, "/drain");
+	undrain = span_is(&r->path, "/undrain");
+	if (!drain && !undrain) {
+		if (!span_is(&r->path, "/status") && !span_is(&r->path, "/metrics"))
+			refuse(v, 404, NULL);
+		else if (strcmp(r->method, "GET"))
+			refuse(v, 405, NULL);
+		else
+			v->action =
+			    span_is(&r->path, "/status") ? GW_ADMIN_STATUS : GW_ADMIN_METRICS;
+		if (v->status == 405)
+			v->allow = "GET";
+		return;
+	}
+	if (strcmp(r->method, "POST")) {
+		refuse(v, 405, NULL);
+		v->allow = "POST";
+		return;
+	}
+	if (!cfg->admin_token) {
+		refuse(v, 403,
+		       "state-changing admin requests are disabled: set admin.token_file in the "
+		       "config to a file (mode 0600 or 0640) whose first line is the token, then "
+		       "reload");
+		return;
+	}
+	if (!authorized(&r->authorization, cfg)) {
+		refuse(v, 401,
+		       "%s token: send `Authorization: Bearer TOKEN` with the first line of "
+		       "admin.token_file (`s3lb drain` reads it from the config)",
+		       r->authorization.count ? "wrong" : "missing");
+		v->challenge = true;
+		return;
+	}
+	if (!query_param(&r->query, "node", v->node, sizeof(v->node))) {
+		refuse(v, 400, "missing ?node=NODE (or POOL/NODE)");
+		return;
+	}
+	v->action = drain ? GW_ADMIN_DRAIN : GW_ADMIN_UNDRAIN;
+}
+
+/* Carries out a request's verdict: renders the body, or drains through the hook. */
+static void route(admin_conn_t *a, size_t len)
+{
+	gw_admin_req_t r;
+	gw_hooks_t *h = &a->srv->hooks;
+	const lb_config_t *cfg = a->srv->rt ? a->srv->rt->cfg : NULL;
+	char err[200];
+	bool on;
+
+	if (gw_admin_parse(a->buf, len, &r) == 0)
+		r.bad = 400; /* the incremental parser saw a head: cannot happen */
+	gw_admin_decide(&r, cfg, &a->v);
+	a->status = a->v.status;
+	a->allow = a->v.allow;
+	switch (a->v.action) {
+	case GW_ADMIN_STATUS:
+		gw_admin_render_status(a->srv, &a->body);
+		break;
+	case GW_ADMIN_METRICS:
 		a->type = "text/plain; version=0.0.4; charset=utf-8";
 		gw_admin_render_metrics(a->srv, &a->body);
+		break;
+	case GW_ADMIN_DRAIN:
+	case GW_ADMIN_UNDRAIN:
+		on = a->v.action == GW_ADMIN_DRAIN;
+		if (!h->drain || h->drain(h->arg, a->v.node, on, err, sizeof(err)) < 0) {
+			refuse(&a->v, 404, "%s", h->drain ? err : "no health checker");
+			a->status = 404;
+			break;
+		}
+		gw_text_printf(&a->body, "{\"node\":");
+		text_json(&a->body, a->v.node);
+		gw_text_printf(&a->body, ",\"state\":\"%s\"}\n", on ? "draining" : "undrained");
+		LB_INFO("admin: %s %s", on ? "drain" : "undrain", a->v.node);
+		break;
+	case GW_ADMIN_REFUSE:
+		if (a->status == 401 || a->status == 403)
+			LB_WARN("admin: %s %.*s refused (%d): %s", r.method ? r.method : "-",
+			        (int)r.path.len, r.path.p ? r.path.p : "", a->status, a->v.message);
+		break;
 	}
-	LB_DEBUG("admin: %s %.*s -> %d", gw_http_method(&a->http), (int)a->http.url_len,
-	         a->buf + a->http.url_off, a->status);
+	LB_DEBUG("admin: %s %.*s -> %d", r.method ? r.method : "-", (int)r.path.len,
+	         r.path.p ? r.path.p : "", a->status);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -613,8 +856,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	switch (gw_http_execute(&a->http, a->buf + a->len, (size_t)nread, a->len, &used)) {
 	case GW_HTTP_HEAD:
 	case GW_HTTP_DONE:
-		a->status = 200;
-		route(a);
+		route(a, a->len + used);
 		break;
 	case GW_HTTP_ERROR:
 		a->status = a->http.err == GW_ERR_HEADER_TOO_LARGE ? 431 : 400;
@@ -658,6 +900,10 @@ static const char *reason(int status)
 		return "OK";
 	case 400:
 		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
 	case 404:
 		return "Not Found";
 	case 405:
@@ -675,16 +921,20 @@ static int send_answer(admin_conn_t *a)
 
 	if (a->status != 200) {
 		a->body.len = 0;
-		gw_text_printf(&a->body, "{\"error\":\"%s\",\"status\":%d}\n", reason(a->status),
+		gw_text_printf(&a->body, "{\"error\":\"%s\",\"status\":%d", reason(a->status),
 		               a->status);
+		if (a->v.message[0]) {
+			gw_text_printf(&a->body, ",\"message\":");
+			text_json(&a->body, a->v.message);
+		}
+		gw_text_printf(&a->body, "}\n");
 	}
-	if (a->allow)
-		snprintf(a->allow_hdr, sizeof(a->allow_hdr), "Allow: %s\r\n", a->allow);
 	n = snprintf(a->head, sizeof(a->head),
-	             "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s"
+	             "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s%s%s"
 	             "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
-	             a->status, reason(a->status), a->type, a->body.len,
-	             a->status == 405 ? (a->allow ? a->allow_hdr : "Allow: GET\r\n") : "");
+	             a->status, reason(a->status), a->type, a->body.len, a->allow ? "Allow: " : "",
+	             a->allow ? a->allow : "", a->allow ? "\r\n" : "",
+	             a->v.challenge ? "WWW-Authenticate: Bearer realm=\"s3lb-admin\"\r\n" : "");
 	if (n < 0 || (size_t)n >= sizeof(a->head))
 		return -1; /* cannot happen with these fixed strings */
 	bufs[0] = uv_buf_init(a->head, (unsigned)n);
@@ -922,11 +1172,11 @@ out:
 
 int gw_admin_fetch(const char *addr, const char *path, FILE *out, char *err, size_t errlen)
 {
-	return gw_admin_request(addr, "GET", path, out, err, errlen);
+	return gw_admin_request(addr, "GET", path, NULL, out, err, errlen);
 }
 
-int gw_admin_request(const char *addr, const char *method, const char *path, FILE *out, char *err,
-                     size_t errlen)
+int gw_admin_request(const char *addr, const char *method, const char *path, const char *token,
+                     FILE *out, char *err, size_t errlen)
 {
 	uint64_t deadline = mono_ms() + FETCH_TIMEOUT_MS;
 	gw_text_t req = {0}, resp = {0};
@@ -944,10 +1194,11 @@ int gw_admin_request(const char *addr, const char *method, const char *path, FIL
 		snprintf(err, errlen, "socket: %s", strerror(errno));
 		return -1;
 	}
-	gw_text_printf(&req,
-	               "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: s3lb\r\nContent-Length: 0\r\n"
-	               "Connection: close\r\n\r\n",
-	               method, path, a.text);
+	gw_text_printf(&req, "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: s3lb\r\n", method, path,
+	               a.text);
+	if (token)
+		gw_text_printf(&req, "Authorization: Bearer %s\r\n", token);
+	gw_text_printf(&req, "Content-Length: 0\r\nConnection: close\r\n\r\n");
 	step = "connecting to";
 	rc = fetch_connect(fd, &a, deadline);
 	if (rc == 0) {
@@ -984,6 +1235,7 @@ int gw_admin_request(const char *addr, const char *method, const char *path, FIL
 	}
 	rc = 0;
 out:
+	explicit_bzero(req.data, req.len); /* it held the token */
 	gw_text_free(&req);
 	gw_text_free(&resp);
 	return rc;

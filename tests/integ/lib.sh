@@ -17,6 +17,7 @@
 #   S3LB_KEEP_TMP=1 keep the test's temp dir (it is always kept when the test fails)
 #
 # After s3lb_up: S3LB_ENDPOINT (http://HOST:PORT), S3LB_HOST and S3LB_PORT (where to connect),
+# S3LB_ADMIN and S3LB_CONFIG (`s3lb drain NODE -c "$S3LB_CONFIG"` finds the listener and token),
 # S3LB_DOMAIN (s3.local: virtual-hosted requests use Host: BUCKET.s3.local:PORT), S3LB_ACCESS_KEY,
 # S3LB_SECRET_KEY, and AWS_* variables for awscli/boto3 are exported.
 # A failing command or assertion prints what went wrong and exits 1; exit 77 means SKIPPED.
@@ -253,12 +254,13 @@ tcp_answers() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
 # s3lb_config FILE PORT ADMIN_PORT [EXTRA_YAML...]: the test config; extra lines are appended.
 # S3LB_EXTRA_POOLS (YAML lines) adds pools after "ceph"; S3LB_EXTRA_ROUTES adds routes before the
-# default one.
+# default one. The admin token (for drain) is in FILE's directory, admin.token (mode 0600).
 s3lb_config() {
 	local file=$1 port=$2 admin=$3 line
 	shift 3
+	(umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$(dirname "$file")/admin.token")
 	cat >"$file" <<EOF
-admin: { listen: 127.0.0.1:$admin }
+admin: { listen: 127.0.0.1:$admin, token_file: $(dirname "$file")/admin.token }
 log: { level: info, access: $INTEG_TMP/access.log, error: $INTEG_TMP/error.log }
 pools:
   - name: ceph
@@ -318,8 +320,9 @@ s3lb_up() {
 		S3LB_HOST=127.0.0.1
 		S3LB_PORT=$port
 		S3LB_ADMIN="http://127.0.0.1:$admin"
+		S3LB_CONFIG=$INTEG_TMP/s3lb.yaml
 		S3LB_ENDPOINT="http://$S3LB_HOST:$S3LB_PORT"
-		export S3LB_ADMIN
+		export S3LB_ADMIN S3LB_CONFIG
 		note "s3lb (pid $_integ_s3lb_pid) on $S3LB_ENDPOINT, admin $S3LB_ADMIN, files in $INTEG_TMP"
 	fi
 	export S3LB_ENDPOINT S3LB_HOST S3LB_PORT

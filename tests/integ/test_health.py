@@ -20,8 +20,12 @@ TMP = tp.TMP
 INTERVAL, TIMEOUT, FAST, RISE, FALL = 0.5, 0.25, 0.1, 2, 2
 
 
+TOKEN = "health-test-token-%d" % os.getpid()
+AUTH = b"Authorization: Bearer " + TOKEN.encode() + b"\r\n"
+
+
 def status(admin):
-    out, _ = tp.exchange(admin, b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
+    out, _ = tp.exchange(admin, b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     return json.loads(out[out.find(b"\r\n\r\n") + 4:])
 
 
@@ -53,7 +57,10 @@ def get(port, path, timeout=10):
 def main():
     n1, n2, n3 = tp.Node("127.0.0.51"), tp.Node("127.0.0.52"), tp.Node("127.0.0.53")
     port, admin = tp.free_port(), tp.free_port()
-    cfg = (f"admin: {{ listen: 127.0.0.1:{admin} }}\n"
+    token_file = os.path.join(TMP, "admin.token")
+    with open(os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        f.write(TOKEN + "\n")
+    cfg = (f"admin: {{ listen: 127.0.0.1:{admin}, token_file: {token_file} }}\n"
            f"log: {{ level: info, access: {TMP}/access.log, error: {TMP}/s3lb.log }}\n"
            f"timeouts: {{ upstream_header: 20s }}\n"
            f"pools:\n  - name: p\n    balance: round-robin\n"
@@ -170,8 +177,8 @@ def run(lb, port, admin, n1, n2, n3):
     for t in th:
         t.start()
     time.sleep(0.3)
-    out = subprocess.run([tp.BIN, "drain", "n2", "-a", "127.0.0.1:%d" % admin],
-                         capture_output=True, text=True, timeout=10)
+    out = subprocess.run([tp.BIN, "drain", "n2", "-c", lb.cfg], capture_output=True, text=True,
+                         timeout=10)
     drained_at = len(n2.requests)
     time.sleep(1)
     after = len(n2.requests)
@@ -184,15 +191,17 @@ def run(lb, port, admin, n1, n2, n3):
     tp.check("no new request reaches a drained node, none failed",
              after == drained_at and not errors, "%d -> %d, errors %r" % (
                  drained_at, after, errors[:5]))
-    out, _ = tp.exchange(admin, b"POST /undrain?node=p/n2 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+    out, _ = tp.exchange(admin, b"POST /undrain?node=p/n2 HTTP/1.1\r\nHost: 127.0.0.1\r\n" + AUTH +
+                         b"Content-Length: 0\r\n\r\n")
     tp.check("POST /undrain?node=p/n2 brings it back",
              out.startswith(b"HTTP/1.1 200") and node_state(admin, "n2")["state"] == "up", repr(out))
-    out, _ = tp.exchange(admin, b"POST /drain?node=nope HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+    out, _ = tp.exchange(admin, b"POST /drain?node=nope HTTP/1.1\r\nHost: 127.0.0.1\r\n" + AUTH +
+                         b"Content-Length: 0\r\n\r\n")
     tp.check("draining an unknown node -> 404", out.startswith(b"HTTP/1.1 404"), repr(out[:100]))
-    out, _ = tp.exchange(admin, b"GET /drain?node=n1 HTTP/1.1\r\nHost: x\r\n\r\n")
+    out, _ = tp.exchange(admin, b"GET /drain?node=n1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     tp.check("GET /drain -> 405 Allow: POST", out.startswith(b"HTTP/1.1 405") and b"Allow: POST" in out,
              repr(out[:200]))
-    mt, _ = tp.exchange(admin, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    mt, _ = tp.exchange(admin, b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     tp.check("/metrics exports node state and probe figures",
              b's3lb_node_up{pool="p",node="n1"} 1' in mt and
              b's3lb_health_probes_total{pool="p",node="n1",result="ok"} ' in mt and
@@ -202,7 +211,7 @@ def run(lb, port, admin, n1, n2, n3):
     # a reload keeps health state; a node removed by the config stops being probed
     p3 = n3.probes
     lb.rewrite(open(lb.cfg).read().replace("      - { name: n3, addr: %s }\n" % n3.addr, ""))
-    subprocess.run([tp.BIN, "drain", "n1", "-a", "127.0.0.1:%d" % admin], capture_output=True)
+    subprocess.run([tp.BIN, "drain", "n1", "-c", lb.cfg], capture_output=True)
     lb.proc.send_signal(signal.SIGHUP)
     time.sleep(1.5)
     tp.check("reload: drained node stays drained, removed node no longer probed",

@@ -180,10 +180,10 @@ pass "kill -CONT rgw3: up again after $ups s"
 
 # ---- drain under load ------------------------------------------------------------------------
 sleep 1
-must "$S3LB_BIN" drain rgw1 -a "$admin" >/dev/null
+must "$S3LB_BIN" drain rgw1 -c "$S3LB_CONFIG" >/dev/null
 drained_at=$(date +%s.%N)
 sleep 3
-must "$S3LB_BIN" undrain rgw1 -a "$admin" >/dev/null
+must "$S3LB_BIN" undrain rgw1 -c "$S3LB_CONFIG" >/dev/null
 sleep 1
 touch "$T/stop"
 wait "$load_pid" || fail "load generator failed: $(tail -5 "$T/load.err")"

@@ -44,10 +44,24 @@ static const char yaml[] = "pools:\n"
                            "    routes:\n"
                            "      - { pool: minio }\n";
 
+#define TOKEN "s3cr3t-t0ken-0123456789"
+
 typedef struct {
 	gw_server_t srv;
 	gw_runtime_t rt;
+	char token_path[64];
 } fixture_t;
+
+/* A token file holding TOKEN (mode 0600) at path, which the caller unlinks. */
+static void write_token(char *path)
+{
+	int fd;
+	strcpy(path, "/tmp/s3lb-admin-token-XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, TOKEN "\n", sizeof(TOKEN)), (ssize_t)sizeof(TOKEN));
+	close(fd);
+}
 
 /* The runtime as server.c builds it, without balancers or TLS (the renderers use neither). */
 static fixture_t *fixture_new(uv_loop_t *loop)
@@ -57,8 +71,12 @@ static fixture_t *fixture_new(uv_loop_t *loop)
 	char err[256];
 	gw_runtime_t *rt = &f->rt;
 
+	char text[2048];
+
 	assert_non_null(f);
-	if (lb_config_load_string("test.yaml", yaml, strlen(yaml), &cfg, err, sizeof(err)) < 0)
+	write_token(f->token_path);
+	snprintf(text, sizeof(text), "%sadmin: { token_file: %s }\n", yaml, f->token_path);
+	if (lb_config_load_string("test.yaml", text, strlen(text), &cfg, err, sizeof(err)) < 0)
 		fail_msg("config: %s", err);
 	f->srv.loop = loop;
 	f->srv.started_ms = loop ? uv_now(loop) : 0;
@@ -105,6 +123,7 @@ static void fixture_free(fixture_t *f)
 	lb_config_unref(f->rt.cfg);
 	gw_metrics_free(f->srv.metrics);
 	free(f->srv.config_path);
+	unlink(f->token_path);
 	free(f);
 }
 
@@ -365,6 +384,177 @@ static void test_text_printf_grows(void **state)
 	assert_null(t.data);
 }
 
+/* ---- the request decision ---------------------------------------------------------------- */
+
+typedef struct {
+	const char *admin; /* the config's admin: section, TOKEN_FILE replaced by a token file */
+	const char *req;
+	gw_admin_action_t action;
+	int status;
+	const char *allow;
+	bool challenge;
+	const char *message; /* a substring of the verdict's message; NULL: none */
+	const char *node;
+} decide_case_t;
+
+#define TOKENED          "{ token_file: TOKEN_FILE }"
+#define HOSTS            "{ token_file: TOKEN_FILE, allowed_hosts: [admin.example] }"
+#define ORIGINS          "{ allowed_origins: ['https://grafana.example'] }"
+#define WILDCARD         "{ listen: '0.0.0.0:9901' }"
+#define V6               "{ listen: '[::1]:9901' }"
+#define GET_STATUS(host) "GET /status HTTP/1.1\r\nHost: " host "\r\n\r\n"
+#define POST_DRAIN(hdrs)                                                                           \
+	"POST /drain?node=ceph-a/rgw1 HTTP/1.1\r\nHost: 127.0.0.1:9901\r\n" hdrs "\r\n"
+
+/* accepted; refused (status, message or NULL); 401 with a challenge; 405; a drain */
+#define OK(admin, req, action)                                                                     \
+	{                                                                                          \
+		admin, req, action, 200, NULL, false, NULL, NULL                                   \
+	}
+#define NO(admin, req, status, msg)                                                                \
+	{                                                                                          \
+		admin, req, GW_ADMIN_REFUSE, status, NULL, false, msg, NULL                        \
+	}
+#define AUTH(admin, req, msg)                                                                      \
+	{                                                                                          \
+		admin, req, GW_ADMIN_REFUSE, 401, NULL, true, msg, NULL                            \
+	}
+#define METHOD(admin, req, allow)                                                                  \
+	{                                                                                          \
+		admin, req, GW_ADMIN_REFUSE, 405, allow, false, NULL, NULL                         \
+	}
+#define DRAIN(admin, req, act, node)                                                               \
+	{                                                                                          \
+		admin, req, act, 200, NULL, false, NULL, node                                      \
+	}
+#define BEARER "Authorization: Bearer " TOKEN "\r\n"
+
+static const decide_case_t decide_cases[] = {
+    /* Host: IP literals of admin.listen, localhost, allowed names; any port or none */
+    OK("{}", GET_STATUS("127.0.0.1:9901"), GW_ADMIN_STATUS),
+    OK("{}", GET_STATUS("127.0.0.1"), GW_ADMIN_STATUS),
+    OK("{}", GET_STATUS("localhost:9901"), GW_ADMIN_STATUS),
+    OK("{}", GET_STATUS("LocalHost"), GW_ADMIN_STATUS),
+    OK("{}", "GET /status HTTP/1.0\r\n\r\n", GW_ADMIN_STATUS),
+    NO("{}", GET_STATUS("rebind.example:9901"), 403,
+       "Host 'rebind.example:9901' is not accepted here"),
+    NO("{}", GET_STATUS("127.0.0.2:9901"), 403, "Host '127.0.0.2"),
+    NO("{}", GET_STATUS("127.1:9901"), 403, NULL),
+    NO("{}", GET_STATUS("localhost.:9901"), 403, NULL),
+    NO("{}", GET_STATUS("127.0.0.1:99x"), 403, NULL),
+    NO("{}", GET_STATUS("127.0.0.1:"), 403, NULL),
+    NO("{}", GET_STATUS("127.0.0.1:123456"), 403, NULL),
+    NO("{}", GET_STATUS("[::1]:9901"), 403, NULL),
+    NO("{}", GET_STATUS(""), 403, NULL),
+    OK(V6, GET_STATUS("[::1]:9901"), GW_ADMIN_STATUS),
+    NO(V6, GET_STATUS("[::2]:9901"), 403, NULL),
+    NO(V6, GET_STATUS("[localhost]:9901"), 403, NULL),
+    NO(V6, GET_STATUS("[::1"), 403, NULL),
+    NO(V6, GET_STATUS("[::1]x"), 403, NULL),
+    NO(V6, GET_STATUS("127.0.0.1"), 403, NULL),
+    OK(WILDCARD, GET_STATUS("192.0.2.7:9901"), GW_ADMIN_STATUS),
+    NO(WILDCARD, GET_STATUS("rebind.example"), 403, NULL),
+    OK(HOSTS, GET_STATUS("admin.example:9901"), GW_ADMIN_STATUS),
+    OK(HOSTS, GET_STATUS("ADMIN.example"), GW_ADMIN_STATUS),
+    NO(HOSTS, GET_STATUS("admin.example.rebind.example"), 403, NULL),
+    NO("{}", "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: 127.0.0.1\r\n\r\n", 400,
+       "more than one Host"),
+    /* Origin: only listed ones, for every request */
+    NO("{}", "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://evil.example\r\n\r\n", 403,
+       "Origin 'http://evil.example' is not in"),
+    NO("{}", "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: null\r\n\r\n", 403, NULL),
+    OK(ORIGINS,
+       "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: https://grafana.example\r\n\r\n",
+       GW_ADMIN_STATUS),
+    NO(ORIGINS,
+       "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: https://grafana.example.evil\r\n\r\n",
+       403, NULL),
+    NO(TOKENED, POST_DRAIN(BEARER "Origin: http://evil.example\r\n"), 403,
+       "requests from web pages are refused"),
+    /* the token */
+    NO("{}", POST_DRAIN(""), 403,
+       "state-changing admin requests are disabled: set "
+       "admin.token_file"),
+    NO("{}", POST_DRAIN(BEARER), 403, "disabled"),
+    AUTH(TOKENED, POST_DRAIN(""), "missing token"),
+    AUTH(TOKENED, POST_DRAIN("Authorization: Bearer s3cr3t-t0ken-0123456788\r\n"), "wrong token"),
+    AUTH(TOKENED, POST_DRAIN("Authorization: Bearer s3cr3t-t0ken-012345678\r\n"), NULL),
+    AUTH(TOKENED, POST_DRAIN("Authorization: Bearer " TOKEN "0\r\n"), NULL),
+    AUTH(TOKENED, POST_DRAIN("Authorization: Basic " TOKEN "\r\n"), NULL),
+    AUTH(TOKENED, POST_DRAIN("Authorization: Bearer\r\n"), NULL),
+    AUTH(TOKENED, POST_DRAIN(BEARER BEARER), NULL),
+    DRAIN(TOKENED, POST_DRAIN(BEARER), GW_ADMIN_DRAIN, "ceph-a/rgw1"),
+    DRAIN(TOKENED, POST_DRAIN("authorization: bearer   " TOKEN "  \r\n"), GW_ADMIN_DRAIN,
+          "ceph-a/rgw1"),
+    DRAIN(TOKENED, "POST /undrain?x=1&node=rgw2 HTTP/1.1\r\nHost: localhost\r\n" BEARER "\r\n",
+          GW_ADMIN_UNDRAIN, "rgw2"),
+    NO(TOKENED, "POST /drain HTTP/1.1\r\nHost: localhost\r\n" BEARER "\r\n", 400, "missing ?node="),
+    NO(TOKENED, "POST /drain?node= HTTP/1.1\r\nHost: localhost\r\n" BEARER "\r\n", 400, NULL),
+    /* paths and methods */
+    METHOD(TOKENED, "GET /drain?node=rgw1 HTTP/1.1\r\nHost: localhost\r\n\r\n", "POST"),
+    METHOD("{}", "POST /status HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n\r\nabc", "GET"),
+    OK("{}", "GET /metrics?x=1 HTTP/1.1\r\nHost: localhost\r\n\r\n", GW_ADMIN_METRICS),
+    NO("{}", "GET /status/x HTTP/1.1\r\nHost: localhost\r\n\r\n", 404, NULL),
+    NO("{}", "GARBAGE\r\n\r\n", 400, NULL),
+};
+
+static void test_decide(void **state)
+{
+	char token_path[64];
+	int failures = 0;
+	(void)state;
+
+	write_token(token_path);
+	for (size_t i = 0; i < sizeof(decide_cases) / sizeof(decide_cases[0]); i++) {
+		const decide_case_t *c = &decide_cases[i];
+		char text[2048], admin[256], err[256];
+		const char *tf = strstr(c->admin, "TOKEN_FILE");
+		lb_config_t *cfg = NULL;
+		gw_admin_req_t r;
+		gw_admin_verdict_t v;
+
+		if (tf)
+			snprintf(admin, sizeof(admin), "%.*s%s%s", (int)(tf - c->admin), c->admin,
+			         token_path, tf + 10);
+		else
+			snprintf(admin, sizeof(admin), "%s", c->admin);
+		snprintf(text, sizeof(text), "%sadmin: %s\n", yaml, admin);
+		if (lb_config_load_string("test.yaml", text, strlen(text), &cfg, err, sizeof(err)) <
+		    0)
+			fail_msg("case %zu: config: %s", i, err);
+		assert_int_equal(gw_admin_parse(c->req, strlen(c->req), &r), 1);
+		gw_admin_decide(&r, cfg, &v);
+		if (v.action != c->action || v.status != c->status ||
+		    (c->allow ? !v.allow || strcmp(v.allow, c->allow) : v.allow != NULL) ||
+		    v.challenge != c->challenge || (c->message && !strstr(v.message, c->message)) ||
+		    (c->node && strcmp(v.node, c->node))) {
+			print_error("case %zu: %s\n  got action %d status %d allow %s challenge %d "
+			            "message '%s' node '%s'\n",
+			            i, c->req, v.action, v.status, v.allow ? v.allow : "-",
+			            v.challenge, v.message, v.node);
+			failures++;
+		}
+		lb_config_unref(cfg);
+	}
+	unlink(token_path);
+	assert_int_equal(failures, 0);
+}
+
+/* An incomplete head is not decided yet; without a config nothing changes state. */
+static void test_decide_edges(void **state)
+{
+	static const char part[] = "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+	static const char post[] = POST_DRAIN("Authorization: Bearer " TOKEN "\r\n");
+	gw_admin_req_t r;
+	gw_admin_verdict_t v;
+	(void)state;
+
+	assert_int_equal(gw_admin_parse(part, sizeof(part) - 1, &r), 0);
+	assert_int_equal(gw_admin_parse(post, sizeof(post) - 1, &r), 1);
+	gw_admin_decide(&r, NULL, &v);
+	assert_int_equal(v.status, 403);
+}
+
 /* ---- the listener on a real loop -------------------------------------------------------- */
 
 typedef struct {
@@ -378,6 +568,23 @@ typedef struct {
 } loop_ctx_t;
 
 static loop_ctx_t *ctx;
+
+/* The drain hook: records what it was asked (on the loop thread; read after uv_run). */
+static char drained[8][64];
+static int ndrained;
+
+static int fake_drain(void *arg, const char *node, bool on, char *err, size_t errlen)
+{
+	(void)arg;
+	if (!strcmp(node, "nope")) {
+		snprintf(err, errlen, "no node 'nope'");
+		return -1;
+	}
+	if (ndrained < 8)
+		snprintf(drained[ndrained++], sizeof(drained[0]), "%s %s", on ? "drain" : "undrain",
+		         node);
+	return 0;
+}
 
 static void on_admin_connection(uv_stream_t *s, int status)
 {
@@ -487,7 +694,7 @@ static void *client_main(void *arg)
 	CHECK(strstr(err, "admin address"));
 
 	/* raw answers */
-	CHECK(RAW("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", resp) > 0);
+	CHECK(RAW("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", resp) > 0);
 	CHECK(!strncmp(resp, "HTTP/1.1 200 OK\r\n", 17));
 	CHECK(strstr(resp, "\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"));
 	CHECK(strstr(resp, "\r\nConnection: close\r\n"));
@@ -507,6 +714,42 @@ static void *client_main(void *arg)
 	CHECK(raw_request(big, 20000, resp, sizeof(resp)) > 0);
 	free(big);
 	CHECK(!strncmp(resp, "HTTP/1.1 431 ", 13));
+	/* drain: the CLI's request with the token works; without, or from a web page, it does not
+	 */
+	out = open_memstream(&body, &body_len);
+	CHECK(gw_admin_request(ctx->addr, "POST", "/drain?node=ceph-a/rgw1", TOKEN, out, err,
+	                       sizeof(err)) == 0);
+	fclose(out);
+	CHECK(!strcmp(body, "{\"node\":\"ceph-a/rgw1\",\"state\":\"draining\"}\n"));
+	free(body);
+	body = NULL;
+	CHECK(gw_admin_request(ctx->addr, "POST", "/undrain?node=rgw1", "wrong-token-0123456789",
+	                       stdout, err, sizeof(err)) == -1);
+	CHECK(strstr(err, "HTTP 401"));
+	CHECK(strstr(err, "wrong token"));
+	CHECK(gw_admin_request(ctx->addr, "POST", "/undrain?node=rgw1", NULL, stdout, err,
+	                       sizeof(err)) == -1);
+	CHECK(strstr(err, "HTTP 401"));
+	CHECK(gw_admin_request(ctx->addr, "POST", "/drain?node=nope", TOKEN, stdout, err,
+	                       sizeof(err)) == -1);
+	CHECK(strstr(err, "HTTP 404"));
+	CHECK(strstr(err, "no node 'nope'"));
+	CHECK(RAW("POST /drain?node=rgw2 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", resp) > 0);
+	CHECK(!strncmp(resp, "HTTP/1.1 401 Unauthorized\r\n", 27));
+	CHECK(strstr(resp, "\r\nWWW-Authenticate: Bearer realm=\"s3lb-admin\"\r\n"));
+	CHECK(RAW("POST /drain?node=rgw2 HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: "
+	          "http://evil.example\r\n"
+	          "Authorization: Bearer " TOKEN "\r\nContent-Type: text/plain\r\n"
+	          "Content-Length: 0\r\n\r\n",
+	          resp) > 0);
+	CHECK(!strncmp(resp, "HTTP/1.1 403 Forbidden\r\n", 24));
+	CHECK(strstr(resp, "\r\n\r\n{\"error\":\"Forbidden\",\"status\":403,\"message\":"
+	                   "\"requests from web pages are refused: Origin 'http://evil.example' "
+	                   "is not in admin.allowed_origins\"}\n"));
+	CHECK(RAW("GET /status HTTP/1.1\r\nHost: rebind.example:9901\r\n\r\n", resp) > 0);
+	CHECK(!strncmp(resp, "HTTP/1.1 403 Forbidden\r\n", 24));
+	CHECK(strstr(resp, "Host 'rebind.example:9901' is not accepted here"));
+
 	/* the client closes without asking: no answer, no leak */
 	CHECK(RAW("", resp) == 0);
 
@@ -541,6 +784,8 @@ static void test_loop(void **state)
 	c.f = fixture_new(&loop);
 	feed(c.f);
 	c.f->srv.metrics->conns_accepted = 0;
+	c.f->srv.hooks.drain = fake_drain;
+	ndrained = 0;
 	c.l.srv = &c.f->srv;
 	c.l.admin = true;
 	assert_int_equal(uv_tcp_init(&loop, &c.l.tcp), 0);
@@ -561,6 +806,9 @@ static void test_loop(void **state)
 	pthread_join(c.thread, NULL);
 	if (c.failures)
 		fail_msg("client: %s", c.why);
+	/* only the request with the right token reached health */
+	assert_int_equal(ndrained, 1);
+	assert_string_equal(drained[0], "drain ceph-a/rgw1");
 	gw_admin_stop(&c.f->srv);
 	assert_null(c.f->srv.admin_conns);
 	assert_int_equal(uv_loop_close(&loop), 0);
@@ -574,6 +822,8 @@ int main(void)
 	    cmocka_unit_test(test_status),
 	    cmocka_unit_test(test_metrics),
 	    cmocka_unit_test(test_metrics_empty),
+	    cmocka_unit_test(test_decide),
+	    cmocka_unit_test(test_decide_edges),
 	    cmocka_unit_test(test_loop),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -357,13 +357,15 @@ dr_setup() {
 }
 
 # dr_config: s3lb's configuration for dr_net's topology in $DR_CFG, checked with `s3lb check`:
-# admin 127.0.0.1:9901 (in the director's namespace), proxy frontend $DR_PROXY, dr: VIP:8000 rr
+# admin 127.0.0.1:9901 (in the director's namespace; its token in $VM_TMP/admin.token, so that
+# `s3lb drain NODE -c "$DR_CFG"` works), proxy frontend $DR_PROXY, dr: VIP:8000 rr
 # over pool "nodes" (n1 = $N1, n2 = $N2, tcp health checks), error log $VM_TMP/s3lb.log.
 # shellcheck disable=SC2034 # DR_CFG is the callers'
 dr_config() {
 	DR_CFG=$VM_TMP/s3lb.yaml
+	(umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$VM_TMP/admin.token")
 	cat >"$DR_CFG" <<EOF
-admin: { listen: 127.0.0.1:9901 }
+admin: { listen: 127.0.0.1:9901, token_file: $VM_TMP/admin.token }
 log: { level: info, access: off, error: $VM_TMP/s3lb.log }
 dr_state: $VM_TMP/ipvs-owned
 pools:

@@ -85,7 +85,7 @@ done
 note "in flight: client port 41001 -> $d1, 41002 -> $d2"
 [ "$d1" = $N2 ] || [ "$d2" = $N2 ] || fail "no in-flight download on node2 (rr): 41001 -> $d1, 41002 -> $d2: $(cat "$VM_TMP"/dl-*.out) $(ns director ipvsadm -Lnc)"
 t0=$(ms_now)
-ns director "$S3LB_BIN" drain n2 -a 127.0.0.1:9901 >"$VM_TMP/drain.out" 2>&1 || fail "s3lb drain n2: $(cat "$VM_TMP/drain.out")"
+ns director "$S3LB_BIN" drain n2 -c "$DR_CFG" >"$VM_TMP/drain.out" 2>&1 || fail "s3lb drain n2: $(cat "$VM_TMP/drain.out")"
 # a drain changes the weight at once (s3lb reconciles on every health change); the limit allows for
 # the polling itself: each ipvsadm start costs 0.3-1 s in a loaded guest
 wait_weight director $N2 0 3000 || fail "node2 drained: IPVS weight still $(ipvs_weight director $N2) after $waited ms"
@@ -106,7 +106,7 @@ curls=()
 check_dl 41001
 check_dl 41002
 pass "the in-flight downloads (20 MiB at 700 KiB/s, one on each node) completed with the right md5, $(($(ms_now) - t0)) ms after the drain"
-ns director "$S3LB_BIN" undrain n2 -a 127.0.0.1:9901 >"$VM_TMP/drain.out" 2>&1 || fail "s3lb undrain n2: $(cat "$VM_TMP/drain.out")"
+ns director "$S3LB_BIN" undrain n2 -c "$DR_CFG" >"$VM_TMP/drain.out" 2>&1 || fail "s3lb undrain n2: $(cat "$VM_TMP/drain.out")"
 wait_weight director $N2 1 5000 || fail "node2 undrained: IPVS weight still $(ipvs_weight director $N2) after $waited ms"
 pass "s3lb undrain n2: weight 1 again after $waited ms"
 
