@@ -8,27 +8,25 @@
  * The admin commands find the listener (admin.listen) and the token (admin.token_file) in the
  * config, FILE or else /etc/s3lb/s3lb.yaml when it exists; -a overrides the address.
  *
- * `run` joins the parts: the gateway and health/ on one loop; health's transitions drive the
- * gateway's pools, the gateway's request outcomes feed passive health.
+ * `run` joins the parts: the gateway, health/ and admin/ on one loop; health's transitions drive
+ * the gateway's pools and the IPVS weights, the gateway's request outcomes feed passive health,
+ * and the gateway hands admin connections to admin/.
  */
-#include <arpa/inet.h>
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "admin/admin.h"
+#include "admin/client.h"
 #include "core/config.h"
 #include "core/log.h"
-#include "gateway/admin.h"
 #include "gateway/proxy.h"
 #include "gateway/rbuf.h"
 #include "dsr/director.h"
 #include "health/health.h"
 
-#define S3LB_VERSION   "0.1.0"
-#define DEFAULT_CONFIG "/etc/s3lb/s3lb.yaml"
+#define S3LB_VERSION "0.1.0"
 
 static int usage(FILE *out)
 {
@@ -67,6 +65,7 @@ typedef struct director_s {
 	gw_server_t *srv;
 	hc_t *hc;
 	dsr_director_t *dsr; /* NULL until a config has `dr:` services */
+	adm_t *adm;
 	uv_loop_t *loop;
 } director_t;
 
@@ -89,10 +88,13 @@ static void dsr_update(director_t *d, const lb_config_t *cfg)
 
 	if (!d->dsr && cfg->ndr == 0)
 		return;
-	if (!d->dsr && dsr_director_start(d->loop, cfg->dr_state, &d->dsr, err, sizeof(err)) < 0) {
-		LB_ERR("ipvs: %s", err);
-		d->dsr = NULL;
-		return;
+	if (!d->dsr) {
+		if (dsr_director_start(d->loop, cfg->dr_state, &d->dsr, err, sizeof(err)) < 0) {
+			LB_ERR("ipvs: %s", err);
+			d->dsr = NULL;
+			return;
+		}
+		adm_set_director(d->adm, d->dsr);
 	}
 	if (dsr_want_build(cfg, node_up, d->hc, &want, err, sizeof(err)) < 0) {
 		LB_ERR("ipvs: %s", err);
@@ -124,127 +126,14 @@ static void hook_reloaded(void *arg, lb_config_t *cfg)
 	dsr_update(arg, cfg);
 }
 
-static int hook_drain(void *arg, const char *node, bool on, char *err, size_t errlen)
+static void hook_admin_accept(void *arg, uv_stream_t *listener, const char *addr)
 {
-	return hc_drain(((director_t *)arg)->hc, node, on, err, errlen);
+	adm_accept(((director_t *)arg)->adm, listener, addr);
 }
 
-static void json_str(gw_text_t *t, const char *s)
+static void hook_admin_stop(void *arg)
 {
-	char esc[1024];
-	size_t p = 0;
-	lb_json_escape(esc, sizeof(esc), &p, s, strlen(s));
-	gw_text_printf(t, "\"%s\"", esc);
-}
-
-static void hook_node_status(void *arg, const char *pool, const char *node, void *text)
-{
-	const hc_info_t *i = hc_info(((director_t *)arg)->hc, pool, node);
-	gw_text_t *t = text;
-	if (!i)
-		return;
-	gw_text_printf(t,
-	               ",\"health\":{\"state\":\"%s\",\"since_ms\":%llu,\"probe\":\"%s\","
-	               "\"last_probe_ms\":%.3f,\"last_probe_ok\":%s,\"probes_ok\":%llu,"
-	               "\"probes_failed\":%llu,\"transitions\":%llu,\"passive_failures\":%u,"
-	               "\"ejections\":%u,\"reason\":",
-	               hc_state_name(i->state), (unsigned long long)i->since_ms, i->kind,
-	               i->last_probe_ms, i->last_probe_ok ? "true" : "false",
-	               (unsigned long long)i->probes_ok, (unsigned long long)i->probes_failed,
-	               (unsigned long long)i->transitions, i->passive_fails, i->ejections);
-	json_str(t, i->reason);
-	gw_text_printf(t, ",\"last_probe_error\":");
-	json_str(t, i->last_probe_error);
-	gw_text_printf(t, "}");
-}
-
-/* The node (pool/name) a DR destination is, for /status: matched by IP in the service's pool. */
-static void dest_node(const lb_config_t *cfg, const dsr_svc_key_t *key, const dsr_dest_t *dest,
-                      const char **pool, const char **node)
-{
-	char ip[64], want[64];
-	*pool = *node = NULL;
-	dsr_ip_format(&dest->addr, ip, sizeof(ip));
-	for (size_t i = 0; i < cfg->ndr; i++) {
-		const lb_dr_conf_t *dr = &cfg->dr[i];
-		if (dr->has_vip) {
-			dsr_ip_format(&key->addr, want, sizeof(want));
-			if (key->fwmark || dr->vip.port != key->port || strcmp(want, dr->vip.host))
-				continue;
-		} else if (dr->fwmark != key->fwmark) {
-			continue;
-		}
-		for (size_t j = 0; j < cfg->pools[dr->pool].nnodes; j++)
-			if (!strcmp(cfg->pools[dr->pool].nodes[j].addr.host, ip)) {
-				*pool = cfg->pools[dr->pool].name;
-				*node = cfg->pools[dr->pool].nodes[j].name;
-			}
-	}
-}
-
-/* `"ipvs":{...}` in /status: the kernel's table with counters, next to each node's health. */
-static void hook_status(void *arg, void *text)
-{
-	director_t *d = arg;
-	gw_text_t *t = text;
-	const dsr_status_t *st;
-	const lb_config_t *cfg = d->srv->rt ? d->srv->rt->cfg : NULL;
-
-	if (!d->dsr) {
-		gw_text_printf(t, ",\n\"ipvs\":{\"enabled\":false}");
-		return;
-	}
-	st = dsr_director_status(d->dsr);
-	gw_text_printf(t,
-	               ",\n\"ipvs\":{\"enabled\":true,\"available\":%s,\"reconciles\":%llu,"
-	               "\"changes\":%llu,\"last_reconcile_ms\":%.1f,\"error\":",
-	               st->available ? "true" : "false", (unsigned long long)st->reconciles,
-	               (unsigned long long)st->steps_done, st->last_ms);
-	json_str(t, st->error);
-	gw_text_printf(t, ",\"services\":[");
-	for (size_t i = 0; i < st->table.nsvcs; i++) {
-		const dsr_tsvc_t *s = &st->table.svcs[i];
-		char key[96], dest[96];
-		dsr_svc_key_format(&s->svc.key, key, sizeof(key));
-		gw_text_printf(t, "%s\n  {\"service\":", i ? "," : "");
-		json_str(t, key);
-		gw_text_printf(t, ",\"scheduler\":");
-		json_str(t, s->svc.sched);
-		gw_text_printf(t,
-		               ",\"conns\":%llu,\"inbytes\":%llu,\"outbytes\":%llu,\"inpkts\":%llu,"
-		               "\"outpkts\":%llu,\"dests\":[",
-		               (unsigned long long)s->svc.stats.conns,
-		               (unsigned long long)s->svc.stats.inbytes,
-		               (unsigned long long)s->svc.stats.outbytes,
-		               (unsigned long long)s->svc.stats.inpkts,
-		               (unsigned long long)s->svc.stats.outpkts);
-		for (size_t j = 0; j < s->ndests; j++) {
-			const dsr_dest_t *x = &s->dests[j];
-			const char *pool = NULL, *node = NULL;
-			const hc_info_t *hi = NULL;
-			if (cfg)
-				dest_node(cfg, &s->svc.key, x, &pool, &node);
-			if (pool)
-				hi = hc_info(d->hc, pool, node);
-			dsr_dest_format(x, dest, sizeof(dest));
-			gw_text_printf(t, "%s\n    {\"dest\":", j ? "," : "");
-			json_str(t, dest);
-			gw_text_printf(
-			    t,
-			    ",\"node\":%s%s%s,\"health\":\"%s\",\"weight\":%u,"
-			    "\"active\":%u,\"inactive\":%u,\"conns\":%llu,\"inbytes\":%llu,"
-			    "\"outbytes\":%llu,\"inpkts\":%llu,\"outpkts\":%llu}",
-			    node ? "\"" : "", node ? node : "null", node ? "\"" : "",
-			    hi ? hc_state_name(hi->state) : "unknown", x->weight, x->active,
-			    x->inactive, (unsigned long long)x->stats.conns,
-			    (unsigned long long)x->stats.inbytes,
-			    (unsigned long long)x->stats.outbytes,
-			    (unsigned long long)x->stats.inpkts,
-			    (unsigned long long)x->stats.outpkts);
-		}
-		gw_text_printf(t, "]}");
-	}
-	gw_text_printf(t, "]}");
+	adm_stop(((director_t *)arg)->adm);
 }
 
 static void on_stopped(void *arg)
@@ -254,58 +143,7 @@ static void on_stopped(void *arg)
 	if (d->dsr)
 		dsr_director_stop(d->dsr);
 	d->dsr = NULL;
-}
-
-/* Pool and node names are [A-Za-z0-9._-] (config.c): no label escaping needed. */
-static void metric_probes(void *arg, const char *pool, const char *node, const hc_info_t *i)
-{
-	gw_text_printf(arg,
-	               "s3lb_health_probes_total{pool=\"%s\",node=\"%s\",result=\"ok\"} %llu\n",
-	               pool, node, (unsigned long long)i->probes_ok);
-	gw_text_printf(arg,
-	               "s3lb_health_probes_total{pool=\"%s\",node=\"%s\",result=\"failed\"} %llu\n",
-	               pool, node, (unsigned long long)i->probes_failed);
-}
-
-static void metric_latency(void *arg, const char *pool, const char *node, const hc_info_t *i)
-{
-	if (i->last_probe_ms >= 0)
-		gw_text_printf(arg,
-		               "s3lb_health_last_probe_seconds{pool=\"%s\",node=\"%s\"} %.6f\n",
-		               pool, node, i->last_probe_ms / 1000);
-}
-
-static void metric_transitions(void *arg, const char *pool, const char *node, const hc_info_t *i)
-{
-	gw_text_printf(arg, "s3lb_health_transitions_total{pool=\"%s\",node=\"%s\"} %llu\n", pool,
-	               node, (unsigned long long)i->transitions);
-}
-
-static void metric_ejections(void *arg, const char *pool, const char *node, const hc_info_t *i)
-{
-	gw_text_printf(arg, "s3lb_health_ejections{pool=\"%s\",node=\"%s\"} %u\n", pool, node,
-	               i->ejections);
-}
-
-static void hook_metrics(void *arg, void *text)
-{
-	gw_text_t *t = text;
-	hc_t *hc = ((director_t *)arg)->hc;
-	gw_text_printf(t, "# HELP s3lb_health_probes_total Active health probes by result.\n"
-	                  "# TYPE s3lb_health_probes_total counter\n");
-	hc_each(hc, metric_probes, t);
-	gw_text_printf(
-	    t, "# HELP s3lb_health_last_probe_seconds Duration of the last finished probe.\n"
-	       "# TYPE s3lb_health_last_probe_seconds gauge\n");
-	hc_each(hc, metric_latency, t);
-	gw_text_printf(t, "# HELP s3lb_health_transitions_total Health state changes of a node.\n"
-	                  "# TYPE s3lb_health_transitions_total counter\n");
-	hc_each(hc, metric_transitions, t);
-	gw_text_printf(t,
-	               "# HELP s3lb_health_ejections Consecutive passive ejections of a node (the "
-	               "back-off grows with it).\n"
-	               "# TYPE s3lb_health_ejections gauge\n");
-	hc_each(hc, metric_ejections, t);
+	adm_set_director(d->adm, NULL);
 }
 
 static int cmd_run(const char *path)
@@ -345,14 +183,13 @@ static int cmd_run(const char *path)
 	dir.srv = &srv;
 	dir.hc = hc;
 	dir.loop = &loop;
+	dir.adm = adm_new(&srv, hc);
 	srv.hooks = (gw_hooks_t){.arg = &dir,
 	                         .passive = hook_passive,
 	                         .reloading = hook_reloading,
 	                         .reloaded = hook_reloaded,
-	                         .drain = hook_drain,
-	                         .node_status = hook_node_status,
-	                         .status = hook_status,
-	                         .metrics = hook_metrics};
+	                         .admin_accept = hook_admin_accept,
+	                         .admin_stop = hook_admin_stop};
 	if (hc_subscribe(hc, on_health_event, &dir) < 0)
 		abort();
 	dsr_update(&dir, cfg);
@@ -363,86 +200,17 @@ static int cmd_run(const char *path)
 	rc = uv_loop_close(&loop);
 	if (rc != 0)
 		LB_WARN("loop closed with handles open: %s", uv_strerror(rc));
+	adm_free(dir.adm);
 	gw_rbuf_spares_free();
 	gw_metrics_free(srv.metrics);
 	free(srv.config_path);
 	return 0;
 }
 
-/*
- * The admin listener's address and the token for an admin command. -a gives the address; else
- * the config's admin.listen (a wildcard address is reached on loopback). The config is -c FILE,
- * or DEFAULT_CONFIG when it exists. Drain and undrain need the config's token: a config that does
- * not load is an error for them; status and metrics then fall back to 127.0.0.1:9901.
- */
-static int admin_target(int argc, char **argv, bool need_token, char *addr, size_t cap,
-                        char **token)
-{
-	const char *path = opt(argc, argv, "-c"), *a = opt(argc, argv, "-a");
-	lb_config_t *cfg = NULL;
-	char err[1024];
-
-	*token = NULL;
-	snprintf(addr, cap, "%s", a ? a : "127.0.0.1:9901");
-	if (!path && a && !need_token)
-		return 0;
-	if (!path && access(DEFAULT_CONFIG, F_OK) < 0 && errno == ENOENT)
-		return 0;
-	if (lb_config_load(path ? path : DEFAULT_CONFIG, &cfg, err, sizeof(err)) < 0) {
-		if (path || need_token) {
-			fprintf(stderr, "s3lb: %s\n", err);
-			return -1;
-		}
-		fprintf(stderr, "s3lb: %s (asking %s)\n", err, addr);
-		return 0;
-	}
-	if (!a && !cfg->admin_enabled) {
-		fprintf(stderr, "s3lb: %s: admin.listen is off\n", cfg->path);
-		lb_config_unref(cfg);
-		return -1;
-	}
-	if (!a) {
-		const struct sockaddr_storage *ss = &cfg->admin_listen.ss;
-		const struct sockaddr_in *v4 = (const void *)ss;
-		const struct sockaddr_in6 *v6 = (const void *)ss;
-		if (ss->ss_family == AF_INET && v4->sin_addr.s_addr == htonl(INADDR_ANY))
-			snprintf(addr, cap, "127.0.0.1:%u", ntohs(v4->sin_port));
-		else if (ss->ss_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&v6->sin6_addr))
-			snprintf(addr, cap, "[::1]:%u", ntohs(v6->sin6_port));
-		else
-			snprintf(addr, cap, "%s", cfg->admin_listen.text);
-	}
-	if (cfg->admin_token) {
-		*token = strdup(cfg->admin_token);
-		if (!*token)
-			abort();
-	}
-	lb_config_unref(cfg);
-	return 0;
-}
-
-static int cmd_admin(int argc, char **argv, const char *method, const char *path)
-{
-	char addr[128], err[512], *token;
-	int rc;
-
-	if (admin_target(argc, argv, !strcmp(method, "POST"), addr, sizeof(addr), &token) < 0)
-		return 1;
-	rc = gw_admin_request(addr, method, path, token, stdout, err, sizeof(err));
-	if (token) {
-		explicit_bzero(token, strlen(token));
-		free(token);
-	}
-	if (rc < 0) {
-		fprintf(stderr, "s3lb: %s\n", err);
-		return 1;
-	}
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : NULL;
+	int rc;
 	if (!cmd)
 		return usage(stderr);
 	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help"))
@@ -457,14 +225,6 @@ int main(int argc, char **argv)
 			return usage(stderr);
 		return !strcmp(cmd, "run") ? cmd_run(path) : cmd_check(path);
 	}
-	if (!strcmp(cmd, "status"))
-		return cmd_admin(argc, argv, "GET", "/status");
-	if (!strcmp(cmd, "metrics"))
-		return cmd_admin(argc, argv, "GET", "/metrics");
-	if ((!strcmp(cmd, "drain") || !strcmp(cmd, "undrain")) && argc > 2 && argv[2][0] != '-') {
-		char path[256];
-		snprintf(path, sizeof(path), "/%s?node=%s", cmd, argv[2]);
-		return cmd_admin(argc, argv, "POST", path);
-	}
-	return usage(stderr);
+	rc = adm_cli(argc, argv);
+	return rc >= 0 ? rc : usage(stderr);
 }

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <yyjson.h>
+
 #include "bench/report.h"
 #include "bench/size.h"
 #include "core/log.h"
@@ -323,66 +325,59 @@ void bench_report_text(FILE *f, const bench_results_t *r)
 
 /* ---- JSON ---------------------------------------------------------------------------------- */
 
-static void json_str(FILE *f, const char *s)
-{
-	char buf[1024];
-	size_t pos = 0;
-	lb_json_escape(buf, sizeof(buf), &pos, s, strlen(s));
-	fprintf(f, "\"%.*s\"", (int)pos, buf);
-}
+typedef yyjson_mut_doc jdoc_t;
+typedef yyjson_mut_val jval_t;
 
-/* A finite number (JSON has no inf/nan: they become null). */
-static void json_num(FILE *f, double v)
+/* A figure with 6 significant digits, as the report always showed them; JSON has no inf/nan:
+ * they become null. */
+static void jnum(jdoc_t *d, jval_t *o, const char *key, double v)
 {
-	if (isfinite(v))
-		fprintf(f, "%.6g", v);
-	else
-		fputs("null", f);
-}
-
-static void json_figures(FILE *f, const bench_figures_t *x)
-{
-	fprintf(f, "{\"ops\": %llu, \"errors\": %llu, \"requests\": %llu, \"bytes\": %llu, ",
-	        (unsigned long long)x->ops, (unsigned long long)x->errors,
-	        (unsigned long long)x->requests, (unsigned long long)x->bytes);
-	fputs("\"ops_per_s\": ", f);
-	json_num(f, x->ops_s);
-	fputs(", \"mb_per_s\": ", f);
-	json_num(f, x->mb_s);
-	fputs(", \"latency_ms\": {\"p50\": ", f);
-	json_num(f, x->p50);
-	fputs(", \"p90\": ", f);
-	json_num(f, x->p90);
-	fputs(", \"p99\": ", f);
-	json_num(f, x->p99);
-	fputs(", \"p99.9\": ", f);
-	json_num(f, x->p999);
-	fputs(", \"max\": ", f);
-	json_num(f, x->max);
-	fputs(", \"mean\": ", f);
-	json_num(f, x->mean);
-	fputs("}, \"ttfb_ms\": {\"p50\": ", f);
-	json_num(f, x->t50);
-	fputs(", \"p90\": ", f);
-	json_num(f, x->t90);
-	fputs(", \"p99\": ", f);
-	json_num(f, x->t99);
-	fputs("}", f);
-}
-
-static void json_errors(FILE *f, const bench_opstats_t *os)
-{
-	fputs("\"errors_by_kind\": {", f);
-	for (int i = 0; i < BENCH_ERR_SLOTS && os->err[i].what[0]; i++) {
-		fputs(i ? ", " : "", f);
-		json_str(f, os->err[i].what);
-		fprintf(f, ": %llu", (unsigned long long)os->err[i].n);
+	char buf[32];
+	if (!isfinite(v)) {
+		yyjson_mut_obj_add_null(d, o, key);
+		return;
 	}
-	fputs("}, \"first_error\": ", f);
-	json_str(f, os->first_error);
+	snprintf(buf, sizeof(buf), "%.6g", v);
+	yyjson_mut_obj_add_real(d, o, key, strtod(buf, NULL));
 }
 
-static void json_ratio(FILE *f, const bench_figures_t *x, const bench_figures_t *b)
+/* A figure with three decimals (seconds to the millisecond, the rate). */
+static void jfixed3(jdoc_t *d, jval_t *o, const char *key, double v)
+{
+	yyjson_mut_obj_add_real(d, o, key, round(v * 1e3) / 1e3);
+}
+
+static void json_figures(jdoc_t *d, jval_t *o, const bench_figures_t *x)
+{
+	jval_t *lat, *ttfb;
+	yyjson_mut_obj_add_uint(d, o, "ops", x->ops);
+	yyjson_mut_obj_add_uint(d, o, "errors", x->errors);
+	yyjson_mut_obj_add_uint(d, o, "requests", x->requests);
+	yyjson_mut_obj_add_uint(d, o, "bytes", x->bytes);
+	jnum(d, o, "ops_per_s", x->ops_s);
+	jnum(d, o, "mb_per_s", x->mb_s);
+	lat = yyjson_mut_obj_add_obj(d, o, "latency_ms");
+	jnum(d, lat, "p50", x->p50);
+	jnum(d, lat, "p90", x->p90);
+	jnum(d, lat, "p99", x->p99);
+	jnum(d, lat, "p99.9", x->p999);
+	jnum(d, lat, "max", x->max);
+	jnum(d, lat, "mean", x->mean);
+	ttfb = yyjson_mut_obj_add_obj(d, o, "ttfb_ms");
+	jnum(d, ttfb, "p50", x->t50);
+	jnum(d, ttfb, "p90", x->t90);
+	jnum(d, ttfb, "p99", x->t99);
+}
+
+static void json_errors(jdoc_t *d, jval_t *o, const bench_opstats_t *os)
+{
+	jval_t *by = yyjson_mut_obj_add_obj(d, o, "errors_by_kind");
+	for (int i = 0; i < BENCH_ERR_SLOTS && os->err[i].what[0]; i++)
+		yyjson_mut_obj_add_val(d, by, os->err[i].what, yyjson_mut_uint(d, os->err[i].n));
+	yyjson_mut_obj_add_str(d, o, "first_error", os->first_error);
+}
+
+static void json_ratio(jdoc_t *d, jval_t *o, const bench_figures_t *x, const bench_figures_t *b)
 {
 	const struct {
 		const char *k;
@@ -394,38 +389,30 @@ static void json_ratio(FILE *f, const bench_figures_t *x, const bench_figures_t 
 	    {"max", x->max, b->max},           {"ttfb_p50", x->t50, b->t50},
 	    {"ttfb_p99", x->t99, b->t99},
 	};
-	fputc('{', f);
-	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
-		fprintf(f, "%s\"%s\": ", i ? ", " : "", v[i].k);
-		json_num(f, ratio(v[i].a, v[i].z));
-	}
-	fputc('}', f);
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		jnum(d, o, v[i].k, ratio(v[i].a, v[i].z));
 }
 
-static void json_net(FILE *f, const bench_opts_t *o, const bench_target_res_t *tr)
+static void json_net(jdoc_t *d, jval_t *t, const bench_opts_t *o, const bench_target_res_t *tr)
 {
-	if (tr->nnets)
-		fputs(",\n     \"net\": [", f);
-	for (unsigned i = 0; i < tr->nnets; i++) {
-		const bench_net_res_t *n = &tr->nets[i];
-		fputs(i ? ", {\"name\": " : "{\"name\": ", f);
-		json_str(f, n->name);
-		fputs(", \"dev\": ", f);
-		json_str(f, n->dev);
-		fprintf(f,
-		        ", \"pid\": %d, \"readable\": %s, \"tx_bytes\": %llu, \"rx_bytes\": %llu, "
-		        "\"tx_packets\": %llu, \"rx_packets\": %llu, \"body_bytes\": %llu, "
-		        "\"tx_per_body_byte\": ",
-		        n->pid, n->ok ? "true" : "false", (unsigned long long)n->d.tx_bytes,
-		        (unsigned long long)n->d.rx_bytes, (unsigned long long)n->d.tx_packets,
-		        (unsigned long long)n->d.rx_packets, (unsigned long long)n->body_bytes);
-		json_num(f, net_per_byte(n, true));
-		fputs(", \"rx_per_body_byte\": ", f);
-		json_num(f, net_per_byte(n, false));
-		fputc('}', f);
+	if (tr->nnets) {
+		jval_t *arr = yyjson_mut_obj_add_arr(d, t, "net");
+		for (unsigned i = 0; i < tr->nnets; i++) {
+			const bench_net_res_t *n = &tr->nets[i];
+			jval_t *x = yyjson_mut_arr_add_obj(d, arr);
+			yyjson_mut_obj_add_str(d, x, "name", n->name);
+			yyjson_mut_obj_add_str(d, x, "dev", n->dev);
+			yyjson_mut_obj_add_int(d, x, "pid", n->pid);
+			yyjson_mut_obj_add_bool(d, x, "readable", n->ok);
+			yyjson_mut_obj_add_uint(d, x, "tx_bytes", n->d.tx_bytes);
+			yyjson_mut_obj_add_uint(d, x, "rx_bytes", n->d.rx_bytes);
+			yyjson_mut_obj_add_uint(d, x, "tx_packets", n->d.tx_packets);
+			yyjson_mut_obj_add_uint(d, x, "rx_packets", n->d.rx_packets);
+			yyjson_mut_obj_add_uint(d, x, "body_bytes", n->body_bytes);
+			jnum(d, x, "tx_per_body_byte", net_per_byte(n, true));
+			jnum(d, x, "rx_per_body_byte", net_per_byte(n, false));
+		}
 	}
-	if (tr->nnets)
-		fputc(']', f);
 	if (o->watch_system) {
 		const bench_syscpu_t *c = &tr->sys;
 		const struct {
@@ -443,205 +430,202 @@ static void json_net(FILE *f, const bench_opts_t *o, const bench_target_res_t *t
 		    {"busy_s", bench_syscpu_busy(c)},
 		    {"busy_s_per_gb", sys_s_per_gb(tr)},
 		};
-		fprintf(f, ",\n     \"system_cpu\": {\"readable\": %s",
-		        tr->sys_ok ? "true" : "false");
-		for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
-			fprintf(f, ", \"%s\": ", v[i].k);
-			json_num(f, v[i].v);
+		jval_t *x = yyjson_mut_obj_add_obj(d, t, "system_cpu");
+		yyjson_mut_obj_add_bool(d, x, "readable", tr->sys_ok);
+		for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+			jnum(d, x, v[i].k, v[i].v);
+	}
+}
+
+static void json_net_ratio(jdoc_t *d, jval_t *ratio_o, const bench_opts_t *o,
+                           const bench_target_res_t *tr, const bench_target_res_t *base)
+{
+	if (tr->nnets) {
+		jval_t *net = yyjson_mut_obj_add_obj(d, ratio_o, "net");
+		for (unsigned i = 0; i < tr->nnets && i < base->nnets; i++) {
+			const bench_net_res_t *n = &tr->nets[i], *b = &base->nets[i];
+			jval_t *x = yyjson_mut_obj(d);
+			yyjson_mut_obj_add_val(d, net, n->name, x);
+			jnum(d, x, "tx_per_body_byte",
+			     ratio(net_per_byte(n, true), net_per_byte(b, true)));
+			jnum(d, x, "rx_per_body_byte",
+			     ratio(net_per_byte(n, false), net_per_byte(b, false)));
 		}
-		fputc('}', f);
 	}
-}
-
-static void json_net_ratio(FILE *f, const bench_opts_t *o, const bench_target_res_t *tr,
-                           const bench_target_res_t *base)
-{
-	if (tr->nnets)
-		fputs(", \"net\": {", f);
-	for (unsigned i = 0; i < tr->nnets && i < base->nnets; i++) {
-		const bench_net_res_t *n = &tr->nets[i], *b = &base->nets[i];
-		fputs(i ? ", " : "", f);
-		json_str(f, n->name);
-		fputs(": {\"tx_per_body_byte\": ", f);
-		json_num(f, ratio(net_per_byte(n, true), net_per_byte(b, true)));
-		fputs(", \"rx_per_body_byte\": ", f);
-		json_num(f, ratio(net_per_byte(n, false), net_per_byte(b, false)));
-		fputc('}', f);
-	}
-	if (tr->nnets)
-		fputc('}', f);
 	if (o->watch_system) {
-		fputs(", \"system_cpu\": {\"busy_s_per_gb\": ", f);
-		json_num(f, ratio(sys_s_per_gb(tr), sys_s_per_gb(base)));
-		fputc('}', f);
+		jval_t *x = yyjson_mut_obj_add_obj(d, ratio_o, "system_cpu");
+		jnum(d, x, "busy_s_per_gb", ratio(sys_s_per_gb(tr), sys_s_per_gb(base)));
 	}
 }
 
-static void json_target(FILE *f, const bench_results_t *r, unsigned ti)
+static void json_rounds(jdoc_t *d, jval_t *t, const bench_results_t *r,
+                        const bench_target_res_t *tr)
 {
-	const bench_target_res_t *tr = &r->targets[ti], *base = &r->targets[0];
-	bench_figures_t x, b;
-	int kinds[BENCH_OP_PUBLIC], n = rows(tr->stats, kinds);
-
-	fputs("    {\"name\": ", f);
-	json_str(f, tr->t->name);
-	fputs(", \"url\": ", f);
-	json_str(f, tr->t->url);
-	fprintf(f, ", \"seconds\": %.3f, \"missed\": %llu, \"prepared\": %llu,\n", tr->seconds,
-	        (unsigned long long)tr->stats->missed, (unsigned long long)tr->prepared);
-	fputs("     \"ops\": {", f);
-	for (int i = 0; i < n; i++) {
-		fprintf(f, "%s\n       \"%s\": ", i ? "," : "", bench_op_names[kinds[i]]);
-		row_figures(tr, kinds[i], &x);
-		json_figures(f, &x);
-		fputs(", ", f);
-		json_errors(f, &tr->stats->op[kinds[i]]);
-		fputc('}', f);
-	}
-	row_figures(tr, -1, &x);
-	fprintf(f, "%s\n       \"total\": ", n ? "," : "");
-	json_figures(f, &x);
-	fputs("}},\n", f);
-
-	fprintf(f, "     \"other_errors\": %llu, \"other\": {",
-	        (unsigned long long)bench_stats_errors(tr->other));
-	n = 0;
-	for (int k = 0; k < BENCH_OP_KINDS; k++) {
-		if (!tr->other->op[k].errors)
-			continue;
-		fprintf(f, "%s\"%s\": {", n++ ? ", " : "", bench_op_names[k]);
-		json_errors(f, &tr->other->op[k]);
-		fputc('}', f);
-	}
-	fputs("},\n     \"rounds\": [", f);
+	jval_t *arr = yyjson_mut_obj_add_arr(d, t, "rounds");
 	for (unsigned i = 0; i < tr->nrounds; i++) {
 		const bench_round_res_t *rr = &tr->rounds[i];
-		fprintf(f, "%s{\"seconds\": %.3f, \"ops\": %llu, \"errors\": %llu, \"ops_per_s\": ",
-		        i ? ", " : "", rr->seconds, (unsigned long long)rr->ops,
-		        (unsigned long long)rr->errors);
-		json_num(f, rr->seconds > 0 ? (double)rr->ops / rr->seconds : 0);
-		fputs(", \"mb_per_s\": ", f);
-		json_num(f, rr->seconds > 0 ? (double)rr->bytes / 1e6 / rr->seconds : 0);
-		fputs(", \"p99_ms\": ", f);
-		json_num(f, (double)rr->p99_ns / NS_MS);
+		jval_t *x = yyjson_mut_arr_add_obj(d, arr);
+		jfixed3(d, x, "seconds", rr->seconds);
+		yyjson_mut_obj_add_uint(d, x, "ops", rr->ops);
+		yyjson_mut_obj_add_uint(d, x, "errors", rr->errors);
+		jnum(d, x, "ops_per_s", rr->seconds > 0 ? (double)rr->ops / rr->seconds : 0);
+		jnum(d, x, "mb_per_s", rr->seconds > 0 ? (double)rr->bytes / 1e6 / rr->seconds : 0);
+		jnum(d, x, "p99_ms", (double)rr->p99_ns / NS_MS);
 		if (tr->nnets) {
-			fprintf(f, ", \"round_body_bytes\": %llu, \"net_tx_bytes\": [",
-			        (unsigned long long)rr->phase_bytes);
-			for (unsigned j = 0; j < tr->nnets; j++)
-				fprintf(f, "%s%llu", j ? ", " : "",
-				        (unsigned long long)rr->net_tx[j]);
-			fputs("], \"net_rx_bytes\": [", f);
-			for (unsigned j = 0; j < tr->nnets; j++)
-				fprintf(f, "%s%llu", j ? ", " : "",
-				        (unsigned long long)rr->net_rx[j]);
-			fputc(']', f);
+			jval_t *tx, *rx;
+			yyjson_mut_obj_add_uint(d, x, "round_body_bytes", rr->phase_bytes);
+			tx = yyjson_mut_obj_add_arr(d, x, "net_tx_bytes");
+			rx = yyjson_mut_obj_add_arr(d, x, "net_rx_bytes");
+			for (unsigned j = 0; j < tr->nnets; j++) {
+				yyjson_mut_arr_add_uint(d, tx, rr->net_tx[j]);
+				yyjson_mut_arr_add_uint(d, rx, rr->net_rx[j]);
+			}
 		}
-		if (r->o->watch_system) {
-			fputs(", \"system_busy_s\": ", f);
-			json_num(f, rr->sys_busy_s);
-		}
-		fputc('}', f);
+		if (r->o->watch_system)
+			jnum(d, x, "system_busy_s", rr->sys_busy_s);
 	}
-	fputs("],\n     \"processes\": [", f);
+}
+
+static void json_processes(jdoc_t *d, jval_t *t, const bench_target_res_t *tr)
+{
+	jval_t *arr = yyjson_mut_obj_add_arr(d, t, "processes");
 	for (unsigned i = 0; i < tr->nprocs; i++) {
 		const bench_proc_res_t *p = &tr->procs[i];
+		jval_t *x = yyjson_mut_arr_add_obj(d, arr);
 		double us, sgb;
 		proc_cost(tr, p, &us, &sgb);
-		fputs(i ? ", " : "", f);
-		fputs("{\"name\": ", f);
-		json_str(f, p->name);
-		fprintf(f, ", \"pid\": %d, \"readable\": %s, \"cpu_s\": ", p->pid,
-		        p->ok ? "true" : "false");
-		json_num(f, p->cpu_s);
-		fputs(", \"cpu_us_per_request\": ", f);
-		json_num(f, us);
-		fputs(", \"cpu_s_per_gb\": ", f);
-		json_num(f, sgb);
-		fprintf(f, ", \"peak_rss_kib\": %llu}", (unsigned long long)p->peak_rss_kb);
+		yyjson_mut_obj_add_str(d, x, "name", p->name);
+		yyjson_mut_obj_add_int(d, x, "pid", p->pid);
+		yyjson_mut_obj_add_bool(d, x, "readable", p->ok);
+		jnum(d, x, "cpu_s", p->cpu_s);
+		jnum(d, x, "cpu_us_per_request", us);
+		jnum(d, x, "cpu_s_per_gb", sgb);
+		yyjson_mut_obj_add_uint(d, x, "peak_rss_kib", p->peak_rss_kb);
 	}
-	fputs("]", f);
-	json_net(f, r->o, tr);
-	if (ti > 0) {
-		fprintf(f, ",\n     \"ratio_to\": \"%s\", \"ratio\": {", base->t->name);
-		n = rows(tr->stats, kinds);
-		for (int i = 0; i < n; i++) {
-			row_figures(tr, kinds[i], &x);
-			row_figures(base, kinds[i], &b);
-			fprintf(f, "\"%s\": ", bench_op_names[kinds[i]]);
-			json_ratio(f, &x, &b);
-			fputs(", ", f);
-		}
-		row_figures(tr, -1, &x);
-		row_figures(base, -1, &b);
-		fputs("\"total\": ", f);
-		json_ratio(f, &x, &b);
-		fputs(", \"processes\": {", f);
-		for (unsigned i = 0; i < tr->nprocs && i < base->nprocs; i++) {
-			double us, sgb, bus, bsgb;
-			proc_cost(tr, &tr->procs[i], &us, &sgb);
-			proc_cost(base, &base->procs[i], &bus, &bsgb);
-			fputs(i ? ", " : "", f);
-			json_str(f, tr->procs[i].name);
-			fputs(": {\"cpu_us_per_request\": ", f);
-			json_num(f, ratio(us, bus));
-			fputs(", \"cpu_s_per_gb\": ", f);
-			json_num(f, ratio(sgb, bsgb));
-			fputc('}', f);
-		}
-		fputc('}', f);
-		json_net_ratio(f, r->o, tr, base);
-		fputc('}', f);
+}
+
+static void json_target_ratio(jdoc_t *d, jval_t *t, const bench_results_t *r,
+                              const bench_target_res_t *tr, const bench_target_res_t *base)
+{
+	bench_figures_t x, b;
+	int kinds[BENCH_OP_PUBLIC], n = rows(tr->stats, kinds);
+	jval_t *ro, *procs;
+
+	yyjson_mut_obj_add_str(d, t, "ratio_to", base->t->name);
+	ro = yyjson_mut_obj_add_obj(d, t, "ratio");
+	for (int i = 0; i < n; i++) {
+		row_figures(tr, kinds[i], &x);
+		row_figures(base, kinds[i], &b);
+		json_ratio(d, yyjson_mut_obj_add_obj(d, ro, bench_op_names[kinds[i]]), &x, &b);
 	}
-	fputs("}", f);
+	row_figures(tr, -1, &x);
+	row_figures(base, -1, &b);
+	json_ratio(d, yyjson_mut_obj_add_obj(d, ro, "total"), &x, &b);
+	procs = yyjson_mut_obj_add_obj(d, ro, "processes");
+	for (unsigned i = 0; i < tr->nprocs && i < base->nprocs; i++) {
+		double us, sgb, bus, bsgb;
+		jval_t *p = yyjson_mut_obj(d);
+		proc_cost(tr, &tr->procs[i], &us, &sgb);
+		proc_cost(base, &base->procs[i], &bus, &bsgb);
+		yyjson_mut_obj_add_val(d, procs, tr->procs[i].name, p);
+		jnum(d, p, "cpu_us_per_request", ratio(us, bus));
+		jnum(d, p, "cpu_s_per_gb", ratio(sgb, bsgb));
+	}
+	json_net_ratio(d, ro, r->o, tr, base);
+}
+
+static void json_target(jdoc_t *d, jval_t *arr, const bench_results_t *r, unsigned ti)
+{
+	const bench_target_res_t *tr = &r->targets[ti];
+	bench_figures_t x;
+	int kinds[BENCH_OP_PUBLIC], n = rows(tr->stats, kinds);
+	jval_t *t = yyjson_mut_arr_add_obj(d, arr), *ops, *other;
+
+	yyjson_mut_obj_add_str(d, t, "name", tr->t->name);
+	yyjson_mut_obj_add_str(d, t, "url", tr->t->url);
+	jfixed3(d, t, "seconds", tr->seconds);
+	yyjson_mut_obj_add_uint(d, t, "missed", tr->stats->missed);
+	yyjson_mut_obj_add_uint(d, t, "prepared", tr->prepared);
+	ops = yyjson_mut_obj_add_obj(d, t, "ops");
+	for (int i = 0; i < n; i++) {
+		jval_t *x_o = yyjson_mut_obj_add_obj(d, ops, bench_op_names[kinds[i]]);
+		row_figures(tr, kinds[i], &x);
+		json_figures(d, x_o, &x);
+		json_errors(d, x_o, &tr->stats->op[kinds[i]]);
+	}
+	row_figures(tr, -1, &x);
+	json_figures(d, yyjson_mut_obj_add_obj(d, ops, "total"), &x);
+	yyjson_mut_obj_add_uint(d, t, "other_errors", bench_stats_errors(tr->other));
+	other = yyjson_mut_obj_add_obj(d, t, "other");
+	for (int k = 0; k < BENCH_OP_KINDS; k++)
+		if (tr->other->op[k].errors)
+			json_errors(d, yyjson_mut_obj_add_obj(d, other, bench_op_names[k]),
+			            &tr->other->op[k]);
+	json_rounds(d, t, r, tr);
+	json_processes(d, t, tr);
+	json_net(d, t, r->o, tr);
+	if (ti > 0)
+		json_target_ratio(d, t, r, tr, &r->targets[0]);
 }
 
 int bench_report_json(const char *path, const bench_results_t *r, char *err, size_t errlen)
 {
 	const bench_opts_t *o = r->o;
-	FILE *f = fopen(path, "w");
 	char mix[160], size[64];
 	uint64_t errors = 0;
+	yyjson_mut_doc *d = yyjson_mut_doc_new(NULL);
+	yyjson_mut_val *root, *w, *targets;
+	yyjson_write_err werr;
 
-	if (!f) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -errno;
-	}
+	if (!d)
+		abort();
 	for (unsigned ti = 0; ti < r->ntargets; ti++)
 		errors += bench_stats_errors(r->targets[ti].stats) +
 		          bench_stats_errors(r->targets[ti].other);
 	bench_mix_format(o->mix, mix, sizeof(mix));
 	bench_size_format(&o->size, size, sizeof(size));
-	fputs("{\n  \"tool\": \"s3lb-bench\", \"format\": 1, \"started\": ", f);
-	json_str(f, r->started);
-	fputs(", \"command\": ", f);
-	json_str(f, o->cmdline);
-	fputs(",\n  \"workload\": {\"name\": ", f);
-	json_str(f, o->workload);
-	fputs(", \"mix\": ", f);
-	json_str(f, mix);
-	fputs(", \"size\": ", f);
-	json_str(f, size);
-	fprintf(f,
-	        ", \"objects\": %u, \"concurrency\": %u, \"threads\": %u, \"rate\": %.3f, "
-	        "\"duration_s\": %.3f, \"warmup_s\": %.3f, \"rounds\": %u, \"range\": %llu, "
-	        "\"verify\": %s, \"drain\": %s, \"auth\": \"%s\", \"addressing\": \"%s\"},\n",
-	        o->objects, o->concurrency, o->threads, o->rate, (double)o->duration_ms / 1e3,
-	        (double)o->warmup_ms / 1e3, o->rounds, (unsigned long long)o->range_size,
-	        o->no_verify ? "false" : "true", o->no_drain ? "false" : "true",
-	        o->presign ? "presigned" : "header",
-	        o->vhost_domain[0] ? "virtual-hosted" : "path");
-	fputs("  \"targets\": [\n", f);
-	for (unsigned ti = 0; ti < r->ntargets; ti++) {
-		json_target(f, r, ti);
-		fputs(ti + 1 < r->ntargets ? ",\n" : "\n", f);
+	root = yyjson_mut_obj(d);
+	yyjson_mut_doc_set_root(d, root);
+	yyjson_mut_obj_add_str(d, root, "tool", "s3lb-bench");
+	yyjson_mut_obj_add_int(d, root, "format", 1);
+	yyjson_mut_obj_add_str(d, root, "started", r->started);
+	yyjson_mut_obj_add_str(d, root, "command", o->cmdline);
+	w = yyjson_mut_obj_add_obj(d, root, "workload");
+	yyjson_mut_obj_add_str(d, w, "name", o->workload);
+	yyjson_mut_obj_add_str(d, w, "mix", mix);
+	yyjson_mut_obj_add_str(d, w, "size", size);
+	yyjson_mut_obj_add_uint(d, w, "objects", o->objects);
+	yyjson_mut_obj_add_uint(d, w, "concurrency", o->concurrency);
+	yyjson_mut_obj_add_uint(d, w, "threads", o->threads);
+	jfixed3(d, w, "rate", o->rate);
+	jfixed3(d, w, "duration_s", (double)o->duration_ms / 1e3);
+	jfixed3(d, w, "warmup_s", (double)o->warmup_ms / 1e3);
+	yyjson_mut_obj_add_uint(d, w, "rounds", o->rounds);
+	yyjson_mut_obj_add_uint(d, w, "range", o->range_size);
+	yyjson_mut_obj_add_bool(d, w, "verify", !o->no_verify);
+	yyjson_mut_obj_add_bool(d, w, "drain", !o->no_drain);
+	yyjson_mut_obj_add_str(d, w, "auth", o->presign ? "presigned" : "header");
+	yyjson_mut_obj_add_str(d, w, "addressing", o->vhost_domain[0] ? "virtual-hosted" : "path");
+	targets = yyjson_mut_obj_add_arr(d, root, "targets");
+	for (unsigned ti = 0; ti < r->ntargets; ti++)
+		json_target(d, targets, r, ti);
+	yyjson_mut_obj_add_uint(d, root, "errors", errors);
+	yyjson_mut_obj_add_uint(d, root, "max_errors", o->max_errors);
+	yyjson_mut_obj_add_bool(d, root, "passed", errors <= o->max_errors);
+	/* names and the command line are whatever the user gave: their bytes are kept */
+	if (!yyjson_mut_write_file(path, d,
+	                           YYJSON_WRITE_PRETTY_TWO_SPACES | YYJSON_WRITE_NEWLINE_AT_END |
+	                               YYJSON_WRITE_ALLOW_INVALID_UNICODE,
+	                           NULL, &werr)) {
+		snprintf(err, errlen, "%s: %s", path,
+		         werr.code == YYJSON_WRITE_ERROR_FILE_OPEN ||
+		                 werr.code == YYJSON_WRITE_ERROR_FILE_WRITE
+		             ? strerror(errno)
+		             : werr.msg);
+		yyjson_mut_doc_free(d);
+		return -EIO;
 	}
-	fprintf(f, "  ],\n  \"errors\": %llu, \"max_errors\": %llu, \"passed\": %s\n}\n",
-	        (unsigned long long)errors, (unsigned long long)o->max_errors,
-	        errors <= o->max_errors ? "true" : "false");
-	if (fclose(f) != 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -errno;
-	}
+	yyjson_mut_doc_free(d);
 	return 0;
 }
 

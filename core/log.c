@@ -84,30 +84,3 @@ FILE *lb_log_access(void)
 {
 	return access_fp;
 }
-
-void lb_json_escape(char *buf, size_t cap, size_t *pos, const char *s, size_t len)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t p = *pos;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (p + 7 >= cap)
-			break;
-		if (c == '"' || c == '\\') {
-			buf[p++] = '\\';
-			buf[p++] = (char)c;
-		} else if (c < 0x20 || c == 0x7f) {
-			buf[p++] = '\\';
-			buf[p++] = 'u';
-			buf[p++] = '0';
-			buf[p++] = '0';
-			buf[p++] = hex[c >> 4];
-			buf[p++] = hex[c & 15];
-		} else {
-			buf[p++] = (char)c;
-		}
-	}
-	*pos = p;
-	if (p < cap)
-		buf[p] = 0;
-}

@@ -32,7 +32,4 @@ int lb_log_open(const lb_log_conf_t *conf, char *err, size_t errlen);
 /* The access log stream, or NULL when off. */
 FILE *lb_log_access(void);
 
-/* Appends s as a JSON string body (without quotes), escaping as needed, into buf at *pos. */
-void lb_json_escape(char *buf, size_t cap, size_t *pos, const char *s, size_t len);
-
 #endif

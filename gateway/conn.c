@@ -35,6 +35,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "gateway/access_log.h"
 #include "gateway/proxy.h"
 #include "gateway/router.h"
 
@@ -49,7 +50,6 @@ static void send_error(gw_conn_t *c, gw_err_t err, bool close);
 static void conn_close(gw_conn_t *c, bool abort);
 static void end_request(gw_conn_t *c);
 static void client_read_start(gw_conn_t *c);
-static void access_log(gw_conn_t *c);
 
 static const lb_config_t *cfg_of(gw_conn_t *c)
 {
@@ -179,7 +179,7 @@ void gw_conn_force_close(gw_conn_t *c)
 		if (!c->status)
 			c->status = 499;
 		if (c->method)
-			access_log(c);
+			gw_access_log(c);
 	}
 	conn_close(c, true);
 }
@@ -189,52 +189,6 @@ void gw_conn_shutdown(gw_conn_t *c)
 	c->close_after = true;
 	if (c->state == CS_HEAD && c->rb.len == c->rb.start)
 		conn_close(c, false);
-}
-
-/* ---- access log ------------------------------------------------------------------------- */
-
-static void access_log(gw_conn_t *c)
-{
-	FILE *fp = lb_log_access();
-	char line[4096], stamp[40];
-	size_t p = 0;
-	struct timespec ts;
-	struct tm tm;
-	double dur = (double)(uv_hrtime() - c->t_start) / 1e6;
-	uint64_t dur_us = (uv_hrtime() - c->t_start) / 1000;
-	const char *pool = c->pool ? c->pool->conf->name : "-";
-
-	gw_metrics_request(c->srv->metrics, pool, c->s3.op ? c->s3.op : LB_OP_OTHER, c->status,
-	                   c->bytes_in, c->bytes_out, dur_us);
-	if (!fp)
-		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-	p = (size_t)snprintf(line, sizeof(line),
-	                     "{\"time\":\"%s.%03ldZ\",\"client\":\"%s\",\"method\":\"", stamp,
-	                     ts.tv_nsec / 1000000, c->client_ip);
-	lb_json_escape(line, sizeof(line), &p, c->method ? c->method : "-",
-	               c->method ? strlen(c->method) : 1);
-	p += (size_t)snprintf(line + p, sizeof(line) - p, "\",\"bucket\":\"");
-	if (c->s3.bucket)
-		lb_json_escape(line, sizeof(line), &p, c->s3.bucket, c->s3.bucket_len);
-	p += (size_t)snprintf(line + p, sizeof(line) - p, "\",\"key\":\"");
-	if (c->s3.key)
-		lb_json_escape(line, sizeof(line), &p, c->s3.key, c->s3.key_len);
-	if (p < sizeof(line))
-		p += (size_t)snprintf(
-		    line + p, sizeof(line) - p,
-		    "\",\"op\":\"%s\",\"status\":%d,\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
-		    ",\"duration_ms\":%.3f,\"pool\":\"%s\","
-		    "\"node\":\"%s\",\"attempts\":%u,\"request_id\":\"%s\"}\n",
-		    c->s3.op ? lb_op_name(c->s3.op) : "-", c->status, c->bytes_in, c->bytes_out,
-		    dur, pool, c->node_name ? c->node_name : "-", c->attempts, c->reqid);
-	if (p >= sizeof(line)) {
-		p = sizeof(line) - 2;
-		line[p++] = '\n';
-	}
-	fwrite(line, 1, p, fp);
 }
 
 /* ---- accept ----------------------------------------------------------------------------- */
@@ -273,7 +227,7 @@ static void on_client_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 				LB_INFO("client closed mid-request, client: %s, request_id: %s",
 				        c->client_ip, c->reqid);
 				c->status = 499;
-				access_log(c);
+				gw_access_log(c);
 				conn_close(c, true);
 				return;
 			}
@@ -620,7 +574,7 @@ static void attempt_failed(gw_conn_t *c, gw_err_t err, bool reached, const char 
 	 * there to keep retries from piling onto a cluster that is alive but struggling. */
 	c->failover = !reached || (node && node->state != GW_NODE_UP);
 	if (c->resp_started) {
-		access_log(c);
+		gw_access_log(c);
 		conn_close(c, true);
 		return;
 	}
@@ -1087,7 +1041,7 @@ static void on_client_write(gw_sock_t *s, int status)
 		        c->client_ip, c->reqid);
 		if (c->status == 0)
 			c->status = 499;
-		access_log(c);
+		gw_access_log(c);
 		conn_close(c, true);
 		return;
 	}
@@ -1121,7 +1075,7 @@ static void on_up_timer(uv_timer_t *t)
 		LB_WARN("upstream read timeout mid-response, node: %s, request_id: %s",
 		        c->node->conf->name, c->reqid);
 		c->node->stats->errors++;
-		access_log(c);
+		gw_access_log(c);
 		conn_close(c, true);
 		return;
 	}
@@ -1156,7 +1110,7 @@ static void on_client_timer(uv_timer_t *t)
 		LB_INFO("client send timeout, client: %s, request_id: %s", c->client_ip, c->reqid);
 		if (!c->status)
 			c->status = 499;
-		access_log(c);
+		gw_access_log(c);
 		conn_close(c, true);
 		return;
 	default:
@@ -1173,7 +1127,7 @@ static void send_error(gw_conn_t *c, gw_err_t err, bool close)
 	if (c->state == CS_CLOSING)
 		return;
 	if (c->resp_started) {
-		access_log(c);
+		gw_access_log(c);
 		conn_close(c, true);
 		return;
 	}
@@ -1204,7 +1158,7 @@ static void send_error(gw_conn_t *c, gw_err_t err, bool close)
 
 static void end_request(gw_conn_t *c)
 {
-	access_log(c);
+	gw_access_log(c);
 	release_upstream(c, false);
 	if (c->inflight) {
 		c->pool->inflight--;

@@ -86,8 +86,8 @@ struct gw_listener_s {
 };
 
 /*
- * What the gateway asks of the rest of the director (health/ today), as callbacks so that the
- * gateway does not depend on it. Any may be NULL. All run on the loop.
+ * What the gateway asks of the rest of the director (health/, admin/), as callbacks so that the
+ * gateway does not depend on them. Any may be NULL. All run on the loop.
  */
 typedef struct gw_hooks_s {
 	void *arg;
@@ -97,14 +97,10 @@ typedef struct gw_hooks_s {
 	int (*reloading)(void *arg, lb_config_t *cfg, char *err, size_t errlen);
 	/* the new config is current (after a successful reload) */
 	void (*reloaded)(void *arg, lb_config_t *cfg);
-	/* POST /drain and /undrain; returns < 0 with err when the node is unknown */
-	int (*drain)(void *arg, const char *node, bool on, char *err, size_t errlen);
-	/* appends `,"health":{...}` for a node to a /status body (a gw_text_t *) */
-	void (*node_status)(void *arg, const char *pool, const char *node, void *text);
-	/* appends top-level `,"key":value` members to the /status object (a gw_text_t *) */
-	void (*status)(void *arg, void *text);
-	/* appends whole metric families (HELP, TYPE, samples) to a /metrics body (a gw_text_t *) */
-	void (*metrics)(void *arg, void *text);
+	/* a connection waits on the admin listener (bound to addr): admin/ takes it from here */
+	void (*admin_accept)(void *arg, uv_stream_t *listener, const char *addr);
+	/* the server is stopping: close the admin connections still open */
+	void (*admin_stop)(void *arg);
 } gw_hooks_t;
 
 struct gw_server_s {
@@ -120,7 +116,6 @@ struct gw_server_s {
 	bool stopping;
 	bool stopped;
 	uint64_t started_ms; /* uv_now at start, for uptime */
-	void *admin_conns;   /* admin.c's list of open admin connections */
 	gw_conn_t *conns;    /* every open client connection, for shutdown */
 	gw_hooks_t hooks;
 	void (*on_stop)(void *arg); /* runs once when the server has stopped (health's close) */

@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "core/log.h"
-#include "gateway/admin.h"
 #include "gateway/proxy.h"
 #include "gateway/tls.h"
 
@@ -128,6 +127,22 @@ static int runtime_new(gw_server_t *srv, lb_config_t *cfg, gw_runtime_t **out, c
 
 /* ---- listeners -------------------------------------------------------------------------- */
 
+static void on_refused_closed(uv_handle_t *h)
+{
+	free(h);
+}
+
+/* No admin server is attached (a gateway on its own): accept and close at once. */
+static void refuse_admin(gw_listener_t *l)
+{
+	uv_tcp_t *t = malloc(sizeof(*t));
+	if (!t)
+		abort();
+	uv_tcp_init(l->srv->loop, t);
+	(void)uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)t);
+	uv_close((uv_handle_t *)t, on_refused_closed);
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
 	gw_listener_t *l = server->data;
@@ -136,10 +151,12 @@ static void on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	l->srv->metrics->conns_accepted++;
-	if (l->admin)
-		gw_admin_accept(l);
-	else
+	if (!l->admin)
 		gw_conn_accept(l);
+	else if (l->srv->hooks.admin_accept)
+		l->srv->hooks.admin_accept(l->srv->hooks.arg, server, l->addr);
+	else
+		refuse_admin(l);
 }
 
 static void on_listener_closed(uv_handle_t *h)
@@ -315,7 +332,8 @@ static void begin_stop(gw_server_t *srv)
 		uv_close((uv_handle_t *)&l->tcp, on_listener_closed);
 	}
 	srv->listeners = NULL;
-	gw_admin_stop(srv);
+	if (srv->hooks.admin_stop)
+		srv->hooks.admin_stop(srv->hooks.arg);
 	for (gw_conn_t *c = srv->conns, *n; c; c = n) {
 		n = c->next;
 		gw_conn_shutdown(c);

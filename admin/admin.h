@@ -1,0 +1,29 @@
+/*
+ * The admin listener's server side (default 127.0.0.1:9901): GET /status (JSON), GET /metrics
+ * (Prometheus text), POST /drain and /undrain, one request per connection. Who may ask is
+ * admin/request.h's decision. The listening socket itself is the gateway's (gateway/server.c
+ * binds it with the other listeners, so a reload stays all or nothing) and hands each accepted
+ * connection over through its admin_accept hook. Main loop only; admin connections are not
+ * client connections.
+ */
+#ifndef S3LB_ADMIN_ADMIN_H
+#define S3LB_ADMIN_ADMIN_H
+
+#include <uv.h>
+
+#include "admin/render.h"
+
+typedef struct adm_s adm_t;
+
+/* What it reports on and drains: srv (required) and hc (NULL: no drain, no health figures). */
+adm_t *adm_new(gw_server_t *srv, hc_t *hc);
+/* IPVS came into use (dsr/director.h): /status shows its table from now on. */
+void adm_set_director(adm_t *a, dsr_director_t *dsr);
+/* A connection is waiting on the admin listener `listener` (bound to addr, for log lines). */
+void adm_accept(adm_t *a, uv_stream_t *listener, const char *addr);
+/* SIGTERM: closes the admin connections still open; later ones are refused. */
+void adm_stop(adm_t *a);
+/* After the loop has run the closes: frees a. */
+void adm_free(adm_t *a);
+
+#endif

@@ -1,0 +1,27 @@
+/*
+ * The bodies of GET /status (JSON) and GET /metrics (Prometheus text) for the running director:
+ * the gateway's pools, nodes and counters, health's view of each node and, when IPVS is in use,
+ * the kernel's table. Main loop only (they read the gateway's and health's state directly).
+ */
+#ifndef S3LB_ADMIN_RENDER_H
+#define S3LB_ADMIN_RENDER_H
+
+#include <stdio.h>
+
+#include "dsr/director.h"
+#include "gateway/proxy.h"
+#include "health/health.h"
+
+/* What the admin listener reports on. hc and dsr may be NULL (no health, no IPVS). */
+typedef struct adm_sources_s {
+	gw_server_t *srv;
+	hc_t *hc;
+	dsr_director_t *dsr; /* NULL until the config has `dr:` services */
+} adm_sources_t;
+
+/* The /status document, one line of JSON and a newline; malloc'd, *len its length. */
+char *adm_render_status(const adm_sources_t *src, size_t *len);
+/* The /metrics text, written to out. */
+void adm_render_metrics(const adm_sources_t *src, FILE *out);
+
+#endif

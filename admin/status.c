@@ -1,0 +1,219 @@
+/*
+ * GET /status: one JSON document (yyjson) of the running config's pools, nodes and frontends,
+ * each node with health's view, and the IPVS table with its counters. Pools, nodes and
+ * frontends are in config order.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yyjson.h>
+
+#include "admin/render.h"
+#include "core/version.h"
+
+/* v rounded to 1/scale: the decimals /status showed before it went through a JSON library. */
+static double rounded(double v, double scale)
+{
+	return round(v * scale) / scale;
+}
+
+static void add_str(yyjson_mut_doc *d, yyjson_mut_val *o, const char *key, const char *s)
+{
+	if (s)
+		yyjson_mut_obj_add_strcpy(d, o, key, s);
+	else
+		yyjson_mut_obj_add_null(d, o, key);
+}
+
+static void node_health(yyjson_mut_doc *d, yyjson_mut_val *node, const hc_info_t *i)
+{
+	yyjson_mut_val *h = yyjson_mut_obj_add_obj(d, node, "health");
+	yyjson_mut_obj_add_str(d, h, "state", hc_state_name(i->state));
+	yyjson_mut_obj_add_uint(d, h, "since_ms", i->since_ms);
+	add_str(d, h, "probe", i->kind);
+	yyjson_mut_obj_add_real(d, h, "last_probe_ms", rounded(i->last_probe_ms, 1e3));
+	yyjson_mut_obj_add_bool(d, h, "last_probe_ok", i->last_probe_ok);
+	yyjson_mut_obj_add_uint(d, h, "probes_ok", i->probes_ok);
+	yyjson_mut_obj_add_uint(d, h, "probes_failed", i->probes_failed);
+	yyjson_mut_obj_add_uint(d, h, "transitions", i->transitions);
+	yyjson_mut_obj_add_uint(d, h, "passive_failures", i->passive_fails);
+	yyjson_mut_obj_add_uint(d, h, "ejections", i->ejections);
+	add_str(d, h, "reason", i->reason);
+	add_str(d, h, "last_probe_error", i->last_probe_error);
+}
+
+static void status_node(yyjson_mut_doc *d, yyjson_mut_val *arr, const adm_sources_t *src,
+                        const gw_pool_t *p, size_t j)
+{
+	const gw_node_t *n = &p->nodes[j];
+	static const gw_node_stats_t zero;
+	const gw_node_stats_t *s = n->stats ? n->stats : &zero;
+	yyjson_mut_val *o = yyjson_mut_arr_add_obj(d, arr);
+	const hc_info_t *i = src->hc ? hc_info(src->hc, p->conf->name, n->conf->name) : NULL;
+
+	add_str(d, o, "name", n->conf->name);
+	add_str(d, o, "addr", n->conf->addr.text);
+	yyjson_mut_obj_add_uint(d, o, "weight", n->conf->weight);
+	yyjson_mut_obj_add_str(d, o, "state", gw_node_state_name(n->state));
+	yyjson_mut_obj_add_uint(d, o, "outstanding", p->lbn ? p->lbn[j].outstanding : 0);
+	yyjson_mut_obj_add_uint(d, o, "conns", n->nconns);
+	yyjson_mut_obj_add_uint(d, o, "idle", n->nidle);
+	yyjson_mut_obj_add_uint(d, o, "consecutive_failures", n->consecutive_failures);
+	yyjson_mut_obj_add_uint(d, o, "requests", s->requests);
+	yyjson_mut_obj_add_uint(d, o, "responses_5xx", s->responses_5xx);
+	yyjson_mut_obj_add_uint(d, o, "connects", s->connects);
+	yyjson_mut_obj_add_uint(d, o, "connect_errors", s->connect_errors);
+	yyjson_mut_obj_add_uint(d, o, "errors", s->errors);
+	yyjson_mut_obj_add_uint(d, o, "retries", s->retries);
+	yyjson_mut_obj_add_uint(d, o, "reused", s->reused);
+	if (i)
+		node_health(d, o, i);
+}
+
+static void status_frontend(yyjson_mut_doc *d, yyjson_mut_val *arr, const lb_frontend_conf_t *fc)
+{
+	yyjson_mut_val *o = yyjson_mut_arr_add_obj(d, arr), *a;
+
+	add_str(d, o, "name", fc->name);
+	a = yyjson_mut_obj_add_arr(d, o, "listen");
+	for (size_t k = 0; k < fc->nlisten; k++)
+		yyjson_mut_arr_add_strcpy(d, a, fc->listen[k].text);
+	yyjson_mut_obj_add_bool(d, o, "tls", fc->tls_cert != NULL);
+	a = yyjson_mut_obj_add_arr(d, o, "domains");
+	for (size_t k = 0; k < fc->ndomains; k++)
+		yyjson_mut_arr_add_strcpy(d, a, fc->domains[k]);
+}
+
+/* The node (pool/name) a DR destination is, for /status: matched by IP in the service's pool. */
+static void dest_node(const lb_config_t *cfg, const dsr_svc_key_t *key, const dsr_dest_t *dest,
+                      const char **pool, const char **node)
+{
+	char ip[64], want[64];
+	*pool = *node = NULL;
+	dsr_ip_format(&dest->addr, ip, sizeof(ip));
+	for (size_t i = 0; i < cfg->ndr; i++) {
+		const lb_dr_conf_t *dr = &cfg->dr[i];
+		if (dr->has_vip) {
+			dsr_ip_format(&key->addr, want, sizeof(want));
+			if (key->fwmark || dr->vip.port != key->port || strcmp(want, dr->vip.host))
+				continue;
+		} else if (dr->fwmark != key->fwmark) {
+			continue;
+		}
+		for (size_t j = 0; j < cfg->pools[dr->pool].nnodes; j++)
+			if (!strcmp(cfg->pools[dr->pool].nodes[j].addr.host, ip)) {
+				*pool = cfg->pools[dr->pool].name;
+				*node = cfg->pools[dr->pool].nodes[j].name;
+			}
+	}
+}
+
+static void add_ipvs_stats(yyjson_mut_doc *d, yyjson_mut_val *o, const dsr_stats_t *s)
+{
+	yyjson_mut_obj_add_uint(d, o, "conns", s->conns);
+	yyjson_mut_obj_add_uint(d, o, "inbytes", s->inbytes);
+	yyjson_mut_obj_add_uint(d, o, "outbytes", s->outbytes);
+	yyjson_mut_obj_add_uint(d, o, "inpkts", s->inpkts);
+	yyjson_mut_obj_add_uint(d, o, "outpkts", s->outpkts);
+}
+
+static void status_dest(yyjson_mut_doc *d, yyjson_mut_val *arr, const adm_sources_t *src,
+                        const dsr_tsvc_t *s, const dsr_dest_t *x)
+{
+	const lb_config_t *cfg = src->srv->rt ? src->srv->rt->cfg : NULL;
+	const char *pool = NULL, *node = NULL;
+	const hc_info_t *hi = NULL;
+	yyjson_mut_val *o = yyjson_mut_arr_add_obj(d, arr);
+	char text[96];
+
+	if (cfg)
+		dest_node(cfg, &s->svc.key, x, &pool, &node);
+	if (pool && src->hc)
+		hi = hc_info(src->hc, pool, node);
+	dsr_dest_format(x, text, sizeof(text));
+	yyjson_mut_obj_add_strcpy(d, o, "dest", text);
+	add_str(d, o, "node", node);
+	yyjson_mut_obj_add_str(d, o, "health", hi ? hc_state_name(hi->state) : "unknown");
+	yyjson_mut_obj_add_uint(d, o, "weight", x->weight);
+	yyjson_mut_obj_add_uint(d, o, "active", x->active);
+	yyjson_mut_obj_add_uint(d, o, "inactive", x->inactive);
+	add_ipvs_stats(d, o, &x->stats);
+}
+
+/* `"ipvs":{...}`: the kernel's table with counters, next to each node's health. */
+static void status_ipvs(yyjson_mut_doc *d, yyjson_mut_val *root, const adm_sources_t *src)
+{
+	yyjson_mut_val *o = yyjson_mut_obj_add_obj(d, root, "ipvs"), *svcs;
+	const dsr_status_t *st;
+
+	yyjson_mut_obj_add_bool(d, o, "enabled", src->dsr != NULL);
+	if (!src->dsr)
+		return;
+	st = dsr_director_status(src->dsr);
+	yyjson_mut_obj_add_bool(d, o, "available", st->available);
+	yyjson_mut_obj_add_uint(d, o, "reconciles", st->reconciles);
+	yyjson_mut_obj_add_uint(d, o, "changes", st->steps_done);
+	yyjson_mut_obj_add_real(d, o, "last_reconcile_ms", rounded(st->last_ms, 10));
+	yyjson_mut_obj_add_strcpy(d, o, "error", st->error);
+	svcs = yyjson_mut_obj_add_arr(d, o, "services");
+	for (size_t i = 0; i < st->table.nsvcs; i++) {
+		const dsr_tsvc_t *s = &st->table.svcs[i];
+		yyjson_mut_val *so = yyjson_mut_arr_add_obj(d, svcs), *dests;
+		char key[96];
+		dsr_svc_key_format(&s->svc.key, key, sizeof(key));
+		yyjson_mut_obj_add_strcpy(d, so, "service", key);
+		yyjson_mut_obj_add_strcpy(d, so, "scheduler", s->svc.sched);
+		add_ipvs_stats(d, so, &s->svc.stats);
+		dests = yyjson_mut_obj_add_arr(d, so, "dests");
+		for (size_t j = 0; j < s->ndests; j++)
+			status_dest(d, dests, src, s, &s->dests[j]);
+	}
+}
+
+char *adm_render_status(const adm_sources_t *src, size_t *len)
+{
+	const gw_server_t *srv = src->srv;
+	const gw_runtime_t *rt = srv->rt;
+	const gw_metrics_t *m = srv->metrics;
+	uint64_t now = srv->loop ? uv_now(srv->loop) : srv->started_ms;
+	yyjson_mut_doc *d = yyjson_mut_doc_new(NULL);
+	yyjson_mut_val *root, *pools, *fes;
+	char *out;
+
+	if (!d)
+		abort();
+	root = yyjson_mut_obj(d);
+	yyjson_mut_doc_set_root(d, root);
+	yyjson_mut_obj_add_str(d, root, "version", S3LB_VERSION);
+	yyjson_mut_obj_add_uint(d, root, "uptime_s",
+	                        now > srv->started_ms ? (now - srv->started_ms) / 1000 : 0);
+	yyjson_mut_obj_add_uint(d, root, "connections", srv->nconns);
+	add_str(d, root, "config", srv->config_path);
+	yyjson_mut_obj_add_uint(d, root, "reloads", m ? m->reloads : 0);
+	yyjson_mut_obj_add_uint(d, root, "reload_errors", m ? m->reload_errors : 0);
+	pools = yyjson_mut_obj_add_arr(d, root, "pools");
+	for (size_t i = 0; rt && i < rt->npools; i++) {
+		const gw_pool_t *p = &rt->pools[i];
+		yyjson_mut_val *po = yyjson_mut_arr_add_obj(d, pools), *nodes;
+		add_str(d, po, "name", p->conf->name);
+		yyjson_mut_obj_add_str(d, po, "balance", lb_balance_name(p->conf->balance));
+		yyjson_mut_obj_add_uint(d, po, "inflight", p->inflight);
+		yyjson_mut_obj_add_uint(d, po, "retries_inflight", p->retries_inflight);
+		nodes = yyjson_mut_obj_add_arr(d, po, "nodes");
+		for (size_t j = 0; j < p->n; j++)
+			status_node(d, nodes, src, p, j);
+	}
+	fes = yyjson_mut_obj_add_arr(d, root, "frontends");
+	for (size_t i = 0; rt && i < rt->nfes; i++)
+		status_frontend(d, fes, rt->fes[i].conf);
+	status_ipvs(d, root, src);
+	/* names, paths and error texts are whatever the config and the kernel hold: keep their
+	 * bytes rather than fail the whole document on one invalid UTF-8 sequence */
+	out = yyjson_mut_write(d, YYJSON_WRITE_ALLOW_INVALID_UNICODE | YYJSON_WRITE_NEWLINE_AT_END,
+	                       len);
+	if (!out)
+		abort(); /* only on allocation failure */
+	yyjson_mut_doc_free(d);
+	return out;
+}
