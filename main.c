@@ -21,20 +21,25 @@
 #include "admin/client.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/version.h"
 #include "gateway/proxy.h"
 #include "gateway/rbuf.h"
 #include "dsr/director.h"
 #include "health/health.h"
 
-#define S3LB_VERSION "0.1.0"
-
 static int usage(FILE *out)
 {
-	fprintf(out, "usage: s3lb run -c FILE\n"
-	             "       s3lb check -c FILE\n"
-	             "       s3lb status [-c FILE] [-a ADMIN_ADDR]\n"
-	             "       s3lb metrics [-c FILE] [-a ADMIN_ADDR]\n"
-	             "       s3lb version\n");
+	fprintf(out,
+	        "usage: s3lb run -c FILE\n"
+	        "       s3lb check -c FILE\n"
+	        "       s3lb status [-c FILE] [-a ADMIN_ADDR]\n"
+	        "       s3lb metrics [-c FILE] [-a ADMIN_ADDR]\n"
+	        "       s3lb drain NODE [-c FILE] [-a ADMIN_ADDR]     (NODE or POOL/NODE)\n"
+	        "       s3lb undrain NODE [-c FILE] [-a ADMIN_ADDR]\n"
+	        "       s3lb version\n"
+	        "The admin commands read admin.listen and admin.token_file from -c FILE, or from\n"
+	        "%s when it exists; -a overrides the address.\n",
+	        ADM_DEFAULT_CONFIG);
 	return out == stdout ? 0 : 2;
 }
 
@@ -169,8 +174,17 @@ static int cmd_run(const char *path)
 	uv_loop_init(&loop);
 	if (hc_new(&loop, &hc) < 0)
 		abort();
-	if (hc_apply(hc, cfg, err, sizeof(err)) < 0 ||
-	    gw_server_init(&srv, &loop, cfg, err, sizeof(err)) < 0) {
+	/* health first: it may refuse the config (a pool's tls.ca that cannot be read), and then
+	 * there is no server to stop yet */
+	if (hc_apply(hc, cfg, err, sizeof(err)) < 0) {
+		LB_ERR("%s", err);
+		hc_close(hc);
+		lb_config_unref(cfg);
+		uv_run(&loop, UV_RUN_DEFAULT);
+		uv_loop_close(&loop);
+		return 1;
+	}
+	if (gw_server_init(&srv, &loop, cfg, err, sizeof(err)) < 0) {
 		LB_ERR("%s", err);
 		hc_close(hc);
 		gw_server_stop(&srv);

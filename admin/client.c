@@ -203,15 +203,15 @@ int adm_request(const char *addr, const char *method, const char *path, const ch
 	}
 	rc = -1;
 	if (fetch_parse(&resp, &status, &body) < 0) {
-		snprintf(err, errlen, "GET %s from %s: invalid or truncated HTTP response", path,
-		         a.text);
+		snprintf(err, errlen, "%s %s to %s: invalid or truncated HTTP response", method,
+		         path, a.text);
 		goto out;
 	}
 	if (status != 200) {
 		size_t n = resp.len - body;
 		while (n && (resp.data[body + n - 1] == '\n' || resp.data[body + n - 1] == '\r'))
 			n--;
-		snprintf(err, errlen, "GET %s from %s: HTTP %d %.*s", path, a.text, status,
+		snprintf(err, errlen, "%s %s to %s: HTTP %d %.*s", method, path, a.text, status,
 		         (int)(n > 200 ? 200 : n), resp.data + body);
 		goto out;
 	}

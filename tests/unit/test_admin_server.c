@@ -186,6 +186,8 @@ static void *client_main(void *arg)
 	      -1);
 	CHECK(strstr(err, "HTTP 404"));
 	CHECK(strstr(err, "no node named 'nope'"));
+	/* the message names the method that was sent (it said GET for every request) */
+	CHECK(!strncmp(err, "POST /drain?node=nope to 127.0.0.1:", 35));
 	CHECK(RAW("POST /drain?node=rgw2 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", resp) > 0);
 	CHECK(!strncmp(resp, "HTTP/1.1 401 Unauthorized\r\n", 27));
 	CHECK(strstr(resp, "\r\nWWW-Authenticate: Bearer realm=\"s3lb-admin\"\r\n"));
