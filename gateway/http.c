@@ -1,8 +1,8 @@
 /*
- * llhttp adapter. Callbacks record spans as offsets from the message start: cur_data/cur_pos hold
- * the bytes and the offset of the execute call in progress. Pauses (HPE_PAUSED from a callback)
- * stop the parser exactly after the head and after the message; llhttp_get_error_pos then tells
- * how far it got.
+ * llhttp adapter. Callbacks record spans as offsets from the message start: h->cur_data and
+ * h->cur_pos hold the bytes and the offset of the execute call in progress. Pauses (HPE_PAUSED
+ * from a callback) stop the parser exactly after the head and after the message;
+ * llhttp_get_error_pos then tells how far it got.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -10,29 +10,26 @@
 
 #include "gateway/http.h"
 
-typedef struct {
-	const char *data;
-	size_t pos;
-	bool in_field;
-} exec_ctx_t;
-
-static _Thread_local exec_ctx_t cur;
-
-static uint32_t off(const char *at)
-{
-	return (uint32_t)((size_t)(at - cur.data) + cur.pos);
-}
-
 static gw_http_t *H(llhttp_t *p)
 {
 	return (gw_http_t *)p;
 }
 
-static int too_large(gw_http_t *h)
+static uint32_t off(const gw_http_t *h, const char *at)
+{
+	return (uint32_t)((size_t)(at - h->cur_data) + h->cur_pos);
+}
+
+static int too_large(gw_http_t *h, const char *why)
 {
 	h->err = GW_ERR_HEADER_TOO_LARGE;
-	h->why = "header block too large";
+	h->why = why;
 	return HPE_USER;
+}
+
+static bool ows(char ch)
+{
+	return ch == ' ' || ch == '\t';
 }
 
 static int on_message_begin(llhttp_t *p)
@@ -42,16 +39,18 @@ static int on_message_begin(llhttp_t *p)
 	h->method_len = h->url_len = h->status_len = 0;
 	h->head_done = h->msg_done = false;
 	h->head_len = 0;
-	cur.in_field = false;
+	h->trailer_bytes = 0;
+	h->ntrailers = 0;
+	h->in_field = false;
 	return 0;
 }
 
 static int span(gw_http_t *h, uint32_t *o, uint32_t *l, const char *at, size_t len)
 {
-	if (off(at) + len > h->max_head)
-		return too_large(h);
+	if (off(h, at) + len > h->max_head)
+		return too_large(h, "header block too large");
 	if (*l == 0)
-		*o = off(at);
+		*o = off(h, at);
 	*l += (uint32_t)len;
 	return 0;
 }
@@ -71,16 +70,29 @@ static int on_status(llhttp_t *p, const char *at, size_t len)
 	return span(H(p), &H(p)->status_off, &H(p)->status_len, at, len);
 }
 
+/* Trailer fields (after a chunked body) are counted against limits of their own and not kept:
+ * they are relayed as body bytes. */
+static int trailer_bytes(gw_http_t *h, size_t len)
+{
+	h->trailer_bytes += len;
+	if (h->trailer_bytes > h->max_head)
+		return too_large(h, "trailer section too large");
+	return 0;
+}
+
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
 	gw_http_t *h = H(p);
 	gw_hdr_t *hd;
-	if (!cur.in_field) {
-		if (h->nhdrs >= h->max_headers) {
-			h->err = GW_ERR_HEADER_TOO_LARGE;
-			h->why = "too many headers";
-			return HPE_USER;
-		}
+	if (h->head_done) {
+		if (!h->in_field && ++h->ntrailers > h->max_headers)
+			return too_large(h, "too many trailer fields");
+		h->in_field = true;
+		return trailer_bytes(h, len);
+	}
+	if (!h->in_field) {
+		if (h->nhdrs >= h->max_headers)
+			return too_large(h, "too many headers");
 		if (h->nhdrs == h->hdr_cap) {
 			uint32_t cap = h->hdr_cap ? h->hdr_cap * 2 : 16;
 			gw_hdr_t *n = realloc(h->hdrs, cap * sizeof(*n));
@@ -91,7 +103,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 		}
 		hd = &h->hdrs[h->nhdrs++];
 		memset(hd, 0, sizeof(*hd));
-		cur.in_field = true;
+		h->in_field = true;
 	}
 	hd = &h->hdrs[h->nhdrs - 1];
 	return span(h, &hd->name_off, &hd->name_len, at, len);
@@ -99,20 +111,50 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 
 static int on_header_field_complete(llhttp_t *p)
 {
-	gw_http_t *h = H(p);
-	gw_hdr_t *hd = &h->hdrs[h->nhdrs - 1];
-	cur.in_field = false;
-	hd->value_off = hd->line_end = hd->name_off + hd->name_len + 1;
+	H(p)->in_field = false;
 	return 0;
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
 	gw_http_t *h = H(p);
-	gw_hdr_t *hd = &h->hdrs[h->nhdrs - 1];
-	int rc = span(h, &hd->value_off, &hd->value_len, at, len);
-	hd->line_end = hd->value_off + hd->value_len;
-	return rc;
+	gw_hdr_t *hd;
+	if (h->head_done)
+		return trailer_bytes(h, len);
+	hd = &h->hdrs[h->nhdrs - 1];
+	if (len == 0)
+		return 0; /* llhttp reports an empty value where the next line starts */
+	return span(h, &hd->value_off, &hd->value_len, at, len);
+}
+
+/*
+ * The value as llhttp gave it starts after the leading whitespace and keeps the trailing one;
+ * an empty value has no span at all. Trims it and finds the CR that ends the line, from the
+ * message's bytes (contiguous from the message start up to here, the caller's contract).
+ */
+static int on_header_value_complete(llhttp_t *p)
+{
+	gw_http_t *h = H(p);
+	const char *msg = h->cur_data - h->cur_pos;
+	gw_hdr_t *hd;
+	uint32_t end;
+	if (h->head_done)
+		return 0;
+	hd = &h->hdrs[h->nhdrs - 1];
+	if (hd->value_len == 0)
+		hd->value_off = hd->name_off + hd->name_len + 1; /* llhttp: no space before ':' */
+	end = hd->value_off + hd->value_len;
+	while (hd->value_len && ows(msg[hd->value_off + hd->value_len - 1]))
+		hd->value_len--;
+	while (ows(msg[end]))
+		end++;
+	if (msg[end] != '\r') {
+		h->err = GW_ERR_INVALID_REQUEST;
+		h->why = "malformed header line";
+		return HPE_USER;
+	}
+	hd->line_end = end;
+	return 0;
 }
 
 static int on_headers_complete(llhttp_t *p)
@@ -141,6 +183,7 @@ void gw_http_init(gw_http_t *h, llhttp_type_t type, uint32_t max_headers, uint64
 	h->settings.on_header_field = on_header_field;
 	h->settings.on_header_field_complete = on_header_field_complete;
 	h->settings.on_header_value = on_header_value;
+	h->settings.on_header_value_complete = on_header_value_complete;
 	h->settings.on_headers_complete = on_headers_complete;
 	h->settings.on_message_complete = on_message_complete;
 	llhttp_init(&h->p, type, &h->settings);
@@ -161,7 +204,20 @@ void gw_http_next(gw_http_t *h)
 	h->nhdrs = 0;
 	h->method_len = h->url_len = h->status_len = 0;
 	h->head_len = 0;
+	h->trailer_bytes = 0;
+	h->ntrailers = 0;
+	h->in_field = false;
 	h->why = NULL;
+}
+
+static gw_http_result_t failed(gw_http_t *h, llhttp_errno_t e, size_t *used)
+{
+	*used = 0;
+	if (e != HPE_USER) {
+		h->err = GW_ERR_INVALID_REQUEST;
+		h->why = llhttp_get_error_reason(&h->p);
+	}
+	return GW_HTTP_ERROR;
 }
 
 gw_http_result_t gw_http_execute(gw_http_t *h, const char *data, size_t len, size_t pos,
@@ -170,37 +226,47 @@ gw_http_result_t gw_http_execute(gw_http_t *h, const char *data, size_t len, siz
 	llhttp_errno_t e;
 	bool head_before = h->head_done;
 
-	cur.data = data;
-	cur.pos = pos;
+	if (h->msg_done) {
+		/* ended by the framing check right after the head */
+		*used = 0;
+		return GW_HTTP_DONE;
+	}
+	h->cur_data = data;
+	h->cur_pos = pos;
 	e = llhttp_execute(&h->p, data, len);
 	if (e == HPE_OK) {
 		*used = len;
 		if (!h->head_done && pos + len > h->max_head) {
-			too_large(h);
+			too_large(h, "header block too large");
 			return GW_HTTP_ERROR;
 		}
 		return GW_HTTP_MORE;
 	}
-	if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
-		*used = (size_t)(llhttp_get_error_pos(&h->p) - data);
-		if (e == HPE_PAUSED_UPGRADE)
-			llhttp_resume_after_upgrade(&h->p);
-		else
+	if (e != HPE_PAUSED && e != HPE_PAUSED_UPGRADE)
+		return failed(h, e, used);
+	*used = (size_t)(llhttp_get_error_pos(&h->p) - data);
+	if (e == HPE_PAUSED_UPGRADE)
+		llhttp_resume_after_upgrade(&h->p);
+	else
+		llhttp_resume(&h->p);
+	if (h->head_done && !head_before) {
+		h->head_len = pos + *used;
+		/* llhttp checks the head's framing (Transfer-Encoding, Content-Length) only after
+		 * on_headers_complete returned: run those checks now, on no bytes, so that the
+		 * caller never relays a head that the next call would refuse. It stops at the
+		 * first body byte it needs, or pauses at the end of a body-less message. */
+		e = llhttp_execute(&h->p, data + *used, 0);
+		if (e == HPE_PAUSED)
 			llhttp_resume(&h->p);
-		if (h->head_done && !head_before) {
-			h->head_len = pos + *used;
-			return GW_HTTP_HEAD;
-		}
-		if (h->msg_done)
-			return GW_HTTP_DONE;
-		return GW_HTTP_MORE;
+		else if (e == HPE_PAUSED_UPGRADE)
+			llhttp_resume_after_upgrade(&h->p);
+		else if (e != HPE_OK)
+			return failed(h, e, used);
+		return GW_HTTP_HEAD;
 	}
-	*used = 0;
-	if (e != HPE_USER) {
-		h->err = GW_ERR_INVALID_REQUEST;
-		h->why = llhttp_get_error_reason(&h->p);
-	}
-	return GW_HTTP_ERROR;
+	if (h->msg_done)
+		return GW_HTTP_DONE;
+	return GW_HTTP_MORE;
 }
 
 gw_http_result_t gw_http_finish(gw_http_t *h)
@@ -232,6 +298,11 @@ int gw_http_find(const gw_http_t *h, const char *msg, const char *name, uint32_t
 	return -1;
 }
 
+bool gw_http_chunked(const gw_http_t *h)
+{
+	return (h->p.flags & F_CHUNKED) != 0;
+}
+
 bool gw_http_has_body(const gw_http_t *h)
 {
 	if (h->p.flags & F_CHUNKED)
@@ -257,6 +328,11 @@ int gw_http_status(const gw_http_t *h)
 const char *gw_http_method(const gw_http_t *h)
 {
 	return llhttp_method_name((llhttp_method_t)h->p.method);
+}
+
+int gw_http_major(const gw_http_t *h)
+{
+	return h->p.http_major;
 }
 
 int gw_http_minor(const gw_http_t *h)

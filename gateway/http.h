@@ -4,6 +4,9 @@
  * message, so the caller may move its buffer between calls), stops right after the head and right
  * after the message, and tells where the raw body bytes end, so bodies can be relayed byte for
  * byte (chunk framing included) without copying.
+ *
+ * Every piece of parsing state lives in gw_http_t: any number of parsers may be fed in any
+ * interleaving on one thread.
  */
 #ifndef S3LB_GATEWAY_HTTP_H
 #define S3LB_GATEWAY_HTTP_H
@@ -16,6 +19,12 @@
 
 #include "gateway/s3err.h"
 
+/*
+ * One field line of the head, as offsets from the message start: the name, the value without
+ * leading or trailing whitespace (value_len 0 for an empty or whitespace-only value), and
+ * line_end, the offset of the CR that ends the line, so that [name_off, line_end) is the line as
+ * the peer sent it.
+ */
 typedef struct gw_hdr_s {
 	uint32_t name_off, name_len, value_off, value_len, line_end;
 } gw_hdr_t;
@@ -30,13 +39,17 @@ typedef enum {
 typedef struct gw_http_s {
 	llhttp_t p;
 	llhttp_settings_t settings;
-	size_t base;     /* offset of the parser's position from the message start */
 	size_t head_len; /* length of the head once GW_HTTP_HEAD was returned */
 	uint32_t method_off, method_len, url_off, url_len, status_off, status_len;
 	gw_hdr_t *hdrs;
 	uint32_t nhdrs, hdr_cap, max_headers;
-	uint64_t max_head; /* header block limit in bytes */
-	bool in_value;
+	uint64_t max_head; /* header block limit in bytes; trailers have the same limit apart */
+	uint64_t trailer_bytes;
+	uint32_t ntrailers;
+	/* the execute call in progress: its bytes and their offset from the message start */
+	const char *cur_data;
+	size_t cur_pos;
+	bool in_field; /* inside a field name (llhttp may report it in several pieces) */
 	bool head_done;
 	bool msg_done;
 	bool skip_body;  /* set before the head completes: a response to HEAD has no body */
@@ -52,9 +65,12 @@ void gw_http_next(gw_http_t *h);
 
 /*
  * Parses data[0, len). `pos` is the offset of data[0] from the start of the current message (the
- * caller keeps the message's bytes contiguous until the head is done). *used is how many bytes
- * were consumed: with GW_HTTP_HEAD and GW_HTTP_DONE the parser stops right there and the caller
- * calls again with the rest (after gw_http_resume, which the adapter does itself).
+ * caller keeps the message's bytes contiguous until the head is done; after it, pos is unused).
+ * *used is how many bytes were consumed: with GW_HTTP_HEAD and GW_HTTP_DONE the parser stops right
+ * there and the caller calls again with the rest (after gw_http_resume, which the adapter does
+ * itself). GW_HTTP_HEAD comes only for a head whose framing llhttp accepts as a whole (a
+ * Transfer-Encoding or Content-Length it refuses is a GW_HTTP_ERROR before any body byte), so a
+ * head is never relayed that the parser would refuse a moment later.
  */
 gw_http_result_t gw_http_execute(gw_http_t *h, const char *data, size_t len, size_t pos,
                                  size_t *used);
@@ -67,10 +83,12 @@ int gw_http_find(const gw_http_t *h, const char *msg, const char *name, uint32_t
 bool gw_http_name_is(const gw_http_t *h, const char *msg, uint32_t i, const char *name);
 
 bool gw_http_has_body(const gw_http_t *h); /* request: Content-Length > 0 or chunked */
+bool gw_http_chunked(const gw_http_t *h);
 bool gw_http_keep_alive(const gw_http_t *h);
 bool gw_http_needs_eof(const gw_http_t *h); /* response body runs until the node closes */
 int gw_http_status(const gw_http_t *h);
 const char *gw_http_method(const gw_http_t *h);
+int gw_http_major(const gw_http_t *h);
 int gw_http_minor(const gw_http_t *h);
 
 #endif

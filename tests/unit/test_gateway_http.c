@@ -19,12 +19,15 @@
 
 typedef struct {
 	int nmsgs;
+	int heads; /* GW_HTTP_HEAD results */
 	char method[16];
 	char url[256];
 	int status;
 	uint32_t nhdrs;
-	char hdr0[128];    /* "name: value" of the first header */
-	char hdrlast[128]; /* raw line of the last header (name_off .. line_end) */
+	char hdr0[128];       /* "name: value" of the first header */
+	char hdrlast[128];    /* raw line of the last header (name_off .. line_end) */
+	char lines[16][128];  /* the first message's header lines, raw (name_off .. line_end) */
+	char values[16][128]; /* and their values */
 	size_t head_len;
 	size_t body_raw;   /* raw body bytes between the head and the end of the message */
 	size_t msg_end[4]; /* absolute offset of each message's end */
@@ -49,6 +52,112 @@ static char *guarded(const char *in, size_t len, void **map, size_t *maplen)
 	return m + (pages - 1) * (size_t)pg - len;
 }
 
+/* One parser fed the way conn.c feeds it: the bytes that "arrived" so far, offsets from the
+ * message start, the message kept in place. */
+typedef struct {
+	gw_http_t h;
+	llhttp_type_t type;
+	const char *buf;
+	size_t len, start, parsed, head_end;
+	bool skip_body;
+	void *map;
+	size_t maplen;
+	result_t *res;
+} driver_t;
+
+static void driver_init(driver_t *d, llhttp_type_t type, const char *in, size_t len, bool skip_body,
+                        result_t *res)
+{
+	memset(d, 0, sizeof(*d));
+	memset(res, 0, sizeof(*res));
+	d->type = type;
+	d->len = len;
+	d->skip_body = skip_body;
+	d->res = res;
+	d->buf = guarded(in, len, &d->map, &d->maplen);
+	gw_http_init(&d->h, type, 8, 1024);
+	d->h.skip_body = skip_body;
+}
+
+static void record_head(driver_t *d)
+{
+	result_t *res = d->res;
+	const gw_http_t *h = &d->h;
+	const char *msg = d->buf + d->start;
+	res->head_len = h->head_len;
+	res->nhdrs = h->nhdrs;
+	res->status = gw_http_status(h);
+	res->has_body = gw_http_has_body(h);
+	snprintf(res->method, sizeof(res->method), "%s",
+	         d->type == HTTP_REQUEST ? gw_http_method(h) : "");
+	snprintf(res->url, sizeof(res->url), "%.*s", (int)h->url_len, msg + h->url_off);
+	for (uint32_t i = 0; i < h->nhdrs && i < 16; i++) {
+		const gw_hdr_t *hd = &h->hdrs[i];
+		snprintf(res->lines[i], sizeof(res->lines[i]), "%.*s",
+		         (int)(hd->line_end - hd->name_off), msg + hd->name_off);
+		snprintf(res->values[i], sizeof(res->values[i]), "%.*s", (int)hd->value_len,
+		         msg + hd->value_off);
+	}
+	if (h->nhdrs) {
+		const gw_hdr_t *hd = &h->hdrs[0];
+		snprintf(res->hdr0, sizeof(res->hdr0), "%.*s: %.*s", (int)hd->name_len,
+		         msg + hd->name_off, (int)hd->value_len, msg + hd->value_off);
+		snprintf(res->hdrlast, sizeof(res->hdrlast), "%s",
+		         res->lines[h->nhdrs <= 16 ? h->nhdrs - 1 : 15]);
+	}
+}
+
+/* Parses what arrived up to `avail`. */
+static void driver_feed(driver_t *d, size_t avail)
+{
+	result_t *res = d->res;
+	while (!res->error) {
+		size_t used;
+		gw_http_result_t r = gw_http_execute(&d->h, d->buf + d->parsed, avail - d->parsed,
+		                                     d->parsed - d->start, &used);
+		d->parsed += used;
+		if (r == GW_HTTP_MORE)
+			return;
+		if (r == GW_HTTP_ERROR) {
+			res->error = true;
+			res->err = d->h.err;
+			return;
+		}
+		if (r == GW_HTTP_HEAD) {
+			d->head_end = d->parsed;
+			if (res->nmsgs == 0 && res->heads == 0)
+				record_head(d);
+			res->heads++;
+			continue;
+		}
+		/* GW_HTTP_DONE */
+		if (res->nmsgs == 0) {
+			res->body_raw = d->parsed - d->head_end;
+			res->keep_alive = gw_http_keep_alive(&d->h);
+		}
+		if (res->nmsgs < 4)
+			res->msg_end[res->nmsgs] = d->parsed;
+		res->nmsgs++;
+		gw_http_next(&d->h);
+		d->h.skip_body = d->skip_body;
+		d->start = d->parsed;
+	}
+}
+
+static void driver_end(driver_t *d)
+{
+	result_t *res = d->res;
+	if (!res->error && d->type == HTTP_RESPONSE && gw_http_needs_eof(&d->h) && d->h.head_done) {
+		if (gw_http_finish(&d->h) == GW_HTTP_DONE) {
+			if (res->nmsgs == 0)
+				res->body_raw = d->parsed - d->head_end;
+			res->msg_end[res->nmsgs++] = d->parsed;
+		}
+	}
+	gw_http_free(&d->h);
+	munmap(d->map, d->maplen);
+}
+
 /*
  * Feeds `in` in pieces ending at the offsets in cuts[] (the last piece ends at len). The parser
  * only ever sees bytes that "arrived" so far; skip_body makes every response a response to HEAD.
@@ -56,76 +165,11 @@ static char *guarded(const char *in, size_t len, void **map, size_t *maplen)
 static void drive(llhttp_type_t type, const char *in, size_t len, const size_t *cuts, size_t ncuts,
                   bool skip_body, result_t *res)
 {
-	gw_http_t h;
-	size_t start = 0, parsed = 0, avail, head_end = 0;
-	void *map;
-	size_t maplen;
-	const char *buf = guarded(in, len, &map, &maplen);
-
-	memset(res, 0, sizeof(*res));
-	gw_http_init(&h, type, 8, 1024);
-	h.skip_body = skip_body;
-	for (size_t piece = 0; piece <= ncuts && !res->error; piece++) {
-		avail = piece < ncuts ? cuts[piece] : len;
-		for (;;) {
-			size_t used;
-			gw_http_result_t r = gw_http_execute(&h, buf + parsed, avail - parsed,
-			                                     parsed - start, &used);
-			parsed += used;
-			if (r == GW_HTTP_MORE)
-				break;
-			if (r == GW_HTTP_ERROR) {
-				res->error = true;
-				res->err = h.err;
-				break;
-			}
-			if (r == GW_HTTP_HEAD) {
-				const char *msg = buf + start;
-				head_end = parsed;
-				if (res->nmsgs == 0) {
-					const gw_hdr_t *hd = &h.hdrs[0];
-					res->head_len = h.head_len;
-					res->nhdrs = h.nhdrs;
-					res->status = gw_http_status(&h);
-					res->has_body = gw_http_has_body(&h);
-					snprintf(res->method, sizeof(res->method), "%s",
-					         type == HTTP_REQUEST ? gw_http_method(&h) : "");
-					snprintf(res->url, sizeof(res->url), "%.*s", (int)h.url_len,
-					         msg + h.url_off);
-					if (h.nhdrs) {
-						snprintf(res->hdr0, sizeof(res->hdr0), "%.*s: %.*s",
-						         (int)hd->name_len, msg + hd->name_off,
-						         (int)hd->value_len, msg + hd->value_off);
-						hd = &h.hdrs[h.nhdrs - 1];
-						snprintf(res->hdrlast, sizeof(res->hdrlast), "%.*s",
-						         (int)(hd->line_end - hd->name_off),
-						         msg + hd->name_off);
-					}
-				}
-				continue;
-			}
-			/* GW_HTTP_DONE */
-			if (res->nmsgs == 0) {
-				res->body_raw = parsed - head_end;
-				res->keep_alive = gw_http_keep_alive(&h);
-			}
-			if (res->nmsgs < 4)
-				res->msg_end[res->nmsgs] = parsed;
-			res->nmsgs++;
-			gw_http_next(&h);
-			h.skip_body = skip_body;
-			start = parsed;
-		}
-	}
-	if (!res->error && type == HTTP_RESPONSE && gw_http_needs_eof(&h) && h.head_done) {
-		if (gw_http_finish(&h) == GW_HTTP_DONE) {
-			if (res->nmsgs == 0)
-				res->body_raw = parsed - head_end;
-			res->msg_end[res->nmsgs++] = parsed;
-		}
-	}
-	gw_http_free(&h);
-	munmap(map, maplen);
+	driver_t d;
+	driver_init(&d, type, in, len, skip_body, res);
+	for (size_t piece = 0; piece <= ncuts && !res->error; piece++)
+		driver_feed(&d, piece < ncuts ? cuts[piece] : len);
+	driver_end(&d);
 }
 
 /* Runs `check` on the result of every way of cutting `in`: whole, at every split point, and
@@ -388,15 +432,172 @@ static void test_header_lookup(void **state)
 	gw_http_free(&h);
 }
 
+/* ---- what llhttp leaves to the adapter (issue 9, defects 1, 3, 5, 7) ---- */
+
+static const char EMPTY_VALUES[] = "PUT /b/k HTTP/1.1\r\nX-Amz-Meta-A:\r\nX-B:   \r\n"
+                                   "Host:  h \r\nx-c:\tv\t\r\nContent-Length: 3\r\n\r\nabc";
+
+static void check_empty_values(const result_t *r)
+{
+	assert_false(r->error);
+	assert_int_equal(r->nmsgs, 1);
+	assert_int_equal(r->nhdrs, 5);
+	/* the raw line ends before its CRLF, however empty the value */
+	assert_string_equal(r->lines[0], "X-Amz-Meta-A:");
+	assert_string_equal(r->values[0], "");
+	assert_string_equal(r->lines[1], "X-B:   ");
+	assert_string_equal(r->values[1], "");
+	assert_string_equal(r->lines[2], "Host:  h ");
+	assert_string_equal(r->values[2], "h");
+	assert_string_equal(r->lines[3], "x-c:\tv\t");
+	assert_string_equal(r->values[3], "v");
+	assert_string_equal(r->lines[4], "Content-Length: 3");
+	assert_int_equal(r->body_raw, 3);
+}
+
+static void test_empty_values(void **state)
+{
+	(void)state;
+	every_split(HTTP_REQUEST, EMPTY_VALUES, false, check_empty_values);
+}
+
+static void check_refused_at_head(const result_t *r)
+{
+	assert_true(r->error);
+	assert_int_equal(r->heads, 0); /* never handed out as a head to relay */
+	assert_int_equal(r->err, GW_ERR_INVALID_REQUEST);
+}
+
+static void test_framing_refused_at_head(void **state)
+{
+	(void)state;
+	every_split(HTTP_REQUEST,
+	            "PUT / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\nabcde", false,
+	            check_refused_at_head);
+	every_split(HTTP_REQUEST,
+	            "PUT / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n",
+	            false, check_refused_at_head);
+	every_split(HTTP_REQUEST,
+	            "PUT / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"
+	            "0\r\n\r\n",
+	            false, check_refused_at_head);
+	every_split(HTTP_REQUEST,
+	            "PUT / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+	            "Content-Length: 5\r\n\r\n0\r\n\r\n",
+	            false, check_refused_at_head);
+}
+
+/* 7 head fields of 8 allowed, a body over the head limit (1024), then 3 trailer fields: the
+ * trailers have limits of their own, counted apart from the head's. */
+static char TRAILERS[2048];
+
+static void check_trailers(const result_t *r)
+{
+	const char *body = strstr(TRAILERS, "\r\n\r\n") + 4;
+	assert_false(r->error);
+	assert_int_equal(r->nmsgs, 1);
+	assert_int_equal(r->nhdrs, 7);
+	assert_int_equal(r->body_raw, strlen(body));
+}
+
+static void test_trailers_own_limits(void **state)
+{
+	char big[2048];
+	(void)state;
+	snprintf(TRAILERS, sizeof(TRAILERS),
+	         "PUT / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\n"
+	         "Transfer-Encoding: chunked\r\n\r\n44c\r\n%01100d\r\n0\r\nT1: a\r\nT2:\r\n"
+	         "T3: c\r\n\r\n",
+	         0);
+	every_split(HTTP_REQUEST, TRAILERS, false, check_trailers);
+	/* 9 trailer fields, the limit is 8 */
+	every_split(HTTP_REQUEST,
+	            "PUT / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
+	            "A: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\nG: 7\r\nH: 8\r\nI: 9\r\n\r\n",
+	            false, check_too_large);
+	/* a trailer section over 1024 bytes */
+	snprintf(big, sizeof(big),
+	         "PUT / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
+	         "T: %01100d\r\n\r\n",
+	         0);
+	every_split(HTTP_REQUEST, big, false, check_too_large);
+}
+
+static void assert_same_result(const result_t *a, const result_t *b)
+{
+	assert_int_equal(a->error, b->error);
+	assert_int_equal(a->nmsgs, b->nmsgs);
+	assert_int_equal(a->heads, b->heads);
+	assert_string_equal(a->method, b->method);
+	assert_string_equal(a->url, b->url);
+	assert_int_equal(a->nhdrs, b->nhdrs);
+	for (int i = 0; i < 16; i++) {
+		assert_string_equal(a->lines[i], b->lines[i]);
+		assert_string_equal(a->values[i], b->values[i]);
+	}
+	assert_int_equal(a->head_len, b->head_len);
+	assert_int_equal(a->body_raw, b->body_raw);
+	assert_memory_equal(a->msg_end, b->msg_end, sizeof(a->msg_end));
+}
+
+/* Two parsers on one thread, each stopped at every point of its message while the other runs:
+ * no parsing state may be shared between them. */
+static void test_interleaved_parsers(void **state)
+{
+	static const char *const msgs[] = {
+	    "GET /a HTTP/1.1\r\nX-Long-Name: v\r\nHost: a\r\n\r\n",
+	    "PUT /b HTTP/1.1\r\nHost: b\r\nX-Empty:\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    "3\r\nabc\r\n0\r\nT: 1\r\n\r\n",
+	    "\r\nDELETE /c HTTP/1.1\r\nHost: c\r\nContent-Length: 2\r\n\r\nxy",
+	};
+	size_t n = sizeof(msgs) / sizeof(msgs[0]);
+	(void)state;
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < n; j++) {
+			size_t la = strlen(msgs[i]), lb = strlen(msgs[j]);
+			result_t ra, rb, xa, xb;
+			drive(HTTP_REQUEST, msgs[i], la, NULL, 0, false, &ra);
+			drive(HTTP_REQUEST, msgs[j], lb, NULL, 0, false, &rb);
+			assert_false(ra.error);
+			assert_false(rb.error);
+			for (size_t sa = 1; sa < la; sa++) {
+				for (size_t sb = 1; sb < lb; sb++) {
+					driver_t a, b;
+					driver_init(&a, HTTP_REQUEST, msgs[i], la, false, &xa);
+					driver_init(&b, HTTP_REQUEST, msgs[j], lb, false, &xb);
+					driver_feed(&a, sa);
+					driver_feed(&b, sb);
+					driver_feed(&a, la);
+					driver_feed(&b, lb);
+					driver_end(&a);
+					driver_end(&b);
+					assert_same_result(&xa, &ra);
+					assert_same_result(&xb, &rb);
+				}
+			}
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_pipelined_gets),     cmocka_unit_test(test_put_content_length),
-	    cmocka_unit_test(test_put_chunked),        cmocka_unit_test(test_smuggling_rejected),
-	    cmocka_unit_test(test_bad_chunk_framing),  cmocka_unit_test(test_header_limits),
-	    cmocka_unit_test(test_response_continue),  cmocka_unit_test(test_response_to_head),
-	    cmocka_unit_test(test_response_until_eof), cmocka_unit_test(test_response_chunked),
-	    cmocka_unit_test(test_truncated_response), cmocka_unit_test(test_header_lookup),
+	    cmocka_unit_test(test_pipelined_gets),
+	    cmocka_unit_test(test_put_content_length),
+	    cmocka_unit_test(test_put_chunked),
+	    cmocka_unit_test(test_smuggling_rejected),
+	    cmocka_unit_test(test_bad_chunk_framing),
+	    cmocka_unit_test(test_header_limits),
+	    cmocka_unit_test(test_response_continue),
+	    cmocka_unit_test(test_response_to_head),
+	    cmocka_unit_test(test_response_until_eof),
+	    cmocka_unit_test(test_response_chunked),
+	    cmocka_unit_test(test_truncated_response),
+	    cmocka_unit_test(test_header_lookup),
+	    cmocka_unit_test(test_empty_values),
+	    cmocka_unit_test(test_framing_refused_at_head),
+	    cmocka_unit_test(test_trailers_own_limits),
+	    cmocka_unit_test(test_interleaved_parsers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
