@@ -35,10 +35,15 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "gateway/head.h"
 #include "gateway/proxy.h"
 #include "gateway/router.h"
 
-enum { CS_HEAD, CS_CONNECT, CS_PROXY, CS_ERROR, CS_CLOSING };
+enum { CS_HEAD, CS_CONNECT, CS_PROXY, CS_ERROR, CS_LINGER, CS_CLOSING };
+
+/* Lingering close after an error (see linger_start): at most this long and this many bytes. */
+#define LINGER_MS    5000
+#define LINGER_BYTES (64u << 20)
 enum { DOWN_HEAD = 1, DOWN_BODY = 2, DOWN_ERR = 4 }; /* what a client write carries */
 
 static void process_head(gw_conn_t *c);
@@ -75,27 +80,93 @@ static bool method_idempotent(const char *m)
 }
 
 static void on_client_timer(uv_timer_t *t);
+static void on_up_timer(uv_timer_t *t);
 
-static void client_timer(gw_conn_t *c, uint64_t ms)
+/* What the client's timer measures. */
+enum { C_NONE = 0, C_IDLE, C_HEADER, C_BODY, C_SEND, C_LINGER };
+/* What the upstream's timer measures while a request owns it. */
+enum { U_NONE = 0, U_SEND, U_HEAD, U_READ };
+/* Which side made progress (proxy_timers restarts that side's timer). */
+enum { PROG_CLIENT = 1, PROG_NODE = 2 };
+
+static void client_timer(gw_conn_t *c, int kind, uint64_t ms)
 {
 	if (c->state == CS_CLOSING)
 		return;
-	if (ms)
+	c->timer_kind = kind;
+	if (kind != C_NONE)
 		uv_timer_start(&c->timer, on_client_timer, ms, 0);
 	else
 		uv_timer_stop(&c->timer);
 }
 
-/* The client-side timeout that applies now: sending, reading a body, or none. */
-static void client_timer_proxy(gw_conn_t *c)
+/* How long the client may now take for its next body byte: timeouts.client_body since the last
+ * one, and the whole body within client_body plus one second per limits.min_body_rate bytes
+ * received (after Apache's mod_reqtimeout MinRate): a client that trickles a body cannot hold
+ * a node connection for ever. 0: the deadline has passed. */
+static uint64_t body_timeout(gw_conn_t *c)
+{
+	const lb_config_t *cfg = cfg_of(c);
+	uint64_t idle = cfg->timeouts.client_body, now = uv_now(c->srv->loop), deadline;
+	if (!cfg->limits.min_body_rate)
+		return idle;
+	deadline = c->body_t0 + idle + c->body_rx * 1000 / cfg->limits.min_body_rate;
+	if (deadline <= now)
+		return 0;
+	return deadline - now < idle ? deadline - now : idle;
+}
+
+/*
+ * The timers of a request being relayed, from what each side owes: a timer runs only while
+ * s3lb waits for its side, so that a slow client never looks like a slow node (whose failures
+ * count against its health) and the other way round.
+ *   client: a write to it in flight: client_send; request body bytes awaited (no write of
+ *           earlier ones to the node in flight): body_timeout; else none.
+ *   node:   a write to it in flight: upstream_read; the request sent and no response head:
+ *           upstream_header; response bytes awaited (the client not holding us up):
+ *           upstream_read; else none.
+ * A timer restarts when what it measures changes or its side made progress.
+ */
+static void proxy_timers(gw_conn_t *c, unsigned progress)
 {
 	const lb_timeouts_t *to = &cfg_of(c)->timeouts;
-	if (c->writing_down)
-		client_timer(c, to->client_send);
-	else if (!c->req_done)
-		client_timer(c, to->client_body);
-	else
-		client_timer(c, 0);
+	gw_upstream_t *up = c->up;
+	bool relaying = c->state == CS_PROXY && up && c->head_sent;
+	int ck = C_NONE, uk = U_NONE;
+	uint64_t cms = 0, ums = 0;
+
+	if (c->state != CS_PROXY)
+		return;
+	if (c->writing_down) {
+		ck = C_SEND;
+		cms = to->client_send;
+	} else if (relaying && !c->req_done && !up->sock.writing) {
+		ck = C_BODY;
+		cms = body_timeout(c);
+	}
+	if (ck != c->timer_kind || (progress & PROG_CLIENT))
+		client_timer(c, ck, cms ? cms : 1);
+	if (!up)
+		return;
+	if (up->sock.writing) {
+		uk = U_SEND;
+		ums = to->upstream_read;
+	} else if (c->resp_done) {
+		uk = U_NONE;
+	} else if (!up->resp.head_done) {
+		uk = c->req_sent ? U_HEAD : U_NONE;
+		ums = to->upstream_header;
+	} else if (!c->writing_down) {
+		uk = U_READ;
+		ums = to->upstream_read;
+	}
+	if (uk != up->timer_kind || (progress & PROG_NODE)) {
+		up->timer_kind = uk;
+		if (uk != U_NONE)
+			uv_timer_start(&up->timer, on_up_timer, ums, 0);
+		else
+			uv_timer_stop(&up->timer);
+	}
 }
 
 /* ---- lifecycle -------------------------------------------------------------------------- */
@@ -142,6 +213,8 @@ static void release_upstream(gw_conn_t *c, bool reusable)
 	gw_node_t *node = c->node;
 	if (c->rb.writing && c->up)
 		gw_rbuf_abandon(&c->rb); /* its bytes stay unreleased, for a retry */
+	if (c->up && c->head_sent && !c->req_sent)
+		c->up->sock.abort_on_close = true; /* the node must never see the request end */
 	if (c->up) {
 		gw_upstream_release(c->up, reusable);
 		c->up = NULL;
@@ -247,6 +320,8 @@ static void on_client_alloc(gw_sock_t *s, uv_buf_t *buf)
 		buf->len = 0;
 		return;
 	}
+	if (c->state == CS_LINGER)
+		c->rb.start = c->rb.parsed = c->rb.len = 0; /* read only to be dropped */
 	gw_rbuf_space(&c->rb, buf);
 }
 
@@ -256,6 +331,11 @@ static void on_client_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 	(void)buf;
 	if (c->state == CS_CLOSING)
 		return;
+	if (c->state == CS_LINGER) {
+		if (nread < 0 || (c->linger_bytes += (size_t)nread) > LINGER_BYTES)
+			conn_close(c, false);
+		return;
+	}
 	if (nread < 0) {
 		c->client_eof = true;
 		if (nread != UV_EOF) {
@@ -290,10 +370,8 @@ static void on_client_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 		process_head(c);
 		break;
 	case CS_PROXY:
-		if (!c->req_done) {
-			client_timer_proxy(c);
+		if (!c->req_done)
 			pump_request(c);
-		}
 		break;
 	default:
 		break; /* buffered: parsed once the upstream is ready or the next request starts */
@@ -347,7 +425,7 @@ void gw_conn_accept(gw_listener_t *l)
 		send_error(c, GW_ERR_SLOW_DOWN, true);
 		return;
 	}
-	client_timer(c, cfg->timeouts.client_idle);
+	client_timer(c, C_IDLE, cfg->timeouts.client_idle);
 	client_read_start(c);
 }
 
@@ -361,107 +439,21 @@ static void client_read_start(gw_conn_t *c)
 
 /* ---- request head ----------------------------------------------------------------------- */
 
-static bool hop_by_hop(const gw_http_t *h, const char *msg, uint32_t i, const char *conn_tokens)
-{
-	static const char *const hop[] = {"connection", "keep-alive", "proxy-connection", "te",
-	                                  "upgrade"};
-	const gw_hdr_t *hd = &h->hdrs[i];
-	for (size_t k = 0; k < sizeof(hop) / sizeof(hop[0]); k++)
-		if (gw_http_name_is(h, msg, i, hop[k]))
-			return true;
-	/* headers named in Connection are hop-by-hop too (RFC 9110 7.6.1) */
-	for (const char *t = conn_tokens; t && *t;) {
-		size_t n;
-		while (*t == ' ' || *t == ',' || *t == '\t')
-			t++;
-		n = strcspn(t, " ,\t");
-		if (n && n == hd->name_len && strncasecmp(t, msg + hd->name_off, n) == 0)
-			return true;
-		t += n;
-	}
-	return false;
-}
-
-/* Joins every Connection header value into one lowercase-insensitive token list. */
-static char *connection_tokens(const gw_http_t *h, const char *msg)
-{
-	size_t total = 0, p = 0;
-	char *out;
-	for (int i = gw_http_find(h, msg, "connection", 0); i >= 0;
-	     i = gw_http_find(h, msg, "connection", (uint32_t)i + 1))
-		total += h->hdrs[i].value_len + 1;
-	if (!total)
-		return NULL;
-	out = malloc(total + 1);
-	if (!out)
-		abort();
-	for (int i = gw_http_find(h, msg, "connection", 0); i >= 0;
-	     i = gw_http_find(h, msg, "connection", (uint32_t)i + 1)) {
-		memcpy(out + p, msg + h->hdrs[i].value_off, h->hdrs[i].value_len);
-		p += h->hdrs[i].value_len;
-		out[p++] = ',';
-	}
-	out[p] = 0;
-	return out;
-}
-
-static void put(char *dst, size_t *p, const void *src, size_t n)
-{
-	memcpy(dst + *p, src, n);
-	*p += n;
-}
-
-/*
- * The head sent to nodes: the client's request line and headers byte for byte, minus hop-by-hop
- * headers, plus X-Forwarded-For / X-Real-IP as configured. `path` replaces an absolute-form
- * target (NULL: keep the original line). Sets c->head and the s3 model pointing into it.
- */
+/* The head as sent to nodes (head.c), and the S3 model pointing into it. `path` replaces an
+ * absolute-form target (NULL: keep the original). */
 static int build_request_head(gw_conn_t *c, const char *msg, const char *path, size_t path_len)
 {
 	const gw_http_t *h = &c->req;
 	const lb_frontend_conf_t *fe = c->fe->conf;
-	char *tokens = connection_tokens(h, msg);
-	size_t cap = c->req.head_len + path_len + 2 * sizeof(c->client_ip) + 64, p = 0;
-	const char *line_end =
-	    memchr(msg + h->url_off + h->url_len, '\n', c->req.head_len - h->url_off - h->url_len);
+	gw_head_req_opts_t o = {.path = path,
+	                        .path_len = path_len,
+	                        .client_ip = c->client_ip,
+	                        .x_forwarded_for = fe->x_forwarded_for,
+	                        .x_real_ip = fe->x_real_ip};
 	size_t target_off;
-	char *out = malloc(cap);
 
-	if (!out)
-		abort();
-	if (!line_end) {
-		free(out);
-		free(tokens);
-		return -1;
-	}
-	/* request line */
-	put(out, &p, msg, h->method_len);
-	out[p++] = ' ';
-	target_off = p;
-	if (path)
-		put(out, &p, path, path_len);
-	else
-		put(out, &p, msg + h->url_off, h->url_len);
-	put(out, &p, msg + h->url_off + h->url_len,
-	    (size_t)(line_end + 1 - (msg + h->url_off + h->url_len)));
-	for (uint32_t i = 0; i < h->nhdrs; i++) {
-		const gw_hdr_t *hd = &h->hdrs[i];
-		if (hop_by_hop(h, msg, i, tokens))
-			continue;
-		if (fe->x_real_ip && gw_http_name_is(h, msg, i, "x-real-ip"))
-			continue; /* ours replaces a client-supplied one */
-		put(out, &p, msg + hd->name_off, hd->line_end - hd->name_off);
-		put(out, &p, "\r\n", 2);
-	}
-	if (fe->x_forwarded_for)
-		p += (size_t)snprintf(out + p, cap - p, "X-Forwarded-For: %s\r\n", c->client_ip);
-	if (fe->x_real_ip)
-		p += (size_t)snprintf(out + p, cap - p, "X-Real-IP: %s\r\n", c->client_ip);
-	put(out, &p, "\r\n", 2);
-	free(tokens);
-	c->head = out;
-	c->head_len = p;
-	return gw_s3req_parse(&c->s3, out, h->method_len, out + target_off,
+	gw_head_request(h, msg, &o, &c->head, &c->head_len, &target_off);
+	return gw_s3req_parse(&c->s3, c->head, h->method_len, c->head + target_off,
 	                      path ? path_len : h->url_len, c->host, strlen(c->host), fe->domains,
 	                      fe->ndomains);
 }
@@ -496,6 +488,8 @@ static void on_request_head(gw_conn_t *c)
 	const lb_frontend_conf_t *fe = c->fe->conf;
 	const char *path = NULL;
 	size_t path_len = 0;
+	gw_err_t err;
+	const char *why;
 	int hi, ri;
 
 	c->method = gw_http_method(h);
@@ -504,20 +498,19 @@ static void on_request_head(gw_conn_t *c)
 	c->client_keep_alive = gw_http_keep_alive(h);
 	c->bytes_in = h->head_len;
 	make_request_id(c);
-	client_timer(c, 0);
+	client_timer(c, C_NONE, 0);
 
 	if (!strcmp(c->method, "CONNECT")) {
 		LB_INFO("rejected CONNECT, client: %s", c->client_ip);
 		send_error(c, GW_ERR_INVALID_REQUEST, true);
 		return;
 	}
-	hi = gw_http_find(h, msg, "host", 0);
-	if (hi < 0 || gw_http_find(h, msg, "host", (uint32_t)hi + 1) >= 0) {
-		LB_INFO("rejected request with %s Host header, client: %s",
-		        hi < 0 ? "no" : "more than one", c->client_ip);
-		send_error(c, GW_ERR_INVALID_REQUEST, true);
+	if (!gw_head_check_request(h, msg, &err, &why)) {
+		LB_INFO("bad request from %s: %s, request_id: %s", c->client_ip, why, c->reqid);
+		send_error(c, err, true);
 		return;
 	}
+	hi = gw_http_find(h, msg, "host", 0);
 	c->host = strndup(msg + h->hdrs[hi].value_off, h->hdrs[hi].value_len);
 	if (!c->host)
 		abort();
@@ -565,13 +558,13 @@ static void process_head(gw_conn_t *c)
 			if (rb->len > rb->start && !c->t_start) {
 				/* first byte of a new request: the header clock starts */
 				c->t_start = uv_hrtime();
-				client_timer(c, cfg_of(c)->timeouts.client_header);
+				client_timer(c, C_HEADER, cfg_of(c)->timeouts.client_header);
 			}
 			return;
 		}
 		if (!c->t_start) {
 			c->t_start = uv_hrtime();
-			client_timer(c, cfg_of(c)->timeouts.client_header);
+			client_timer(c, C_HEADER, cfg_of(c)->timeouts.client_header);
 		}
 		r = gw_http_execute(&c->req, rb->data + rb->parsed, rb->len - rb->parsed,
 		                    rb->parsed - rb->start, &used);
@@ -726,23 +719,15 @@ static void start_attempt(gw_conn_t *c)
 
 /* ---- relaying the request --------------------------------------------------------------- */
 
-static void on_up_timer(uv_timer_t *t);
 static void on_up_alloc(gw_sock_t *s, uv_buf_t *buf);
 static void on_up_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf);
-
-static void up_timer(gw_upstream_t *up, uint64_t ms)
-{
-	uv_timer_start(&up->timer, on_up_timer, ms, 0);
-}
 
 static void on_up_write(gw_sock_t *s, int status)
 {
 	gw_upstream_t *up = s->data;
 	gw_conn_t *c = up->conn;
-	const lb_timeouts_t *to;
 	if (!c || c->up != up)
 		return; /* the attempt was abandoned meanwhile */
-	to = &cfg_of(c)->timeouts;
 	if (status < 0) {
 		attempt_failed(c, GW_ERR_SERVICE_UNAVAILABLE, true, uv_strerror(status));
 		return;
@@ -753,8 +738,7 @@ static void on_up_write(gw_sock_t *s, int status)
 		c->bytes_in += gw_rbuf_release(&c->rb);
 		c->body_released = true;
 	}
-	if (!c->resp_started)
-		up_timer(up, to->upstream_read);
+	proxy_timers(c, PROG_NODE);
 	pump_request(c);
 	client_read_start(c);
 }
@@ -769,21 +753,24 @@ static void send_head(gw_conn_t *c)
 	c->node->stats->requests++;
 	if (up->reused)
 		c->node->stats->reused++;
+	if (!c->body_t0)
+		c->body_t0 = uv_now(c->srv->loop);
 	up->resp.skip_body = c->is_head;
+	up->timer_kind = U_NONE;
 	up->sock.data = up;
 	if (gw_sock_read_start(&up->sock, on_up_alloc, on_up_read) < 0 ||
 	    (rc = gw_sock_write(&up->sock, &b, 1, on_up_write)) < 0) {
 		attempt_failed(c, GW_ERR_SERVICE_UNAVAILABLE, false, "write failed");
 		return;
 	}
-	up_timer(up, cfg_of(c)->timeouts.upstream_read);
-	client_timer_proxy(c);
+	proxy_timers(c, PROG_NODE);
 }
 
 static void pump_request(gw_conn_t *c)
 {
 	gw_rbuf_t *rb = &c->rb;
 	gw_upstream_t *up = c->up;
+	unsigned prog = 0;
 	uv_buf_t b;
 
 	if (c->state != CS_PROXY || !c->head_sent || !up)
@@ -794,10 +781,14 @@ again:
 		gw_http_result_t r =
 		    gw_http_execute(&c->req, rb->data + rb->parsed, rb->len - rb->parsed, 0, &used);
 		rb->parsed += used;
+		c->body_rx += used;
+		if (used)
+			prog = PROG_CLIENT;
 		if (r == GW_HTTP_DONE) {
 			c->req_done = true;
-			client_timer_proxy(c);
 		} else if (r == GW_HTTP_ERROR || r == GW_HTTP_HEAD) {
+			/* the node has part of a body: release_upstream aborts its connection, so
+			 * that it never completes a request the client did not send */
 			LB_INFO("bad request body from %s: %s, request_id: %s", c->client_ip,
 			        c->req.why ? c->req.why : "invalid", c->reqid);
 			release_upstream(c, false);
@@ -805,8 +796,10 @@ again:
 			return;
 		}
 	}
-	if (rb->writing || up->sock.writing)
+	if (rb->writing || up->sock.writing) {
+		proxy_timers(c, prog);
 		return;
+	}
 	if (gw_rbuf_take(rb, &b)) {
 		int rc = gw_sock_write_now(&up->sock, &b, 1, on_up_write);
 		if (rc < 0) {
@@ -814,13 +807,13 @@ again:
 			attempt_failed(c, GW_ERR_SERVICE_UNAVAILABLE, true, "write failed");
 			return;
 		}
-		if (rc == 0)
+		if (rc == 0) {
+			proxy_timers(c, prog);
 			return; /* on in on_up_write */
+		}
 		/* Written at once: released, and the client's socket reads on. */
 		c->bytes_in += gw_rbuf_release(rb);
 		c->body_released = true;
-		if (!c->resp_started)
-			up_timer(up, cfg_of(c)->timeouts.upstream_read);
 		client_read_start(c);
 		if (c->state != CS_PROXY || c->up != up)
 			return;
@@ -828,11 +821,12 @@ again:
 	}
 	if (c->req_done && !c->req_sent) {
 		c->req_sent = true;
-		if (!c->resp_started)
-			up_timer(up, cfg_of(c)->timeouts.upstream_header);
+		proxy_timers(c, prog);
 		if (c->resp_done)
 			pump_response(c); /* the node answered before the body ended */
+		return;
 	}
+	proxy_timers(c, prog);
 }
 
 /* ---- relaying the response -------------------------------------------------------------- */
@@ -860,61 +854,57 @@ static int write_down(gw_conn_t *c, const uv_buf_t *b, unsigned nb, int kind, bo
 		c->writing_down = false;
 		return 1;
 	}
-	client_timer(c, cfg_of(c)->timeouts.client_send);
+	client_timer(c, C_SEND, cfg_of(c)->timeouts.client_send);
 	return 0;
 }
 
-static void build_response_head(gw_conn_t *c, const char *msg, bool interim)
-{
-	const gw_http_t *h = &c->up->resp;
-	char *tokens = connection_tokens(h, msg);
-	size_t cap = h->head_len + 64, p = 0;
-	const char *line_end = memchr(msg, '\n', h->head_len);
-	char *out = malloc(cap);
-	if (!out || !line_end)
-		abort(); /* llhttp accepted the head: it has a status line */
-	put(out, &p, msg, (size_t)(line_end + 1 - msg));
-	for (uint32_t i = 0; i < h->nhdrs; i++) {
-		if (hop_by_hop(h, msg, i, tokens))
-			continue;
-		put(out, &p, msg + h->hdrs[i].name_off, h->hdrs[i].line_end - h->hdrs[i].name_off);
-		put(out, &p, "\r\n", 2);
-	}
-	if (!interim) {
-		if (c->close_after)
-			put(out, &p, "Connection: close\r\n", 19);
-		else if (gw_http_minor(&c->req) == 0)
-			put(out, &p, "Connection: keep-alive\r\n", 24);
-	}
-	put(out, &p, "\r\n", 2);
-	free(tokens);
-	free(c->resp_head);
-	c->resp_head = out;
-	c->resp_head_len = p;
-}
+/* What on_response_head left to do. */
+typedef enum {
+	HEAD_FINAL, /* a final head is built and waits in resp_head, for the caller to write with
+	             * the body bytes that came with it (one write, usually one packet for a small
+	             * object) */
+	HEAD_WAIT,  /* the attempt failed, or an interim (1xx) head is being written on its own */
+	HEAD_SKIP,  /* an interim head was dropped (an HTTP/1.0 client): parse on */
+} head_next_t;
 
-/* A response head was parsed. True: a final head is built and waits in resp_head, for the caller
- * to write with the body bytes that came with it (one write, usually one packet for a small
- * object). False: the attempt failed, or an interim (1xx) head was written on its own. */
-static bool on_response_head(gw_conn_t *c)
+/* Interim responses relayed per request at most; more is a node gone wrong. */
+#define MAX_INTERIM 16
+
+static head_next_t on_response_head(gw_conn_t *c)
 {
 	gw_upstream_t *up = c->up;
 	const char *msg = up->rb.data + up->rb.start;
 	int status = gw_http_status(&up->resp);
 	bool interim = status >= 100 && status < 200;
+	gw_head_conn_t hc = GW_HEAD_CONN_NONE;
+	const char *why;
 
+	if (!gw_head_check_response(&up->resp, &why)) {
+		attempt_failed(c, GW_ERR_BAD_GATEWAY, true, why);
+		return HEAD_WAIT;
+	}
 	if (status == 101) {
 		attempt_failed(c, GW_ERR_BAD_GATEWAY, true, "sent 101 Switching Protocols");
-		return false;
+		return HEAD_WAIT;
 	}
-	if (!interim) {
+	if (interim) {
+		if (++c->interims > MAX_INTERIM) {
+			attempt_failed(c, GW_ERR_BAD_GATEWAY, true, "sent too many 1xx responses");
+			return HEAD_WAIT;
+		}
+		if (gw_http_minor(&c->req) == 0) {
+			/* HTTP/1.0 has no interim responses (RFC 9110 15.2) */
+			up->rb.start = up->rb.parsed;
+			return HEAD_SKIP;
+		}
+	} else {
 		c->status = status;
 		if (status >= 500) {
-			char why[32];
-			snprintf(why, sizeof(why), "status %d", status);
+			char why5[32];
+			snprintf(why5, sizeof(why5), "status %d", status);
 			c->node->stats->responses_5xx++;
 			c->reporting = true;
-			gw_node_report(c->node, false, why);
+			gw_node_report(c->node, false, why5);
 			c->reporting = false;
 		} else {
 			gw_node_report(c->node, true, NULL);
@@ -922,17 +912,23 @@ static bool on_response_head(gw_conn_t *c)
 		if (!c->client_keep_alive || c->client_eof || c->srv->stopping || c->rt->retired ||
 		    gw_http_needs_eof(&up->resp) || !c->req_done)
 			c->close_after = true;
+		if (c->close_after)
+			hc = GW_HEAD_CONN_CLOSE;
+		else if (gw_http_minor(&c->req) == 0)
+			hc = GW_HEAD_CONN_KEEP_ALIVE;
 	}
-	build_response_head(c, msg, interim);
+	free(c->resp_head);
+	gw_head_response(&up->resp, msg, hc, &c->resp_head, &c->resp_head_len);
 	up->rb.start = up->rb.parsed; /* the node's head bytes are replaced by resp_head */
 	c->resp_started = true;
-	up_timer(up, cfg_of(c)->timeouts.upstream_read);
 	if (!interim)
-		return true;
+		return HEAD_FINAL;
 	uv_buf_t b = uv_buf_init(c->resp_head, (unsigned)c->resp_head_len);
 	if (write_down(c, &b, 1, DOWN_HEAD, false) < 0)
 		conn_close(c, true);
-	return false;
+	else
+		proxy_timers(c, 0);
+	return HEAD_WAIT;
 }
 
 static void finish_response(gw_conn_t *c)
@@ -940,6 +936,8 @@ static void finish_response(gw_conn_t *c)
 	gw_upstream_t *up = c->up;
 	bool reusable = c->req_sent && gw_http_keep_alive(&up->resp) &&
 	                !gw_http_needs_eof(&up->resp) && up->rb.len == up->rb.parsed;
+	int status = gw_http_status(&up->resp);
+	up->bodyless = c->is_head || status == 204 || status == 304;
 	if (!c->req_done)
 		c->close_after = true;
 	release_upstream(c, reusable);
@@ -970,10 +968,17 @@ static void pump_response(gw_conn_t *c)
 				}
 				break;
 			case GW_HTTP_HEAD:
-				if (!(head_pending = on_response_head(c)))
+				switch (on_response_head(c)) {
+				case HEAD_FINAL:
+					head_pending = true;
+					continue; /* the body bytes at hand go with the head */
+				case HEAD_SKIP:
+					continue;
+				case HEAD_WAIT:
 					return; /* failed, or an interim head: on when it is written
 					         */
-				continue;       /* the body bytes at hand go with the head */
+				}
+				return;
 			case GW_HTTP_DONE:
 				if (c->status == 0) {
 					/* an interim (1xx) response ended: a final one follows */
@@ -1010,8 +1015,10 @@ static void pump_response(gw_conn_t *c)
 				conn_close(c, true);
 				return;
 			}
-			if (rc == 0)
+			if (rc == 0) {
+				proxy_timers(c, 0);
 				return; /* on when on_client_write comes */
+			}
 			/* Written at once: the buffer is free again, the node's socket reads on. */
 			if (kind & DOWN_HEAD) {
 				free(c->resp_head);
@@ -1019,7 +1026,7 @@ static void pump_response(gw_conn_t *c)
 			}
 			if (kind & DOWN_BODY)
 				gw_rbuf_release(rb);
-			client_timer_proxy(c);
+			proxy_timers(c, PROG_CLIENT);
 			if (!c->resp_done &&
 			    gw_sock_read_start(&up->sock, on_up_alloc, on_up_read) < 0) {
 				conn_close(c, true);
@@ -1028,11 +1035,14 @@ static void pump_response(gw_conn_t *c)
 			continue;
 		}
 		if (c->resp_done) {
-			if (c->req_done && !c->req_sent)
+			if (c->req_done && !c->req_sent) {
+				proxy_timers(c, 0);
 				return; /* the rest of the request body goes out first */
+			}
 			finish_response(c);
 			return;
 		}
+		proxy_timers(c, 0);
 		return; /* needs more bytes from the node */
 	}
 }
@@ -1070,8 +1080,7 @@ static void on_up_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	up->rb.len += (size_t)nread;
-	if (c->resp_started || up->resp.head_done)
-		up_timer(up, cfg_of(c)->timeouts.upstream_read);
+	proxy_timers(c, PROG_NODE);
 	pump_response(c);
 }
 
@@ -1103,7 +1112,7 @@ static void on_client_write(gw_sock_t *s, int status)
 	}
 	if (kind & DOWN_BODY)
 		gw_rbuf_release(&c->up->rb);
-	client_timer_proxy(c);
+	proxy_timers(c, PROG_CLIENT);
 	if (c->up && !c->resp_done)
 		gw_sock_read_start(&c->up->sock, on_up_alloc, on_up_read);
 	pump_response(c);
@@ -1115,24 +1124,34 @@ static void on_up_timer(uv_timer_t *t)
 {
 	gw_upstream_t *up = t->data;
 	gw_conn_t *c = up->conn;
+	const char *what;
 	if (!c || c->up != up)
 		return;
+	what = up->timer_kind == U_SEND   ? "write timeout"
+	       : up->timer_kind == U_HEAD ? "response head timeout"
+	                                  : "read timeout";
+	up->timer_kind = U_NONE;
+	c->node->stats->errors++;
 	if (c->resp_started) {
-		LB_WARN("upstream read timeout mid-response, node: %s, request_id: %s",
+		LB_WARN("upstream %s mid-response, node: %s, request_id: %s", what,
 		        c->node->conf->name, c->reqid);
-		c->node->stats->errors++;
+		c->reporting = true;
+		gw_node_report(c->node, false, what);
+		c->reporting = false;
+		if (c->state != CS_PROXY)
+			return;
 		access_log(c);
 		conn_close(c, true);
 		return;
 	}
-	c->node->stats->errors++;
-	attempt_failed(c, GW_ERR_GATEWAY_TIMEOUT, true,
-	               c->req_sent ? "response head timeout" : "write timeout");
+	attempt_failed(c, GW_ERR_GATEWAY_TIMEOUT, true, what);
 }
 
 static void on_client_timer(uv_timer_t *t)
 {
 	gw_conn_t *c = t->data;
+	int kind = c->timer_kind;
+	c->timer_kind = C_NONE;
 	switch (c->state) {
 	case CS_HEAD:
 		if (c->rb.len > c->rb.start) {
@@ -1144,20 +1163,25 @@ static void on_client_timer(uv_timer_t *t)
 			conn_close(c, false);
 		}
 		return;
-	case CS_CONNECT:
 	case CS_PROXY:
-		if (!c->writing_down && !c->req_done && !c->resp_started) {
-			LB_INFO("request body timeout, client: %s, request_id: %s", c->client_ip,
-			        c->reqid);
+		if (kind == C_BODY && !c->resp_started) {
+			LB_INFO("request body %s, client: %s, received: %" PRIu64 " bytes, "
+			        "request_id: %s",
+			        body_timeout(c) ? "timeout" : "slower than limits.min_body_rate",
+			        c->client_ip, c->body_rx, c->reqid);
 			release_upstream(c, false);
 			send_error(c, GW_ERR_REQUEST_TIMEOUT, true);
 			return;
 		}
-		LB_INFO("client send timeout, client: %s, request_id: %s", c->client_ip, c->reqid);
+		LB_INFO("client %s timeout, client: %s, request_id: %s",
+		        kind == C_BODY ? "body" : "send", c->client_ip, c->reqid);
 		if (!c->status)
 			c->status = 499;
 		access_log(c);
 		conn_close(c, true);
+		return;
+	case CS_LINGER:
+		conn_close(c, false);
 		return;
 	default:
 		conn_close(c, true);
@@ -1181,6 +1205,7 @@ static void send_error(gw_conn_t *c, gw_err_t err, bool close)
 	if (close || !c->client_keep_alive || (c->req_has_body && !c->req_done) ||
 	    c->srv->stopping || c->client_eof)
 		c->close_after = true;
+	c->linger = true;
 	c->status = gw_err_status(err);
 	if (c->s3.bucket)
 		snprintf(resource, sizeof(resource), "/%.*s%s%.*s", (int)c->s3.bucket_len,
@@ -1202,6 +1227,25 @@ static void send_error(gw_conn_t *c, gw_err_t err, bool close)
 		conn_close(c, true);
 }
 
+/*
+ * After an error answered while the client may still be sending (a head over the limit, a body
+ * we refuse): closing at once would leave its bytes unread, and the kernel answers unread bytes
+ * with a reset that can destroy our response before the client has read it. So: close our side
+ * (the client sees the end of the response), read and drop what still comes for LINGER_MS and
+ * LINGER_BYTES at most, then close (nginx's lingering close).
+ */
+static void linger_start(gw_conn_t *c)
+{
+	c->state = CS_LINGER;
+	c->linger_bytes = 0;
+	if (gw_sock_shutdown(&c->sock) < 0) {
+		conn_close(c, false);
+		return;
+	}
+	client_timer(c, C_LINGER, LINGER_MS);
+	client_read_start(c);
+}
+
 static void end_request(gw_conn_t *c)
 {
 	access_log(c);
@@ -1211,7 +1255,10 @@ static void end_request(gw_conn_t *c)
 		c->inflight = false;
 	}
 	if (c->close_after || c->srv->stopping || c->rt->retired) {
-		conn_close(c, false);
+		if (c->linger && !c->client_eof)
+			linger_start(c);
+		else
+			conn_close(c, false);
 		return;
 	}
 	free(c->head);
@@ -1224,12 +1271,14 @@ static void end_request(gw_conn_t *c)
 	c->method = NULL;
 	c->node_name = NULL;
 	c->attempts = 0;
+	c->interims = 0;
 	c->failover = false;
 	c->req_has_body = c->body_released = c->req_done = c->req_sent = c->head_sent = false;
-	c->resp_started = c->resp_done = c->is_head = false;
+	c->resp_started = c->resp_done = c->is_head = c->linger = false;
 	c->status = 0;
 	c->bytes_in = c->bytes_out = 0;
 	c->t_start = 0;
+	c->body_t0 = c->body_rx = 0;
 	c->state = CS_HEAD;
 	if (c->req.msg_done || !c->req.head_done)
 		gw_http_next(&c->req);
@@ -1237,7 +1286,7 @@ static void end_request(gw_conn_t *c)
 	c->rb.start = c->rb.parsed;
 	gw_rbuf_drop(&c->rb); /* an idle keep-alive connection holds no buffer */
 	gw_rbuf_compact(&c->rb);
-	client_timer(c, cfg_of(c)->timeouts.client_idle);
+	client_timer(c, C_IDLE, cfg_of(c)->timeouts.client_idle);
 	if (c->rb.len > c->rb.start)
 		process_head(c);
 	client_read_start(c);

@@ -44,7 +44,8 @@ struct gw_node_s {
 	uint32_t nidle;
 	uint32_t nconns; /* every upstream connection of this node: connecting, busy or idle */
 	uint32_t consecutive_failures;
-	gw_node_stats_t *stats; /* owned by the server's metrics, survives reloads */
+	bool stray_after_bodyless; /* seen sending bytes after a body-less response (upstream.c) */
+	gw_node_stats_t *stats;    /* owned by the server's metrics, survives reloads */
 };
 
 struct gw_pool_s {
@@ -135,11 +136,13 @@ struct gw_upstream_s {
 	gw_conn_t *conn; /* owner while busy, NULL while idle */
 	gw_upstream_t *next_idle, *prev_idle;
 	uv_timer_t timer;
+	int timer_kind; /* what timer runs (conn.c's U_*) */
 	gw_http_t resp;
 	gw_rbuf_t rb;     /* response bytes from the node */
 	unsigned pending; /* handles still open (sock, timer); freed at 0 */
 	uint64_t idle_since;
 	bool connected;
+	bool bodyless; /* the last response had no body (upstream.c looks for stray bytes) */
 	bool reused;
 	bool closing;
 	bool idle;
@@ -154,6 +157,7 @@ struct gw_conn_s {
 	gw_conn_t *prev, *next; /* server's list */
 	uint64_t id;
 	uv_timer_t timer;
+	int timer_kind;   /* what timer runs (conn.c's C_*) */
 	unsigned pending; /* open handles (sock, timer); freed at 0 */
 	int state;
 	gw_http_t req;
@@ -163,6 +167,8 @@ struct gw_conn_s {
 
 	/* the current request */
 	uint64_t t_start; /* uv_hrtime() at its first byte */
+	uint64_t body_t0; /* uv_now() when its body started to be relayed */
+	uint64_t body_rx; /* body bytes received from the client (for limits.min_body_rate) */
 	char *head;       /* the request head as sent to nodes (kept for retries) */
 	size_t head_len;
 	gw_s3req_t s3; /* points into head */
@@ -176,7 +182,8 @@ struct gw_conn_s {
 	gw_upstream_t *up;
 	uint8_t *tried;
 	unsigned attempts;
-	bool retrying; /* the current attempt is a retry that counts against the budget */
+	unsigned interims; /* 1xx responses seen for this request */
+	bool retrying;     /* the current attempt is a retry that counts against the budget */
 	bool
 	    failover; /* the last failure was on a node that is not up: not limited by the budget */
 	bool req_has_body;
@@ -201,6 +208,8 @@ struct gw_conn_s {
 	size_t err_len;
 	bool writing_down;
 	int down_kind;
+	bool linger;         /* the response is our error: linger before closing (linger_start) */
+	size_t linger_bytes; /* bytes dropped while lingering */
 };
 
 /* server.c */

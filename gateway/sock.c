@@ -33,6 +33,8 @@
  * it, so the owner can still log the session's details in close_cb.
  */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <sys/socket.h>
 #include <assert.h>
 #include <string.h>
 
@@ -627,6 +629,20 @@ void gw_sock_close(gw_sock_t *s, gw_sock_close_cb cb)
 		}
 	}
 	uv_close((uv_handle_t *)&s->tcp, on_close);
+}
+
+int gw_sock_shutdown(gw_sock_t *s)
+{
+	uv_os_fd_t fd;
+	if (s->closing || s->writing)
+		return UV_EINVAL;
+	if (s->tls)
+		return 0;
+	if (uv_fileno((uv_handle_t *)&s->tcp, &fd) != 0)
+		return UV_EBADF;
+	if (shutdown(fd, SHUT_WR) < 0)
+		return -errno;
+	return 0;
 }
 
 void gw_sock_peer(gw_sock_t *s, char *buf, size_t len)

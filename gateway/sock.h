@@ -100,6 +100,9 @@ __attribute__((warn_unused_result)) int gw_sock_write(gw_sock_t *s, const uv_buf
 __attribute__((warn_unused_result)) int gw_sock_write_now(gw_sock_t *s, const uv_buf_t *bufs,
                                                           unsigned nbufs, gw_sock_write_cb cb);
 void gw_sock_close(gw_sock_t *s, gw_sock_close_cb cb);
+/* Ends the sending side now (plain TCP: shutdown(SHUT_WR); nothing with TLS, whose close_notify
+ * comes with gw_sock_close). Only with no write in flight. 0 or a negative error. */
+int gw_sock_shutdown(gw_sock_t *s);
 
 /* The peer's address as text ("10.0.0.1" or "::1"), into buf. */
 void gw_sock_peer(gw_sock_t *s, char *buf, size_t len);

@@ -4,8 +4,10 @@
  * closing an idle connection. Runs on the main loop. Each upstream holds a reference to the
  * runtime its node belongs to, so a retired runtime lives until its last connection is closed.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "core/log.h"
 #include "gateway/proxy.h"
@@ -107,13 +109,52 @@ static void on_connected(gw_sock_t *s, int status)
 		up_close(up);
 }
 
+/*
+ * A node may send bytes after a response that has no body (a HEAD's, a 204's), a body it should
+ * not have sent: the next request on that connection would read them as its response. Such
+ * bytes that arrive while the connection idles end it (on_idle_read); ones already in the socket
+ * when the next request takes it are found here (one recv, MSG_PEEK, only after a body-less
+ * response on plain TCP). Either way the node is marked: from then on its connections are not
+ * reused after a body-less response, since bytes still in flight can be found by nothing.
+ */
+static void mark_stray(gw_node_t *node)
+{
+	if (node->stray_after_bodyless)
+		return;
+	node->stray_after_bodyless = true;
+	LB_WARN("node %s (%s) sent bytes after a response without a body (HEAD, 204, 304): its "
+	        "connections are not reused after such responses",
+	        node->conf->name, node->conf->addr.text);
+}
+
+static bool stale(gw_upstream_t *up)
+{
+	uv_os_fd_t fd;
+	char b;
+	ssize_t n;
+	if (!up->bodyless)
+		return false;
+	up->bodyless = false;
+	if (up->sock.tls || uv_fileno((uv_handle_t *)&up->sock.tcp, &fd) != 0)
+		return false;
+	n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n > 0)
+		mark_stray(up->node);
+	return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
 int gw_upstream_get(gw_node_t *node, gw_conn_t *owner, gw_upstream_t **out, bool *ready)
 {
 	gw_pool_t *pool = node->pool;
 	const lb_config_t *cfg = pool->rt->cfg;
-	gw_upstream_t *up = node->idle;
+	gw_upstream_t *up;
 	int rc;
 
+	while ((up = node->idle) && stale(up)) {
+		LB_DEBUG("idle connection to node %s has bytes after a body-less response: closed",
+		         node->conf->name);
+		up_close(up);
+	}
 	if (up) {
 		idle_unlink(up);
 		uv_timer_stop(&up->timer);
@@ -182,6 +223,8 @@ static void on_idle_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 	(void)buf;
 	if (nread == 0)
 		return;
+	if (nread > 0 && up->bodyless)
+		mark_stray(up->node);
 	LB_DEBUG("idle connection to node %s ended: %s", up->node->conf->name,
 	         nread < 0 ? uv_strerror((int)nread) : "unexpected bytes");
 	up_close(up);
@@ -195,6 +238,10 @@ void gw_upstream_release(gw_upstream_t *up, bool reusable)
 	up->conn = NULL;
 	if (up->closing)
 		return;
+	if (up->bodyless && up->rb.len > up->rb.parsed)
+		mark_stray(node);
+	if (up->bodyless && node->stray_after_bodyless)
+		reusable = false;
 	if (!reusable || !up->connected || pool->rt->retired || node->state != GW_NODE_UP ||
 	    node->nidle >= pool->conf->max_idle_per_node || up->sock.writing) {
 		up_close(up);
