@@ -18,7 +18,7 @@
 #include "core/log.h"
 #include "gateway/admin.h"
 #include "gateway/proxy.h"
-#include "gateway/rbuf.h"
+#include "net/rbuf.h"
 #include "dsr/director.h"
 #include "health/health.h"
 
@@ -357,7 +357,7 @@ static int cmd_run(const char *path)
 	rc = uv_loop_close(&loop);
 	if (rc != 0)
 		LB_WARN("loop closed with handles open: %s", uv_strerror(rc));
-	gw_rbuf_spares_free();
+	net_rbuf_spares_free();
 	gw_metrics_free(srv.metrics);
 	free(srv.config_path);
 	return 0;

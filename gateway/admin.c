@@ -453,7 +453,7 @@ typedef struct admin_conn_s {
 	const char *type;  /* the answer's Content-Type */
 	const char *allow; /* with 405: the allowed method when not GET */
 	char allow_hdr[32];
-	gw_http_t http;
+	net_http_t http;
 	gw_text_t body;
 	char head[256];
 	size_t len;
@@ -466,7 +466,7 @@ static void release(admin_conn_t *a)
 {
 	if (--a->pending)
 		return;
-	gw_http_free(&a->http);
+	net_http_free(&a->http);
 	gw_text_free(&a->body);
 	free(a);
 }
@@ -552,7 +552,7 @@ static void route_drain(admin_conn_t *a, bool on)
 {
 	gw_hooks_t *h = &a->srv->hooks;
 	char node[160], err[200];
-	if (strcmp(gw_http_method(&a->http), "POST")) {
+	if (strcmp(net_http_method(&a->http), "POST")) {
 		a->status = 405;
 		a->allow = "POST";
 		return;
@@ -586,7 +586,7 @@ static void route(admin_conn_t *a)
 		route_drain(a, path_is(p, n, "/drain"));
 	} else if (!status && !metrics) {
 		a->status = 404;
-	} else if (strcmp(gw_http_method(&a->http), "GET")) {
+	} else if (strcmp(net_http_method(&a->http), "GET")) {
 		a->status = 405;
 	} else if (status) {
 		gw_admin_render_status(a->srv, &a->body);
@@ -594,7 +594,7 @@ static void route(admin_conn_t *a)
 		a->type = "text/plain; version=0.0.4; charset=utf-8";
 		gw_admin_render_metrics(a->srv, &a->body);
 	}
-	LB_DEBUG("admin: %s %.*s -> %d", gw_http_method(&a->http), (int)a->http.url_len,
+	LB_DEBUG("admin: %s %.*s -> %d", net_http_method(&a->http), (int)a->http.url_len,
 	         a->buf + a->http.url_off, a->status);
 }
 
@@ -610,16 +610,16 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (nread == 0 || a->state != AS_READ)
 		return;
-	switch (gw_http_execute(&a->http, a->buf + a->len, (size_t)nread, a->len, &used)) {
-	case GW_HTTP_HEAD:
-	case GW_HTTP_DONE:
+	switch (net_http_execute(&a->http, a->buf + a->len, (size_t)nread, a->len, &used)) {
+	case NET_HTTP_HEAD:
+	case NET_HTTP_DONE:
 		a->status = 200;
 		route(a);
 		break;
-	case GW_HTTP_ERROR:
-		a->status = a->http.err == GW_ERR_HEADER_TOO_LARGE ? 431 : 400;
+	case NET_HTTP_ERROR:
+		a->status = a->http.err == NET_HTTP_E_TOO_LARGE ? 431 : 400;
 		break;
-	case GW_HTTP_MORE:
+	case NET_HTTP_MORE:
 		a->len += (size_t)nread;
 		if (a->len < sizeof(a->buf))
 			return;
@@ -774,7 +774,7 @@ void gw_admin_accept(gw_listener_t *l)
 	uv_timer_init(srv->loop, &a->timer);
 	a->tcp.data = a->timer.data = a;
 	a->pending = 2;
-	gw_http_init(&a->http, HTTP_REQUEST, ADMIN_MAX_HEADERS, ADMIN_MAX_REQUEST);
+	net_http_init(&a->http, HTTP_REQUEST, ADMIN_MAX_HEADERS, ADMIN_MAX_REQUEST);
 	a->next = srv->admin_conns;
 	if (a->next)
 		a->next->prev = a;
@@ -899,24 +899,24 @@ static int fetch_recv(int fd, gw_text_t *t, uint64_t deadline)
 /* Splits a complete response into status and body; -1 if it is not a whole HTTP response. */
 static int fetch_parse(const gw_text_t *t, int *status, size_t *body_off)
 {
-	gw_http_t h;
+	net_http_t h;
 	size_t used = 0, used2 = 0;
-	gw_http_result_t r;
+	net_http_result_t r;
 	int rc = -1;
 
-	gw_http_init(&h, HTTP_RESPONSE, 100, 65536);
-	r = gw_http_execute(&h, t->data, t->len, 0, &used);
-	if (r != GW_HTTP_HEAD)
+	net_http_init(&h, HTTP_RESPONSE, 100, 65536);
+	r = net_http_execute(&h, t->data, t->len, 0, &used);
+	if (r != NET_HTTP_HEAD)
 		goto out;
-	*status = gw_http_status(&h);
+	*status = net_http_status(&h);
 	*body_off = h.head_len;
-	r = gw_http_execute(&h, t->data + used, t->len - used, used, &used2);
-	if (r == GW_HTTP_MORE)
-		r = gw_http_finish(&h);
-	if (r == GW_HTTP_DONE)
+	r = net_http_execute(&h, t->data + used, t->len - used, used, &used2);
+	if (r == NET_HTTP_MORE)
+		r = net_http_finish(&h);
+	if (r == NET_HTTP_DONE)
 		rc = 0;
 out:
-	gw_http_free(&h);
+	net_http_free(&h);
 	return rc;
 }
 

@@ -181,7 +181,7 @@ static void conn_free(gw_conn_t *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	srv->nconns--;
-	gw_http_free(&c->req);
+	net_http_free(&c->req);
 	free(c->rb.data);
 	free(c->head);
 	free(c->host);
@@ -201,7 +201,7 @@ static void on_handle_closed(uv_handle_t *h)
 		conn_free(c);
 }
 
-static void on_sock_closed(gw_sock_t *s)
+static void on_sock_closed(net_sock_t *s)
 {
 	gw_conn_t *c = s->data;
 	if (--c->pending == 0)
@@ -212,7 +212,7 @@ static void release_upstream(gw_conn_t *c, bool reusable)
 {
 	gw_node_t *node = c->node;
 	if (c->rb.writing && c->up)
-		gw_rbuf_abandon(&c->rb); /* its bytes stay unreleased, for a retry */
+		net_rbuf_abandon(&c->rb); /* its bytes stay unreleased, for a retry */
 	if (c->up && c->head_sent && !c->req_sent)
 		c->up->sock.abort_on_close = true; /* the node must never see the request end */
 	if (c->up) {
@@ -243,7 +243,7 @@ static void conn_close(gw_conn_t *c, bool abort)
 	uv_timer_stop(&c->timer);
 	uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 	c->sock.abort_on_close = abort;
-	gw_sock_close(&c->sock, on_sock_closed);
+	net_sock_close(&c->sock, on_sock_closed);
 }
 
 void gw_conn_force_close(gw_conn_t *c)
@@ -312,7 +312,7 @@ static void access_log(gw_conn_t *c)
 
 /* ---- accept ----------------------------------------------------------------------------- */
 
-static void on_client_alloc(gw_sock_t *s, uv_buf_t *buf)
+static void on_client_alloc(net_sock_t *s, uv_buf_t *buf)
 {
 	gw_conn_t *c = s->data;
 	if (c->state == CS_ERROR || c->state == CS_CLOSING) {
@@ -322,10 +322,10 @@ static void on_client_alloc(gw_sock_t *s, uv_buf_t *buf)
 	}
 	if (c->state == CS_LINGER)
 		c->rb.start = c->rb.parsed = c->rb.len = 0; /* read only to be dropped */
-	gw_rbuf_space(&c->rb, buf);
+	net_rbuf_space(&c->rb, buf);
 }
 
-static void on_client_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
+static void on_client_read(net_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	gw_conn_t *c = s->data;
 	(void)buf;
@@ -394,7 +394,7 @@ void gw_conn_accept(gw_listener_t *l)
 	c->fe = &rt->fes[l->fe_index];
 	c->id = ++srv->next_conn_id;
 	c->rb.cap = cfg->limits.buffer_size; /* allocated when the first bytes arrive */
-	gw_http_init(&c->req, HTTP_REQUEST, cfg->limits.max_headers, cfg->limits.max_header_size);
+	net_http_init(&c->req, HTTP_REQUEST, cfg->limits.max_headers, cfg->limits.max_header_size);
 	c->next = srv->conns;
 	if (srv->conns)
 		srv->conns->prev = c;
@@ -404,7 +404,7 @@ void gw_conn_accept(gw_listener_t *l)
 	uv_timer_init(srv->loop, &c->timer);
 	c->timer.data = c;
 	c->pending = 2;
-	rc = gw_sock_accept((uv_stream_t *)&l->tcp, &c->sock, c->fe->tls);
+	rc = net_sock_accept((uv_stream_t *)&l->tcp, &c->sock, c->fe->tls);
 	c->sock.data = c;
 	c->sock.q = &srv->sockq;
 	if (rc < 0) {
@@ -412,7 +412,7 @@ void gw_conn_accept(gw_listener_t *l)
 		conn_close(c, false);
 		return;
 	}
-	gw_sock_peer(&c->sock, c->client_ip, sizeof(c->client_ip));
+	net_sock_peer(&c->sock, c->client_ip, sizeof(c->client_ip));
 	if (srv->stopping) {
 		conn_close(c, false);
 		return;
@@ -433,7 +433,7 @@ static void client_read_start(gw_conn_t *c)
 {
 	if (c->state == CS_CLOSING || c->state == CS_ERROR)
 		return;
-	if (gw_sock_read_start(&c->sock, on_client_alloc, on_client_read) < 0)
+	if (net_sock_read_start(&c->sock, on_client_alloc, on_client_read) < 0)
 		conn_close(c, false);
 }
 
@@ -443,7 +443,7 @@ static void client_read_start(gw_conn_t *c)
  * absolute-form target (NULL: keep the original). */
 static int build_request_head(gw_conn_t *c, const char *msg, const char *path, size_t path_len)
 {
-	const gw_http_t *h = &c->req;
+	const net_http_t *h = &c->req;
 	const lb_frontend_conf_t *fe = c->fe->conf;
 	gw_head_req_opts_t o = {.path = path,
 	                        .path_len = path_len,
@@ -484,7 +484,7 @@ static const char *absolute_target(gw_conn_t *c, const char *t, size_t n, size_t
 static void on_request_head(gw_conn_t *c)
 {
 	const char *msg = c->rb.data + c->rb.start;
-	const gw_http_t *h = &c->req;
+	const net_http_t *h = &c->req;
 	const lb_frontend_conf_t *fe = c->fe->conf;
 	const char *path = NULL;
 	size_t path_len = 0;
@@ -492,10 +492,10 @@ static void on_request_head(gw_conn_t *c)
 	const char *why;
 	int hi, ri;
 
-	c->method = gw_http_method(h);
+	c->method = net_http_method(h);
 	c->is_head = strcmp(c->method, "HEAD") == 0;
-	c->req_has_body = gw_http_has_body(h);
-	c->client_keep_alive = gw_http_keep_alive(h);
+	c->req_has_body = net_http_has_body(h);
+	c->client_keep_alive = net_http_keep_alive(h);
 	c->bytes_in = h->head_len;
 	make_request_id(c);
 	client_timer(c, C_NONE, 0);
@@ -510,7 +510,7 @@ static void on_request_head(gw_conn_t *c)
 		send_error(c, err, true);
 		return;
 	}
-	hi = gw_http_find(h, msg, "host", 0);
+	hi = net_http_find(h, msg, "host", 0);
 	c->host = strndup(msg + h->hdrs[hi].value_off, h->hdrs[hi].value_len);
 	if (!c->host)
 		abort();
@@ -550,10 +550,10 @@ static void on_request_head(gw_conn_t *c)
 
 static void process_head(gw_conn_t *c)
 {
-	gw_rbuf_t *rb = &c->rb;
+	net_rbuf_t *rb = &c->rb;
 	while (c->state == CS_HEAD) {
 		size_t used;
-		gw_http_result_t r;
+		net_http_result_t r;
 		if (rb->parsed == rb->len) {
 			if (rb->len > rb->start && !c->t_start) {
 				/* first byte of a new request: the header clock starts */
@@ -566,25 +566,28 @@ static void process_head(gw_conn_t *c)
 			c->t_start = uv_hrtime();
 			client_timer(c, C_HEADER, cfg_of(c)->timeouts.client_header);
 		}
-		r = gw_http_execute(&c->req, rb->data + rb->parsed, rb->len - rb->parsed,
-		                    rb->parsed - rb->start, &used);
+		r = net_http_execute(&c->req, rb->data + rb->parsed, rb->len - rb->parsed,
+		                     rb->parsed - rb->start, &used);
 		rb->parsed += used;
 		switch (r) {
-		case GW_HTTP_MORE:
+		case NET_HTTP_MORE:
 			break;
-		case GW_HTTP_DONE:
+		case NET_HTTP_DONE:
 			/* the end of the previous body-less request, seen only now */
 			rb->start = rb->parsed;
-			gw_http_next(&c->req);
+			net_http_next(&c->req);
 			break;
-		case GW_HTTP_HEAD:
+		case NET_HTTP_HEAD:
 			on_request_head(c);
 			return;
-		case GW_HTTP_ERROR:
+		case NET_HTTP_ERROR:
 			make_request_id(c);
 			LB_INFO("bad request from %s: %s, request_id: %s", c->client_ip,
 			        c->req.why ? c->req.why : "invalid", c->reqid);
-			send_error(c, c->req.err, true);
+			send_error(c,
+			           c->req.err == NET_HTTP_E_TOO_LARGE ? GW_ERR_HEADER_TOO_LARGE
+			                                              : GW_ERR_INVALID_REQUEST,
+			           true);
 			return;
 		}
 	}
@@ -719,10 +722,10 @@ static void start_attempt(gw_conn_t *c)
 
 /* ---- relaying the request --------------------------------------------------------------- */
 
-static void on_up_alloc(gw_sock_t *s, uv_buf_t *buf);
-static void on_up_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf);
+static void on_up_alloc(net_sock_t *s, uv_buf_t *buf);
+static void on_up_read(net_sock_t *s, ssize_t nread, const uv_buf_t *buf);
 
-static void on_up_write(gw_sock_t *s, int status)
+static void on_up_write(net_sock_t *s, int status)
 {
 	gw_upstream_t *up = s->data;
 	gw_conn_t *c = up->conn;
@@ -735,7 +738,7 @@ static void on_up_write(gw_sock_t *s, int status)
 	if (!c->head_sent) {
 		c->head_sent = true;
 	} else {
-		c->bytes_in += gw_rbuf_release(&c->rb);
+		c->bytes_in += net_rbuf_release(&c->rb);
 		c->body_released = true;
 	}
 	proxy_timers(c, PROG_NODE);
@@ -758,8 +761,8 @@ static void send_head(gw_conn_t *c)
 	up->resp.skip_body = c->is_head;
 	up->timer_kind = U_NONE;
 	up->sock.data = up;
-	if (gw_sock_read_start(&up->sock, on_up_alloc, on_up_read) < 0 ||
-	    (rc = gw_sock_write(&up->sock, &b, 1, on_up_write)) < 0) {
+	if (net_sock_read_start(&up->sock, on_up_alloc, on_up_read) < 0 ||
+	    (rc = net_sock_write(&up->sock, &b, 1, on_up_write)) < 0) {
 		attempt_failed(c, GW_ERR_SERVICE_UNAVAILABLE, false, "write failed");
 		return;
 	}
@@ -768,7 +771,7 @@ static void send_head(gw_conn_t *c)
 
 static void pump_request(gw_conn_t *c)
 {
-	gw_rbuf_t *rb = &c->rb;
+	net_rbuf_t *rb = &c->rb;
 	gw_upstream_t *up = c->up;
 	unsigned prog = 0;
 	uv_buf_t b;
@@ -778,15 +781,15 @@ static void pump_request(gw_conn_t *c)
 again:
 	if (!c->req_done) {
 		size_t used;
-		gw_http_result_t r =
-		    gw_http_execute(&c->req, rb->data + rb->parsed, rb->len - rb->parsed, 0, &used);
+		net_http_result_t r = net_http_execute(&c->req, rb->data + rb->parsed,
+		                                       rb->len - rb->parsed, 0, &used);
 		rb->parsed += used;
 		c->body_rx += used;
 		if (used)
 			prog = PROG_CLIENT;
-		if (r == GW_HTTP_DONE) {
+		if (r == NET_HTTP_DONE) {
 			c->req_done = true;
-		} else if (r == GW_HTTP_ERROR || r == GW_HTTP_HEAD) {
+		} else if (r == NET_HTTP_ERROR || r == NET_HTTP_HEAD) {
 			/* the node has part of a body: release_upstream aborts its connection, so
 			 * that it never completes a request the client did not send */
 			LB_INFO("bad request body from %s: %s, request_id: %s", c->client_ip,
@@ -800,10 +803,10 @@ again:
 		proxy_timers(c, prog);
 		return;
 	}
-	if (gw_rbuf_take(rb, &b)) {
-		int rc = gw_sock_write_now(&up->sock, &b, 1, on_up_write);
+	if (net_rbuf_take(rb, &b)) {
+		int rc = net_sock_write_now(&up->sock, &b, 1, on_up_write);
 		if (rc < 0) {
-			gw_rbuf_abandon(rb);
+			net_rbuf_abandon(rb);
 			attempt_failed(c, GW_ERR_SERVICE_UNAVAILABLE, true, "write failed");
 			return;
 		}
@@ -812,7 +815,7 @@ again:
 			return; /* on in on_up_write */
 		}
 		/* Written at once: released, and the client's socket reads on. */
-		c->bytes_in += gw_rbuf_release(rb);
+		c->bytes_in += net_rbuf_release(rb);
 		c->body_released = true;
 		client_read_start(c);
 		if (c->state != CS_PROXY || c->up != up)
@@ -831,7 +834,7 @@ again:
 
 /* ---- relaying the response -------------------------------------------------------------- */
 
-static void on_client_write(gw_sock_t *s, int status);
+static void on_client_write(net_sock_t *s, int status);
 
 /* Writes to the client: 0 in flight (on_client_write comes), 1 done at once (only with `now`:
  * no callback, the caller finishes the write itself), -1 failed. */
@@ -841,8 +844,8 @@ static int write_down(gw_conn_t *c, const uv_buf_t *b, unsigned nb, int kind, bo
 	int rc;
 	c->down_kind = kind;
 	c->writing_down = true;
-	rc = now ? gw_sock_write_now(&c->sock, b, nb, on_client_write)
-	         : gw_sock_write(&c->sock, b, nb, on_client_write);
+	rc = now ? net_sock_write_now(&c->sock, b, nb, on_client_write)
+	         : net_sock_write(&c->sock, b, nb, on_client_write);
 	if (rc < 0) {
 		c->writing_down = false;
 		return -1;
@@ -874,7 +877,7 @@ static head_next_t on_response_head(gw_conn_t *c)
 {
 	gw_upstream_t *up = c->up;
 	const char *msg = up->rb.data + up->rb.start;
-	int status = gw_http_status(&up->resp);
+	int status = net_http_status(&up->resp);
 	bool interim = status >= 100 && status < 200;
 	gw_head_conn_t hc = GW_HEAD_CONN_NONE;
 	const char *why;
@@ -892,7 +895,7 @@ static head_next_t on_response_head(gw_conn_t *c)
 			attempt_failed(c, GW_ERR_BAD_GATEWAY, true, "sent too many 1xx responses");
 			return HEAD_WAIT;
 		}
-		if (gw_http_minor(&c->req) == 0) {
+		if (net_http_minor(&c->req) == 0) {
 			/* HTTP/1.0 has no interim responses (RFC 9110 15.2) */
 			up->rb.start = up->rb.parsed;
 			return HEAD_SKIP;
@@ -910,11 +913,11 @@ static head_next_t on_response_head(gw_conn_t *c)
 			gw_node_report(c->node, true, NULL);
 		}
 		if (!c->client_keep_alive || c->client_eof || c->srv->stopping || c->rt->retired ||
-		    gw_http_needs_eof(&up->resp) || !c->req_done)
+		    net_http_needs_eof(&up->resp) || !c->req_done)
 			c->close_after = true;
 		if (c->close_after)
 			hc = GW_HEAD_CONN_CLOSE;
-		else if (gw_http_minor(&c->req) == 0)
+		else if (net_http_minor(&c->req) == 0)
 			hc = GW_HEAD_CONN_KEEP_ALIVE;
 	}
 	free(c->resp_head);
@@ -934,9 +937,9 @@ static head_next_t on_response_head(gw_conn_t *c)
 static void finish_response(gw_conn_t *c)
 {
 	gw_upstream_t *up = c->up;
-	bool reusable = c->req_sent && gw_http_keep_alive(&up->resp) &&
-	                !gw_http_needs_eof(&up->resp) && up->rb.len == up->rb.parsed;
-	int status = gw_http_status(&up->resp);
+	bool reusable = c->req_sent && net_http_keep_alive(&up->resp) &&
+	                !net_http_needs_eof(&up->resp) && up->rb.len == up->rb.parsed;
+	int status = net_http_status(&up->resp);
 	up->bodyless = c->is_head || status == 204 || status == 304;
 	if (!c->req_done)
 		c->close_after = true;
@@ -947,27 +950,27 @@ static void finish_response(gw_conn_t *c)
 static void pump_response(gw_conn_t *c)
 {
 	gw_upstream_t *up = c->up;
-	gw_rbuf_t *rb;
+	net_rbuf_t *rb;
 	bool head_pending = false; /* a final head waits to go out with the body at hand */
 
 	while (up && c->state == CS_PROXY && !c->writing_down) {
 		size_t used;
-		gw_http_result_t r;
+		net_http_result_t r;
 		rb = &up->rb;
 		/* with the head done, zero bytes still let the parser end a body-less message */
 		if ((rb->parsed < rb->len || up->resp.head_done) && !c->resp_done) {
-			r = gw_http_execute(&up->resp, rb->data + rb->parsed, rb->len - rb->parsed,
-			                    rb->parsed - rb->start, &used);
+			r = net_http_execute(&up->resp, rb->data + rb->parsed, rb->len - rb->parsed,
+			                     rb->parsed - rb->start, &used);
 			rb->parsed += used;
 			switch (r) {
-			case GW_HTTP_MORE:
+			case NET_HTTP_MORE:
 				if (!up->resp.head_done && rb->len == rb->cap && rb->start == 0) {
 					attempt_failed(c, GW_ERR_BAD_GATEWAY, true,
 					               "sent a response head over the buffer size");
 					return;
 				}
 				break;
-			case GW_HTTP_HEAD:
+			case NET_HTTP_HEAD:
 				switch (on_response_head(c)) {
 				case HEAD_FINAL:
 					head_pending = true;
@@ -979,17 +982,17 @@ static void pump_response(gw_conn_t *c)
 					         */
 				}
 				return;
-			case GW_HTTP_DONE:
+			case NET_HTTP_DONE:
 				if (c->status == 0) {
 					/* an interim (1xx) response ended: a final one follows */
 					bool skip = up->resp.skip_body;
-					gw_http_next(&up->resp);
+					net_http_next(&up->resp);
 					up->resp.skip_body = skip;
 				} else {
 					c->resp_done = true;
 				}
 				continue;
-			case GW_HTTP_ERROR:
+			case NET_HTTP_ERROR:
 				attempt_failed(c, GW_ERR_BAD_GATEWAY, true,
 				               up->resp.why ? up->resp.why : "invalid response");
 				return;
@@ -1003,7 +1006,7 @@ static void pump_response(gw_conn_t *c)
 			kind |= DOWN_HEAD;
 			head_pending = false;
 		}
-		if (gw_rbuf_take(rb, &b[nb])) {
+		if (net_rbuf_take(rb, &b[nb])) {
 			nb++;
 			kind |= DOWN_BODY;
 		}
@@ -1011,7 +1014,7 @@ static void pump_response(gw_conn_t *c)
 			int rc = write_down(c, b, nb, kind, true);
 			if (rc < 0) {
 				if (kind & DOWN_BODY)
-					gw_rbuf_abandon(rb);
+					net_rbuf_abandon(rb);
 				conn_close(c, true);
 				return;
 			}
@@ -1025,10 +1028,10 @@ static void pump_response(gw_conn_t *c)
 				c->resp_head = NULL;
 			}
 			if (kind & DOWN_BODY)
-				gw_rbuf_release(rb);
+				net_rbuf_release(rb);
 			proxy_timers(c, PROG_CLIENT);
 			if (!c->resp_done &&
-			    gw_sock_read_start(&up->sock, on_up_alloc, on_up_read) < 0) {
+			    net_sock_read_start(&up->sock, on_up_alloc, on_up_read) < 0) {
 				conn_close(c, true);
 				return;
 			}
@@ -1047,13 +1050,13 @@ static void pump_response(gw_conn_t *c)
 	}
 }
 
-static void on_up_alloc(gw_sock_t *s, uv_buf_t *buf)
+static void on_up_alloc(net_sock_t *s, uv_buf_t *buf)
 {
 	gw_upstream_t *up = s->data;
-	gw_rbuf_space(&up->rb, buf);
+	net_rbuf_space(&up->rb, buf);
 }
 
-static void on_up_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
+static void on_up_read(net_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	gw_upstream_t *up = s->data;
 	gw_conn_t *c = up->conn;
@@ -1061,14 +1064,14 @@ static void on_up_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (!c || c->up != up)
 		return;
 	if (nread < 0) {
-		gw_http_result_t r = GW_HTTP_ERROR;
+		net_http_result_t r = NET_HTTP_ERROR;
 		if (nread == UV_EOF && up->resp.head_done && !c->writing_down)
 			pump_response(c); /* relay what is buffered before deciding */
 		if (c->state != CS_PROXY || c->up != up)
 			return;
 		if (nread == UV_EOF)
-			r = gw_http_finish(&up->resp);
-		if (r == GW_HTTP_DONE) {
+			r = net_http_finish(&up->resp);
+		if (r == NET_HTTP_DONE) {
 			c->resp_done = true;
 			if (!c->writing_down)
 				pump_response(c);
@@ -1084,7 +1087,7 @@ static void on_up_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 	pump_response(c);
 }
 
-static void on_client_write(gw_sock_t *s, int status)
+static void on_client_write(net_sock_t *s, int status)
 {
 	gw_conn_t *c = s->data;
 	int kind = c->down_kind;
@@ -1111,10 +1114,10 @@ static void on_client_write(gw_sock_t *s, int status)
 		c->resp_head = NULL;
 	}
 	if (kind & DOWN_BODY)
-		gw_rbuf_release(&c->up->rb);
+		net_rbuf_release(&c->up->rb);
 	proxy_timers(c, PROG_CLIENT);
 	if (c->up && !c->resp_done)
-		gw_sock_read_start(&c->up->sock, on_up_alloc, on_up_read);
+		net_sock_read_start(&c->up->sock, on_up_alloc, on_up_read);
 	pump_response(c);
 }
 
@@ -1221,7 +1224,7 @@ static void send_error(gw_conn_t *c, gw_err_t err, bool close)
 		return;
 	}
 	c->state = CS_ERROR;
-	gw_sock_read_stop(&c->sock);
+	net_sock_read_stop(&c->sock);
 	uv_buf_t eb = uv_buf_init(c->err_buf, (unsigned)c->err_len);
 	if (write_down(c, &eb, 1, DOWN_ERR, false) < 0)
 		conn_close(c, true);
@@ -1238,7 +1241,7 @@ static void linger_start(gw_conn_t *c)
 {
 	c->state = CS_LINGER;
 	c->linger_bytes = 0;
-	if (gw_sock_shutdown(&c->sock) < 0) {
+	if (net_sock_shutdown(&c->sock) < 0) {
 		conn_close(c, false);
 		return;
 	}
@@ -1281,11 +1284,11 @@ static void end_request(gw_conn_t *c)
 	c->body_t0 = c->body_rx = 0;
 	c->state = CS_HEAD;
 	if (c->req.msg_done || !c->req.head_done)
-		gw_http_next(&c->req);
+		net_http_next(&c->req);
 	/* unparsed bytes are the next pipelined request(s) */
 	c->rb.start = c->rb.parsed;
-	gw_rbuf_drop(&c->rb); /* an idle keep-alive connection holds no buffer */
-	gw_rbuf_compact(&c->rb);
+	net_rbuf_drop(&c->rb); /* an idle keep-alive connection holds no buffer */
+	net_rbuf_compact(&c->rb);
 	client_timer(c, C_IDLE, cfg_of(c)->timeouts.client_idle);
 	if (c->rb.len > c->rb.start)
 		process_head(c);

@@ -22,11 +22,11 @@ static bool name_eq(const char *s, size_t n, const char *name)
  * Calls `fn` for each comma-separated token of every header named `name` (empty list elements
  * skipped, RFC 9110 5.6.1); stops and returns true when fn does.
  */
-static bool each_token(const gw_http_t *h, const char *msg, const char *name,
+static bool each_token(const net_http_t *h, const char *msg, const char *name,
                        bool (*fn)(const char *t, size_t n, const void *arg), const void *arg)
 {
-	for (int i = gw_http_find(h, msg, name, 0); i >= 0;
-	     i = gw_http_find(h, msg, name, (uint32_t)i + 1)) {
+	for (int i = net_http_find(h, msg, name, 0); i >= 0;
+	     i = net_http_find(h, msg, name, (uint32_t)i + 1)) {
 		const char *v = msg + h->hdrs[i].value_off, *end = v + h->hdrs[i].value_len;
 		while (v < end) {
 			const char *t, *te;
@@ -62,7 +62,7 @@ static bool token_other_than_chunked(const char *t, size_t n, const void *arg)
 
 typedef struct {
 	const char *msg;
-	const gw_hdr_t *hd;
+	const net_hdr_t *hd;
 } hdr_ref_t;
 
 static bool token_names_hdr(const char *t, size_t n, const void *arg)
@@ -72,12 +72,12 @@ static bool token_names_hdr(const char *t, size_t n, const void *arg)
 }
 
 /* Hop-by-hop: the fixed set, and what Connection names, but never the framing fields or Host. */
-static bool hop_by_hop(const gw_http_t *h, const char *msg, uint32_t i)
+static bool hop_by_hop(const net_http_t *h, const char *msg, uint32_t i)
 {
 	static const char *const fixed[] = {"connection", "keep-alive", "proxy-connection",
 	                                    "te",         "upgrade",    NULL};
 	static const char *const never[] = {"content-length", "transfer-encoding", "host", NULL};
-	const gw_hdr_t *hd = &h->hdrs[i];
+	const net_hdr_t *hd = &h->hdrs[i];
 	const char *name = msg + hd->name_off;
 	hdr_ref_t ref = {msg, hd};
 	if (token_is(name, hd->name_len, fixed))
@@ -127,25 +127,25 @@ static bool refuse(gw_err_t *err, const char **why, gw_err_t e, const char *reas
 	return false;
 }
 
-bool gw_head_check_request(const gw_http_t *h, const char *msg, gw_err_t *err, const char **why)
+bool gw_head_check_request(const net_http_t *h, const char *msg, gw_err_t *err, const char **why)
 {
 	static const char *const framing[] = {"content-length", "transfer-encoding", "host", NULL};
-	int major = gw_http_major(h), minor = gw_http_minor(h);
+	int major = net_http_major(h), minor = net_http_minor(h);
 	int hi;
 
 	if (major != 1 || minor > 1)
 		return refuse(err, why, GW_ERR_HTTP_VERSION, "HTTP version not supported");
-	hi = gw_http_find(h, msg, "host", 0);
+	hi = net_http_find(h, msg, "host", 0);
 	if (hi < 0)
 		return refuse(err, why, GW_ERR_INVALID_REQUEST, "no Host header");
-	if (gw_http_find(h, msg, "host", (uint32_t)hi + 1) >= 0)
+	if (net_http_find(h, msg, "host", (uint32_t)hi + 1) >= 0)
 		return refuse(err, why, GW_ERR_INVALID_REQUEST, "more than one Host header");
 	if (!valid_host(msg + h->hdrs[hi].value_off, h->hdrs[hi].value_len))
 		return refuse(err, why, GW_ERR_INVALID_REQUEST, "invalid Host header");
 	if (each_token(h, msg, "connection", token_is, framing))
 		return refuse(err, why, GW_ERR_INVALID_REQUEST,
 		              "Connection names Content-Length, Transfer-Encoding or Host");
-	if (gw_http_find(h, msg, "transfer-encoding", 0) >= 0) {
+	if (net_http_find(h, msg, "transfer-encoding", 0) >= 0) {
 		if (minor == 0)
 			return refuse(err, why, GW_ERR_INVALID_REQUEST,
 			              "Transfer-Encoding in an HTTP/1.0 request");
@@ -164,20 +164,21 @@ static void put(char *dst, size_t *p, const void *src, size_t n)
 	*p += n;
 }
 
-static void put_fields(const gw_http_t *h, const char *msg, char *out, size_t *p, bool drop_real_ip)
+static void put_fields(const net_http_t *h, const char *msg, char *out, size_t *p,
+                       bool drop_real_ip)
 {
 	for (uint32_t i = 0; i < h->nhdrs; i++) {
-		const gw_hdr_t *hd = &h->hdrs[i];
+		const net_hdr_t *hd = &h->hdrs[i];
 		if (hop_by_hop(h, msg, i))
 			continue;
-		if (drop_real_ip && gw_http_name_is(h, msg, i, "x-real-ip"))
+		if (drop_real_ip && net_http_name_is(h, msg, i, "x-real-ip"))
 			continue; /* ours replaces a client-supplied one */
 		put(out, p, msg + hd->name_off, hd->line_end - hd->name_off);
 		put(out, p, "\r\n", 2);
 	}
 }
 
-void gw_head_request(const gw_http_t *h, const char *msg, const gw_head_req_opts_t *o, char **out,
+void gw_head_request(const net_http_t *h, const char *msg, const gw_head_req_opts_t *o, char **out,
                      size_t *out_len, size_t *target_off)
 {
 	size_t ip_len = o->client_ip ? strlen(o->client_ip) : 0;
@@ -193,7 +194,7 @@ void gw_head_request(const gw_http_t *h, const char *msg, const gw_head_req_opts
 		put(b, &p, o->path, o->path_len);
 	else
 		put(b, &p, msg + h->url_off, h->url_len);
-	p += (size_t)snprintf(b + p, cap - p, " HTTP/1.%d\r\n", gw_http_minor(h));
+	p += (size_t)snprintf(b + p, cap - p, " HTTP/1.%d\r\n", net_http_minor(h));
 	put_fields(h, msg, b, &p, o->x_real_ip);
 	if (o->x_forwarded_for && ip_len)
 		p += (size_t)snprintf(b + p, cap - p, "X-Forwarded-For: %s\r\n", o->client_ip);
@@ -204,21 +205,21 @@ void gw_head_request(const gw_http_t *h, const char *msg, const gw_head_req_opts
 	*out_len = p;
 }
 
-bool gw_head_check_response(const gw_http_t *h, const char **why)
+bool gw_head_check_response(const net_http_t *h, const char **why)
 {
-	int status = gw_http_status(h);
+	int status = net_http_status(h);
 	if (status < 100 || status > 599) {
 		*why = "sent a status code outside 100-599";
 		return false;
 	}
-	if (gw_http_major(h) != 1 || gw_http_minor(h) > 1) {
+	if (net_http_major(h) != 1 || net_http_minor(h) > 1) {
 		*why = "sent a response version other than HTTP/1.0 or 1.1";
 		return false;
 	}
 	return true;
 }
 
-void gw_head_response(const gw_http_t *h, const char *msg, gw_head_conn_t conn, char **out,
+void gw_head_response(const net_http_t *h, const char *msg, gw_head_conn_t conn, char **out,
                       size_t *out_len)
 {
 	size_t cap = h->head_len + 64, p = 0;
@@ -227,8 +228,8 @@ void gw_head_response(const gw_http_t *h, const char *msg, gw_head_conn_t conn, 
 	if (!b)
 		abort(); /* bounded by the buffer size */
 	/* the status line rebuilt from its parts: a node may precede it with empty lines */
-	p += (size_t)snprintf(b, cap, "HTTP/%d.%d %03d ", gw_http_major(h), gw_http_minor(h),
-	                      gw_http_status(h));
+	p += (size_t)snprintf(b, cap, "HTTP/%d.%d %03d ", net_http_major(h), net_http_minor(h),
+	                      net_http_status(h));
 	put(b, &p, msg + h->status_off, h->status_len);
 	put(b, &p, "\r\n", 2);
 	put_fields(h, msg, b, &p, false);

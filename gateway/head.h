@@ -17,7 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "gateway/http.h"
+#include "net/http.h"
 #include "gateway/s3err.h"
 
 /*
@@ -27,7 +27,7 @@
  * fragment in the target. True when it passes; else *err is the answer and *why the reason for
  * the log.
  */
-bool gw_head_check_request(const gw_http_t *h, const char *msg, gw_err_t *err, const char **why);
+bool gw_head_check_request(const net_http_t *h, const char *msg, gw_err_t *err, const char **why);
 
 typedef struct gw_head_req_opts_s {
 	const char *path; /* replaces an absolute-form target (origin-form path); NULL: keep it */
@@ -41,11 +41,11 @@ typedef struct gw_head_req_opts_s {
  * The head to send to nodes, malloc'd into *out (*out_len bytes, not NUL-terminated);
  * *target_off is the offset of the request target in it. msg: the message's first byte.
  */
-void gw_head_request(const gw_http_t *h, const char *msg, const gw_head_req_opts_t *o, char **out,
+void gw_head_request(const net_http_t *h, const char *msg, const gw_head_req_opts_t *o, char **out,
                      size_t *out_len, size_t *target_off);
 
 /* A response head from a node that s3lb relays: a status code of 100-599. */
-bool gw_head_check_response(const gw_http_t *h, const char **why);
+bool gw_head_check_response(const net_http_t *h, const char **why);
 
 typedef enum {
 	GW_HEAD_CONN_NONE = 0,   /* add nothing (interim responses; HTTP/1.1 keep-alive) */
@@ -54,7 +54,7 @@ typedef enum {
 } gw_head_conn_t;
 
 /* The response head to send to the client, malloc'd into *out. */
-void gw_head_response(const gw_http_t *h, const char *msg, gw_head_conn_t conn, char **out,
+void gw_head_response(const net_http_t *h, const char *msg, gw_head_conn_t conn, char **out,
                       size_t *out_len);
 
 #endif

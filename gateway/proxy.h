@@ -17,12 +17,12 @@
 
 #include "core/config.h"
 #include "gateway/balancer.h"
-#include "gateway/http.h"
+#include "net/http.h"
 #include "gateway/metrics.h"
-#include "gateway/rbuf.h"
+#include "net/rbuf.h"
 #include "gateway/s3err.h"
 #include "gateway/s3req.h"
-#include "gateway/sock.h"
+#include "net/sock.h"
 
 typedef struct gw_server_s gw_server_t;
 typedef struct gw_runtime_s gw_runtime_t;
@@ -55,14 +55,14 @@ struct gw_pool_s {
 	gw_lb_node_t *lbn; /* what the balancer sees, index-aligned with nodes */
 	size_t n;
 	gw_balancer_t *bal;
-	gw_tls_ctx_t *tls;         /* towards nodes, NULL: plain */
+	net_tls_ctx_t *tls;        /* towards nodes, NULL: plain */
 	uint32_t inflight;         /* requests in flight through this pool */
 	uint32_t retries_inflight; /* retry attempts in flight (retry budget) */
 };
 
 typedef struct gw_frontend_rt_s {
 	const lb_frontend_conf_t *conf;
-	gw_tls_ctx_t *tls; /* NULL: plain HTTP */
+	net_tls_ctx_t *tls; /* NULL: plain HTTP */
 } gw_frontend_rt_t;
 
 struct gw_runtime_s {
@@ -115,8 +115,8 @@ struct gw_server_s {
 	gw_metrics_t *metrics;
 	uv_signal_t sig_hup, sig_term, sig_int;
 	uv_timer_t grace_timer;
-	gw_sockq_t sockq; /* write completions of the client and upstream sockets */
-	uint32_t nconns;  /* open client connections (not admin) */
+	net_sockq_t sockq; /* write completions of the client and upstream sockets */
+	uint32_t nconns;   /* open client connections (not admin) */
 	uint64_t next_conn_id;
 	bool stopping;
 	bool stopped;
@@ -131,14 +131,14 @@ struct gw_server_s {
 
 /* One upstream (node) connection. Busy: owned by exactly one client connection. */
 struct gw_upstream_s {
-	gw_sock_t sock;
+	net_sock_t sock;
 	gw_node_t *node;
 	gw_conn_t *conn; /* owner while busy, NULL while idle */
 	gw_upstream_t *next_idle, *prev_idle;
 	uv_timer_t timer;
 	int timer_kind; /* what timer runs (conn.c's U_*) */
-	gw_http_t resp;
-	gw_rbuf_t rb;     /* response bytes from the node */
+	net_http_t resp;
+	net_rbuf_t rb;    /* response bytes from the node */
 	unsigned pending; /* handles still open (sock, timer); freed at 0 */
 	uint64_t idle_since;
 	bool connected;
@@ -150,7 +150,7 @@ struct gw_upstream_s {
 
 /* One client connection; the state machine is in conn.c. */
 struct gw_conn_s {
-	gw_sock_t sock;
+	net_sock_t sock;
 	gw_server_t *srv;
 	gw_runtime_t *rt;
 	gw_frontend_rt_t *fe;
@@ -160,8 +160,8 @@ struct gw_conn_s {
 	int timer_kind;   /* what timer runs (conn.c's C_*) */
 	unsigned pending; /* open handles (sock, timer); freed at 0 */
 	int state;
-	gw_http_t req;
-	gw_rbuf_t rb;     /* request bytes from the client */
+	net_http_t req;
+	net_rbuf_t rb;    /* request bytes from the client */
 	size_t msg_start; /* offset in rb of the current request's first byte */
 	bool client_eof;
 

@@ -23,7 +23,7 @@ static void node_refresh(gw_node_t *node)
 static void up_free(gw_upstream_t *up)
 {
 	gw_runtime_t *rt = up->node->pool->rt;
-	gw_http_free(&up->resp);
+	net_http_free(&up->resp);
 	free(up->rb.data);
 	free(up);
 	gw_runtime_unref(rt);
@@ -36,7 +36,7 @@ static void on_up_handle_closed(uv_handle_t *h)
 		up_free(up);
 }
 
-static void on_up_sock_closed(gw_sock_t *s)
+static void on_up_sock_closed(net_sock_t *s)
 {
 	gw_upstream_t *up = s->data;
 	if (--up->pending == 0)
@@ -72,7 +72,7 @@ static void up_close(gw_upstream_t *up)
 	uv_timer_stop(&up->timer);
 	uv_close((uv_handle_t *)&up->timer, on_up_handle_closed);
 	up->sock.data = up;
-	gw_sock_close(&up->sock, on_up_sock_closed);
+	net_sock_close(&up->sock, on_up_sock_closed);
 }
 
 static void on_connect_timeout(uv_timer_t *t)
@@ -87,7 +87,7 @@ static void on_connect_timeout(uv_timer_t *t)
 	up_close(up);
 }
 
-static void on_connected(gw_sock_t *s, int status)
+static void on_connected(net_sock_t *s, int status)
 {
 	gw_upstream_t *up = s->data;
 	if (up->closing)
@@ -178,7 +178,7 @@ int gw_upstream_get(gw_node_t *node, gw_conn_t *owner, gw_upstream_t **out, bool
 		abort();
 	up->node = node;
 	up->conn = owner;
-	gw_http_init(&up->resp, HTTP_RESPONSE, 1000, up->rb.cap);
+	net_http_init(&up->resp, HTTP_RESPONSE, 1000, up->rb.cap);
 	uv_timer_init(owner->srv->loop, &up->timer);
 	up->timer.data = up;
 	up->pending = 2;
@@ -186,7 +186,7 @@ int gw_upstream_get(gw_node_t *node, gw_conn_t *owner, gw_upstream_t **out, bool
 	node->nconns++;
 	node->stats->connects++;
 	node_refresh(node);
-	rc = gw_sock_connect(
+	rc = net_sock_connect(
 	    owner->srv->loop, &up->sock, (const struct sockaddr *)&node->conf->addr.ss, pool->tls,
 	    pool->conf->tls.server_name ? pool->conf->tls.server_name : node->conf->addr.host,
 	    on_connected);
@@ -209,7 +209,7 @@ static void on_idle_timeout(uv_timer_t *t)
 	up_close(t->data);
 }
 
-static void on_idle_alloc(gw_sock_t *s, uv_buf_t *buf)
+static void on_idle_alloc(net_sock_t *s, uv_buf_t *buf)
 {
 	gw_upstream_t *up = s->data;
 	buf->base = up->rb.data;
@@ -217,7 +217,7 @@ static void on_idle_alloc(gw_sock_t *s, uv_buf_t *buf)
 }
 
 /* Anything from an idle connection (EOF, reset, stray bytes) ends it. */
-static void on_idle_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
+static void on_idle_read(net_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	gw_upstream_t *up = s->data;
 	(void)buf;
@@ -249,7 +249,7 @@ void gw_upstream_release(gw_upstream_t *up, bool reusable)
 	}
 	up->rb.start = up->rb.parsed = up->rb.len = 0;
 	up->rb.writing = false;
-	gw_http_next(&up->resp);
+	net_http_next(&up->resp);
 	up->next_idle = node->idle;
 	up->prev_idle = NULL;
 	if (node->idle)
@@ -258,7 +258,7 @@ void gw_upstream_release(gw_upstream_t *up, bool reusable)
 	node->nidle++;
 	up->idle = true;
 	up->sock.data = up;
-	if (gw_sock_read_start(&up->sock, on_idle_alloc, on_idle_read) < 0) {
+	if (net_sock_read_start(&up->sock, on_idle_alloc, on_idle_read) < 0) {
 		up_close(up);
 		return;
 	}

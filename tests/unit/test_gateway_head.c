@@ -16,11 +16,11 @@
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
-static void parse_head(gw_http_t *h, llhttp_type_t type, const char *in)
+static void parse_head(net_http_t *h, llhttp_type_t type, const char *in)
 {
 	size_t used;
-	gw_http_init(h, type, 100, 16384);
-	assert_int_equal(gw_http_execute(h, in, strlen(in), 0, &used), GW_HTTP_HEAD);
+	net_http_init(h, type, 100, 16384);
+	assert_int_equal(net_http_execute(h, in, strlen(in), 0, &used), NET_HTTP_HEAD);
 }
 
 typedef struct {
@@ -93,7 +93,7 @@ static void test_request_table(void **state)
 	(void)state;
 	for (size_t i = 0; i < NELEM(req_cases); i++) {
 		const req_case_t *t = &req_cases[i];
-		gw_http_t h;
+		net_http_t h;
 		gw_err_t err = GW_ERR__COUNT;
 		const char *why = NULL;
 		bool ok;
@@ -115,7 +115,7 @@ static void test_request_table(void **state)
 			assert_int_equal(out[target_off], '/');
 			free(out);
 		}
-		gw_http_free(&h);
+		net_http_free(&h);
 	}
 }
 
@@ -123,7 +123,7 @@ static void test_request_options(void **state)
 {
 	static const char in[] = "GET http://h/b/k HTTP/1.1\r\nHost: h\r\nX-Real-IP: 1.2.3.4\r\n"
 	                         "x-real-ip: 5.6.7.8\r\nX-A: 1\r\n\r\n";
-	gw_http_t h;
+	net_http_t h;
 	gw_head_req_opts_t o = {.path = "/b/k",
 	                        .path_len = 4,
 	                        .client_ip = "192.0.2.7",
@@ -139,7 +139,7 @@ static void test_request_options(void **state)
 	assert_memory_equal(out, want, len);
 	assert_int_equal(target_off, 4);
 	free(out);
-	gw_http_free(&h);
+	net_http_free(&h);
 }
 
 typedef struct {
@@ -175,7 +175,7 @@ static void test_response_table(void **state)
 	(void)state;
 	for (size_t i = 0; i < NELEM(resp_cases); i++) {
 		const resp_case_t *t = &resp_cases[i];
-		gw_http_t h;
+		net_http_t h;
 		const char *why = NULL;
 		bool ok;
 		parse_head(&h, HTTP_RESPONSE, t->in);
@@ -190,7 +190,7 @@ static void test_response_table(void **state)
 				fail_msg("case %zu: got '%.*s'", i, (int)len, out);
 			free(out);
 		}
-		gw_http_free(&h);
+		net_http_free(&h);
 	}
 }
 

@@ -8,21 +8,21 @@
 #include <string.h>
 #include <strings.h>
 
-#include "gateway/http.h"
+#include "net/http.h"
 
-static gw_http_t *H(llhttp_t *p)
+static net_http_t *H(llhttp_t *p)
 {
-	return (gw_http_t *)p;
+	return (net_http_t *)p;
 }
 
-static uint32_t off(const gw_http_t *h, const char *at)
+static uint32_t off(const net_http_t *h, const char *at)
 {
 	return (uint32_t)((size_t)(at - h->cur_data) + h->cur_pos);
 }
 
-static int too_large(gw_http_t *h, const char *why)
+static int too_large(net_http_t *h, const char *why)
 {
-	h->err = GW_ERR_HEADER_TOO_LARGE;
+	h->err = NET_HTTP_E_TOO_LARGE;
 	h->why = why;
 	return HPE_USER;
 }
@@ -34,7 +34,7 @@ static bool ows(char ch)
 
 static int on_message_begin(llhttp_t *p)
 {
-	gw_http_t *h = H(p);
+	net_http_t *h = H(p);
 	h->nhdrs = 0;
 	h->method_len = h->url_len = h->status_len = 0;
 	h->head_done = h->msg_done = false;
@@ -45,7 +45,7 @@ static int on_message_begin(llhttp_t *p)
 	return 0;
 }
 
-static int span(gw_http_t *h, uint32_t *o, uint32_t *l, const char *at, size_t len)
+static int span(net_http_t *h, uint32_t *o, uint32_t *l, const char *at, size_t len)
 {
 	if (off(h, at) + len > h->max_head)
 		return too_large(h, "header block too large");
@@ -72,7 +72,7 @@ static int on_status(llhttp_t *p, const char *at, size_t len)
 
 /* Trailer fields (after a chunked body) are counted against limits of their own and not kept:
  * they are relayed as body bytes. */
-static int trailer_bytes(gw_http_t *h, size_t len)
+static int trailer_bytes(net_http_t *h, size_t len)
 {
 	h->trailer_bytes += len;
 	if (h->trailer_bytes > h->max_head)
@@ -82,8 +82,8 @@ static int trailer_bytes(gw_http_t *h, size_t len)
 
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
-	gw_http_t *h = H(p);
-	gw_hdr_t *hd;
+	net_http_t *h = H(p);
+	net_hdr_t *hd;
 	if (h->head_done) {
 		if (!h->in_field && ++h->ntrailers > h->max_headers)
 			return too_large(h, "too many trailer fields");
@@ -95,7 +95,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 			return too_large(h, "too many headers");
 		if (h->nhdrs == h->hdr_cap) {
 			uint32_t cap = h->hdr_cap ? h->hdr_cap * 2 : 16;
-			gw_hdr_t *n = realloc(h->hdrs, cap * sizeof(*n));
+			net_hdr_t *n = realloc(h->hdrs, cap * sizeof(*n));
 			if (!n)
 				abort(); /* small control allocation */
 			h->hdrs = n;
@@ -117,8 +117,8 @@ static int on_header_field_complete(llhttp_t *p)
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
-	gw_http_t *h = H(p);
-	gw_hdr_t *hd;
+	net_http_t *h = H(p);
+	net_hdr_t *hd;
 	if (h->head_done)
 		return trailer_bytes(h, len);
 	hd = &h->hdrs[h->nhdrs - 1];
@@ -134,9 +134,9 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
  */
 static int on_header_value_complete(llhttp_t *p)
 {
-	gw_http_t *h = H(p);
+	net_http_t *h = H(p);
 	const char *msg = h->cur_data - h->cur_pos;
-	gw_hdr_t *hd;
+	net_hdr_t *hd;
 	uint32_t end;
 	if (h->head_done)
 		return 0;
@@ -149,7 +149,7 @@ static int on_header_value_complete(llhttp_t *p)
 	while (ows(msg[end]))
 		end++;
 	if (msg[end] != '\r') {
-		h->err = GW_ERR_INVALID_REQUEST;
+		h->err = NET_HTTP_E_INVALID;
 		h->why = "malformed header line";
 		return HPE_USER;
 	}
@@ -159,7 +159,7 @@ static int on_header_value_complete(llhttp_t *p)
 
 static int on_headers_complete(llhttp_t *p)
 {
-	gw_http_t *h = H(p);
+	net_http_t *h = H(p);
 	h->head_done = true;
 	if (h->skip_body)
 		p->flags |= F_SKIPBODY; /* what returning 1 would do; we need the pause too */
@@ -172,7 +172,7 @@ static int on_message_complete(llhttp_t *p)
 	return HPE_PAUSED;
 }
 
-void gw_http_init(gw_http_t *h, llhttp_type_t type, uint32_t max_headers, uint64_t max_head)
+void net_http_init(net_http_t *h, llhttp_type_t type, uint32_t max_headers, uint64_t max_head)
 {
 	memset(h, 0, sizeof(*h));
 	llhttp_settings_init(&h->settings);
@@ -191,14 +191,14 @@ void gw_http_init(gw_http_t *h, llhttp_type_t type, uint32_t max_headers, uint64
 	h->max_head = max_head;
 }
 
-void gw_http_free(gw_http_t *h)
+void net_http_free(net_http_t *h)
 {
 	free(h->hdrs);
 	h->hdrs = NULL;
 	h->hdr_cap = h->nhdrs = 0;
 }
 
-void gw_http_next(gw_http_t *h)
+void net_http_next(net_http_t *h)
 {
 	h->head_done = h->msg_done = h->skip_body = false;
 	h->nhdrs = 0;
@@ -210,18 +210,18 @@ void gw_http_next(gw_http_t *h)
 	h->why = NULL;
 }
 
-static gw_http_result_t failed(gw_http_t *h, llhttp_errno_t e, size_t *used)
+static net_http_result_t failed(net_http_t *h, llhttp_errno_t e, size_t *used)
 {
 	*used = 0;
 	if (e != HPE_USER) {
-		h->err = GW_ERR_INVALID_REQUEST;
+		h->err = NET_HTTP_E_INVALID;
 		h->why = llhttp_get_error_reason(&h->p);
 	}
-	return GW_HTTP_ERROR;
+	return NET_HTTP_ERROR;
 }
 
-gw_http_result_t gw_http_execute(gw_http_t *h, const char *data, size_t len, size_t pos,
-                                 size_t *used)
+net_http_result_t net_http_execute(net_http_t *h, const char *data, size_t len, size_t pos,
+                                   size_t *used)
 {
 	llhttp_errno_t e;
 	bool head_before = h->head_done;
@@ -229,7 +229,7 @@ gw_http_result_t gw_http_execute(gw_http_t *h, const char *data, size_t len, siz
 	if (h->msg_done) {
 		/* ended by the framing check right after the head */
 		*used = 0;
-		return GW_HTTP_DONE;
+		return NET_HTTP_DONE;
 	}
 	h->cur_data = data;
 	h->cur_pos = pos;
@@ -238,9 +238,9 @@ gw_http_result_t gw_http_execute(gw_http_t *h, const char *data, size_t len, siz
 		*used = len;
 		if (!h->head_done && pos + len > h->max_head) {
 			too_large(h, "header block too large");
-			return GW_HTTP_ERROR;
+			return NET_HTTP_ERROR;
 		}
-		return GW_HTTP_MORE;
+		return NET_HTTP_MORE;
 	}
 	if (e != HPE_PAUSED && e != HPE_PAUSED_UPGRADE)
 		return failed(h, e, used);
@@ -262,80 +262,80 @@ gw_http_result_t gw_http_execute(gw_http_t *h, const char *data, size_t len, siz
 			llhttp_resume_after_upgrade(&h->p);
 		else if (e != HPE_OK)
 			return failed(h, e, used);
-		return GW_HTTP_HEAD;
+		return NET_HTTP_HEAD;
 	}
 	if (h->msg_done)
-		return GW_HTTP_DONE;
-	return GW_HTTP_MORE;
+		return NET_HTTP_DONE;
+	return NET_HTTP_MORE;
 }
 
-gw_http_result_t gw_http_finish(gw_http_t *h)
+net_http_result_t net_http_finish(net_http_t *h)
 {
 	llhttp_errno_t e = llhttp_finish(&h->p);
 	if (h->msg_done)
-		return GW_HTTP_DONE;
+		return NET_HTTP_DONE;
 	if (e == HPE_OK && !h->head_done)
 		h->why = "connection closed before a response";
 	else
 		h->why =
 		    e == HPE_OK ? "connection closed mid-message" : llhttp_get_error_reason(&h->p);
-	h->err = GW_ERR_BAD_GATEWAY;
-	return GW_HTTP_ERROR;
+	h->err = NET_HTTP_E_CLOSED;
+	return NET_HTTP_ERROR;
 }
 
-bool gw_http_name_is(const gw_http_t *h, const char *msg, uint32_t i, const char *name)
+bool net_http_name_is(const net_http_t *h, const char *msg, uint32_t i, const char *name)
 {
-	const gw_hdr_t *hd = &h->hdrs[i];
+	const net_hdr_t *hd = &h->hdrs[i];
 	return hd->name_len == strlen(name) &&
 	       strncasecmp(msg + hd->name_off, name, hd->name_len) == 0;
 }
 
-int gw_http_find(const gw_http_t *h, const char *msg, const char *name, uint32_t from)
+int net_http_find(const net_http_t *h, const char *msg, const char *name, uint32_t from)
 {
 	for (uint32_t i = from; i < h->nhdrs; i++)
-		if (gw_http_name_is(h, msg, i, name))
+		if (net_http_name_is(h, msg, i, name))
 			return (int)i;
 	return -1;
 }
 
-bool gw_http_chunked(const gw_http_t *h)
+bool net_http_chunked(const net_http_t *h)
 {
 	return (h->p.flags & F_CHUNKED) != 0;
 }
 
-bool gw_http_has_body(const gw_http_t *h)
+bool net_http_has_body(const net_http_t *h)
 {
 	if (h->p.flags & F_CHUNKED)
 		return true;
 	return (h->p.flags & F_CONTENT_LENGTH) && h->p.content_length > 0;
 }
 
-bool gw_http_keep_alive(const gw_http_t *h)
+bool net_http_keep_alive(const net_http_t *h)
 {
 	return llhttp_should_keep_alive(&h->p) && !h->p.upgrade;
 }
 
-bool gw_http_needs_eof(const gw_http_t *h)
+bool net_http_needs_eof(const net_http_t *h)
 {
 	return llhttp_message_needs_eof(&h->p);
 }
 
-int gw_http_status(const gw_http_t *h)
+int net_http_status(const net_http_t *h)
 {
 	return h->p.status_code;
 }
 
-const char *gw_http_method(const gw_http_t *h)
+const char *net_http_method(const net_http_t *h)
 {
 	return llhttp_method_name((llhttp_method_t)h->p.method);
 }
 
-int gw_http_major(const gw_http_t *h)
+int net_http_major(const net_http_t *h)
 {
 	return h->p.http_major;
 }
 
-int gw_http_minor(const gw_http_t *h)
+int net_http_minor(const net_http_t *h)
 {
 	return h->p.http_minor;
 }

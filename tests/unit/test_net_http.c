@@ -15,11 +15,11 @@
 
 #include <cmocka.h>
 
-#include "gateway/http.h"
+#include "net/http.h"
 
 typedef struct {
 	int nmsgs;
-	int heads; /* GW_HTTP_HEAD results */
+	int heads; /* NET_HTTP_HEAD results */
 	char method[16];
 	char url[256];
 	int status;
@@ -34,7 +34,7 @@ typedef struct {
 	bool has_body;
 	bool keep_alive;
 	bool error;
-	gw_err_t err;
+	net_http_err_t err;
 } result_t;
 
 /* Copies `in` to the end of a page whose next page is inaccessible. */
@@ -55,7 +55,7 @@ static char *guarded(const char *in, size_t len, void **map, size_t *maplen)
 /* One parser fed the way conn.c feeds it: the bytes that "arrived" so far, offsets from the
  * message start, the message kept in place. */
 typedef struct {
-	gw_http_t h;
+	net_http_t h;
 	llhttp_type_t type;
 	const char *buf;
 	size_t len, start, parsed, head_end;
@@ -75,31 +75,31 @@ static void driver_init(driver_t *d, llhttp_type_t type, const char *in, size_t 
 	d->skip_body = skip_body;
 	d->res = res;
 	d->buf = guarded(in, len, &d->map, &d->maplen);
-	gw_http_init(&d->h, type, 8, 1024);
+	net_http_init(&d->h, type, 8, 1024);
 	d->h.skip_body = skip_body;
 }
 
 static void record_head(driver_t *d)
 {
 	result_t *res = d->res;
-	const gw_http_t *h = &d->h;
+	const net_http_t *h = &d->h;
 	const char *msg = d->buf + d->start;
 	res->head_len = h->head_len;
 	res->nhdrs = h->nhdrs;
-	res->status = gw_http_status(h);
-	res->has_body = gw_http_has_body(h);
+	res->status = net_http_status(h);
+	res->has_body = net_http_has_body(h);
 	snprintf(res->method, sizeof(res->method), "%s",
-	         d->type == HTTP_REQUEST ? gw_http_method(h) : "");
+	         d->type == HTTP_REQUEST ? net_http_method(h) : "");
 	snprintf(res->url, sizeof(res->url), "%.*s", (int)h->url_len, msg + h->url_off);
 	for (uint32_t i = 0; i < h->nhdrs && i < 16; i++) {
-		const gw_hdr_t *hd = &h->hdrs[i];
+		const net_hdr_t *hd = &h->hdrs[i];
 		snprintf(res->lines[i], sizeof(res->lines[i]), "%.*s",
 		         (int)(hd->line_end - hd->name_off), msg + hd->name_off);
 		snprintf(res->values[i], sizeof(res->values[i]), "%.*s", (int)hd->value_len,
 		         msg + hd->value_off);
 	}
 	if (h->nhdrs) {
-		const gw_hdr_t *hd = &h->hdrs[0];
+		const net_hdr_t *hd = &h->hdrs[0];
 		snprintf(res->hdr0, sizeof(res->hdr0), "%.*s: %.*s", (int)hd->name_len,
 		         msg + hd->name_off, (int)hd->value_len, msg + hd->value_off);
 		snprintf(res->hdrlast, sizeof(res->hdrlast), "%s",
@@ -113,32 +113,32 @@ static void driver_feed(driver_t *d, size_t avail)
 	result_t *res = d->res;
 	while (!res->error) {
 		size_t used;
-		gw_http_result_t r = gw_http_execute(&d->h, d->buf + d->parsed, avail - d->parsed,
-		                                     d->parsed - d->start, &used);
+		net_http_result_t r = net_http_execute(&d->h, d->buf + d->parsed, avail - d->parsed,
+		                                       d->parsed - d->start, &used);
 		d->parsed += used;
-		if (r == GW_HTTP_MORE)
+		if (r == NET_HTTP_MORE)
 			return;
-		if (r == GW_HTTP_ERROR) {
+		if (r == NET_HTTP_ERROR) {
 			res->error = true;
 			res->err = d->h.err;
 			return;
 		}
-		if (r == GW_HTTP_HEAD) {
+		if (r == NET_HTTP_HEAD) {
 			d->head_end = d->parsed;
 			if (res->nmsgs == 0 && res->heads == 0)
 				record_head(d);
 			res->heads++;
 			continue;
 		}
-		/* GW_HTTP_DONE */
+		/* NET_HTTP_DONE */
 		if (res->nmsgs == 0) {
 			res->body_raw = d->parsed - d->head_end;
-			res->keep_alive = gw_http_keep_alive(&d->h);
+			res->keep_alive = net_http_keep_alive(&d->h);
 		}
 		if (res->nmsgs < 4)
 			res->msg_end[res->nmsgs] = d->parsed;
 		res->nmsgs++;
-		gw_http_next(&d->h);
+		net_http_next(&d->h);
 		d->h.skip_body = d->skip_body;
 		d->start = d->parsed;
 	}
@@ -147,14 +147,15 @@ static void driver_feed(driver_t *d, size_t avail)
 static void driver_end(driver_t *d)
 {
 	result_t *res = d->res;
-	if (!res->error && d->type == HTTP_RESPONSE && gw_http_needs_eof(&d->h) && d->h.head_done) {
-		if (gw_http_finish(&d->h) == GW_HTTP_DONE) {
+	if (!res->error && d->type == HTTP_RESPONSE && net_http_needs_eof(&d->h) &&
+	    d->h.head_done) {
+		if (net_http_finish(&d->h) == NET_HTTP_DONE) {
 			if (res->nmsgs == 0)
 				res->body_raw = d->parsed - d->head_end;
 			res->msg_end[res->nmsgs++] = d->parsed;
 		}
 	}
-	gw_http_free(&d->h);
+	net_http_free(&d->h);
 	munmap(d->map, d->maplen);
 }
 
@@ -274,13 +275,13 @@ static void test_put_chunked(void **state)
 static void check_invalid(const result_t *r)
 {
 	assert_true(r->error);
-	assert_int_equal(r->err, GW_ERR_INVALID_REQUEST);
+	assert_int_equal(r->err, NET_HTTP_E_INVALID);
 }
 
 static void check_too_large(const result_t *r)
 {
 	assert_true(r->error);
-	assert_int_equal(r->err, GW_ERR_HEADER_TOO_LARGE);
+	assert_int_equal(r->err, NET_HTTP_E_TOO_LARGE);
 }
 
 static void test_smuggling_rejected(void **state)
@@ -400,36 +401,36 @@ static void test_response_chunked(void **state)
 
 static void test_truncated_response(void **state)
 {
-	gw_http_t h;
+	net_http_t h;
 	size_t used;
 	const char *in = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234";
 	(void)state;
-	gw_http_init(&h, HTTP_RESPONSE, 8, 1024);
-	assert_int_equal(gw_http_execute(&h, in, strlen(in), 0, &used), GW_HTTP_HEAD);
-	assert_int_equal(gw_http_execute(&h, in + used, strlen(in) - used, used, &used),
-	                 GW_HTTP_MORE);
+	net_http_init(&h, HTTP_RESPONSE, 8, 1024);
+	assert_int_equal(net_http_execute(&h, in, strlen(in), 0, &used), NET_HTTP_HEAD);
+	assert_int_equal(net_http_execute(&h, in + used, strlen(in) - used, used, &used),
+	                 NET_HTTP_MORE);
 	/* the node closed 5 bytes short: never a complete message */
-	assert_int_equal(gw_http_finish(&h), GW_HTTP_ERROR);
-	assert_int_equal(h.err, GW_ERR_BAD_GATEWAY);
-	gw_http_free(&h);
+	assert_int_equal(net_http_finish(&h), NET_HTTP_ERROR);
+	assert_int_equal(h.err, NET_HTTP_E_CLOSED);
+	net_http_free(&h);
 }
 
 static void test_header_lookup(void **state)
 {
-	gw_http_t h;
+	net_http_t h;
 	size_t used;
 	const char *in = "GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-Foo\r\n"
 	                 "connection: Upgrade\r\nX-Foo: 1\r\n\r\n";
 	(void)state;
-	gw_http_init(&h, HTTP_REQUEST, 8, 1024);
-	assert_int_equal(gw_http_execute(&h, in, strlen(in), 0, &used), GW_HTTP_HEAD);
-	assert_int_equal(gw_http_find(&h, in, "HOST", 0), 0);
-	assert_int_equal(gw_http_find(&h, in, "connection", 0), 1);
-	assert_int_equal(gw_http_find(&h, in, "connection", 2), 2);
-	assert_int_equal(gw_http_find(&h, in, "x-foo", 0), 3);
-	assert_int_equal(gw_http_find(&h, in, "x-bar", 0), -1);
-	assert_true(gw_http_name_is(&h, in, 3, "X-FOO"));
-	gw_http_free(&h);
+	net_http_init(&h, HTTP_REQUEST, 8, 1024);
+	assert_int_equal(net_http_execute(&h, in, strlen(in), 0, &used), NET_HTTP_HEAD);
+	assert_int_equal(net_http_find(&h, in, "HOST", 0), 0);
+	assert_int_equal(net_http_find(&h, in, "connection", 0), 1);
+	assert_int_equal(net_http_find(&h, in, "connection", 2), 2);
+	assert_int_equal(net_http_find(&h, in, "x-foo", 0), 3);
+	assert_int_equal(net_http_find(&h, in, "x-bar", 0), -1);
+	assert_true(net_http_name_is(&h, in, 3, "X-FOO"));
+	net_http_free(&h);
 }
 
 /* ---- what llhttp leaves to the adapter (issue 9, defects 1, 3, 5, 7) ---- */
@@ -465,7 +466,7 @@ static void check_refused_at_head(const result_t *r)
 {
 	assert_true(r->error);
 	assert_int_equal(r->heads, 0); /* never handed out as a head to relay */
-	assert_int_equal(r->err, GW_ERR_INVALID_REQUEST);
+	assert_int_equal(r->err, NET_HTTP_E_INVALID);
 }
 
 static void test_framing_refused_at_head(void **state)
