@@ -100,3 +100,12 @@ void net_rbuf_drop(net_rbuf_t *rb)
 	rb->data = NULL;
 	rb->start = rb->parsed = rb->len = 0;
 }
+
+void net_rbuf_free(net_rbuf_t *rb)
+{
+	if (rb->data)
+		buf_put(rb->data, rb->cap);
+	rb->data = NULL;
+	rb->start = rb->parsed = rb->len = rb->wend = 0;
+	rb->writing = false;
+}

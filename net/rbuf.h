@@ -43,6 +43,8 @@ void net_rbuf_reset_if_empty(net_rbuf_t *rb);
 /* Frees the memory when the buffer holds nothing and no write is in flight; the next
  * net_rbuf_space allocates it again. */
 void net_rbuf_drop(net_rbuf_t *rb);
+/* Gives the memory back whatever it holds (the owner is closing). */
+void net_rbuf_free(net_rbuf_t *rb);
 /* Frees this thread's spare buffers (kept by net_rbuf_drop for reuse); at shutdown. */
 void net_rbuf_spares_free(void);
 

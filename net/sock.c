@@ -76,7 +76,7 @@ static void tls_update_reading(net_sock_t *s)
 	net_tls_t *t = s->tls;
 	bool waiting = s->reading || s->connect_cb || (s->writing && !net_tls_handshake_done(t));
 	bool want = s->connected && !s->closing && !s->net_eof && !s->read_err && waiting &&
-	            net_tls_want_input(t) && net_tls_out_pending(t) < GW_TLS_STAGE_CAP;
+	            net_tls_want_input(t) && net_tls_out_pending(t) < NET_TLS_STAGE_CAP;
 	int rc;
 
 	if (want && !s->net_reading) {

@@ -43,7 +43,7 @@ struct net_tls_s {
 	BIO *rbio; /* owned by ssl; read-only over the caller's bytes while borrowed */
 	BIO *wbio; /* owned by ssl */
 	net_tls_ctx_t *ctx;
-	char *stage; /* GW_TLS_STAGE_CAP bytes while output is pending, else NULL */
+	char *stage; /* NET_TLS_STAGE_CAP bytes while output is pending, else NULL */
 	size_t stage_len;
 	uv_buf_t *wbufs; /* the owner's write: wsmall or malloc'd */
 	uv_buf_t wsmall[WBUFS_INLINE];
@@ -486,7 +486,7 @@ size_t net_tls_out_pending(net_tls_t *t)
 
 static void stage_drain(net_tls_t *t)
 {
-	int n = BIO_read(t->wbio, t->stage + t->stage_len, (int)(GW_TLS_STAGE_CAP - t->stage_len));
+	int n = BIO_read(t->wbio, t->stage + t->stage_len, (int)(NET_TLS_STAGE_CAP - t->stage_len));
 	if (n > 0)
 		t->stage_len += (size_t)n;
 }
@@ -503,11 +503,11 @@ int net_tls_stage(net_tls_t *t, uv_buf_t *out)
 		t->wi++;
 	if (BIO_ctrl_pending(t->wbio) == 0 && !(encrypt && t->wactive && t->wi < t->wn))
 		goto done;
-	if (!t->stage && !(t->stage = malloc(GW_TLS_STAGE_CAP)))
+	if (!t->stage && !(t->stage = malloc(NET_TLS_STAGE_CAP)))
 		return UV_ENOMEM;
 	stage_drain(t);
 	while (encrypt && t->wactive && t->wi < t->wn &&
-	       GW_TLS_STAGE_CAP - t->stage_len >= RECORD_ROOM) {
+	       NET_TLS_STAGE_CAP - t->stage_len >= RECORD_ROOM) {
 		len = t->wbufs[t->wi].len - t->woff;
 		if (len > RECORD_MAX)
 			len = RECORD_MAX;

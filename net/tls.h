@@ -19,7 +19,7 @@
 #include "net/sock.h"
 
 /* Most ciphertext one net_tls_stage() hands out (two full records with room for overhead). */
-#define GW_TLS_STAGE_CAP (2 * (16384 + 1024))
+#define NET_TLS_STAGE_CAP (2 * (16384 + 1024))
 
 /*
  * Server context for a frontend: certificate chain and key (PEM files), TLS 1.2 and later with
