@@ -157,6 +157,14 @@ static int on_header_value_complete(llhttp_t *p)
 	return 0;
 }
 
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+	net_http_t *h = H(p);
+	if (h->body_cb)
+		h->body_cb(h->body_arg, at, len);
+	return 0;
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
 	net_http_t *h = H(p);
@@ -185,6 +193,7 @@ void net_http_init(net_http_t *h, llhttp_type_t type, uint32_t max_headers, uint
 	h->settings.on_header_value = on_header_value;
 	h->settings.on_header_value_complete = on_header_value_complete;
 	h->settings.on_headers_complete = on_headers_complete;
+	h->settings.on_body = on_body;
 	h->settings.on_message_complete = on_message_complete;
 	llhttp_init(&h->p, type, &h->settings);
 	h->max_headers = max_headers;

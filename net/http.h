@@ -59,6 +59,11 @@ typedef struct net_http_s {
 	bool head_done;
 	bool msg_done;
 	bool skip_body;     /* set before the head completes: a response to HEAD has no body */
+	/* optional: the decoded body (chunk framing removed), in order, as it is parsed; data is
+	 * valid during the call only. For callers that read bodies themselves (the bench); the
+	 * relay does not need it. */
+	void (*body_cb)(void *arg, const char *data, size_t len);
+	void *body_arg;
 	net_http_err_t err; /* with NET_HTTP_ERROR */
 	const char *why;    /* with NET_HTTP_ERROR: the parser's reason, for the log */
 } net_http_t;

@@ -580,6 +580,49 @@ static void test_interleaved_parsers(void **state)
 	}
 }
 
+/* The optional body callback gets the decoded body, chunk framing removed, however the message
+ * is cut. */
+typedef struct {
+	char buf[64];
+	size_t len;
+} decoded_t;
+
+static void collect(void *arg, const char *data, size_t len)
+{
+	decoded_t *d = arg;
+	assert_true(d->len + len <= sizeof(d->buf));
+	memcpy(d->buf + d->len, data, len);
+	d->len += len;
+}
+
+static void test_body_callback(void **state)
+{
+	static const char in[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+	                         "5;x=1\r\nhello\r\n6\r\n world\r\n0\r\nT: 1\r\n\r\n";
+	size_t len = sizeof(in) - 1;
+	(void)state;
+	for (size_t cut = 1; cut < len; cut++) {
+		net_http_t h;
+		decoded_t d = {.len = 0};
+		size_t used, pos = 0, avail = cut;
+		net_http_result_t r = NET_HTTP_MORE;
+		net_http_init(&h, HTTP_RESPONSE, 8, 1024);
+		h.body_cb = collect;
+		h.body_arg = &d;
+		while (r != NET_HTTP_DONE) {
+			r = net_http_execute(&h, in + pos, avail - pos, pos, &used);
+			assert_int_not_equal(r, NET_HTTP_ERROR);
+			pos += used;
+			if (r == NET_HTTP_MORE)
+				avail = len;
+		}
+		assert_int_equal(pos, len);
+		assert_int_equal(d.len, 11);
+		assert_memory_equal(d.buf, "hello world", 11);
+		net_http_free(&h);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -599,6 +642,7 @@ int main(void)
 	    cmocka_unit_test(test_framing_refused_at_head),
 	    cmocka_unit_test(test_trailers_own_limits),
 	    cmocka_unit_test(test_interleaved_parsers),
+	    cmocka_unit_test(test_body_callback),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
