@@ -1005,9 +1005,12 @@ static bool flush_down(gw_conn_t *c)
  * request, unless the connection must close. */
 static void finish_response(gw_conn_t *c)
 {
+	/* reused only when the node saw a persistent request: the Connection header is never
+	 * relayed, so an HTTP/1.0 request ends its connection at the node */
+	bool reuse = c->up_reusable && c->req_sent && net_http_minor(&c->req) == 1;
 	if (!c->req_done)
 		c->close_after = true; /* the rest of the body is still coming: no way to go on */
-	release_upstream(c, c->up_reusable && c->req_sent ? GW_UP_REUSE : GW_UP_CLOSE);
+	release_upstream(c, reuse ? GW_UP_REUSE : GW_UP_CLOSE);
 	end_request(c);
 }
 
