@@ -23,7 +23,7 @@
 #include "core/log.h"
 #include "core/version.h"
 #include "gateway/proxy.h"
-#include "gateway/rbuf.h"
+#include "net/rbuf.h"
 #include "dsr/director.h"
 #include "health/health.h"
 
@@ -215,7 +215,7 @@ static int cmd_run(const char *path)
 	if (rc != 0)
 		LB_WARN("loop closed with handles open: %s", uv_strerror(rc));
 	adm_free(dir.adm);
-	gw_rbuf_spares_free();
+	net_rbuf_spares_free();
 	gw_metrics_free(srv.metrics);
 	free(srv.config_path);
 	return 0;

@@ -15,7 +15,7 @@
 
 #include "admin/client.h"
 #include "core/config.h"
-#include "gateway/http.h"
+#include "net/http.h"
 
 #define FETCH_TIMEOUT_MS   5000
 #define FETCH_MAX_RESPONSE (64u << 20)
@@ -133,24 +133,24 @@ static int fetch_recv(int fd, buf_t *t, uint64_t deadline)
 /* Splits a complete response into status and body; -1 if it is not a whole HTTP response. */
 static int fetch_parse(const buf_t *t, int *status, size_t *body_off)
 {
-	gw_http_t h;
+	net_http_t h;
 	size_t used = 0, used2 = 0;
-	gw_http_result_t r;
+	net_http_result_t r;
 	int rc = -1;
 
-	gw_http_init(&h, HTTP_RESPONSE, 100, 65536);
-	r = gw_http_execute(&h, t->data, t->len, 0, &used);
-	if (r != GW_HTTP_HEAD)
+	net_http_init(&h, HTTP_RESPONSE, 100, 65536);
+	r = net_http_execute(&h, t->data, t->len, 0, &used);
+	if (r != NET_HTTP_HEAD)
 		goto out;
-	*status = gw_http_status(&h);
+	*status = net_http_status(&h);
 	*body_off = h.head_len;
-	r = gw_http_execute(&h, t->data + used, t->len - used, used, &used2);
-	if (r == GW_HTTP_MORE)
-		r = gw_http_finish(&h);
-	if (r == GW_HTTP_DONE)
+	r = net_http_execute(&h, t->data + used, t->len - used, used, &used2);
+	if (r == NET_HTTP_MORE)
+		r = net_http_finish(&h);
+	if (r == NET_HTTP_DONE)
 		rc = 0;
 out:
-	gw_http_free(&h);
+	net_http_free(&h);
 	return rc;
 }
 

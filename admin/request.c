@@ -6,7 +6,7 @@
 #include <strings.h>
 
 #include "admin/request.h"
-#include "gateway/http.h"
+#include "net/http.h"
 
 static void span_set(adm_span_t *s, const char *p, size_t len)
 {
@@ -18,24 +18,24 @@ static void span_set(adm_span_t *s, const char *p, size_t len)
 
 int adm_parse(const char *buf, size_t len, adm_req_t *r)
 {
-	gw_http_t h;
+	net_http_t h;
 	size_t used = 0;
-	gw_http_result_t res;
+	net_http_result_t res;
 	const char *url, *q;
 
 	memset(r, 0, sizeof(*r));
-	gw_http_init(&h, HTTP_REQUEST, ADM_MAX_HEADERS, ADM_MAX_REQUEST);
-	res = gw_http_execute(&h, buf, len, 0, &used);
-	if (res == GW_HTTP_MORE && len < ADM_MAX_REQUEST) {
-		gw_http_free(&h);
+	net_http_init(&h, HTTP_REQUEST, ADM_MAX_HEADERS, ADM_MAX_REQUEST);
+	res = net_http_execute(&h, buf, len, 0, &used);
+	if (res == NET_HTTP_MORE && len < ADM_MAX_REQUEST) {
+		net_http_free(&h);
 		return 0;
 	}
-	if (res == GW_HTTP_ERROR || res == GW_HTTP_MORE) {
-		r->bad = res == GW_HTTP_MORE || h.err == GW_ERR_HEADER_TOO_LARGE ? 431 : 400;
-		gw_http_free(&h);
+	if (res == NET_HTTP_ERROR || res == NET_HTTP_MORE) {
+		r->bad = res == NET_HTTP_MORE || h.err == NET_HTTP_E_TOO_LARGE ? 431 : 400;
+		net_http_free(&h);
 		return 1;
 	}
-	r->method = gw_http_method(&h);
+	r->method = net_http_method(&h);
 	url = buf + h.url_off;
 	q = memchr(url, '?', h.url_len);
 	span_set(&r->path, url, q ? (size_t)(q - url) : h.url_len);
@@ -46,14 +46,14 @@ int adm_parse(const char *buf, size_t len, adm_req_t *r)
 		size_t vl = h.hdrs[i].value_len;
 		while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
 			vl--;
-		if (gw_http_name_is(&h, buf, i, "host"))
+		if (net_http_name_is(&h, buf, i, "host"))
 			span_set(&r->host, v, vl);
-		else if (gw_http_name_is(&h, buf, i, "origin"))
+		else if (net_http_name_is(&h, buf, i, "origin"))
 			span_set(&r->origin, v, vl);
-		else if (gw_http_name_is(&h, buf, i, "authorization"))
+		else if (net_http_name_is(&h, buf, i, "authorization"))
 			span_set(&r->authorization, v, vl);
 	}
-	gw_http_free(&h);
+	net_http_free(&h);
 	return 1;
 }
 

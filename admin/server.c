@@ -59,7 +59,7 @@ struct admin_conn_s {
 	int result;       /* of the last write or shutdown */
 	const char *type; /* the answer's Content-Type */
 	adm_verdict_t v;  /* the answer: 200 with body, or a refusal */
-	gw_http_t http;   /* finds where the head ends (or that it is invalid) as bytes arrive */
+	net_http_t http;  /* finds where the head ends (or that it is invalid) as bytes arrive */
 	char *body;       /* malloc'd */
 	size_t body_len;
 	char head[320];
@@ -73,7 +73,7 @@ static void release(admin_conn_t *c)
 {
 	if (--c->pending)
 		return;
-	gw_http_free(&c->http);
+	net_http_free(&c->http);
 	free(c->body);
 	free(c);
 }
@@ -240,15 +240,15 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (nread == 0 || c->state != AS_READ)
 		return;
-	switch (gw_http_execute(&c->http, c->buf + c->len, (size_t)nread, c->len, &used)) {
-	case GW_HTTP_HEAD:
-	case GW_HTTP_DONE:
+	switch (net_http_execute(&c->http, c->buf + c->len, (size_t)nread, c->len, &used)) {
+	case NET_HTTP_HEAD:
+	case NET_HTTP_DONE:
 		route(c, c->len + used);
 		break;
-	case GW_HTTP_ERROR:
-		refuse_now(c, c->http.err == GW_ERR_HEADER_TOO_LARGE ? 431 : 400);
+	case NET_HTTP_ERROR:
+		refuse_now(c, c->http.err == NET_HTTP_E_TOO_LARGE ? 431 : 400);
 		break;
-	case GW_HTTP_MORE:
+	case NET_HTTP_MORE:
 		c->len += (size_t)nread;
 		if (c->len < sizeof(c->buf))
 			return;
@@ -396,7 +396,7 @@ void adm_accept(adm_t *a, uv_stream_t *listener, const char *addr)
 	(void)uv_timer_init(loop, &c->timer);
 	c->tcp.data = c->timer.data = c;
 	c->pending = 2;
-	gw_http_init(&c->http, HTTP_REQUEST, ADM_MAX_HEADERS, ADM_MAX_REQUEST);
+	net_http_init(&c->http, HTTP_REQUEST, ADM_MAX_HEADERS, ADM_MAX_REQUEST);
 	c->next = a->conns;
 	if (c->next)
 		c->next->prev = c;

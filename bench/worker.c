@@ -1,6 +1,6 @@
 /*
  * A worker's loop: connections that run S3 operations one after the other on keep-alive
- * connections (gw_sock_t: plain or TLS), with responses parsed by bench/http.c.
+ * connections (net_sock_t: plain or TLS), with responses parsed by bench/http.c.
  *
  * Each connection carries one operation at a time; an operation is one or more HTTP exchanges
  * (a multipart upload: create, the parts, complete). One state enum and one do_next():
@@ -45,8 +45,8 @@
 #include "bench/s3.h"
 #include "bench/worker.h"
 #include "core/sbuf.h"
-#include "gateway/sock.h"
-#include "gateway/tls.h"
+#include "net/sock.h"
+#include "net/tls.h"
 
 #define RBUF_CAP      (256 * 1024) /* one per worker: reads are handled before the next */
 #define WBUF_CAP      (64 * 1024)  /* one per connection that sends bodies, made on first use */
@@ -98,7 +98,7 @@ typedef struct op_s {
 
 typedef struct conn_s {
 	bench_worker_t *w;
-	gw_sock_t sock;
+	net_sock_t sock;
 	uv_timer_t timer;  /* backoff and retry waits */
 	uint64_t deadline; /* of the exchange in START or EXCHANGE (uv_now ms) */
 	cstate_t state;
@@ -126,10 +126,10 @@ struct bench_worker_s {
 	uv_loop_t loop;
 	uv_thread_t thread;
 	uv_timer_t tick, end, flush, sweep;
-	gw_sockq_t sockq; /* write completions (gateway/sock.h) */
-	uv_async_t stop;  /* bench_worker_stop, from the main thread */
-	uv_mutex_t mu;    /* guards stop_open against the main thread */
-	bool stop_open;   /* the async handle may still be signalled */
+	net_sockq_t sockq; /* write completions (gateway/sock.h) */
+	uv_async_t stop;   /* bench_worker_stop, from the main thread */
+	uv_mutex_t mu;     /* guards stop_open against the main thread */
+	bool stop_open;    /* the async handle may still be signalled */
 	bool timers_on;
 	conn_t *conns;
 	unsigned dead;
@@ -137,7 +137,7 @@ struct bench_worker_s {
 	char *rbuf;
 	unsigned nidle;
 	bench_s3_t s3;
-	gw_tls_ctx_t *tls;
+	net_tls_ctx_t *tls;
 	char sni[256];
 	bench_rng_t rng;
 	bool stopping;
@@ -643,13 +643,13 @@ static void on_body(void *ud, const char *p, size_t len)
 		count_bytes(c, len);
 }
 
-static void on_alloc(gw_sock_t *s, uv_buf_t *buf)
+static void on_alloc(net_sock_t *s, uv_buf_t *buf)
 {
 	conn_t *c = s->data;
 	*buf = uv_buf_init(c->w->rbuf, RBUF_CAP);
 }
 
-static void on_sock_closed(gw_sock_t *s)
+static void on_sock_closed(net_sock_t *s)
 {
 	conn_t *c = s->data;
 	c->sock_state = S_NONE;
@@ -661,7 +661,7 @@ static void close_sock(conn_t *c)
 	if (c->sock_state == S_NONE || c->sock_state == S_CLOSING)
 		return;
 	c->sock_state = S_CLOSING;
-	gw_sock_close(&c->sock, on_sock_closed);
+	net_sock_close(&c->sock, on_sock_closed);
 }
 
 /* Ends the current exchange (ok or failed); the state machine goes on from AFTER. */
@@ -684,7 +684,7 @@ static void exchange_fail(conn_t *c, const char *what, const char *detail)
 	do_next(c);
 }
 
-static void on_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
+static void on_read(net_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	conn_t *c = s->data;
 	op_t *op = &c->op;
@@ -742,7 +742,7 @@ static void on_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 
 static void send_more(conn_t *c);
 
-static void on_write_done(gw_sock_t *s, int status)
+static void on_write_done(net_sock_t *s, int status)
 {
 	conn_t *c = s->data;
 	c->writing = false;
@@ -782,7 +782,7 @@ static size_t fill_body(conn_t *c, size_t cap)
 static void send_more(conn_t *c)
 {
 	uv_buf_t b = uv_buf_init(c->wbuf, (unsigned)fill_body(c, WBUF_CAP));
-	int rc = gw_sock_write(&c->sock, &b, 1, on_write_done);
+	int rc = net_sock_write(&c->sock, &b, 1, on_write_done);
 	if (rc < 0) {
 		exchange_fail(c, "closed", uv_strerror(rc));
 		return;
@@ -813,21 +813,21 @@ static void on_sweep(uv_timer_t *t)
 	}
 }
 
-static void on_connect(gw_sock_t *s, int status)
+static void on_connect(net_sock_t *s, int status)
 {
 	conn_t *c = s->data;
 	if (c->state == C_DEAD)
 		return;
 	if (status < 0) {
 		const char *why =
-		    status == UV_EPROTO && s->tls ? gw_tls_last_error(s) : uv_strerror(status);
+		    status == UV_EPROTO && s->tls ? net_tls_last_error(s) : uv_strerror(status);
 		c->backoff = true;
 		exchange_fail(c, "connect", why);
 		return;
 	}
 	c->sock_state = S_OPEN;
 	bench_http_reset(c->http);
-	if (gw_sock_read_start(&c->sock, on_alloc, on_read) < 0) {
+	if (net_sock_read_start(&c->sock, on_alloc, on_read) < 0) {
 		exchange_fail(c, "connect", "cannot read");
 		return;
 	}
@@ -849,7 +849,7 @@ static void send_request(conn_t *c)
 		b[1] = uv_buf_init(c->wbuf, (unsigned)fill_body(c, WBUF_CAP));
 		n = 2;
 	}
-	if ((rc = gw_sock_write(&c->sock, b, n, on_write_done)) < 0) {
+	if ((rc = net_sock_write(&c->sock, b, n, on_write_done)) < 0) {
 		exchange_fail(c, "closed", uv_strerror(rc));
 		return;
 	}
@@ -928,9 +928,9 @@ static void do_next(conn_t *c)
 			if (c->sock_state == S_NONE) {
 				int rc;
 				c->sock_state = S_CONNECTING;
-				rc = gw_sock_connect(&w->loop, &c->sock,
-				                     (const struct sockaddr *)&w->ph->t->addr,
-				                     w->tls, w->sni[0] ? w->sni : NULL, on_connect);
+				rc = net_sock_connect(
+				    &w->loop, &c->sock, (const struct sockaddr *)&w->ph->t->addr,
+				    w->tls, w->sni[0] ? w->sni : NULL, on_connect);
 				c->sock.data = c;
 				c->sock.q = &w->sockq;
 				if (rc < 0) {
@@ -1112,7 +1112,7 @@ static void worker_conn_dead(bench_worker_t *w)
 	uv_close((uv_handle_t *)&w->end, NULL);
 	uv_close((uv_handle_t *)&w->flush, NULL);
 	uv_close((uv_handle_t *)&w->sweep, NULL);
-	gw_sockq_close(&w->sockq);
+	net_sockq_close(&w->sockq);
 }
 
 static void worker_main(void *arg)
@@ -1125,7 +1125,7 @@ static void worker_main(void *arg)
 	uv_timer_init(&w->loop, &w->end);
 	uv_timer_init(&w->loop, &w->flush);
 	uv_timer_init(&w->loop, &w->sweep);
-	gw_sockq_init(&w->loop, &w->sockq);
+	net_sockq_init(&w->loop, &w->sockq);
 	w->tick.data = w->end.data = w->flush.data = w->sweep.data = w;
 	w->timers_on = true;
 	uv_timer_start(&w->flush, on_flush, FLUSH_MS, FLUSH_MS);
@@ -1194,8 +1194,8 @@ int bench_worker_start(bench_worker_t *w, char *err, size_t errlen)
 		goto fail;
 	}
 	if (t->tls) {
-		rc = gw_tls_client_ctx_new(w->o->ca_file[0] ? w->o->ca_file : NULL, !w->o->insecure,
-		                           &w->tls, err, errlen);
+		rc = net_tls_client_ctx_new(w->o->ca_file[0] ? w->o->ca_file : NULL,
+		                            !w->o->insecure, &w->tls, err, errlen);
 		if (rc < 0)
 			goto fail;
 		if (inet_pton(AF_INET6, t->host, &a6) != 1 && inet_pton(AF_INET, t->host, &a6) != 1)
@@ -1244,7 +1244,7 @@ void bench_worker_free(bench_worker_t *w)
 		free(c->op.etags);
 	}
 	bench_s3_free(&w->s3);
-	gw_tls_ctx_unref(w->tls);
+	net_tls_ctx_unref(w->tls);
 	bench_stats_free(w->stats);
 	bench_stats_free(w->other);
 	free(w->prog);

@@ -151,6 +151,9 @@ typedef struct lb_limits_s {
 	uint64_t max_header_size; /* request header block; above: 431. default 16KiB */
 	uint32_t max_headers;     /* header count; above: 431. default 100 */
 	uint64_t buffer_size;     /* per direction per connection, default 64KiB */
+	/* request body bytes per second a client keeps up on average, after the first
+	 * timeouts.client_body; slower: 400 RequestTimeout. 0: off. default 4KiB */
+	uint64_t min_body_rate;
 } lb_limits_t;
 
 typedef struct lb_timeouts_s {

@@ -1,31 +1,37 @@
 /*
  * A client connection: parse a request head, route it, relay it to a node and the response back,
- * then the next request. Runs on the main loop.
+ * then the next request. Runs on the main loop. The node side of an attempt is a net/client
+ * exchange on a pooled connection (upstream.c); this file is the client side and the join.
  *
  *              accept
  *                |
  *                v
- *   +-------->  HEAD  --(bad input, header timeout)--------------------+
- *   |            | head complete, routed                               |
+ *   +-------->  HEAD  --(bad head, header timeout, no route)-----------+
+ *   |            | head parsed and routed                              |
  *   |            v                                                     v
- *   |         CONNECT --(no node, all attempts failed, budget)----->  ERROR  (our S3 XML error)
- *   |            | upstream connected (or reused), head sent           |
- *   |            v                                                     |
- *   |          PROXY   request body relay and response relay run     |
- *   |            |     side by side (req_* and resp_* flags);        |
- *   |            |     a failure before any response byte and before |
- *   |            |     any body byte was released goes back to       |
- *   |            |     CONNECT on another node (retry)               |
+ *   |   +---> CONNECT --(no node, every attempt failed, budget)---->  ERROR  (our S3 XML error)
+ *   |   |        | a node connection is ready                          |
+ *   |   |        v                                                     |
+ *   |   +----  PROXY    request body relay and response relay run     |
+ *   |  retry     |      side by side (the request and response        |
+ *   |            |      fields); a failure before any response byte    |
+ *   |            |      and body byte went out goes back to CONNECT    |
  *   |            v                                                     |
  *   +-- keep-alive -- end of request <---------------------------------+
- *                        | close_after
- *                        v
- *                     CLOSING  (handles closed; freed when the last one is)
+ *                        | close_after                | after our error, client still sending
+ *                        v                            v
+ *                     CLOSING  <-------------------- LINGER  (read and drop, bounded)
+ *                     (handles closed; freed when the last one is)
  *
- * Bytes are relayed without copies: the request body goes from the client buffer to the node,
- * the response body from the upstream buffer to the client; a buffer is written from in one
- * piece at a time and read into only in its free tail, so memory per connection is bounded by
- * the two buffers (limits.buffer_size each). Reading stops when a buffer is full and restarts
+ * go() is the only place where the state changes; its switch holds what entering each state
+ * does. In PROXY every event (bytes from the client, a write done on either side, a response
+ * head or body bytes, the response's end) records what happened and calls proxy_next(), which
+ * moves both directions on as far as they can go.
+ *
+ * Bytes are relayed without copies: the request body from the client buffer to the node, the
+ * response body from the node connection's buffer to the client; a buffer is written from in
+ * one piece at a time and read into only in its free tail, so memory per connection is bounded
+ * by the two buffers (limits.buffer_size each). Reading stops when a buffer is full and restarts
  * when its write completes (backpressure both ways).
  */
 #include <inttypes.h>
@@ -36,20 +42,28 @@
 
 #include "core/log.h"
 #include "gateway/access_log.h"
+#include "gateway/head.h"
 #include "gateway/proxy.h"
 #include "gateway/router.h"
 
-enum { CS_HEAD, CS_CONNECT, CS_PROXY, CS_ERROR, CS_CLOSING };
-enum { DOWN_HEAD = 1, DOWN_BODY = 2, DOWN_ERR = 4 }; /* what a client write carries */
+enum { CS_HEAD, CS_CONNECT, CS_PROXY, CS_ERROR, CS_LINGER, CS_CLOSING };
 
-static void process_head(gw_conn_t *c);
-static void pump_request(gw_conn_t *c);
-static void pump_response(gw_conn_t *c);
-static void start_attempt(gw_conn_t *c);
+/* What the client's timer measures. */
+enum { C_NONE = 0, C_IDLE, C_HEADER, C_BODY, C_SEND, C_LINGER };
+
+/* Lingering close after an error (see go(CS_LINGER)): at most this long and this many bytes. */
+#define LINGER_MS    5000
+#define LINGER_BYTES (64u << 20)
+
+/* Interim responses relayed per request at most; more is a node gone wrong. */
+#define MAX_INTERIM 16
+
+static void go(gw_conn_t *c, int state);
+static void proxy_next(gw_conn_t *c);
 static void send_error(gw_conn_t *c, gw_err_t err, bool close);
-static void conn_close(gw_conn_t *c, bool abort);
 static void end_request(gw_conn_t *c);
 static void client_read_start(gw_conn_t *c);
+static const gw_upstream_ops_t up_ops;
 
 static const lb_config_t *cfg_of(gw_conn_t *c)
 {
@@ -74,28 +88,62 @@ static bool method_idempotent(const char *m)
 	       !strcmp(m, "DELETE") || !strcmp(m, "OPTIONS");
 }
 
+/* ---- the client's timer ----------------------------------------------------------------- */
+
 static void on_client_timer(uv_timer_t *t);
 
-static void client_timer(gw_conn_t *c, uint64_t ms)
+static void client_timer(gw_conn_t *c, int kind, uint64_t ms)
 {
 	if (c->state == CS_CLOSING)
 		return;
-	if (ms)
-		uv_timer_start(&c->timer, on_client_timer, ms, 0);
+	c->timer_kind = kind;
+	if (kind != C_NONE)
+		uv_timer_start(&c->timer, on_client_timer, ms ? ms : 1, 0);
 	else
 		uv_timer_stop(&c->timer);
 }
 
-/* The client-side timeout that applies now: sending, reading a body, or none. */
-static void client_timer_proxy(gw_conn_t *c)
+/* How long the client may now take for its next body byte: timeouts.client_body since the last
+ * one, and the whole body within client_body plus one second per limits.min_body_rate bytes
+ * received (after Apache's mod_reqtimeout MinRate): a client that trickles a body cannot hold
+ * a node connection for ever. 0: the deadline has passed. */
+static uint64_t body_timeout(gw_conn_t *c)
 {
-	const lb_timeouts_t *to = &cfg_of(c)->timeouts;
-	if (c->writing_down)
-		client_timer(c, to->client_send);
-	else if (!c->req_done)
-		client_timer(c, to->client_body);
-	else
-		client_timer(c, 0);
+	const lb_config_t *cfg = cfg_of(c);
+	uint64_t idle = cfg->timeouts.client_body, now = uv_now(c->srv->loop), deadline;
+	if (!cfg->limits.min_body_rate)
+		return idle;
+	deadline = c->body_t0 + idle + c->body_rx * 1000 / cfg->limits.min_body_rate;
+	if (deadline <= now)
+		return 0;
+	return deadline - now < idle ? deadline - now : idle;
+}
+
+/*
+ * The client's timer while a request is relayed: it runs only while s3lb waits for the client
+ * (the node's timers are net/client's and run only while s3lb waits for the node), so that a slow
+ * client never looks like a slow node, whose failures count against its health, and the other
+ * way round. A write to the client in flight: client_send; request body bytes awaited (the head
+ * gone or going, no write of earlier ones to the node in flight): body_timeout; else none. It
+ * restarts when what it measures changes or the client moved.
+ */
+static void proxy_timer(gw_conn_t *c)
+{
+	int kind = C_NONE;
+	uint64_t ms = 0;
+	bool moved = c->client_moved;
+	c->client_moved = false;
+	if (c->state != CS_PROXY)
+		return;
+	if (c->writing_down) {
+		kind = C_SEND;
+		ms = cfg_of(c)->timeouts.client_send;
+	} else if (!c->req_done && !c->up_writing) {
+		kind = C_BODY;
+		ms = body_timeout(c);
+	}
+	if (kind != c->timer_kind || moved)
+		client_timer(c, kind, ms);
 }
 
 /* ---- lifecycle -------------------------------------------------------------------------- */
@@ -110,12 +158,13 @@ static void conn_free(gw_conn_t *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	srv->nconns--;
-	gw_http_free(&c->req);
-	free(c->rb.data);
+	net_http_free(&c->req);
+	net_rbuf_free(&c->rb);
 	free(c->head);
 	free(c->host);
 	free(c->tried);
-	free(c->resp_head);
+	free(c->pend);
+	free(c->down_buf);
 	free(c->err_buf);
 	gw_runtime_unref(c->rt);
 	free(c);
@@ -130,20 +179,31 @@ static void on_handle_closed(uv_handle_t *h)
 		conn_free(c);
 }
 
-static void on_sock_closed(gw_sock_t *s)
+static void on_sock_closed(net_sock_t *s)
 {
 	gw_conn_t *c = s->data;
 	if (--c->pending == 0)
 		conn_free(c);
 }
 
-static void release_upstream(gw_conn_t *c, bool reusable)
+/* Gives the node connection back: reused only when its exchange ended cleanly; reset when the
+ * node has part of a request, so that it never takes it for a whole one. */
+static void release_upstream(gw_conn_t *c, gw_release_t how)
 {
 	gw_node_t *node = c->node;
 	if (c->rb.writing && c->up)
-		gw_rbuf_abandon(&c->rb); /* its bytes stay unreleased, for a retry */
+		net_rbuf_abandon(&c->rb); /* its bytes stay unreleased, for a retry */
+	c->up_writing = c->up_head = false;
 	if (c->up) {
-		gw_upstream_release(c->up, reusable);
+		if (c->head_sent && !c->req_sent)
+			how = GW_UP_ABORT;
+		if (c->span) {
+			/* lent bytes not relayed: the connection is lost for reuse */
+			c->span = NULL;
+			if (how == GW_UP_REUSE)
+				how = GW_UP_CLOSE;
+		}
+		gw_upstream_release(c->up, how);
 		c->up = NULL;
 	}
 	if (node) {
@@ -161,16 +221,8 @@ static void conn_close(gw_conn_t *c, bool abort)
 {
 	if (c->state == CS_CLOSING)
 		return;
-	c->state = CS_CLOSING;
-	release_upstream(c, false);
-	if (c->inflight) {
-		c->pool->inflight--;
-		c->inflight = false;
-	}
-	uv_timer_stop(&c->timer);
-	uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 	c->sock.abort_on_close = abort;
-	gw_sock_close(&c->sock, on_sock_closed);
+	go(c, CS_CLOSING);
 }
 
 void gw_conn_force_close(gw_conn_t *c)
@@ -191,9 +243,59 @@ void gw_conn_shutdown(gw_conn_t *c)
 		conn_close(c, false);
 }
 
-/* ---- accept ----------------------------------------------------------------------------- */
+/* ---- accept and reading ----------------------------------------------------------------- */
 
-static void on_client_alloc(gw_sock_t *s, uv_buf_t *buf)
+void gw_conn_accept(gw_listener_t *l)
+{
+	gw_server_t *srv = l->srv;
+	gw_runtime_t *rt = srv->rt;
+	gw_conn_t *c = calloc(1, sizeof(*c)); /* state CS_HEAD */
+	const lb_config_t *cfg = rt->cfg;
+	int rc;
+
+	if (!c)
+		abort();
+	c->srv = srv;
+	c->rt = rt;
+	rt->refs++;
+	c->fe = &rt->fes[l->fe_index];
+	c->id = ++srv->next_conn_id;
+	c->rb.cap = cfg->limits.buffer_size; /* allocated when the first bytes arrive */
+	net_http_init(&c->req, HTTP_REQUEST, cfg->limits.max_headers, cfg->limits.max_header_size);
+	c->next = srv->conns;
+	if (srv->conns)
+		srv->conns->prev = c;
+	srv->conns = c;
+	srv->nconns++;
+	uv_timer_init(srv->loop, &c->timer);
+	c->timer.data = c;
+	c->pending = 2;
+	rc = net_sock_accept((uv_stream_t *)&l->tcp, &c->sock, c->fe->tls);
+	c->sock.data = c;
+	c->sock.q = &srv->sockq;
+	if (rc < 0) {
+		LB_WARN("accept failed: %s", uv_strerror(rc));
+		conn_close(c, false);
+		return;
+	}
+	net_sock_peer(&c->sock, c->client_ip, sizeof(c->client_ip));
+	if (srv->stopping) {
+		conn_close(c, false);
+		return;
+	}
+	if (srv->nconns > cfg->limits.max_connections) {
+		c->t_start = uv_hrtime();
+		make_request_id(c);
+		LB_WARN("connection limit %u reached, client: %s", cfg->limits.max_connections,
+		        c->client_ip);
+		send_error(c, GW_ERR_SLOW_DOWN, true);
+		return;
+	}
+	client_timer(c, C_IDLE, cfg->timeouts.client_idle);
+	client_read_start(c);
+}
+
+static void on_client_alloc(net_sock_t *s, uv_buf_t *buf)
 {
 	gw_conn_t *c = s->data;
 	if (c->state == CS_ERROR || c->state == CS_CLOSING) {
@@ -201,15 +303,24 @@ static void on_client_alloc(gw_sock_t *s, uv_buf_t *buf)
 		buf->len = 0;
 		return;
 	}
-	gw_rbuf_space(&c->rb, buf);
+	if (c->state == CS_LINGER)
+		c->rb.start = c->rb.parsed = c->rb.len = 0; /* read only to be dropped */
+	net_rbuf_space(&c->rb, buf);
 }
 
-static void on_client_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
+static void parse_head(gw_conn_t *c);
+
+static void on_client_read(net_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	gw_conn_t *c = s->data;
 	(void)buf;
 	if (c->state == CS_CLOSING)
 		return;
+	if (c->state == CS_LINGER) {
+		if (nread < 0 || (c->linger_bytes += (size_t)nread) > LINGER_BYTES)
+			conn_close(c, false);
+		return;
+	}
 	if (nread < 0) {
 		c->client_eof = true;
 		if (nread != UV_EOF) {
@@ -241,181 +352,45 @@ static void on_client_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 	c->rb.len += (size_t)nread;
 	switch (c->state) {
 	case CS_HEAD:
-		process_head(c);
+		parse_head(c);
 		break;
 	case CS_PROXY:
 		if (!c->req_done) {
-			client_timer_proxy(c);
-			pump_request(c);
+			c->client_moved = true;
+			proxy_next(c);
 		}
 		break;
 	default:
-		break; /* buffered: parsed once the upstream is ready or the next request starts */
+		break; /* buffered: parsed once the node connection is ready or the next request
+		          starts */
 	}
-}
-
-void gw_conn_accept(gw_listener_t *l)
-{
-	gw_server_t *srv = l->srv;
-	gw_runtime_t *rt = srv->rt;
-	gw_conn_t *c = calloc(1, sizeof(*c));
-	const lb_config_t *cfg = rt->cfg;
-	int rc;
-
-	if (!c)
-		abort();
-	c->srv = srv;
-	c->rt = rt;
-	rt->refs++;
-	c->fe = &rt->fes[l->fe_index];
-	c->id = ++srv->next_conn_id;
-	c->rb.cap = cfg->limits.buffer_size; /* allocated when the first bytes arrive */
-	gw_http_init(&c->req, HTTP_REQUEST, cfg->limits.max_headers, cfg->limits.max_header_size);
-	c->next = srv->conns;
-	if (srv->conns)
-		srv->conns->prev = c;
-	srv->conns = c;
-	srv->nconns++;
-	c->state = CS_HEAD;
-	uv_timer_init(srv->loop, &c->timer);
-	c->timer.data = c;
-	c->pending = 2;
-	rc = gw_sock_accept((uv_stream_t *)&l->tcp, &c->sock, c->fe->tls);
-	c->sock.data = c;
-	c->sock.q = &srv->sockq;
-	if (rc < 0) {
-		LB_WARN("accept failed: %s", uv_strerror(rc));
-		conn_close(c, false);
-		return;
-	}
-	gw_sock_peer(&c->sock, c->client_ip, sizeof(c->client_ip));
-	if (srv->stopping) {
-		conn_close(c, false);
-		return;
-	}
-	if (srv->nconns > cfg->limits.max_connections) {
-		c->t_start = uv_hrtime();
-		make_request_id(c);
-		LB_WARN("connection limit %u reached, client: %s", cfg->limits.max_connections,
-		        c->client_ip);
-		send_error(c, GW_ERR_SLOW_DOWN, true);
-		return;
-	}
-	client_timer(c, cfg->timeouts.client_idle);
-	client_read_start(c);
 }
 
 static void client_read_start(gw_conn_t *c)
 {
 	if (c->state == CS_CLOSING || c->state == CS_ERROR)
 		return;
-	if (gw_sock_read_start(&c->sock, on_client_alloc, on_client_read) < 0)
+	if (net_sock_read_start(&c->sock, on_client_alloc, on_client_read) < 0)
 		conn_close(c, false);
 }
 
 /* ---- request head ----------------------------------------------------------------------- */
 
-static bool hop_by_hop(const gw_http_t *h, const char *msg, uint32_t i, const char *conn_tokens)
-{
-	static const char *const hop[] = {"connection", "keep-alive", "proxy-connection", "te",
-	                                  "upgrade"};
-	const gw_hdr_t *hd = &h->hdrs[i];
-	for (size_t k = 0; k < sizeof(hop) / sizeof(hop[0]); k++)
-		if (gw_http_name_is(h, msg, i, hop[k]))
-			return true;
-	/* headers named in Connection are hop-by-hop too (RFC 9110 7.6.1) */
-	for (const char *t = conn_tokens; t && *t;) {
-		size_t n;
-		while (*t == ' ' || *t == ',' || *t == '\t')
-			t++;
-		n = strcspn(t, " ,\t");
-		if (n && n == hd->name_len && strncasecmp(t, msg + hd->name_off, n) == 0)
-			return true;
-		t += n;
-	}
-	return false;
-}
-
-/* Joins every Connection header value into one lowercase-insensitive token list. */
-static char *connection_tokens(const gw_http_t *h, const char *msg)
-{
-	size_t total = 0, p = 0;
-	char *out;
-	for (int i = gw_http_find(h, msg, "connection", 0); i >= 0;
-	     i = gw_http_find(h, msg, "connection", (uint32_t)i + 1))
-		total += h->hdrs[i].value_len + 1;
-	if (!total)
-		return NULL;
-	out = malloc(total + 1);
-	if (!out)
-		abort();
-	for (int i = gw_http_find(h, msg, "connection", 0); i >= 0;
-	     i = gw_http_find(h, msg, "connection", (uint32_t)i + 1)) {
-		memcpy(out + p, msg + h->hdrs[i].value_off, h->hdrs[i].value_len);
-		p += h->hdrs[i].value_len;
-		out[p++] = ',';
-	}
-	out[p] = 0;
-	return out;
-}
-
-static void put(char *dst, size_t *p, const void *src, size_t n)
-{
-	memcpy(dst + *p, src, n);
-	*p += n;
-}
-
-/*
- * The head sent to nodes: the client's request line and headers byte for byte, minus hop-by-hop
- * headers, plus X-Forwarded-For / X-Real-IP as configured. `path` replaces an absolute-form
- * target (NULL: keep the original line). Sets c->head and the s3 model pointing into it.
- */
+/* The head as sent to nodes (head.c), and the S3 model pointing into it. `path` replaces an
+ * absolute-form target (NULL: keep the original). */
 static int build_request_head(gw_conn_t *c, const char *msg, const char *path, size_t path_len)
 {
-	const gw_http_t *h = &c->req;
+	const net_http_t *h = &c->req;
 	const lb_frontend_conf_t *fe = c->fe->conf;
-	char *tokens = connection_tokens(h, msg);
-	size_t cap = c->req.head_len + path_len + 2 * sizeof(c->client_ip) + 64, p = 0;
-	const char *line_end =
-	    memchr(msg + h->url_off + h->url_len, '\n', c->req.head_len - h->url_off - h->url_len);
+	gw_head_req_opts_t o = {.path = path,
+	                        .path_len = path_len,
+	                        .client_ip = c->client_ip,
+	                        .x_forwarded_for = fe->x_forwarded_for,
+	                        .x_real_ip = fe->x_real_ip};
 	size_t target_off;
-	char *out = malloc(cap);
 
-	if (!out)
-		abort();
-	if (!line_end) {
-		free(out);
-		free(tokens);
-		return -1;
-	}
-	/* request line */
-	put(out, &p, msg, h->method_len);
-	out[p++] = ' ';
-	target_off = p;
-	if (path)
-		put(out, &p, path, path_len);
-	else
-		put(out, &p, msg + h->url_off, h->url_len);
-	put(out, &p, msg + h->url_off + h->url_len,
-	    (size_t)(line_end + 1 - (msg + h->url_off + h->url_len)));
-	for (uint32_t i = 0; i < h->nhdrs; i++) {
-		const gw_hdr_t *hd = &h->hdrs[i];
-		if (hop_by_hop(h, msg, i, tokens))
-			continue;
-		if (fe->x_real_ip && gw_http_name_is(h, msg, i, "x-real-ip"))
-			continue; /* ours replaces a client-supplied one */
-		put(out, &p, msg + hd->name_off, hd->line_end - hd->name_off);
-		put(out, &p, "\r\n", 2);
-	}
-	if (fe->x_forwarded_for)
-		p += (size_t)snprintf(out + p, cap - p, "X-Forwarded-For: %s\r\n", c->client_ip);
-	if (fe->x_real_ip)
-		p += (size_t)snprintf(out + p, cap - p, "X-Real-IP: %s\r\n", c->client_ip);
-	put(out, &p, "\r\n", 2);
-	free(tokens);
-	c->head = out;
-	c->head_len = p;
-	return gw_s3req_parse(&c->s3, out, h->method_len, out + target_off,
+	gw_head_request(h, msg, &o, &c->head, &c->head_len, &target_off);
+	return gw_s3req_parse(&c->s3, c->head, h->method_len, c->head + target_off,
 	                      path ? path_len : h->url_len, c->host, strlen(c->host), fe->domains,
 	                      fe->ndomains);
 }
@@ -443,35 +418,38 @@ static const char *absolute_target(gw_conn_t *c, const char *t, size_t n, size_t
 	return slash;
 }
 
+/* A complete head: checked, rebuilt for the nodes, routed; then CONNECT. */
 static void on_request_head(gw_conn_t *c)
 {
 	const char *msg = c->rb.data + c->rb.start;
-	const gw_http_t *h = &c->req;
+	const net_http_t *h = &c->req;
 	const lb_frontend_conf_t *fe = c->fe->conf;
 	const char *path = NULL;
 	size_t path_len = 0;
+	gw_err_t err;
+	const char *why;
 	int hi, ri;
 
-	c->method = gw_http_method(h);
+	c->method = net_http_method(h);
 	c->is_head = strcmp(c->method, "HEAD") == 0;
-	c->req_has_body = gw_http_has_body(h);
-	c->client_keep_alive = gw_http_keep_alive(h);
+	c->req_has_body = net_http_has_body(h);
+	c->req_done = h->msg_done; /* a body-less request ends with its head */
+	c->client_keep_alive = net_http_keep_alive(h);
 	c->bytes_in = h->head_len;
 	make_request_id(c);
-	client_timer(c, 0);
+	client_timer(c, C_NONE, 0);
 
 	if (!strcmp(c->method, "CONNECT")) {
 		LB_INFO("rejected CONNECT, client: %s", c->client_ip);
 		send_error(c, GW_ERR_INVALID_REQUEST, true);
 		return;
 	}
-	hi = gw_http_find(h, msg, "host", 0);
-	if (hi < 0 || gw_http_find(h, msg, "host", (uint32_t)hi + 1) >= 0) {
-		LB_INFO("rejected request with %s Host header, client: %s",
-		        hi < 0 ? "no" : "more than one", c->client_ip);
-		send_error(c, GW_ERR_INVALID_REQUEST, true);
+	if (!gw_head_check_request(h, msg, &err, &why)) {
+		LB_INFO("bad request from %s: %s, request_id: %s", c->client_ip, why, c->reqid);
+		send_error(c, err, true);
 		return;
 	}
+	hi = net_http_find(h, msg, "host", 0);
 	c->host = strndup(msg + h->hdrs[hi].value_off, h->hdrs[hi].value_len);
 	if (!c->host)
 		abort();
@@ -505,47 +483,48 @@ static void on_request_head(gw_conn_t *c)
 		abort();
 	c->pool->inflight++;
 	c->inflight = true;
-	c->state = CS_CONNECT;
-	start_attempt(c);
+	go(c, CS_CONNECT);
 }
 
-static void process_head(gw_conn_t *c)
+/* Parses buffered bytes for a request head. */
+static void parse_head(gw_conn_t *c)
 {
-	gw_rbuf_t *rb = &c->rb;
+	net_rbuf_t *rb = &c->rb;
 	while (c->state == CS_HEAD) {
 		size_t used;
-		gw_http_result_t r;
-		if (rb->parsed == rb->len) {
-			if (rb->len > rb->start && !c->t_start) {
-				/* first byte of a new request: the header clock starts */
-				c->t_start = uv_hrtime();
-				client_timer(c, cfg_of(c)->timeouts.client_header);
-			}
+		net_http_result_t r;
+		if (rb->parsed == rb->len && rb->len == rb->start)
 			return;
-		}
 		if (!c->t_start) {
+			/* first byte of a new request: the header clock starts */
 			c->t_start = uv_hrtime();
-			client_timer(c, cfg_of(c)->timeouts.client_header);
+			client_timer(c, C_HEADER, cfg_of(c)->timeouts.client_header);
 		}
-		r = gw_http_execute(&c->req, rb->data + rb->parsed, rb->len - rb->parsed,
-		                    rb->parsed - rb->start, &used);
+		if (rb->parsed == rb->len)
+			return;
+		r = net_http_execute(&c->req, rb->data + rb->parsed, rb->len - rb->parsed,
+		                     rb->parsed - rb->start, &used);
 		rb->parsed += used;
 		switch (r) {
-		case GW_HTTP_MORE:
+		case NET_HTTP_MORE:
 			break;
-		case GW_HTTP_DONE:
-			/* the end of the previous body-less request, seen only now */
+		case NET_HTTP_DONE:
+			/* cannot happen: a head ends with HEAD and the request is followed from
+			 * there */
 			rb->start = rb->parsed;
-			gw_http_next(&c->req);
+			net_http_next(&c->req);
 			break;
-		case GW_HTTP_HEAD:
+		case NET_HTTP_HEAD:
 			on_request_head(c);
 			return;
-		case GW_HTTP_ERROR:
+		case NET_HTTP_ERROR:
 			make_request_id(c);
 			LB_INFO("bad request from %s: %s, request_id: %s", c->client_ip,
 			        c->req.why ? c->req.why : "invalid", c->reqid);
-			send_error(c, c->req.err, true);
+			send_error(c,
+			           c->req.err == NET_HTTP_E_TOO_LARGE ? GW_ERR_HEADER_TOO_LARGE
+			                                              : GW_ERR_INVALID_REQUEST,
+			           true);
 			return;
 		}
 	}
@@ -553,6 +532,11 @@ static void process_head(gw_conn_t *c)
 
 /* ---- attempts on nodes ------------------------------------------------------------------ */
 
+/*
+ * The attempt on c->node failed. reached: the node may have seen the request (its head was
+ * written). Retries when it is safe: no response byte and no body byte went out, and the method
+ * is idempotent or the node never got the request.
+ */
 static void attempt_failed(gw_conn_t *c, gw_err_t err, bool reached, const char *why)
 {
 	gw_node_t *node = c->node;
@@ -561,7 +545,7 @@ static void attempt_failed(gw_conn_t *c, gw_err_t err, bool reached, const char 
 	        why, node ? node->conf->name : "-", node ? node->conf->addr.text : "-",
 	        c->client_ip, c->method, (int)c->s3.bucket_len, c->s3.bucket ? c->s3.bucket : "",
 	        c->attempts, c->reqid);
-	release_upstream(c, false);
+	release_upstream(c, GW_UP_CLOSE);
 	if (node) {
 		/* after the release: health may mark the node down and look for its requests */
 		c->reporting = true;
@@ -579,16 +563,11 @@ static void attempt_failed(gw_conn_t *c, gw_err_t err, bool reached, const char 
 		return;
 	}
 	if (!c->body_released && (!reached || method_idempotent(c->method))) {
-		c->state = CS_CONNECT;
-		c->head_sent = false;
-		c->req_sent = false;
-		start_attempt(c);
+		go(c, CS_CONNECT);
 		return;
 	}
 	send_error(c, err, true);
 }
-
-static void send_head(gw_conn_t *c);
 
 void gw_conn_node_down(gw_conn_t *c, gw_node_t *node)
 {
@@ -597,25 +576,12 @@ void gw_conn_node_down(gw_conn_t *c, gw_node_t *node)
 	 * timeout. Others keep their chance to complete. */
 	if (c->node != node || c->reporting || (c->state != CS_CONNECT && c->state != CS_PROXY) ||
 	    c->resp_started || c->body_released || !method_idempotent(c->method) ||
-	    (c->up && c->up->resp.head_done))
+	    (c->up && c->up->cl.final_head))
 		return;
 	attempt_failed(c, GW_ERR_SERVICE_UNAVAILABLE, true, "node marked down by health");
 }
 
-void gw_conn_upstream_ready(gw_upstream_t *up, int status)
-{
-	gw_conn_t *c = up->conn;
-	if (status < 0) {
-		/* upstream.c closes it after this returns */
-		c->up = NULL;
-		attempt_failed(
-		    c, status == UV_ETIMEDOUT ? GW_ERR_GATEWAY_TIMEOUT : GW_ERR_SERVICE_UNAVAILABLE,
-		    false, status == UV_ETIMEDOUT ? "connect timeout" : uv_strerror(status));
-		return;
-	}
-	send_head(c);
-}
-
+/* Picks a node and gets a connection to it: PROXY at once when a kept-alive one is ready. */
 static void start_attempt(gw_conn_t *c)
 {
 	gw_pool_t *pool = c->pool;
@@ -667,7 +633,7 @@ static void start_attempt(gw_conn_t *c)
 			pool->retries_inflight++;
 		c->node->stats->retries++;
 	}
-	rc = gw_upstream_get(c->node, c, &up, &ready);
+	rc = gw_upstream_get(c->node, &up_ops, c, c->is_head, &up, &ready);
 	if (rc < 0) {
 		attempt_failed(c, rc == UV_EBUSY ? GW_ERR_SLOW_DOWN : GW_ERR_SERVICE_UNAVAILABLE,
 		               false, rc == UV_EBUSY ? "connection limit" : uv_strerror(rc));
@@ -675,364 +641,367 @@ static void start_attempt(gw_conn_t *c)
 	}
 	c->up = up;
 	if (ready)
-		send_head(c);
+		go(c, CS_PROXY);
 }
 
-/* ---- relaying the request --------------------------------------------------------------- */
+/* ---- the exchange: what the node connection tells ---------------------------------------- */
 
-static void on_up_timer(uv_timer_t *t);
-static void on_up_alloc(gw_sock_t *s, uv_buf_t *buf);
-static void on_up_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf);
-
-static void up_timer(gw_upstream_t *up, uint64_t ms)
+static gw_conn_t *owner(gw_upstream_t *up)
 {
-	uv_timer_start(&up->timer, on_up_timer, ms, 0);
+	gw_conn_t *c = up->owner;
+	return c && c->up == up ? c : NULL;
 }
 
-static void on_up_write(gw_sock_t *s, int status)
+static void on_up_ready(gw_upstream_t *up)
 {
-	gw_upstream_t *up = s->data;
-	gw_conn_t *c = up->conn;
-	const lb_timeouts_t *to;
-	if (!c || c->up != up)
-		return; /* the attempt was abandoned meanwhile */
-	to = &cfg_of(c)->timeouts;
-	if (status < 0) {
-		attempt_failed(c, GW_ERR_SERVICE_UNAVAILABLE, true, uv_strerror(status));
+	gw_conn_t *c = owner(up);
+	if (c && c->state == CS_CONNECT)
+		go(c, CS_PROXY);
+}
+
+static void on_up_written(gw_upstream_t *up)
+{
+	gw_conn_t *c = owner(up);
+	if (!c)
 		return;
-	}
-	if (!c->head_sent) {
+	c->up_writing = false;
+	if (c->up_head) {
+		c->up_head = false;
 		c->head_sent = true;
-	} else {
-		c->bytes_in += gw_rbuf_release(&c->rb);
+	}
+	if (c->rb.writing) {
+		c->bytes_in += net_rbuf_release(&c->rb);
 		c->body_released = true;
-	}
-	if (!c->resp_started)
-		up_timer(up, to->upstream_read);
-	pump_request(c);
-	client_read_start(c);
-}
-
-static void send_head(gw_conn_t *c)
-{
-	gw_upstream_t *up = c->up;
-	uv_buf_t b = uv_buf_init(c->head, (unsigned)c->head_len);
-	int rc;
-
-	c->state = CS_PROXY;
-	c->node->stats->requests++;
-	if (up->reused)
-		c->node->stats->reused++;
-	up->resp.skip_body = c->is_head;
-	up->sock.data = up;
-	if (gw_sock_read_start(&up->sock, on_up_alloc, on_up_read) < 0 ||
-	    (rc = gw_sock_write(&up->sock, &b, 1, on_up_write)) < 0) {
-		attempt_failed(c, GW_ERR_SERVICE_UNAVAILABLE, false, "write failed");
-		return;
-	}
-	up_timer(up, cfg_of(c)->timeouts.upstream_read);
-	client_timer_proxy(c);
-}
-
-static void pump_request(gw_conn_t *c)
-{
-	gw_rbuf_t *rb = &c->rb;
-	gw_upstream_t *up = c->up;
-	uv_buf_t b;
-
-	if (c->state != CS_PROXY || !c->head_sent || !up)
-		return;
-again:
-	if (!c->req_done) {
-		size_t used;
-		gw_http_result_t r =
-		    gw_http_execute(&c->req, rb->data + rb->parsed, rb->len - rb->parsed, 0, &used);
-		rb->parsed += used;
-		if (r == GW_HTTP_DONE) {
-			c->req_done = true;
-			client_timer_proxy(c);
-		} else if (r == GW_HTTP_ERROR || r == GW_HTTP_HEAD) {
-			LB_INFO("bad request body from %s: %s, request_id: %s", c->client_ip,
-			        c->req.why ? c->req.why : "invalid", c->reqid);
-			release_upstream(c, false);
-			send_error(c, GW_ERR_INVALID_REQUEST, true);
-			return;
-		}
-	}
-	if (rb->writing || up->sock.writing)
-		return;
-	if (gw_rbuf_take(rb, &b)) {
-		int rc = gw_sock_write_now(&up->sock, &b, 1, on_up_write);
-		if (rc < 0) {
-			gw_rbuf_abandon(rb);
-			attempt_failed(c, GW_ERR_SERVICE_UNAVAILABLE, true, "write failed");
-			return;
-		}
-		if (rc == 0)
-			return; /* on in on_up_write */
-		/* Written at once: released, and the client's socket reads on. */
-		c->bytes_in += gw_rbuf_release(rb);
-		c->body_released = true;
-		if (!c->resp_started)
-			up_timer(up, cfg_of(c)->timeouts.upstream_read);
 		client_read_start(c);
-		if (c->state != CS_PROXY || c->up != up)
-			return;
-		goto again;
 	}
-	if (c->req_done && !c->req_sent) {
-		c->req_sent = true;
-		if (!c->resp_started)
-			up_timer(up, cfg_of(c)->timeouts.upstream_header);
-		if (c->resp_done)
-			pump_response(c); /* the node answered before the body ended */
-	}
+	proxy_next(c);
 }
 
-/* ---- relaying the response -------------------------------------------------------------- */
-
-static void on_client_write(gw_sock_t *s, int status);
-
-/* Writes to the client: 0 in flight (on_client_write comes), 1 done at once (only with `now`:
- * no callback, the caller finishes the write itself), -1 failed. */
-static int write_down(gw_conn_t *c, const uv_buf_t *b, unsigned nb, int kind, bool now)
+static void pend_add(gw_conn_t *c, const char *b, size_t n)
 {
-	size_t n = 0;
-	int rc;
-	c->down_kind = kind;
-	c->writing_down = true;
-	rc = now ? gw_sock_write_now(&c->sock, b, nb, on_client_write)
-	         : gw_sock_write(&c->sock, b, nb, on_client_write);
-	if (rc < 0) {
-		c->writing_down = false;
-		return -1;
+	if (c->pend_len + n > c->pend_cap) {
+		size_t cap = c->pend_len + n + 256;
+		char *p = realloc(c->pend, cap);
+		if (!p)
+			abort(); /* bounded: MAX_INTERIM heads of at most buffer_size */
+		c->pend = p;
+		c->pend_cap = cap;
 	}
-	for (unsigned i = 0; i < nb; i++)
-		n += b[i].len;
-	c->bytes_out += n;
-	if (rc == 1) {
-		c->writing_down = false;
-		return 1;
-	}
-	client_timer(c, cfg_of(c)->timeouts.client_send);
-	return 0;
+	memcpy(c->pend + c->pend_len, b, n);
+	c->pend_len += n;
 }
 
-static void build_response_head(gw_conn_t *c, const char *msg, bool interim)
+/* A response head from the node: interim ones are relayed (not to HTTP/1.0 clients, and not
+ * without bound), a final one decides the connection's future and waits in pend for the body
+ * bytes that come with it (one write, usually one packet, for a small object). */
+static void on_up_head(gw_upstream_t *up, const net_http_t *h, const char *msg)
 {
-	const gw_http_t *h = &c->up->resp;
-	char *tokens = connection_tokens(h, msg);
-	size_t cap = h->head_len + 64, p = 0;
-	const char *line_end = memchr(msg, '\n', h->head_len);
-	char *out = malloc(cap);
-	if (!out || !line_end)
-		abort(); /* llhttp accepted the head: it has a status line */
-	put(out, &p, msg, (size_t)(line_end + 1 - msg));
-	for (uint32_t i = 0; i < h->nhdrs; i++) {
-		if (hop_by_hop(h, msg, i, tokens))
-			continue;
-		put(out, &p, msg + h->hdrs[i].name_off, h->hdrs[i].line_end - h->hdrs[i].name_off);
-		put(out, &p, "\r\n", 2);
-	}
-	if (!interim) {
-		if (c->close_after)
-			put(out, &p, "Connection: close\r\n", 19);
-		else if (gw_http_minor(&c->req) == 0)
-			put(out, &p, "Connection: keep-alive\r\n", 24);
-	}
-	put(out, &p, "\r\n", 2);
-	free(tokens);
-	free(c->resp_head);
-	c->resp_head = out;
-	c->resp_head_len = p;
-}
-
-/* A response head was parsed. True: a final head is built and waits in resp_head, for the caller
- * to write with the body bytes that came with it (one write, usually one packet for a small
- * object). False: the attempt failed, or an interim (1xx) head was written on its own. */
-static bool on_response_head(gw_conn_t *c)
-{
-	gw_upstream_t *up = c->up;
-	const char *msg = up->rb.data + up->rb.start;
-	int status = gw_http_status(&up->resp);
+	gw_conn_t *c = owner(up);
+	int status = net_http_status(h);
 	bool interim = status >= 100 && status < 200;
+	gw_head_conn_t hc = GW_HEAD_CONN_NONE;
+	const char *why;
+	char *out;
+	size_t len;
 
+	if (!c)
+		return;
+	if (!gw_head_check_response(h, &why)) {
+		attempt_failed(c, GW_ERR_BAD_GATEWAY, true, why);
+		return;
+	}
 	if (status == 101) {
 		attempt_failed(c, GW_ERR_BAD_GATEWAY, true, "sent 101 Switching Protocols");
-		return false;
+		return;
 	}
-	if (!interim) {
+	if (interim) {
+		if (++c->interims > MAX_INTERIM) {
+			attempt_failed(c, GW_ERR_BAD_GATEWAY, true, "sent too many 1xx responses");
+			return;
+		}
+		if (net_http_minor(&c->req) == 0)
+			return; /* HTTP/1.0 has no interim responses (RFC 9110 15.2) */
+	} else {
 		c->status = status;
 		if (status >= 500) {
-			char why[32];
-			snprintf(why, sizeof(why), "status %d", status);
+			char why5[32];
+			snprintf(why5, sizeof(why5), "status %d", status);
 			c->node->stats->responses_5xx++;
 			c->reporting = true;
-			gw_node_report(c->node, false, why);
+			gw_node_report(c->node, false, why5);
 			c->reporting = false;
 		} else {
 			gw_node_report(c->node, true, NULL);
 		}
 		if (!c->client_keep_alive || c->client_eof || c->srv->stopping || c->rt->retired ||
-		    gw_http_needs_eof(&up->resp) || !c->req_done)
+		    net_http_needs_eof(h) || !c->req_done)
 			c->close_after = true;
+		if (c->close_after)
+			hc = GW_HEAD_CONN_CLOSE;
+		else if (net_http_minor(&c->req) == 0)
+			hc = GW_HEAD_CONN_KEEP_ALIVE;
 	}
-	build_response_head(c, msg, interim);
-	up->rb.start = up->rb.parsed; /* the node's head bytes are replaced by resp_head */
+	gw_head_response(h, msg, hc, &out, &len);
+	pend_add(c, out, len);
+	free(out);
 	c->resp_started = true;
-	up_timer(up, cfg_of(c)->timeouts.upstream_read);
-	if (!interim)
-		return true;
-	uv_buf_t b = uv_buf_init(c->resp_head, (unsigned)c->resp_head_len);
-	if (write_down(c, &b, 1, DOWN_HEAD, false) < 0)
-		conn_close(c, true);
-	return false;
+	if (interim)
+		proxy_next(c); /* relayed on its own */
 }
 
+static void on_up_body(gw_upstream_t *up, const char *data, size_t len)
+{
+	gw_conn_t *c = owner(up);
+	if (!c)
+		return;
+	if (len) {
+		c->span = data;
+		c->span_len = len;
+	}
+	proxy_next(c);
+}
+
+static void on_up_done(gw_upstream_t *up, bool reusable)
+{
+	gw_conn_t *c = owner(up);
+	if (!c)
+		return;
+	c->resp_done = true;
+	c->up_reusable = reusable;
+	proxy_next(c);
+}
+
+static void on_up_error(gw_upstream_t *up, net_client_err_t e, int status, const char *why)
+{
+	gw_conn_t *c = owner(up);
+	if (!c)
+		return;
+	switch (e) {
+	case NET_CLIENT_E_CONNECT:
+		attempt_failed(c, GW_ERR_SERVICE_UNAVAILABLE, false, why);
+		return;
+	case NET_CLIENT_E_CONNECT_TIMEOUT:
+		attempt_failed(c, GW_ERR_GATEWAY_TIMEOUT, false, why);
+		return;
+	case NET_CLIENT_E_SEND_TIMEOUT:
+	case NET_CLIENT_E_HEAD_TIMEOUT:
+	case NET_CLIENT_E_READ_TIMEOUT:
+		c->node->stats->errors++;
+		attempt_failed(c, GW_ERR_GATEWAY_TIMEOUT, true, why);
+		return;
+	case NET_CLIENT_E_WRITE:
+		attempt_failed(c, GW_ERR_SERVICE_UNAVAILABLE, c->head_sent, why);
+		return;
+	case NET_CLIENT_E_READ:
+	case NET_CLIENT_E_CLOSED:
+	case NET_CLIENT_E_INVALID:
+		c->node->stats->errors++;
+		attempt_failed(c, GW_ERR_BAD_GATEWAY, true, why);
+		return;
+	}
+	(void)status;
+}
+
+static const gw_upstream_ops_t up_ops = {
+    .ready = on_up_ready,
+    .written = on_up_written,
+    .head = on_up_head,
+    .body = on_up_body,
+    .done = on_up_done,
+    .error = on_up_error,
+};
+
+/* ---- relaying --------------------------------------------------------------------------- */
+
+/* Request side: parses the body bytes at hand and writes what is parsed to the node (the head
+ * first, with the first body bytes when they are there). False when the request failed. */
+static bool pump_request(gw_conn_t *c)
+{
+	net_rbuf_t *rb = &c->rb;
+	for (;;) {
+		uv_buf_t b[2];
+		unsigned nb = 0;
+		int rc;
+		if (!c->req_done) {
+			size_t used;
+			net_http_result_t r = net_http_execute(&c->req, rb->data + rb->parsed,
+			                                       rb->len - rb->parsed, 0, &used);
+			rb->parsed += used;
+			c->body_rx += used;
+			if (r == NET_HTTP_DONE) {
+				c->req_done = true;
+			} else if (r == NET_HTTP_ERROR || r == NET_HTTP_HEAD) {
+				/* the node may have a part of the body: release_upstream resets its
+				 * connection, so that it never completes a request the client did
+				 * not send */
+				LB_INFO("bad request body from %s: %s, request_id: %s",
+				        c->client_ip, c->req.why ? c->req.why : "invalid",
+				        c->reqid);
+				release_upstream(c, GW_UP_ABORT);
+				send_error(c, GW_ERR_INVALID_REQUEST, true);
+				return false;
+			}
+		}
+		if (c->up_writing)
+			return true;
+		if (!c->head_sent)
+			b[nb++] = uv_buf_init(c->head, (unsigned)c->head_len);
+		if (net_rbuf_take(rb, &b[nb]))
+			nb++;
+		if (!nb) {
+			if (c->req_done && !c->req_sent) {
+				c->req_sent = true;
+				net_client_request_done(&c->up->cl);
+			}
+			return true;
+		}
+		c->up_head = !c->head_sent;
+		rc = net_client_write(&c->up->cl, b, nb);
+		if (rc < 0) {
+			c->up_head = false;
+			if (rb->writing)
+				net_rbuf_abandon(rb);
+			attempt_failed(c, GW_ERR_SERVICE_UNAVAILABLE, c->head_sent,
+			               uv_strerror(rc));
+			return false;
+		}
+		if (rc == 0) {
+			c->up_writing = true;
+			return true; /* on in on_up_written */
+		}
+		/* written at once */
+		if (c->up_head) {
+			c->up_head = false;
+			c->head_sent = true;
+		}
+		if (rb->writing) {
+			c->bytes_in += net_rbuf_release(rb);
+			c->body_released = true;
+			client_read_start(c);
+			if (c->state != CS_PROXY)
+				return false;
+		}
+	}
+}
+
+/* Writes to the client: 0 in flight (on_client_write follows), 1 done at once (only with `now`:
+ * no callback, the caller finishes the write itself), -1 failed. */
+static void on_client_write(net_sock_t *s, int status);
+
+static int write_down(gw_conn_t *c, const uv_buf_t *b, unsigned nb, bool now)
+{
+	size_t n = 0;
+	int rc;
+	rc = now ? net_sock_write_now(&c->sock, b, nb, on_client_write)
+	         : net_sock_write(&c->sock, b, nb, on_client_write);
+	if (rc < 0)
+		return -1;
+	for (unsigned i = 0; i < nb; i++)
+		n += b[i].len;
+	c->bytes_out += n;
+	if (rc == 0)
+		c->writing_down = true;
+	c->client_moved = true;
+	return rc;
+}
+
+/* The pending head bytes are written (the buffer goes; new heads start a new one). */
+static char *pend_detach(gw_conn_t *c)
+{
+	char *p = c->pend;
+	c->pend = NULL;
+	c->pend_len = c->pend_cap = 0;
+	return p;
+}
+
+/* Response side: writes the pending head bytes and the lent body bytes; false when the
+ * connection is gone. */
+static bool flush_down(gw_conn_t *c)
+{
+	while (!c->writing_down && (c->pend_len || c->span)) {
+		uv_buf_t b[2];
+		unsigned nb = 0;
+		size_t np = c->pend_len;
+		bool span = c->span != NULL;
+		int rc;
+		if (np)
+			b[nb++] = uv_buf_init(c->pend, (unsigned)np);
+		if (span)
+			b[nb++] = uv_buf_init((char *)c->span, (unsigned)c->span_len);
+		rc = write_down(c, b, nb, true);
+		if (rc < 0) {
+			if (!c->status)
+				c->status = 499;
+			gw_access_log(c);
+			conn_close(c, true);
+			return false;
+		}
+		if (rc == 0) {
+			/* in flight: heads that come meanwhile go to a new buffer */
+			c->down_buf = np ? pend_detach(c) : NULL;
+			c->down_span = span;
+			return true;
+		}
+		/* written at once: the node connection's buffer is free again and it reads on */
+		if (np)
+			free(pend_detach(c));
+		if (span) {
+			c->span = NULL;
+			net_client_consumed(&c->up->cl); /* may lend more at once, or end */
+			if (c->state != CS_PROXY)
+				return false;
+		}
+	}
+	return true;
+}
+
+/* The response is relayed whole: the node connection goes back (or not), then the next
+ * request, unless the connection must close. */
 static void finish_response(gw_conn_t *c)
 {
-	gw_upstream_t *up = c->up;
-	bool reusable = c->req_sent && gw_http_keep_alive(&up->resp) &&
-	                !gw_http_needs_eof(&up->resp) && up->rb.len == up->rb.parsed;
+	/* reused only when the node saw a persistent request: the Connection header is never
+	 * relayed, so an HTTP/1.0 request ends its connection at the node */
+	bool reuse = c->up_reusable && c->req_sent && net_http_minor(&c->req) == 1;
 	if (!c->req_done)
-		c->close_after = true;
-	release_upstream(c, reusable);
+		c->close_after = true; /* the rest of the body is still coming: no way to go on */
+	release_upstream(c, reuse ? GW_UP_REUSE : GW_UP_CLOSE);
 	end_request(c);
 }
 
-static void pump_response(gw_conn_t *c)
+/* PROXY's do_next: moves the request and the response on as far as they go. */
+static void proxy_next(gw_conn_t *c)
 {
-	gw_upstream_t *up = c->up;
-	gw_rbuf_t *rb;
-	bool head_pending = false; /* a final head waits to go out with the body at hand */
-
-	while (up && c->state == CS_PROXY && !c->writing_down) {
-		size_t used;
-		gw_http_result_t r;
-		rb = &up->rb;
-		/* with the head done, zero bytes still let the parser end a body-less message */
-		if ((rb->parsed < rb->len || up->resp.head_done) && !c->resp_done) {
-			r = gw_http_execute(&up->resp, rb->data + rb->parsed, rb->len - rb->parsed,
-			                    rb->parsed - rb->start, &used);
-			rb->parsed += used;
-			switch (r) {
-			case GW_HTTP_MORE:
-				if (!up->resp.head_done && rb->len == rb->cap && rb->start == 0) {
-					attempt_failed(c, GW_ERR_BAD_GATEWAY, true,
-					               "sent a response head over the buffer size");
-					return;
-				}
-				break;
-			case GW_HTTP_HEAD:
-				if (!(head_pending = on_response_head(c)))
-					return; /* failed, or an interim head: on when it is written
-					         */
-				continue;       /* the body bytes at hand go with the head */
-			case GW_HTTP_DONE:
-				if (c->status == 0) {
-					/* an interim (1xx) response ended: a final one follows */
-					bool skip = up->resp.skip_body;
-					gw_http_next(&up->resp);
-					up->resp.skip_body = skip;
-				} else {
-					c->resp_done = true;
-				}
-				continue;
-			case GW_HTTP_ERROR:
-				attempt_failed(c, GW_ERR_BAD_GATEWAY, true,
-				               up->resp.why ? up->resp.why : "invalid response");
-				return;
-			}
-		}
-		uv_buf_t b[2];
-		unsigned nb = 0;
-		int kind = 0;
-		if (head_pending) {
-			b[nb++] = uv_buf_init(c->resp_head, (unsigned)c->resp_head_len);
-			kind |= DOWN_HEAD;
-			head_pending = false;
-		}
-		if (gw_rbuf_take(rb, &b[nb])) {
-			nb++;
-			kind |= DOWN_BODY;
-		}
-		if (nb) {
-			int rc = write_down(c, b, nb, kind, true);
-			if (rc < 0) {
-				if (kind & DOWN_BODY)
-					gw_rbuf_abandon(rb);
-				conn_close(c, true);
-				return;
-			}
-			if (rc == 0)
-				return; /* on when on_client_write comes */
-			/* Written at once: the buffer is free again, the node's socket reads on. */
-			if (kind & DOWN_HEAD) {
-				free(c->resp_head);
-				c->resp_head = NULL;
-			}
-			if (kind & DOWN_BODY)
-				gw_rbuf_release(rb);
-			client_timer_proxy(c);
-			if (!c->resp_done &&
-			    gw_sock_read_start(&up->sock, on_up_alloc, on_up_read) < 0) {
-				conn_close(c, true);
-				return;
-			}
-			continue;
-		}
-		if (c->resp_done) {
-			if (c->req_done && !c->req_sent)
-				return; /* the rest of the request body goes out first */
-			finish_response(c);
-			return;
-		}
-		return; /* needs more bytes from the node */
-	}
-}
-
-static void on_up_alloc(gw_sock_t *s, uv_buf_t *buf)
-{
-	gw_upstream_t *up = s->data;
-	gw_rbuf_space(&up->rb, buf);
-}
-
-static void on_up_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-	gw_upstream_t *up = s->data;
-	gw_conn_t *c = up->conn;
-	(void)buf;
-	if (!c || c->up != up)
-		return;
-	if (nread < 0) {
-		gw_http_result_t r = GW_HTTP_ERROR;
-		if (nread == UV_EOF && up->resp.head_done && !c->writing_down)
-			pump_response(c); /* relay what is buffered before deciding */
-		if (c->state != CS_PROXY || c->up != up)
-			return;
-		if (nread == UV_EOF)
-			r = gw_http_finish(&up->resp);
-		if (r == GW_HTTP_DONE) {
-			c->resp_done = true;
-			if (!c->writing_down)
-				pump_response(c);
-			return;
-		}
-		attempt_failed(c, GW_ERR_BAD_GATEWAY, true,
-		               nread == UV_EOF ? (up->resp.why ? up->resp.why : "closed")
-		                               : uv_strerror((int)nread));
+	bool finished = false;
+	if (c->in_next) {
+		c->again = true; /* an event inside the round: one more round */
 		return;
 	}
-	up->rb.len += (size_t)nread;
-	if (c->resp_started || up->resp.head_done)
-		up_timer(up, cfg_of(c)->timeouts.upstream_read);
-	pump_response(c);
+	c->in_next = true;
+	do {
+		c->again = false;
+		if (c->state != CS_PROXY || !c->up)
+			break;
+		if (!pump_request(c) || c->state != CS_PROXY)
+			break;
+		if (!flush_down(c) || c->state != CS_PROXY)
+			break;
+		if (c->resp_done && !c->writing_down && !c->pend_len && !c->span &&
+		    (c->req_sent || !c->req_done)) {
+			finished =
+			    true; /* a request whose body still comes ends now: close_after */
+			break;
+		}
+	} while (c->again);
+	c->in_next = false;
+	if (finished)
+		finish_response(c);
+	else
+		proxy_timer(c);
 }
 
-static void on_client_write(gw_sock_t *s, int status)
+static void on_client_write(net_sock_t *s, int status)
 {
 	gw_conn_t *c = s->data;
-	int kind = c->down_kind;
 	c->writing_down = false;
 	if (c->state == CS_CLOSING)
 		return;
@@ -1045,48 +1014,35 @@ static void on_client_write(gw_sock_t *s, int status)
 		conn_close(c, true);
 		return;
 	}
-	if (kind & DOWN_ERR) {
+	c->client_moved = true;
+	if (c->down_err) {
+		c->down_err = false;
 		free(c->err_buf);
 		c->err_buf = NULL;
 		end_request(c);
 		return;
 	}
-	if (kind & DOWN_HEAD) {
-		free(c->resp_head);
-		c->resp_head = NULL;
+	free(c->down_buf);
+	c->down_buf = NULL;
+	if (c->down_span) {
+		c->down_span = false;
+		c->span = NULL;
+		if (c->up) {
+			net_client_consumed(&c->up->cl); /* may lend more at once, or end */
+			if (c->state != CS_PROXY)
+				return;
+		}
 	}
-	if (kind & DOWN_BODY)
-		gw_rbuf_release(&c->up->rb);
-	client_timer_proxy(c);
-	if (c->up && !c->resp_done)
-		gw_sock_read_start(&c->up->sock, on_up_alloc, on_up_read);
-	pump_response(c);
+	proxy_next(c);
 }
 
 /* ---- timers ----------------------------------------------------------------------------- */
 
-static void on_up_timer(uv_timer_t *t)
-{
-	gw_upstream_t *up = t->data;
-	gw_conn_t *c = up->conn;
-	if (!c || c->up != up)
-		return;
-	if (c->resp_started) {
-		LB_WARN("upstream read timeout mid-response, node: %s, request_id: %s",
-		        c->node->conf->name, c->reqid);
-		c->node->stats->errors++;
-		gw_access_log(c);
-		conn_close(c, true);
-		return;
-	}
-	c->node->stats->errors++;
-	attempt_failed(c, GW_ERR_GATEWAY_TIMEOUT, true,
-	               c->req_sent ? "response head timeout" : "write timeout");
-}
-
 static void on_client_timer(uv_timer_t *t)
 {
 	gw_conn_t *c = t->data;
+	int kind = c->timer_kind;
+	c->timer_kind = C_NONE;
 	switch (c->state) {
 	case CS_HEAD:
 		if (c->rb.len > c->rb.start) {
@@ -1098,20 +1054,25 @@ static void on_client_timer(uv_timer_t *t)
 			conn_close(c, false);
 		}
 		return;
-	case CS_CONNECT:
 	case CS_PROXY:
-		if (!c->writing_down && !c->req_done && !c->resp_started) {
-			LB_INFO("request body timeout, client: %s, request_id: %s", c->client_ip,
-			        c->reqid);
-			release_upstream(c, false);
+		if (kind == C_BODY && !c->resp_started) {
+			LB_INFO("request body %s, client: %s, received: %" PRIu64 " bytes, "
+			        "request_id: %s",
+			        body_timeout(c) ? "timeout" : "slower than limits.min_body_rate",
+			        c->client_ip, c->body_rx, c->reqid);
+			release_upstream(c, GW_UP_ABORT);
 			send_error(c, GW_ERR_REQUEST_TIMEOUT, true);
 			return;
 		}
-		LB_INFO("client send timeout, client: %s, request_id: %s", c->client_ip, c->reqid);
+		LB_INFO("client %s timeout, client: %s, request_id: %s",
+		        kind == C_BODY ? "body" : "send", c->client_ip, c->reqid);
 		if (!c->status)
 			c->status = 499;
 		gw_access_log(c);
 		conn_close(c, true);
+		return;
+	case CS_LINGER:
+		conn_close(c, false);
 		return;
 	default:
 		conn_close(c, true);
@@ -1121,6 +1082,8 @@ static void on_client_timer(uv_timer_t *t)
 
 /* ---- errors and the end of a request ---------------------------------------------------- */
 
+/* Answers the request with one of our S3 errors (ERROR), or aborts the connection when a
+ * response has already begun. */
 static void send_error(gw_conn_t *c, gw_err_t err, bool close)
 {
 	char resource[1100];
@@ -1131,10 +1094,11 @@ static void send_error(gw_conn_t *c, gw_err_t err, bool close)
 		conn_close(c, true);
 		return;
 	}
-	release_upstream(c, false);
+	release_upstream(c, GW_UP_CLOSE);
 	if (close || !c->client_keep_alive || (c->req_has_body && !c->req_done) ||
 	    c->srv->stopping || c->client_eof)
 		c->close_after = true;
+	c->linger = true;
 	c->status = gw_err_status(err);
 	if (c->s3.bucket)
 		snprintf(resource, sizeof(resource), "/%.*s%s%.*s", (int)c->s3.bucket_len,
@@ -1149,50 +1113,142 @@ static void send_error(gw_conn_t *c, gw_err_t err, bool close)
 		conn_close(c, true);
 		return;
 	}
-	c->state = CS_ERROR;
-	gw_sock_read_stop(&c->sock);
-	uv_buf_t eb = uv_buf_init(c->err_buf, (unsigned)c->err_len);
-	if (write_down(c, &eb, 1, DOWN_ERR, false) < 0)
-		conn_close(c, true);
+	go(c, CS_ERROR);
 }
 
+/* The request is answered: the next one, or lingering, or the end of the connection. */
 static void end_request(gw_conn_t *c)
 {
 	gw_access_log(c);
-	release_upstream(c, false);
+	release_upstream(c, GW_UP_CLOSE);
 	if (c->inflight) {
 		c->pool->inflight--;
 		c->inflight = false;
 	}
 	if (c->close_after || c->srv->stopping || c->rt->retired) {
-		conn_close(c, false);
+		if (c->linger && !c->client_eof)
+			go(c, CS_LINGER);
+		else
+			conn_close(c, false);
 		return;
 	}
+	go(c, CS_HEAD);
+}
+
+/* Forgets the request that ended, keeping what the client sent after it. */
+static void reset_request(gw_conn_t *c)
+{
 	free(c->head);
 	free(c->host);
 	free(c->tried);
-	c->head = c->host = NULL;
+	free(c->pend);
+	c->head = c->host = c->pend = NULL;
 	c->tried = NULL;
+	c->pend_len = c->pend_cap = 0;
 	memset(&c->s3, 0, sizeof(c->s3));
 	c->pool = NULL;
 	c->method = NULL;
 	c->node_name = NULL;
-	c->attempts = 0;
-	c->failover = false;
-	c->req_has_body = c->body_released = c->req_done = c->req_sent = c->head_sent = false;
-	c->resp_started = c->resp_done = c->is_head = false;
+	c->attempts = c->interims = 0;
+	c->failover = c->req_has_body = c->is_head = false;
+	c->head_sent = c->up_writing = c->up_head = c->body_released = false;
+	c->req_done = c->req_sent = false;
+	c->resp_started = c->resp_done = c->up_reusable = c->linger = false;
+	c->span = NULL;
 	c->status = 0;
 	c->bytes_in = c->bytes_out = 0;
 	c->t_start = 0;
-	c->state = CS_HEAD;
+	c->body_t0 = c->body_rx = 0;
 	if (c->req.msg_done || !c->req.head_done)
-		gw_http_next(&c->req);
+		net_http_next(&c->req);
 	/* unparsed bytes are the next pipelined request(s) */
 	c->rb.start = c->rb.parsed;
-	gw_rbuf_drop(&c->rb); /* an idle keep-alive connection holds no buffer */
-	gw_rbuf_compact(&c->rb);
-	client_timer(c, cfg_of(c)->timeouts.client_idle);
-	if (c->rb.len > c->rb.start)
-		process_head(c);
-	client_read_start(c);
+	net_rbuf_drop(&c->rb); /* an idle keep-alive connection holds no buffer */
+	net_rbuf_compact(&c->rb);
+}
+
+/* The attempt starts afresh (a retry): nothing of the last one went to the client. */
+static void reset_attempt(gw_conn_t *c)
+{
+	c->head_sent = c->up_writing = c->up_head = c->req_sent = false;
+	c->resp_done = c->up_reusable = false;
+	c->span = NULL;
+	free(c->pend);
+	c->pend = NULL;
+	c->pend_len = c->pend_cap = 0;
+}
+
+/* ---- the states ------------------------------------------------------------------------- */
+
+/* The only place where c->state changes; what entering each state does. */
+static void go(gw_conn_t *c, int state)
+{
+	int from = c->state;
+	c->state = state;
+	switch (state) {
+	case CS_HEAD:
+		/* the next request: what is buffered first, then the socket */
+		reset_request(c);
+		client_timer(c, C_IDLE, cfg_of(c)->timeouts.client_idle);
+		if (c->rb.len > c->rb.start)
+			parse_head(c);
+		if (c->state == CS_HEAD)
+			client_read_start(c);
+		return;
+	case CS_CONNECT:
+		if (from != CS_HEAD)
+			reset_attempt(c); /* a retry */
+		client_timer(c, C_NONE, 0);
+		start_attempt(c);
+		return;
+	case CS_PROXY:
+		/* a node connection is ready: the head goes out with the body bytes at hand */
+		c->node->stats->requests++;
+		if (c->up->reused)
+			c->node->stats->reused++;
+		if (!c->body_t0)
+			c->body_t0 = uv_now(c->srv->loop);
+		c->timer_kind = C_NONE;
+		proxy_next(c);
+		return;
+	case CS_ERROR: {
+		uv_buf_t eb = uv_buf_init(c->err_buf, (unsigned)c->err_len);
+		net_sock_read_stop(&c->sock);
+		c->down_err = true;
+		if (write_down(c, &eb, 1, false) < 0) {
+			c->down_err = false;
+			conn_close(c, true);
+			return;
+		}
+		client_timer(c, C_SEND, cfg_of(c)->timeouts.client_send);
+		return;
+	}
+	case CS_LINGER:
+		/*
+		 * After an error answered while the client may still be sending (a head over the
+		 * limit, a body we refuse): closing at once would leave its bytes unread, and the
+		 * kernel answers unread bytes with a reset that can destroy our response before the
+		 * client has read it. So: close our side (the client sees the end of the
+		 * response), read and drop what still comes for LINGER_MS and LINGER_BYTES at most,
+		 * then close (nginx's lingering close).
+		 */
+		c->linger_bytes = 0;
+		if (net_sock_shutdown(&c->sock) < 0) {
+			conn_close(c, false);
+			return;
+		}
+		client_timer(c, C_LINGER, LINGER_MS);
+		client_read_start(c);
+		return;
+	case CS_CLOSING:
+		release_upstream(c, GW_UP_CLOSE);
+		if (c->inflight) {
+			c->pool->inflight--;
+			c->inflight = false;
+		}
+		uv_timer_stop(&c->timer);
+		uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+		net_sock_close(&c->sock, on_sock_closed);
+		return;
+	}
 }

@@ -17,12 +17,13 @@
 
 #include "core/config.h"
 #include "gateway/balancer.h"
-#include "gateway/http.h"
+#include "net/client.h"
+#include "net/http.h"
 #include "gateway/metrics.h"
-#include "gateway/rbuf.h"
+#include "net/rbuf.h"
 #include "gateway/s3err.h"
 #include "gateway/s3req.h"
-#include "gateway/sock.h"
+#include "net/sock.h"
 
 typedef struct gw_server_s gw_server_t;
 typedef struct gw_runtime_s gw_runtime_t;
@@ -44,7 +45,8 @@ struct gw_node_s {
 	uint32_t nidle;
 	uint32_t nconns; /* every upstream connection of this node: connecting, busy or idle */
 	uint32_t consecutive_failures;
-	gw_node_stats_t *stats; /* owned by the server's metrics, survives reloads */
+	bool stray_after_bodyless; /* seen sending bytes after a body-less response (upstream.c) */
+	gw_node_stats_t *stats;    /* owned by the server's metrics, survives reloads */
 };
 
 struct gw_pool_s {
@@ -54,14 +56,14 @@ struct gw_pool_s {
 	gw_lb_node_t *lbn; /* what the balancer sees, index-aligned with nodes */
 	size_t n;
 	gw_balancer_t *bal;
-	gw_tls_ctx_t *tls;         /* towards nodes, NULL: plain */
+	net_tls_ctx_t *tls;        /* towards nodes, NULL: plain */
 	uint32_t inflight;         /* requests in flight through this pool */
 	uint32_t retries_inflight; /* retry attempts in flight (retry budget) */
 };
 
 typedef struct gw_frontend_rt_s {
 	const lb_frontend_conf_t *conf;
-	gw_tls_ctx_t *tls; /* NULL: plain HTTP */
+	net_tls_ctx_t *tls; /* NULL: plain HTTP */
 } gw_frontend_rt_t;
 
 struct gw_runtime_s {
@@ -110,8 +112,8 @@ struct gw_server_s {
 	gw_metrics_t *metrics;
 	uv_signal_t sig_hup, sig_term, sig_int;
 	uv_timer_t grace_timer;
-	gw_sockq_t sockq; /* write completions of the client and upstream sockets */
-	uint32_t nconns;  /* open client connections (not admin) */
+	net_sockq_t sockq; /* write completions of the client and upstream sockets */
+	uint32_t nconns;   /* open client connections (not admin) */
 	uint64_t next_conn_id;
 	bool stopping;
 	bool stopped;
@@ -123,41 +125,61 @@ struct gw_server_s {
 	char *config_path;
 };
 
-/* One upstream (node) connection. Busy: owned by exactly one client connection. */
+/*
+ * What a request that owns a node connection hears of its exchange (conn.c gives these to
+ * gw_upstream_get; upstream.c forwards net/client's events while the owner holds it).
+ */
+typedef struct gw_upstream_ops_s {
+	void (*ready)(gw_upstream_t *up); /* a new connection is up and its exchange begun */
+	void (*written)(gw_upstream_t *up);
+	void (*head)(gw_upstream_t *up, const net_http_t *h, const char *msg);
+	void (*body)(gw_upstream_t *up, const char *data, size_t len);
+	void (*done)(gw_upstream_t *up, bool reusable);
+	void (*error)(gw_upstream_t *up, net_client_err_t e, int status, const char *why);
+} gw_upstream_ops_t;
+
+/* One node connection. Busy: owned by exactly one client connection. */
 struct gw_upstream_s {
-	gw_sock_t sock;
+	net_client_t cl;
 	gw_node_t *node;
-	gw_conn_t *conn; /* owner while busy, NULL while idle */
+	const gw_upstream_ops_t *ops;
+	void *owner; /* while busy; NULL while idle or connecting for nobody */
 	gw_upstream_t *next_idle, *prev_idle;
-	uv_timer_t timer;
-	gw_http_t resp;
-	gw_rbuf_t rb;     /* response bytes from the node */
-	unsigned pending; /* handles still open (sock, timer); freed at 0 */
-	uint64_t idle_since;
-	bool connected;
+	bool head_request; /* of the exchange a new connection begins */
 	bool reused;
 	bool closing;
 	bool idle;
 };
 
+typedef enum {
+	GW_UP_REUSE = 0, /* back to the node's idle list if it can carry another exchange */
+	GW_UP_CLOSE,
+	GW_UP_ABORT, /* close with a reset: the node must never take a partial request as whole */
+} gw_release_t;
+
 /* One client connection; the state machine is in conn.c. */
 struct gw_conn_s {
-	gw_sock_t sock;
+	net_sock_t sock;
 	gw_server_t *srv;
 	gw_runtime_t *rt;
 	gw_frontend_rt_t *fe;
 	gw_conn_t *prev, *next; /* server's list */
 	uint64_t id;
 	uv_timer_t timer;
+	int timer_kind;   /* what the timer measures (conn.c's C_*) */
 	unsigned pending; /* open handles (sock, timer); freed at 0 */
-	int state;
-	gw_http_t req;
-	gw_rbuf_t rb;     /* request bytes from the client */
-	size_t msg_start; /* offset in rb of the current request's first byte */
+	int state;        /* conn.c's CS_*; changed by go() only */
+	net_http_t req;
+	net_rbuf_t rb; /* request bytes from the client */
 	bool client_eof;
+	bool in_next;      /* inside proxy_next: events only ask for another round */
+	bool again;        /* ... and this says one was asked for */
+	bool client_moved; /* the client sent or took bytes since the client timer was set */
 
 	/* the current request */
 	uint64_t t_start; /* uv_hrtime() at its first byte */
+	uint64_t body_t0; /* uv_now() when its body started to be relayed */
+	uint64_t body_rx; /* body bytes received from the client (for limits.min_body_rate) */
 	char *head;       /* the request head as sent to nodes (kept for retries) */
 	size_t head_len;
 	gw_s3req_t s3; /* points into head */
@@ -171,18 +193,12 @@ struct gw_conn_s {
 	gw_upstream_t *up;
 	uint8_t *tried;
 	unsigned attempts;
-	bool retrying; /* the current attempt is a retry that counts against the budget */
+	unsigned interims; /* 1xx responses seen for this request */
+	bool retrying;     /* the current attempt is a retry that counts against the budget */
 	bool
 	    failover; /* the last failure was on a node that is not up: not limited by the budget */
 	bool req_has_body;
-	bool body_released; /* body bytes were released to a node: no retry from here */
-	bool req_done;      /* the parser saw the end of the request */
-	bool req_sent;      /* every request byte was written to the node */
-	bool head_sent;
-	bool resp_started; /* a response byte was written to the client */
-	bool resp_done;
 	bool client_keep_alive;
-	bool close_after;
 	bool is_head;
 	bool inflight;
 	bool
@@ -190,12 +206,32 @@ struct gw_conn_s {
 	int status;
 	gw_err_t last_err;
 	uint64_t bytes_in, bytes_out;
-	char *resp_head; /* the response head being written to the client */
-	size_t resp_head_len;
-	char *err_buf; /* one of our error responses being written */
+
+	/* request side of the attempt */
+	bool head_sent;     /* the head was written to the node */
+	bool up_writing;    /* a write to the node is in flight */
+	bool up_head;       /* ... and it carries the head */
+	bool body_released; /* body bytes were released to a node: no retry from here */
+	bool req_done;      /* the parser saw the end of the request */
+	bool req_sent;      /* every request byte was written to the node */
+
+	/* response side */
+	bool resp_started; /* a response byte was given to the client */
+	bool resp_done;    /* the node's response is complete (every byte relayed) */
+	bool up_reusable;  /* ... and its connection can carry another exchange */
+	bool close_after;
+	bool linger; /* the response is our error: linger before closing (linger_start) */
+	char *pend;  /* response head bytes waiting to go to the client */
+	size_t pend_len, pend_cap;
+	const char *span; /* body bytes lent by the node connection, waiting to go */
+	size_t span_len;
+	bool writing_down; /* a write to the client is in flight */
+	char *down_buf;    /* ... with these head bytes (pend detached) */
+	bool down_span;    /* ... and the span */
+	bool down_err;     /* ... or our error response */
+	char *err_buf;     /* one of our error responses */
 	size_t err_len;
-	bool writing_down;
-	int down_kind;
+	size_t linger_bytes; /* bytes dropped while lingering */
 };
 
 /* server.c */
@@ -210,18 +246,19 @@ void gw_server_node_state(gw_server_t *srv, const char *pool, const char *node,
 
 /* conn.c */
 void gw_conn_accept(gw_listener_t *l);
-void gw_conn_shutdown(gw_conn_t *c); /* SIGTERM: close if idle, else after the current request */
-void gw_conn_upstream_ready(gw_upstream_t *up, int status);
+void gw_conn_shutdown(gw_conn_t *c);    /* SIGTERM: close if idle, else after the current request */
 void gw_conn_force_close(gw_conn_t *c); /* grace time over: abort whatever is in flight */
 void gw_conn_node_down(gw_conn_t *c, gw_node_t *node);
 
 /* upstream.c */
-/* Gets a connection to node for owner: an idle kept-alive one (*ready = true, usable now) or a
- * new one (*ready = false; gw_conn_upstream_ready runs when it is connected or failed).
- * Returns 0 or a negative error. */
-int gw_upstream_get(gw_node_t *node, gw_conn_t *owner, gw_upstream_t **out, bool *ready);
-/* The owner is done with it: back to the node's idle list when reusable, else closed. */
-void gw_upstream_release(gw_upstream_t *up, bool reusable);
+/* Gets a connection to node for owner: an idle kept-alive one whose exchange has begun (*ready =
+ * true, usable now) or a new one (*ready = false; ops->ready or ops->error follows).
+ * head_request: the response has no body. Returns 0 or a negative error (UV_EBUSY: the node is
+ * at its connection limit). */
+int gw_upstream_get(gw_node_t *node, const gw_upstream_ops_t *ops, void *owner, bool head_request,
+                    gw_upstream_t **out, bool *ready);
+/* The owner is done with it. */
+void gw_upstream_release(gw_upstream_t *up, gw_release_t how);
 void gw_upstream_close_idle(gw_node_t *node);
 /* Health's entry point: UP, DOWN or DRAINING; not UP closes idle connections and stops picks. */
 void gw_node_set_state(gw_node_t *node, gw_node_state_t state);

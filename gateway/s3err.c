@@ -51,6 +51,11 @@ static const err_def_t errors[GW_ERR__COUNT] = {
                                "written to within the timeout period."},
     [GW_ERR_METHOD_NOT_ALLOWED] = {405, "Method Not Allowed", "MethodNotAllowed",
                                    "The specified method is not allowed against this resource."},
+    [GW_ERR_NOT_IMPLEMENTED] = {501, "Not Implemented", "NotImplemented",
+                                "A header you provided implies functionality that is not "
+                                "implemented."},
+    [GW_ERR_HTTP_VERSION] = {505, "HTTP Version Not Supported", "HttpVersionNotSupported",
+                             "The HTTP version of the request is not supported."},
 };
 
 /* An out-of-range value is a bug in the caller; answer it as an internal error. */

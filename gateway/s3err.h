@@ -22,6 +22,8 @@ typedef enum {
 	GW_ERR_HEADER_TOO_LARGE,   /* 431 RequestHeaderSectionTooLarge */
 	GW_ERR_HEADER_TIMEOUT,     /* 408 RequestTimeout: header block not received in time */
 	GW_ERR_METHOD_NOT_ALLOWED, /* 405 MethodNotAllowed: CONNECT */
+	GW_ERR_NOT_IMPLEMENTED,    /* 501 NotImplemented: a transfer coding other than chunked */
+	GW_ERR_HTTP_VERSION,       /* 505 HttpVersionNotSupported: not HTTP/1.0 or 1.1 */
 	GW_ERR__COUNT
 } gw_err_t;
 

@@ -10,7 +10,7 @@
 
 #include "core/log.h"
 #include "gateway/proxy.h"
-#include "gateway/tls.h"
+#include "net/tls.h"
 
 const char *gw_node_state_name(gw_node_state_t s)
 {
@@ -33,13 +33,13 @@ static void runtime_free(gw_runtime_t *rt)
 		gw_pool_t *p = &rt->pools[i];
 		gw_balancer_free(p->bal);
 		if (p->tls)
-			gw_tls_ctx_unref(p->tls);
+			net_tls_ctx_unref(p->tls);
 		free(p->nodes);
 		free(p->lbn);
 	}
 	for (size_t i = 0; i < rt->nfes; i++)
 		if (rt->fes[i].tls)
-			gw_tls_ctx_unref(rt->fes[i].tls);
+			net_tls_ctx_unref(rt->fes[i].tls);
 	free(rt->pools);
 	free(rt->fes);
 	lb_config_unref(rt->cfg);
@@ -106,8 +106,8 @@ static int runtime_new(gw_server_t *srv, lb_config_t *cfg, gw_runtime_t **out, c
 		p->bal = gw_balancer_new(pc->balance, p->lbn, p->n);
 		if (!p->bal)
 			abort();
-		if (pc->tls.enabled && gw_tls_client_ctx_new(pc->tls.ca_file, pc->tls.verify,
-		                                             &p->tls, err, errlen) < 0) {
+		if (pc->tls.enabled && net_tls_client_ctx_new(pc->tls.ca_file, pc->tls.verify,
+		                                              &p->tls, err, errlen) < 0) {
 			runtime_free(rt);
 			return -1;
 		}
@@ -115,8 +115,8 @@ static int runtime_new(gw_server_t *srv, lb_config_t *cfg, gw_runtime_t **out, c
 	for (size_t i = 0; i < cfg->nfrontends; i++) {
 		const lb_frontend_conf_t *fc = &cfg->frontends[i];
 		rt->fes[i].conf = fc;
-		if (fc->tls_cert && gw_tls_server_ctx_new(fc->tls_cert, fc->tls_key,
-		                                          &rt->fes[i].tls, err, errlen) < 0) {
+		if (fc->tls_cert && net_tls_server_ctx_new(fc->tls_cert, fc->tls_key,
+		                                           &rt->fes[i].tls, err, errlen) < 0) {
 			runtime_free(rt);
 			return -1;
 		}
@@ -361,7 +361,7 @@ void gw_server_stop(gw_server_t *srv)
 	uv_close((uv_handle_t *)&srv->sig_term, NULL);
 	uv_close((uv_handle_t *)&srv->sig_int, NULL);
 	uv_close((uv_handle_t *)&srv->grace_timer, NULL);
-	gw_sockq_close(&srv->sockq);
+	net_sockq_close(&srv->sockq);
 	if (srv->rt) {
 		retire(srv->rt);
 		srv->rt = NULL;
@@ -384,7 +384,7 @@ int gw_server_init(gw_server_t *srv, uv_loop_t *loop, lb_config_t *cfg, char *er
 	uv_signal_init(loop, &srv->sig_term);
 	uv_signal_init(loop, &srv->sig_int);
 	uv_timer_init(loop, &srv->grace_timer);
-	gw_sockq_init(loop, &srv->sockq);
+	net_sockq_init(loop, &srv->sockq);
 	srv->sig_hup.data = srv->sig_term.data = srv->sig_int.data = srv;
 	srv->grace_timer.data = srv;
 	if (runtime_new(srv, cfg, &srv->rt, err, errlen) < 0)

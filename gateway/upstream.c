@@ -1,8 +1,10 @@
 /*
- * Upstream connections to nodes: connect with a timeout, keep-alive pools per node (LIFO, so the
- * warmest connection is reused and the coldest ones expire), idle expiry, and detection of a node
- * closing an idle connection. Runs on the main loop. Each upstream holds a reference to the
- * runtime its node belongs to, so a retired runtime lives until its last connection is closed.
+ * Node connections: one net_client_t each (net/client.h owns their callbacks and timers), kept
+ * in per-node keep-alive pools (LIFO, so the warmest connection is reused and the coldest ones
+ * expire), with the node's connection limit and its health state. The request that owns a busy
+ * connection gets the exchange's events through the gw_upstream_ops_t it gave (conn.c); this
+ * file knows nothing of it. Runs on the main loop. Each upstream holds a reference to the runtime
+ * its node belongs to, so a retired runtime lives until its last connection is closed.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,29 +18,6 @@ static void node_refresh(gw_node_t *node)
 	pool->lbn[node->index].available =
 	    node->state == GW_NODE_UP &&
 	    (node->nidle > 0 || node->nconns < pool->conf->max_conns_per_node);
-}
-
-static void up_free(gw_upstream_t *up)
-{
-	gw_runtime_t *rt = up->node->pool->rt;
-	gw_http_free(&up->resp);
-	free(up->rb.data);
-	free(up);
-	gw_runtime_unref(rt);
-}
-
-static void on_up_handle_closed(uv_handle_t *h)
-{
-	gw_upstream_t *up = h->data;
-	if (--up->pending == 0)
-		up_free(up);
-}
-
-static void on_up_sock_closed(gw_sock_t *s)
-{
-	gw_upstream_t *up = s->data;
-	if (--up->pending == 0)
-		up_free(up);
 }
 
 static void idle_unlink(gw_upstream_t *up)
@@ -57,152 +36,210 @@ static void idle_unlink(gw_upstream_t *up)
 	node->nidle--;
 }
 
-static void up_close(gw_upstream_t *up)
+static void up_close(gw_upstream_t *up, bool abort)
 {
 	gw_node_t *node = up->node;
 	if (up->closing)
 		return;
 	up->closing = true;
-	up->conn = NULL;
+	up->owner = NULL;
 	idle_unlink(up);
 	node->nconns--;
 	node_refresh(node);
-	uv_timer_stop(&up->timer);
-	uv_close((uv_handle_t *)&up->timer, on_up_handle_closed);
-	up->sock.data = up;
-	gw_sock_close(&up->sock, on_up_sock_closed);
+	net_client_close(&up->cl, abort);
 }
 
-static void on_connect_timeout(uv_timer_t *t)
+/*
+ * A node may send bytes after a response that has no body (a HEAD's, a 204's), a body it should
+ * not have sent: the next request on that connection would read them as its response. net/client
+ * finds them when they arrive while the connection idles or sits in the socket when the next
+ * exchange begins; either way the node is marked, and from then on its connections are not
+ * reused after a body-less response, since bytes still in flight could be found by nothing.
+ */
+static void mark_stray(gw_node_t *node)
 {
-	gw_upstream_t *up = t->data;
-	gw_conn_t *owner = up->conn;
-	up->node->stats->connect_errors++;
-	LB_DEBUG("connect timeout to node %s (%s)", up->node->conf->name,
-	         up->node->conf->addr.text);
-	if (owner)
-		gw_conn_upstream_ready(up, UV_ETIMEDOUT);
-	up_close(up);
+	if (node->stray_after_bodyless)
+		return;
+	node->stray_after_bodyless = true;
+	LB_WARN("node %s (%s) sent bytes after a response without a body (HEAD, 204, 304): its "
+	        "connections are not reused after such responses",
+	        node->conf->name, node->conf->addr.text);
 }
 
-static void on_connected(gw_sock_t *s, int status)
+/* ---- net/client's callbacks ------------------------------------------------------------------ */
+
+static gw_upstream_t *UP(net_client_t *cl)
 {
-	gw_upstream_t *up = s->data;
-	if (up->closing)
-		return; /* released (owner gone) while connecting */
-	uv_timer_stop(&up->timer);
-	if (status < 0) {
-		up->node->stats->connect_errors++;
-		LB_DEBUG("connect to node %s (%s) failed: %s", up->node->conf->name,
-		         up->node->conf->addr.text, uv_strerror(status));
-		if (up->conn)
-			gw_conn_upstream_ready(up, status);
-		up_close(up);
+	return cl->data;
+}
+
+static void on_connect(net_client_t *cl, int status)
+{
+	gw_upstream_t *up = UP(cl);
+	int rc;
+	(void)status;
+	if (!up->owner) {
+		up_close(up, false); /* released while connecting */
 		return;
 	}
-	up->connected = true;
-	if (up->conn)
-		gw_conn_upstream_ready(up, 0);
-	else
-		up_close(up);
+	if ((rc = net_client_begin(cl, up->head_request, NULL)) < 0) {
+		up->ops->error(up, NET_CLIENT_E_CONNECT, rc, uv_strerror(rc));
+		return;
+	}
+	up->ops->ready(up);
 }
 
-int gw_upstream_get(gw_node_t *node, gw_conn_t *owner, gw_upstream_t **out, bool *ready)
+static void on_written(net_client_t *cl)
+{
+	gw_upstream_t *up = UP(cl);
+	if (up->owner)
+		up->ops->written(up);
+}
+
+static void on_head(net_client_t *cl, const net_http_t *h, const char *msg)
+{
+	gw_upstream_t *up = UP(cl);
+	if (up->owner)
+		up->ops->head(up, h, msg);
+}
+
+static void on_body(net_client_t *cl, const char *data, size_t len)
+{
+	gw_upstream_t *up = UP(cl);
+	if (up->owner)
+		up->ops->body(up, data, len);
+}
+
+static void on_done(net_client_t *cl, bool reusable)
+{
+	gw_upstream_t *up = UP(cl);
+	if (up->owner)
+		up->ops->done(up, reusable);
+}
+
+static void on_error(net_client_t *cl, net_client_err_t e, int status, const char *why)
+{
+	gw_upstream_t *up = UP(cl);
+	if (e == NET_CLIENT_E_CONNECT || e == NET_CLIENT_E_CONNECT_TIMEOUT) {
+		up->node->stats->connect_errors++;
+		LB_DEBUG("connect to node %s (%s) failed: %s", up->node->conf->name,
+		         up->node->conf->addr.text, why);
+	}
+	if (up->owner)
+		up->ops->error(up, e, status, why);
+	else
+		up_close(up, false);
+}
+
+static void on_idle_end(net_client_t *cl, net_client_idle_t why)
+{
+	gw_upstream_t *up = UP(cl);
+	if (why == NET_CLIENT_IDLE_STRAY && cl->bodyless)
+		mark_stray(up->node);
+	LB_DEBUG("idle connection to node %s ended: %s", up->node->conf->name,
+	         why == NET_CLIENT_IDLE_TIMEOUT ? "idle timeout"
+	         : why == NET_CLIENT_IDLE_STRAY ? "unexpected bytes"
+	                                        : "closed");
+	up_close(up, false);
+}
+
+static void on_close(net_client_t *cl)
+{
+	gw_upstream_t *up = UP(cl);
+	gw_runtime_t *rt = up->node->pool->rt;
+	free(up);
+	gw_runtime_unref(rt);
+}
+
+static const net_client_cbs_t client_cbs = {
+    .on_connect = on_connect,
+    .on_written = on_written,
+    .on_head = on_head,
+    .on_body = on_body,
+    .on_done = on_done,
+    .on_error = on_error,
+    .on_idle_end = on_idle_end,
+    .on_close = on_close,
+};
+
+/* ---- the pool ------------------------------------------------------------------------------ */
+
+int gw_upstream_get(gw_node_t *node, const gw_upstream_ops_t *ops, void *owner, bool head_request,
+                    gw_upstream_t **out, bool *ready)
 {
 	gw_pool_t *pool = node->pool;
 	const lb_config_t *cfg = pool->rt->cfg;
-	gw_upstream_t *up = node->idle;
+	gw_upstream_t *up;
+	net_client_conf_t cc;
 	int rc;
 
-	if (up) {
+	while ((up = node->idle)) {
+		bool stray;
 		idle_unlink(up);
-		uv_timer_stop(&up->timer);
-		/* no read stop: the owner swaps in its read callbacks before the loop runs again,
-		 * which saves two epoll_ctl calls per reused connection */
-		up->conn = owner;
-		up->reused = true;
-		node_refresh(node);
-		*out = up;
-		*ready = true;
-		return 0;
+		if (net_client_begin(&up->cl, head_request, &stray) == 0) {
+			up->ops = ops;
+			up->owner = owner;
+			up->reused = true;
+			node_refresh(node);
+			*out = up;
+			*ready = true;
+			return 0;
+		}
+		if (stray && up->cl.bodyless)
+			mark_stray(node);
+		up_close(up, false);
 	}
 	if (node->nconns >= pool->conf->max_conns_per_node)
 		return UV_EBUSY;
 	up = calloc(1, sizeof(*up));
 	if (!up)
 		abort();
-	up->rb.cap = cfg->limits.buffer_size;
-	up->rb.data = malloc(up->rb.cap);
-	if (!up->rb.data)
-		abort();
 	up->node = node;
-	up->conn = owner;
-	gw_http_init(&up->resp, HTTP_RESPONSE, 1000, up->rb.cap);
-	uv_timer_init(owner->srv->loop, &up->timer);
-	up->timer.data = up;
-	up->pending = 2;
+	up->ops = ops;
+	up->owner = owner;
+	up->head_request = head_request;
+	cc = (net_client_conf_t){.connect_ms = cfg->timeouts.upstream_connect,
+	                         .send_ms = cfg->timeouts.upstream_read,
+	                         .head_ms = cfg->timeouts.upstream_header,
+	                         .read_ms = cfg->timeouts.upstream_read,
+	                         .buffer_size = cfg->limits.buffer_size,
+	                         .max_headers = 1000};
+	net_client_init(pool->rt->srv->loop, &up->cl, &client_cbs, &cc, up);
 	pool->rt->refs++;
 	node->nconns++;
 	node->stats->connects++;
 	node_refresh(node);
-	rc = gw_sock_connect(
-	    owner->srv->loop, &up->sock, (const struct sockaddr *)&node->conf->addr.ss, pool->tls,
-	    pool->conf->tls.server_name ? pool->conf->tls.server_name : node->conf->addr.host,
-	    on_connected);
-	up->sock.data = up;
-	up->sock.q = &owner->srv->sockq;
+	rc = net_client_connect(&up->cl, (const struct sockaddr *)&node->conf->addr.ss, pool->tls,
+	                        pool->conf->tls.server_name ? pool->conf->tls.server_name
+	                                                    : node->conf->addr.host);
+	up->cl.sock.q = &pool->rt->srv->sockq; /* set after the connect initialised it */
 	if (rc < 0) {
 		node->stats->connect_errors++;
-		up->conn = NULL;
-		up_close(up);
+		up_close(up, false);
 		return rc;
 	}
-	uv_timer_start(&up->timer, on_connect_timeout, cfg->timeouts.upstream_connect, 0);
 	*out = up;
 	*ready = false;
 	return 0;
 }
 
-static void on_idle_timeout(uv_timer_t *t)
-{
-	up_close(t->data);
-}
-
-static void on_idle_alloc(gw_sock_t *s, uv_buf_t *buf)
-{
-	gw_upstream_t *up = s->data;
-	buf->base = up->rb.data;
-	buf->len = up->rb.cap;
-}
-
-/* Anything from an idle connection (EOF, reset, stray bytes) ends it. */
-static void on_idle_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-	gw_upstream_t *up = s->data;
-	(void)buf;
-	if (nread == 0)
-		return;
-	LB_DEBUG("idle connection to node %s ended: %s", up->node->conf->name,
-	         nread < 0 ? uv_strerror((int)nread) : "unexpected bytes");
-	up_close(up);
-}
-
-void gw_upstream_release(gw_upstream_t *up, bool reusable)
+void gw_upstream_release(gw_upstream_t *up, gw_release_t how)
 {
 	gw_node_t *node = up->node;
 	gw_pool_t *pool = node->pool;
 
-	up->conn = NULL;
+	up->owner = NULL;
 	if (up->closing)
 		return;
-	if (!reusable || !up->connected || pool->rt->retired || node->state != GW_NODE_UP ||
-	    node->nidle >= pool->conf->max_idle_per_node || up->sock.writing) {
-		up_close(up);
+	if (up->cl.bodyless && up->cl.rb.len > up->cl.rb.parsed)
+		mark_stray(node);
+	if (how == GW_UP_REUSE && up->cl.bodyless && node->stray_after_bodyless)
+		how = GW_UP_CLOSE;
+	if (how != GW_UP_REUSE || up->cl.state != NCL_READY || pool->rt->retired ||
+	    node->state != GW_NODE_UP || node->nidle >= pool->conf->max_idle_per_node) {
+		up_close(up, how == GW_UP_ABORT);
 		return;
 	}
-	up->rb.start = up->rb.parsed = up->rb.len = 0;
-	up->rb.writing = false;
-	gw_http_next(&up->resp);
 	up->next_idle = node->idle;
 	up->prev_idle = NULL;
 	if (node->idle)
@@ -210,19 +247,14 @@ void gw_upstream_release(gw_upstream_t *up, bool reusable)
 	node->idle = up;
 	node->nidle++;
 	up->idle = true;
-	up->sock.data = up;
-	if (gw_sock_read_start(&up->sock, on_idle_alloc, on_idle_read) < 0) {
-		up_close(up);
-		return;
-	}
-	uv_timer_start(&up->timer, on_idle_timeout, pool->rt->cfg->timeouts.upstream_idle, 0);
+	net_client_idle(&up->cl, pool->rt->cfg->timeouts.upstream_idle);
 	node_refresh(node);
 }
 
 void gw_upstream_close_idle(gw_node_t *node)
 {
 	while (node->idle)
-		up_close(node->idle);
+		up_close(node->idle, false);
 }
 
 void gw_node_set_state(gw_node_t *node, gw_node_state_t state)

@@ -19,9 +19,9 @@
 
 #include "core/log.h"
 #include "core/sigv4.h"
-#include "gateway/http.h"
-#include "gateway/sock.h"
-#include "gateway/tls.h"
+#include "net/http.h"
+#include "net/sock.h"
+#include "net/tls.h"
 #include "health/health.h"
 
 #define PROBE_BUF 16384
@@ -31,9 +31,9 @@
 typedef struct hc_node_s hc_node_t;
 
 typedef struct hc_conn_s {
-	gw_sock_t sock;
+	net_sock_t sock;
 	hc_node_t *node; /* NULL once detached */
-	gw_http_t http;
+	net_http_t http;
 	char buf[PROBE_BUF];
 	size_t len;
 	char req[2048];
@@ -49,7 +49,7 @@ struct hc_node_s {
 	char *pool, *name;
 	const lb_pool_conf_t *pconf;
 	const lb_node_conf_t *conf;
-	gw_tls_ctx_t *tls;
+	net_tls_ctx_t *tls;
 	hc_fsm_t fsm;
 	hc_info_t info;
 	uv_timer_t timer;
@@ -121,10 +121,10 @@ static void publish(hc_node_t *n, hc_state_t from, const char *reason)
 
 /* ---- probe connections ------------------------------------------------------------------ */
 
-static void on_conn_closed(gw_sock_t *s)
+static void on_conn_closed(net_sock_t *s)
 {
 	hc_conn_t *c = s->data;
-	gw_http_free(&c->http);
+	net_http_free(&c->http);
 	free(c);
 }
 
@@ -135,7 +135,7 @@ static void conn_close(hc_node_t *n)
 		return;
 	n->conn = NULL;
 	c->node = NULL;
-	gw_sock_close(&c->sock, on_conn_closed);
+	net_sock_close(&c->sock, on_conn_closed);
 }
 
 static void finish(hc_node_t *n, bool ok, const char *why)
@@ -186,14 +186,14 @@ static bool status_expected(const lb_health_conf_t *h, int status)
 	return false;
 }
 
-static void on_conn_alloc(gw_sock_t *s, uv_buf_t *buf)
+static void on_conn_alloc(net_sock_t *s, uv_buf_t *buf)
 {
 	hc_conn_t *c = s->data;
 	buf->base = c->buf + c->len;
 	buf->len = sizeof(c->buf) - c->len;
 }
 
-static void on_conn_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
+static void on_conn_read(net_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	hc_conn_t *c = s->data;
 	hc_node_t *n = c->node;
@@ -209,7 +209,7 @@ static void on_conn_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 			return;
 		}
 		if (nread == UV_EOF && c->http.head_done &&
-		    gw_http_finish(&c->http) == GW_HTTP_DONE)
+		    net_http_finish(&c->http) == NET_HTTP_DONE)
 			goto done;
 		snprintf(why, sizeof(why), "%s",
 		         nread == UV_EOF ? "connection closed" : uv_strerror((int)nread));
@@ -223,36 +223,36 @@ static void on_conn_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 	c->len += (size_t)nread;
 	while (pos < c->len || c->http.head_done) {
 		size_t used;
-		gw_http_result_t r =
-		    gw_http_execute(&c->http, c->buf + pos, c->len - pos, pos, &used);
+		net_http_result_t r =
+		    net_http_execute(&c->http, c->buf + pos, c->len - pos, pos, &used);
 		pos += used;
-		if (r == GW_HTTP_MORE) {
+		if (r == NET_HTTP_MORE) {
 			if (c->http.head_done)
 				c->body += used;
 			break;
 		}
-		if (r == GW_HTTP_ERROR) {
+		if (r == NET_HTTP_ERROR) {
 			snprintf(why, sizeof(why), "invalid response: %s",
 			         c->http.why ? c->http.why : "?");
 			finish(n, false, why);
 			return;
 		}
-		if (r == GW_HTTP_HEAD) {
-			c->status = gw_http_status(&c->http);
+		if (r == NET_HTTP_HEAD) {
+			c->status = net_http_status(&c->http);
 			/* the head is not needed any more: only the body's end matters */
 			memmove(c->buf, c->buf + pos, c->len - pos);
 			c->len -= pos;
 			pos = 0;
 			continue;
 		}
-		/* GW_HTTP_DONE */
+		/* NET_HTTP_DONE */
 		if (c->status >= 100 && c->status < 200) {
-			gw_http_next(&c->http);
+			net_http_next(&c->http);
 			c->http.skip_body =
 			    !strcmp(hcfg(n)->http_method, "HEAD") || hcfg(n)->kind == LB_PROBE_S3;
 			continue;
 		}
-		c->idle = gw_http_keep_alive(&c->http) && pos == c->len;
+		c->idle = net_http_keep_alive(&c->http) && pos == c->len;
 		goto done;
 	}
 	if (pos > 0) {
@@ -271,7 +271,7 @@ static void on_conn_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 done:
 	c->len = 0;
 	c->body = 0;
-	gw_http_next(&c->http);
+	net_http_next(&c->http);
 	if (status_expected(hcfg(n), c->status)) {
 		finish(n, true, "");
 	} else {
@@ -281,7 +281,7 @@ done:
 	}
 }
 
-static void on_req_written(gw_sock_t *s, int status)
+static void on_req_written(net_sock_t *s, int status)
 {
 	hc_conn_t *c = s->data;
 	if (c->node && status < 0)
@@ -346,12 +346,12 @@ static void send_probe(hc_node_t *n)
 		return;
 	}
 	b = uv_buf_init(c->req, (unsigned)c->req_len);
-	if (gw_sock_read_start(&c->sock, on_conn_alloc, on_conn_read) < 0 ||
-	    gw_sock_write(&c->sock, &b, 1, on_req_written) < 0)
+	if (net_sock_read_start(&c->sock, on_conn_alloc, on_conn_read) < 0 ||
+	    net_sock_write(&c->sock, &b, 1, on_req_written) < 0)
 		finish(n, false, "write failed");
 }
 
-static void on_connected(gw_sock_t *s, int status)
+static void on_connected(net_sock_t *s, int status)
 {
 	hc_conn_t *c = s->data;
 	hc_node_t *n = c->node;
@@ -360,8 +360,8 @@ static void on_connected(gw_sock_t *s, int status)
 		return;
 	if (status < 0) {
 		snprintf(why, sizeof(why), "%s",
-		         status == UV_EPROTO && gw_tls_last_error(s)[0] ? gw_tls_last_error(s)
-		                                                        : uv_strerror(status));
+		         status == UV_EPROTO && net_tls_last_error(s)[0] ? net_tls_last_error(s)
+		                                                         : uv_strerror(status));
 		finish(n, false, why);
 		return;
 	}
@@ -399,10 +399,10 @@ static void start_probe(hc_node_t *n)
 	if (!c)
 		abort();
 	c->node = n;
-	gw_http_init(&c->http, HTTP_RESPONSE, 200, sizeof(c->buf));
+	net_http_init(&c->http, HTTP_RESPONSE, 200, sizeof(c->buf));
 	n->conn = c;
-	rc = gw_sock_connect(n->hc->loop, &c->sock, (const struct sockaddr *)&n->conf->addr.ss,
-	                     n->tls, n->pconf->tls.server_name, on_connected);
+	rc = net_sock_connect(n->hc->loop, &c->sock, (const struct sockaddr *)&n->conf->addr.ss,
+	                      n->tls, n->pconf->tls.server_name, on_connected);
 	c->sock.data = c;
 	if (rc < 0) {
 		char why[96];
@@ -449,7 +449,7 @@ static void on_timer_closed(uv_handle_t *h)
 	hc_node_t *n = h->data;
 	hc_t *hc = n->hc;
 	if (n->tls)
-		gw_tls_ctx_unref(n->tls);
+		net_tls_ctx_unref(n->tls);
 	free(n->pool);
 	free(n->name);
 	free(n);
@@ -491,7 +491,7 @@ int hc_new(uv_loop_t *loop, hc_t **out)
 
 int hc_apply(hc_t *hc, lb_config_t *cfg, char *err, size_t errlen)
 {
-	gw_tls_ctx_t **ctx = calloc(cfg->npools ? cfg->npools : 1, sizeof(*ctx));
+	net_tls_ctx_t **ctx = calloc(cfg->npools ? cfg->npools : 1, sizeof(*ctx));
 	hc_node_t **pp, *n;
 
 	if (!ctx)
@@ -500,10 +500,10 @@ int hc_apply(hc_t *hc, lb_config_t *cfg, char *err, size_t errlen)
 	for (size_t i = 0; i < cfg->npools; i++) {
 		const lb_upstream_tls_t *t = &cfg->pools[i].tls;
 		if (t->enabled &&
-		    gw_tls_client_ctx_new(t->ca_file, t->verify, &ctx[i], err, errlen) < 0) {
+		    net_tls_client_ctx_new(t->ca_file, t->verify, &ctx[i], err, errlen) < 0) {
 			for (size_t j = 0; j < i; j++)
 				if (ctx[j])
-					gw_tls_ctx_unref(ctx[j]);
+					net_tls_ctx_unref(ctx[j]);
 			free(ctx);
 			return -1;
 		}
@@ -544,8 +544,8 @@ int hc_apply(hc_t *hc, lb_config_t *cfg, char *err, size_t errlen)
 				fresh = true;
 			}
 			if (n->tls)
-				gw_tls_ctx_unref(n->tls);
-			n->tls = ctx[i] ? gw_tls_ctx_ref(ctx[i]) : NULL;
+				net_tls_ctx_unref(n->tls);
+			n->tls = ctx[i] ? net_tls_ctx_ref(ctx[i]) : NULL;
 			n->pconf = p;
 			n->conf = nc;
 			n->info.kind = lb_probe_kind_name(nc->health.kind);
@@ -571,7 +571,7 @@ int hc_apply(hc_t *hc, lb_config_t *cfg, char *err, size_t errlen)
 	}
 	for (size_t i = 0; i < cfg->npools; i++)
 		if (ctx[i])
-			gw_tls_ctx_unref(ctx[i]);
+			net_tls_ctx_unref(ctx[i]);
 	free(ctx);
 	lb_config_ref(cfg);
 	if (hc->cfg)

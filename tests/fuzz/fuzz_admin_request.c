@@ -6,7 +6,7 @@
  *
  * Built by the tests/fuzz build with clang -fsanitize=fuzzer,address,undefined; by hand:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. \
- *     tests/fuzz/fuzz_admin_request.c admin/request.c gateway/http.c core/parse.c \
+ *     tests/fuzz/fuzz_admin_request.c admin/request.c net/http.c core/parse.c \
  *     $(pkg-config --cflags --libs libllhttp) -o fuzz_admin_request
  */
 #include <stdint.h>

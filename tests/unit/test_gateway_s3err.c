@@ -36,6 +36,8 @@ static const err_case_t table[] = {
      "RequestHeaderSectionTooLarge"},
     {GW_ERR_HEADER_TIMEOUT, 408, "Request Timeout", "RequestTimeout"},
     {GW_ERR_METHOD_NOT_ALLOWED, 405, "Method Not Allowed", "MethodNotAllowed"},
+    {GW_ERR_NOT_IMPLEMENTED, 501, "Not Implemented", "NotImplemented"},
+    {GW_ERR_HTTP_VERSION, 505, "HTTP Version Not Supported", "HttpVersionNotSupported"},
 };
 
 static void test_table(void **state)

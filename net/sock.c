@@ -1,5 +1,5 @@
 /*
- * gw_sock_t: a byte stream over one uv_tcp_t, plain or TLS. Main loop only.
+ * net_sock_t: a byte stream over one uv_tcp_t, plain or TLS. Main loop only.
  *
  * Plain: thin over libuv. TLS: the engine (gateway/tls.c) converts bytes in memory and this file
  * moves the ciphertext:
@@ -33,24 +33,26 @@
  * it, so the owner can still log the session's details in close_cb.
  */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <sys/socket.h>
 #include <assert.h>
 #include <string.h>
 
-#include "gateway/sock.h"
-#include "gateway/tls.h"
+#include "net/sock.h"
+#include "net/tls.h"
 
-/* Ciphertext from the network, lent to the engine only within on_tls_read (see gw_tls_feed). */
+/* Ciphertext from the network, lent to the engine only within on_tls_read (see net_tls_feed). */
 static _Thread_local char rx[64 * 1024];
 
-static void finish_write(gw_sock_t *s, int status)
+static void finish_write(net_sock_t *s, int status)
 {
 	s->writing = false;
 	s->write_cb(s, status);
 }
 
-static void finish_connect(gw_sock_t *s, int status)
+static void finish_connect(net_sock_t *s, int status)
 {
-	gw_sock_connect_cb cb = s->connect_cb;
+	net_sock_connect_cb cb = s->connect_cb;
 	s->connect_cb = NULL;
 	cb(s, status);
 }
@@ -69,12 +71,12 @@ static void on_tls_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init(rx, sizeof(rx));
 }
 
-static void tls_update_reading(gw_sock_t *s)
+static void tls_update_reading(net_sock_t *s)
 {
-	gw_tls_t *t = s->tls;
-	bool waiting = s->reading || s->connect_cb || (s->writing && !gw_tls_handshake_done(t));
+	net_tls_t *t = s->tls;
+	bool waiting = s->reading || s->connect_cb || (s->writing && !net_tls_handshake_done(t));
 	bool want = s->connected && !s->closing && !s->net_eof && !s->read_err && waiting &&
-	            gw_tls_want_input(t) && gw_tls_out_pending(t) < GW_TLS_STAGE_CAP;
+	            net_tls_want_input(t) && net_tls_out_pending(t) < NET_TLS_STAGE_CAP;
 	int rc;
 
 	if (want && !s->net_reading) {
@@ -91,18 +93,18 @@ static void tls_update_reading(gw_sock_t *s)
 }
 
 /* Stages the engine's output and writes it; no callback on failure (the caller decides). */
-static int tls_send(gw_sock_t *s)
+static int tls_send(net_sock_t *s)
 {
 	uv_buf_t b;
 	int ends, rc;
 
-	if ((ends = gw_tls_stage(s->tls, &b)) < 0)
+	if ((ends = net_tls_stage(s->tls, &b)) < 0)
 		return ends;
 	if (b.len == 0 && !ends)
 		return 0;
 	s->wreq.data = s;
 	if ((rc = uv_write(&s->wreq, (uv_stream_t *)&s->tcp, &b, 1, on_tx_done)) < 0) {
-		gw_tls_sent(s->tls);
+		net_tls_sent(s->tls);
 		return rc;
 	}
 	s->tx_busy = true;
@@ -111,33 +113,33 @@ static int tls_send(gw_sock_t *s)
 }
 
 /* From callbacks: sends what is pending; an owner's write that cannot go on fails here. */
-static void tls_flush(gw_sock_t *s)
+static void tls_flush(net_sock_t *s)
 {
 	int rc;
 	if (s->tx_busy || s->closing)
 		return;
 	rc = tls_send(s);
-	if (rc == 0 && !s->tx_busy && s->writing && gw_tls_failed(s->tls))
+	if (rc == 0 && !s->tx_busy && s->writing && net_tls_failed(s->tls))
 		rc = UV_EPROTO;
 	if (rc < 0 && s->writing) {
-		gw_tls_write_abort(s->tls);
+		net_tls_write_abort(s->tls);
 		finish_write(s, rc);
 	}
 }
 
 static void on_tx_done(uv_write_t *req, int status)
 {
-	gw_sock_t *s = req->data;
+	net_sock_t *s = req->data;
 	bool ends = s->tx_ends_write;
 
 	s->tx_busy = false;
 	s->tx_ends_write = false;
-	gw_tls_sent(s->tls);
+	net_tls_sent(s->tls);
 	if (status == 0 && s->closing && !ends)
 		status = UV_ECANCELED; /* the rest of the owner's write will not go */
 	if (status < 0) {
 		if (s->writing) {
-			gw_tls_write_abort(s->tls);
+			net_tls_write_abort(s->tls);
 			finish_write(s, status);
 		}
 		return;
@@ -150,7 +152,7 @@ static void on_tx_done(uv_write_t *req, int status)
 }
 
 /* Hands read_err over once: to a pending connect_cb, else to read_cb when the owner reads. */
-static void tls_report(gw_sock_t *s)
+static void tls_report(net_sock_t *s)
 {
 	uv_buf_t none = uv_buf_init(NULL, 0);
 
@@ -161,9 +163,9 @@ static void tls_report(gw_sock_t *s)
 		finish_connect(s, s->read_err);
 		return;
 	}
-	if (s->writing && !s->tx_busy && !gw_tls_handshake_done(s->tls)) {
+	if (s->writing && !s->tx_busy && !net_tls_handshake_done(s->tls)) {
 		/* The write waited for a handshake that will not complete. */
-		gw_tls_write_abort(s->tls);
+		net_tls_write_abort(s->tls);
 		finish_write(s, s->read_err == UV_EOF ? UV_ECONNRESET : s->read_err);
 		if (s->closing)
 			return;
@@ -177,19 +179,19 @@ static void tls_report(gw_sock_t *s)
 
 /* Moves everything that can move without more network input: the handshake, then plaintext
  * into the owner's buffers while it gives room, then a pending EOF or error. */
-static void tls_pump(gw_sock_t *s)
+static void tls_pump(net_sock_t *s)
 {
-	gw_tls_t *t = s->tls;
+	net_tls_t *t = s->tls;
 	uv_buf_t buf;
 	ssize_t n;
 	int rc;
 
 	if (s->closing)
 		return;
-	if (!s->read_err && !gw_tls_handshake_done(t)) {
-		rc = gw_tls_handshake(t);
+	if (!s->read_err && !net_tls_handshake_done(t)) {
+		rc = net_tls_handshake(t);
 		if (rc == UV_EAGAIN && s->net_eof) {
-			gw_tls_set_error(t, "connection closed by the peer during the handshake");
+			net_tls_set_error(t, "connection closed by the peer during the handshake");
 			rc = s->connect_cb ? UV_EPROTO : UV_EOF;
 		}
 		if (rc < 0 && rc != UV_EAGAIN)
@@ -200,14 +202,14 @@ static void tls_pump(gw_sock_t *s)
 		if (s->closing)
 			return;
 	}
-	while (!s->read_err && s->reading && gw_tls_handshake_done(t) && !gw_tls_want_input(t)) {
+	while (!s->read_err && s->reading && net_tls_handshake_done(t) && !net_tls_want_input(t)) {
 		s->alloc_cb(s, &buf);
 		if (buf.len == 0) {
 			s->reading = false; /* the owner has no room: until read_start */
 			break;
 		}
-		n = gw_tls_read(t, buf.base, buf.len);
-		if (gw_tls_out_pending(t) > 0)
+		n = net_tls_read(t, buf.base, buf.len);
+		if (net_tls_out_pending(t) > 0)
 			tls_flush(s); /* e.g. a key update answered while reading */
 		if (n < 0)
 			s->read_err = (int)n;
@@ -217,7 +219,7 @@ static void tls_pump(gw_sock_t *s)
 		if (s->closing)
 			return;
 	}
-	if (!s->read_err && s->net_eof && gw_tls_handshake_done(t) && gw_tls_want_input(t))
+	if (!s->read_err && s->net_eof && net_tls_handshake_done(t) && net_tls_want_input(t))
 		s->read_err = UV_EOF; /* the peer closed without close_notify: HTTP frames itself */
 	if (s->read_err)
 		tls_report(s);
@@ -227,14 +229,14 @@ static void tls_pump(gw_sock_t *s)
 
 static void on_idle(uv_idle_t *idle)
 {
-	gw_sock_t *s = idle->data;
+	net_sock_t *s = idle->data;
 	uv_idle_stop(idle);
 	tls_pump(s);
 }
 
 static void on_tls_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
-	gw_sock_t *s = stream->data;
+	net_sock_t *s = stream->data;
 	int rc;
 
 	if (nread == 0)
@@ -249,9 +251,9 @@ static void on_tls_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		tls_pump(s);
 		return;
 	}
-	if ((rc = gw_tls_feed(s->tls, buf->base, (size_t)nread)) == 0) {
+	if ((rc = net_tls_feed(s->tls, buf->base, (size_t)nread)) == 0) {
 		tls_pump(s);
-		rc = gw_tls_feed_end(s->tls);
+		rc = net_tls_feed_end(s->tls);
 	}
 	if (rc < 0 && !s->read_err) {
 		s->read_err = rc;
@@ -261,10 +263,10 @@ static void on_tls_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	}
 }
 
-static int tls_init(gw_sock_t *s, gw_tls_ctx_t *ctx, const char *peer_name)
+static int tls_init(net_sock_t *s, net_tls_ctx_t *ctx, const char *peer_name)
 {
 	int rc;
-	if ((rc = gw_tls_new(ctx, peer_name, &s->tls)) < 0)
+	if ((rc = net_tls_new(ctx, peer_name, &s->tls)) < 0)
 		return rc;
 	uv_idle_init(s->tcp.loop, &s->idle);
 	s->idle.data = s;
@@ -272,28 +274,28 @@ static int tls_init(gw_sock_t *s, gw_tls_ctx_t *ctx, const char *peer_name)
 	return 0;
 }
 
-static void tls_read_start(gw_sock_t *s)
+static void tls_read_start(net_sock_t *s)
 {
 	if (s->read_done || s->closing)
 		return;
 	if (!s->reading) {
 		s->reading = true;
-		if (s->read_err || (gw_tls_handshake_done(s->tls) && !gw_tls_want_input(s->tls)))
+		if (s->read_err || (net_tls_handshake_done(s->tls) && !net_tls_want_input(s->tls)))
 			uv_idle_start(&s->idle, on_idle);
 	}
 	tls_update_reading(s);
 }
 
-static int tls_write(gw_sock_t *s, const uv_buf_t *bufs, unsigned nbufs)
+static int tls_write(net_sock_t *s, const uv_buf_t *bufs, unsigned nbufs)
 {
 	int rc;
-	if (gw_tls_failed(s->tls))
+	if (net_tls_failed(s->tls))
 		return UV_EPROTO;
-	if ((rc = gw_tls_write_begin(s->tls, bufs, nbufs)) < 0)
+	if ((rc = net_tls_write_begin(s->tls, bufs, nbufs)) < 0)
 		return rc;
 	s->writing = true;
 	if (!s->tx_busy && (rc = tls_send(s)) < 0) {
-		gw_tls_write_abort(s->tls);
+		net_tls_write_abort(s->tls);
 		s->writing = false;
 		return rc;
 	}
@@ -303,14 +305,14 @@ static int tls_write(gw_sock_t *s, const uv_buf_t *bufs, unsigned nbufs)
 
 /* close_notify, best effort and never waiting: only when every byte before it is in the kernel
  * (a ciphertext write's callback may still be pending), so the stream stays in order. */
-static void tls_close(gw_sock_t *s)
+static void tls_close(net_sock_t *s)
 {
 	char notify[256];
 	uv_buf_t b;
 	if (s->connected && !s->abort_on_close &&
 	    uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp) == 0) {
 		b = uv_buf_init(notify,
-		                (unsigned)gw_tls_close_notify(s->tls, notify, sizeof(notify)));
+		                (unsigned)net_tls_close_notify(s->tls, notify, sizeof(notify)));
 		if (b.len > 0)
 			(void)uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
 	}
@@ -321,7 +323,7 @@ static void tls_close(gw_sock_t *s)
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-	gw_sock_t *s = h->data;
+	net_sock_t *s = h->data;
 	(void)suggested;
 	s->alloc_cb(s, buf);
 	/* A zero-length buffer means the owner has no space: libuv then calls on_read with
@@ -331,7 +333,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
-	gw_sock_t *s = stream->data;
+	net_sock_t *s = stream->data;
 	if (nread == UV_ENOBUFS) {
 		uv_read_stop(stream);
 		s->reading = false;
@@ -346,7 +348,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	s->read_cb(s, nread, buf);
 }
 
-static int sock_init(uv_loop_t *loop, gw_sock_t *s)
+static int sock_init(uv_loop_t *loop, net_sock_t *s)
 {
 	int rc;
 	memset(s, 0, sizeof(*s));
@@ -357,7 +359,7 @@ static int sock_init(uv_loop_t *loop, gw_sock_t *s)
 	return 0;
 }
 
-int gw_sock_accept(uv_stream_t *server, gw_sock_t *s, gw_tls_ctx_t *tls_ctx)
+int net_sock_accept(uv_stream_t *server, net_sock_t *s, net_tls_ctx_t *tls_ctx)
 {
 	int rc;
 	if ((rc = sock_init(server->loop, s)) < 0)
@@ -372,7 +374,7 @@ int gw_sock_accept(uv_stream_t *server, gw_sock_t *s, gw_tls_ctx_t *tls_ctx)
 
 static void on_connect(uv_connect_t *req, int status)
 {
-	gw_sock_t *s = req->data;
+	net_sock_t *s = req->data;
 	if (status == 0) {
 		uv_tcp_nodelay(&s->tcp, 1);
 		s->connected = true;
@@ -383,8 +385,8 @@ static void on_connect(uv_connect_t *req, int status)
 		tls_pump(s); /* ClientHello; connect_cb comes when the handshake ends */
 }
 
-int gw_sock_connect(uv_loop_t *loop, gw_sock_t *s, const struct sockaddr *addr,
-                    gw_tls_ctx_t *tls_ctx, const char *sni, gw_sock_connect_cb cb)
+int net_sock_connect(uv_loop_t *loop, net_sock_t *s, const struct sockaddr *addr,
+                     net_tls_ctx_t *tls_ctx, const char *sni, net_sock_connect_cb cb)
 {
 	char ip[INET6_ADDRSTRLEN] = "";
 	int rc;
@@ -406,7 +408,7 @@ int gw_sock_connect(uv_loop_t *loop, gw_sock_t *s, const struct sockaddr *addr,
 	return 0;
 }
 
-int gw_sock_read_start(gw_sock_t *s, gw_sock_alloc_cb alloc_cb, gw_sock_read_cb read_cb)
+int net_sock_read_start(net_sock_t *s, net_sock_alloc_cb alloc_cb, net_sock_read_cb read_cb)
 {
 	int rc;
 	s->alloc_cb = alloc_cb;
@@ -422,7 +424,7 @@ int gw_sock_read_start(gw_sock_t *s, gw_sock_alloc_cb alloc_cb, gw_sock_read_cb 
 	return rc;
 }
 
-int gw_sock_read_stop(gw_sock_t *s)
+int net_sock_read_stop(net_sock_t *s)
 {
 	if (s->tls) {
 		s->reading = false;
@@ -447,7 +449,7 @@ static void on_write(uv_write_t *req, int status)
 
 static void on_q_idle(uv_idle_t *h);
 
-static void q_push(gw_sockq_t *q, gw_sock_t *s)
+static void q_push(net_sockq_t *q, net_sock_t *s)
 {
 	s->q_next = NULL;
 	s->q_queued = true;
@@ -459,9 +461,9 @@ static void q_push(gw_sockq_t *q, gw_sock_t *s)
 	uv_idle_start(&q->idle, on_q_idle);
 }
 
-static void q_unlink(gw_sockq_t *q, gw_sock_t *s)
+static void q_unlink(net_sockq_t *q, net_sock_t *s)
 {
-	gw_sock_t **pp = &q->head, *prev = NULL;
+	net_sock_t **pp = &q->head, *prev = NULL;
 	while (*pp && *pp != s) {
 		prev = *pp;
 		pp = &(*pp)->q_next;
@@ -477,12 +479,12 @@ static void q_unlink(gw_sockq_t *q, gw_sock_t *s)
 
 /* Delivers the completions queued before this pass; those queued by the callbacks wait for the
  * next pass (next iteration: the idle handle keeps poll from blocking meanwhile). */
-static void q_run(gw_sockq_t *q)
+static void q_run(net_sockq_t *q)
 {
-	gw_sock_t *s = q->head, *last = q->tail;
+	net_sock_t *s = q->head, *last = q->tail;
 	q->head = q->tail = NULL;
 	while (s) {
-		gw_sock_t *next = s->q_next;
+		net_sock_t *next = s->q_next;
 		bool end = s == last;
 		s->q_next = NULL;
 		s->q_queued = false;
@@ -505,7 +507,7 @@ static void on_q_idle(uv_idle_t *h)
 	q_run(h->data);
 }
 
-int gw_sockq_init(uv_loop_t *loop, gw_sockq_t *q)
+int net_sockq_init(uv_loop_t *loop, net_sockq_t *q)
 {
 	memset(q, 0, sizeof(*q));
 	uv_check_init(loop, &q->check);
@@ -517,7 +519,7 @@ int gw_sockq_init(uv_loop_t *loop, gw_sockq_t *q)
 	return 0;
 }
 
-void gw_sockq_close(gw_sockq_t *q)
+void net_sockq_close(net_sockq_t *q)
 {
 	if (!q->open)
 		return;
@@ -531,7 +533,7 @@ void gw_sockq_close(gw_sockq_t *q)
 
 #define TRY_BUFS 8
 
-static int sock_write(gw_sock_t *s, const uv_buf_t *bufs, unsigned nbufs, gw_sock_write_cb cb,
+static int sock_write(net_sock_t *s, const uv_buf_t *bufs, unsigned nbufs, net_sock_write_cb cb,
                       bool now)
 {
 	uv_buf_t rest[TRY_BUFS];
@@ -577,12 +579,12 @@ static int sock_write(gw_sock_t *s, const uv_buf_t *bufs, unsigned nbufs, gw_soc
 	return rc;
 }
 
-int gw_sock_write(gw_sock_t *s, const uv_buf_t *bufs, unsigned nbufs, gw_sock_write_cb cb)
+int net_sock_write(net_sock_t *s, const uv_buf_t *bufs, unsigned nbufs, net_sock_write_cb cb)
 {
 	return sock_write(s, bufs, nbufs, cb, false);
 }
 
-int gw_sock_write_now(gw_sock_t *s, const uv_buf_t *bufs, unsigned nbufs, gw_sock_write_cb cb)
+int net_sock_write_now(net_sock_t *s, const uv_buf_t *bufs, unsigned nbufs, net_sock_write_cb cb)
 {
 	return sock_write(s, bufs, nbufs, cb, true);
 }
@@ -590,8 +592,8 @@ int gw_sock_write_now(gw_sock_t *s, const uv_buf_t *bufs, unsigned nbufs, gw_soc
 /* Runs for each handle; the last one ends the sock. */
 static void on_close(uv_handle_t *h)
 {
-	gw_sock_t *s = h->data;
-	gw_tls_t *t = s->tls;
+	net_sock_t *s = h->data;
+	net_tls_t *t = s->tls;
 
 	if (--s->handles > 0)
 		return;
@@ -607,10 +609,10 @@ static void on_close(uv_handle_t *h)
 		finish_connect(s, UV_ECANCELED);
 	if (s->close_cb)
 		s->close_cb(s);
-	gw_tls_free(t);
+	net_tls_free(t);
 }
 
-void gw_sock_close(gw_sock_t *s, gw_sock_close_cb cb)
+void net_sock_close(net_sock_t *s, net_sock_close_cb cb)
 {
 	if (s->closing)
 		return;
@@ -629,7 +631,21 @@ void gw_sock_close(gw_sock_t *s, gw_sock_close_cb cb)
 	uv_close((uv_handle_t *)&s->tcp, on_close);
 }
 
-void gw_sock_peer(gw_sock_t *s, char *buf, size_t len)
+int net_sock_shutdown(net_sock_t *s)
+{
+	uv_os_fd_t fd;
+	if (s->closing || s->writing)
+		return UV_EINVAL;
+	if (s->tls)
+		return 0;
+	if (uv_fileno((uv_handle_t *)&s->tcp, &fd) != 0)
+		return UV_EBADF;
+	if (shutdown(fd, SHUT_WR) < 0)
+		return -errno;
+	return 0;
+}
+
+void net_sock_peer(net_sock_t *s, char *buf, size_t len)
 {
 	struct sockaddr_storage ss;
 	int sl = sizeof(ss);

@@ -11,39 +11,41 @@
  *   |        |  be written   | parsed yet    |              |
  *            [start, wend) is in flight while `writing`
  */
-#ifndef S3LB_GATEWAY_RBUF_H
-#define S3LB_GATEWAY_RBUF_H
+#ifndef S3LB_NET_RBUF_H
+#define S3LB_NET_RBUF_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <uv.h>
 
-typedef struct gw_rbuf_s {
+typedef struct net_rbuf_s {
 	char *data;
 	size_t cap, start, parsed, len, wend;
 	bool writing;
-} gw_rbuf_t;
+} net_rbuf_t;
 
 /* The free tail to read into (allocating the buffer when it has none); moves pending bytes to the
  * front first when the tail is full and no write is in flight. A zero length means: stop reading
  * until a write completes. */
-void gw_rbuf_space(gw_rbuf_t *rb, uv_buf_t *buf);
+void net_rbuf_space(net_rbuf_t *rb, uv_buf_t *buf);
 /* Moves [start, len) to the front (never while a write is in flight). */
-void gw_rbuf_compact(gw_rbuf_t *rb);
+void net_rbuf_compact(net_rbuf_t *rb);
 /* The parsed bytes not yet written: marks them in flight. False when there are none or a write
  * is already in flight. */
-bool gw_rbuf_take(gw_rbuf_t *rb, uv_buf_t *buf);
+bool net_rbuf_take(net_rbuf_t *rb, uv_buf_t *buf);
 /* The write of the bytes taken completed: releases them; returns how many. */
-size_t gw_rbuf_release(gw_rbuf_t *rb);
+size_t net_rbuf_release(net_rbuf_t *rb);
 /* The write was abandoned (its peer failed): the bytes stay, for a retry. */
-void gw_rbuf_abandon(gw_rbuf_t *rb);
+void net_rbuf_abandon(net_rbuf_t *rb);
 /* When every byte is released, starts again at offset 0. */
-void gw_rbuf_reset_if_empty(gw_rbuf_t *rb);
+void net_rbuf_reset_if_empty(net_rbuf_t *rb);
 
 /* Frees the memory when the buffer holds nothing and no write is in flight; the next
- * gw_rbuf_space allocates it again. */
-void gw_rbuf_drop(gw_rbuf_t *rb);
-/* Frees this thread's spare buffers (kept by gw_rbuf_drop for reuse); at shutdown. */
-void gw_rbuf_spares_free(void);
+ * net_rbuf_space allocates it again. */
+void net_rbuf_drop(net_rbuf_t *rb);
+/* Gives the memory back whatever it holds (the owner is closing). */
+void net_rbuf_free(net_rbuf_t *rb);
+/* Frees this thread's spare buffers (kept by net_rbuf_drop for reuse); at shutdown. */
+void net_rbuf_spares_free(void);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * gw_sock_t over a real loop on loopback, plain and TLS: echo, bulk transfer through tiny owner
+ * net_sock_t over a real loop on loopback, plain and TLS: echo, bulk transfer through tiny owner
  * buffers, plaintext kept in the engine while the owner stops reading, verification and name
  * failures, ALPN, context errors, close ordering, RST vs close_notify. Certificates are made
  * here with OpenSSL into a temporary directory.
@@ -26,8 +26,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "gateway/sock.h"
-#include "gateway/tls.h"
+#include "net/sock.h"
+#include "net/tls.h"
 
 /* ---- certificates ---------------------------------------------------------------------------- */
 
@@ -132,20 +132,20 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-static gw_tls_ctx_t *server_ctx(void)
+static net_tls_ctx_t *server_ctx(void)
 {
-	gw_tls_ctx_t *ctx;
+	net_tls_ctx_t *ctx;
 	char err[256];
 	assert_int_equal(
-	    gw_tls_server_ctx_new(path("srv.pem"), path("srv.key"), &ctx, err, sizeof(err)), 0);
+	    net_tls_server_ctx_new(path("srv.pem"), path("srv.key"), &ctx, err, sizeof(err)), 0);
 	return ctx;
 }
 
-static gw_tls_ctx_t *client_ctx(const char *ca)
+static net_tls_ctx_t *client_ctx(const char *ca)
 {
-	gw_tls_ctx_t *ctx;
+	net_tls_ctx_t *ctx;
 	char err[256];
-	assert_int_equal(gw_tls_client_ctx_new(path(ca), true, &ctx, err, sizeof(err)), 0);
+	assert_int_equal(net_tls_client_ctx_new(path(ca), true, &ctx, err, sizeof(err)), 0);
 	return ctx;
 }
 
@@ -155,7 +155,7 @@ static gw_tls_ctx_t *client_ctx(const char *ca)
 
 typedef struct peer_s peer_t;
 struct peer_s {
-	gw_sock_t sock;
+	net_sock_t sock;
 	char *rbuf, *wbuf;
 	size_t rcap, rlen, wcap, wlen;
 	uint64_t rx_total, rx_expect, tx_total, tx_goal;
@@ -175,13 +175,13 @@ static uv_loop_t loop;
 static uv_tcp_t listener;
 static uv_timer_t watchdog;
 static struct sockaddr_in addr;
-static gw_tls_ctx_t *accept_ctx; /* NULL: plain */
+static net_tls_ctx_t *accept_ctx; /* NULL: plain */
 static void (*on_accepted)(peer_t *p);
 static peer_t peers[MAX_PEERS];
 static int npeers, nclosed, want_closed;
 static bool done;
 static bool with_q; /* the plain sockets use a completion queue (uv_try_write fast path) */
-static gw_sockq_t sq;
+static net_sockq_t sq;
 
 static unsigned char pat(uint64_t i)
 {
@@ -217,7 +217,7 @@ static void event(peer_t *p, char e)
 		p->events[n] = e;
 }
 
-static void on_peer_closed(gw_sock_t *s)
+static void on_peer_closed(net_sock_t *s)
 {
 	peer_t *p = s->data;
 	event(p, 'C');
@@ -225,7 +225,7 @@ static void on_peer_closed(gw_sock_t *s)
 	if (++nclosed == want_closed && !done) {
 		done = true;
 		if (with_q)
-			gw_sockq_close(&sq);
+			net_sockq_close(&sq);
 		uv_close((uv_handle_t *)&listener, NULL);
 		uv_close((uv_handle_t *)&watchdog, NULL);
 	}
@@ -237,21 +237,21 @@ static void peer_close(peer_t *p)
 		return;
 	p->closing = true;
 	uv_close((uv_handle_t *)&p->timer, NULL);
-	gw_sock_close(&p->sock, on_peer_closed);
+	net_sock_close(&p->sock, on_peer_closed);
 }
 
 static void on_connection(uv_stream_t *server, int status)
 {
 	peer_t *p = peer_new(1024, 1024);
 	assert_int_equal(status, 0);
-	assert_int_equal(gw_sock_accept(server, &p->sock, accept_ctx), 0);
+	assert_int_equal(net_sock_accept(server, &p->sock, accept_ctx), 0);
 	p->sock.data = p;
 	if (with_q)
 		p->sock.q = &sq;
 	on_accepted(p);
 }
 
-static void fx_start(gw_tls_ctx_t *ctx, void (*accepted)(peer_t *), int closes)
+static void fx_start(net_tls_ctx_t *ctx, void (*accepted)(peer_t *), int closes)
 {
 	int len = sizeof(addr);
 	memset(peers, 0, sizeof(peers));
@@ -270,7 +270,7 @@ static void fx_start(gw_tls_ctx_t *ctx, void (*accepted)(peer_t *), int closes)
 	uv_timer_start(&watchdog, on_watchdog, 30000, 0);
 	uv_unref((uv_handle_t *)&watchdog);
 	if (with_q)
-		assert_int_equal(gw_sockq_init(&loop, &sq), 0);
+		assert_int_equal(net_sockq_init(&loop, &sq), 0);
 }
 
 static void fx_run(void)
@@ -278,7 +278,7 @@ static void fx_run(void)
 	uv_run(&loop, UV_RUN_DEFAULT);
 	assert_true(done);
 	assert_int_equal(uv_loop_close(&loop), 0);
-	gw_tls_ctx_unref(accept_ctx);
+	net_tls_ctx_unref(accept_ctx);
 	for (int i = 0; i < npeers; i++) {
 		free(peers[i].rbuf);
 		free(peers[i].wbuf);
@@ -286,16 +286,16 @@ static void fx_run(void)
 }
 
 /* Takes the caller's reference on ctx: the sock holds its own from here. */
-static peer_t *connect_peer(gw_tls_ctx_t *ctx, const char *sni, size_t rcap, size_t wcap,
-                            gw_sock_connect_cb cb)
+static peer_t *connect_peer(net_tls_ctx_t *ctx, const char *sni, size_t rcap, size_t wcap,
+                            net_sock_connect_cb cb)
 {
 	peer_t *p = peer_new(rcap, wcap);
-	assert_int_equal(gw_sock_connect(&loop, &p->sock, (struct sockaddr *)&addr, ctx, sni, cb),
+	assert_int_equal(net_sock_connect(&loop, &p->sock, (struct sockaddr *)&addr, ctx, sni, cb),
 	                 0);
 	p->sock.data = p;
 	if (with_q)
 		p->sock.q = &sq;
-	gw_tls_ctx_unref(ctx);
+	net_tls_ctx_unref(ctx);
 	return p;
 }
 
@@ -304,13 +304,13 @@ static peer_t *connect_peer(gw_tls_ctx_t *ctx, const char *sni, size_t rcap, siz
 static void echo_kick(peer_t *p);
 
 /* The free tail of the owner's buffer (zero-length when full: the sock stops reading). */
-static void owner_alloc(gw_sock_t *s, uv_buf_t *buf)
+static void owner_alloc(net_sock_t *s, uv_buf_t *buf)
 {
 	peer_t *p = s->data;
 	*buf = uv_buf_init(p->rbuf + p->rlen, (unsigned)(p->rcap - p->rlen));
 }
 
-static void echo_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
+static void echo_read(net_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	peer_t *p = s->data;
 	if (nread < 0) {
@@ -324,7 +324,7 @@ static void echo_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 	echo_kick(p);
 }
 
-static void echo_written(gw_sock_t *s, int status)
+static void echo_written(net_sock_t *s, int status)
 {
 	peer_t *p = s->data;
 	assert_int_equal(status, 0);
@@ -343,11 +343,11 @@ static void echo_kick(peer_t *p)
 		p->wlen = p->rlen;
 		p->rlen = 0;
 		b = uv_buf_init(p->wbuf, (unsigned)p->wlen);
-		assert_int_equal(gw_sock_write(&p->sock, &b, 1, echo_written), 0);
+		assert_int_equal(net_sock_write(&p->sock, &b, 1, echo_written), 0);
 		p->writing = true;
 	}
 	if (p->read_status == 0)
-		assert_int_equal(gw_sock_read_start(&p->sock, owner_alloc, echo_read), 0);
+		assert_int_equal(net_sock_read_start(&p->sock, owner_alloc, echo_read), 0);
 	else if (!p->writing && p->rlen == 0)
 		peer_close(p);
 }
@@ -359,7 +359,7 @@ static void echo_accepted(peer_t *p)
 
 /* ---- bulk client: writes tx_goal bytes of pattern, checks rx_expect bytes back ------------- */
 
-static void bulk_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf);
+static void bulk_read(net_sock_t *s, ssize_t nread, const uv_buf_t *buf);
 
 static void bulk_maybe_done(peer_t *p)
 {
@@ -383,14 +383,14 @@ static void on_bulk_timer(uv_timer_t *t)
 	p->timer_on = false;
 	bulk_consume(p);
 	if (!p->closing)
-		assert_int_equal(gw_sock_read_start(&p->sock, owner_alloc, bulk_read), 0);
+		assert_int_equal(net_sock_read_start(&p->sock, owner_alloc, bulk_read), 0);
 }
 
-static void bulk_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
+static void bulk_read(net_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	peer_t *p = s->data;
 	if (nread < 0)
-		fail_msg("read: %s (%s)", uv_strerror((int)nread), gw_tls_last_error(s));
+		fail_msg("read: %s (%s)", uv_strerror((int)nread), net_tls_last_error(s));
 	assert_ptr_equal(buf->base, p->rbuf + p->rlen);
 	p->rlen += (size_t)nread;
 	if (!p->lazy) {
@@ -403,7 +403,7 @@ static void bulk_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 
 static void bulk_send(peer_t *p);
 
-static void bulk_written(gw_sock_t *s, int status)
+static void bulk_written(net_sock_t *s, int status)
 {
 	peer_t *p = s->data;
 	assert_int_equal(status, 0);
@@ -425,26 +425,26 @@ static void bulk_send(peer_t *p)
 	/* Two buffers, to check that every one of them goes out, in order. */
 	b[0] = uv_buf_init(p->wbuf, (unsigned)(n / 3));
 	b[1] = uv_buf_init(p->wbuf + n / 3, (unsigned)(n - n / 3));
-	assert_int_equal(gw_sock_write(&p->sock, b, 2, bulk_written), 0);
+	assert_int_equal(net_sock_write(&p->sock, b, 2, bulk_written), 0);
 	p->writing = true;
 }
 
-static void bulk_connected(gw_sock_t *s, int status)
+static void bulk_connected(net_sock_t *s, int status)
 {
 	peer_t *p = s->data;
 	if (status < 0)
-		fail_msg("connect: %s (%s)", uv_strerror(status), gw_tls_last_error(s));
-	if (gw_tls_active(s)) {
-		assert_string_equal(gw_tls_alpn(s), "http/1.1");
-		assert_string_equal(gw_tls_version(s), "TLSv1.3");
-		assert_true(strlen(gw_tls_cipher(s)) > 0);
+		fail_msg("connect: %s (%s)", uv_strerror(status), net_tls_last_error(s));
+	if (net_tls_active(s)) {
+		assert_string_equal(net_tls_alpn(s), "http/1.1");
+		assert_string_equal(net_tls_version(s), "TLSv1.3");
+		assert_true(strlen(net_tls_cipher(s)) > 0);
 	}
 	bulk_send(p);
-	assert_int_equal(gw_sock_read_start(s, owner_alloc, bulk_read), 0);
+	assert_int_equal(net_sock_read_start(s, owner_alloc, bulk_read), 0);
 }
 
 /* A bulk client against the server `accepted` sets up: sends tx bytes, expects rx back. */
-static void run_bulk(gw_tls_ctx_t *sctx, void (*accepted)(peer_t *), gw_tls_ctx_t *cctx,
+static void run_bulk(net_tls_ctx_t *sctx, void (*accepted)(peer_t *), net_tls_ctx_t *cctx,
                      const char *sni, size_t rcap, uint64_t tx, uint64_t rx, bool lazy)
 {
 	peer_t *c;
@@ -458,7 +458,8 @@ static void run_bulk(gw_tls_ctx_t *sctx, void (*accepted)(peer_t *), gw_tls_ctx_
 	assert_int_equal(c->rx_total, rx);
 }
 
-static void run_echo(gw_tls_ctx_t *sctx, gw_tls_ctx_t *cctx, uint64_t total, size_t rcap, bool lazy)
+static void run_echo(net_tls_ctx_t *sctx, net_tls_ctx_t *cctx, uint64_t total, size_t rcap,
+                     bool lazy)
 {
 	run_bulk(sctx, echo_accepted, cctx, "localhost", rcap, total, total, lazy);
 	assert_int_equal(peers[1].rx_total, total);
@@ -496,7 +497,7 @@ static void test_tls_bulk_tiny_buffers(void **state)
  * its own (what a reload's swap relies on). */
 static void unref_accepted(peer_t *p)
 {
-	gw_tls_ctx_unref(accept_ctx);
+	net_tls_ctx_unref(accept_ctx);
 	accept_ctx = NULL;
 	echo_kick(p);
 }
@@ -510,7 +511,7 @@ static void test_tls_ctx_outlives_owner_ref(void **state)
 
 /* ---- plaintext pending in the engine with nothing more coming from the network ----------- */
 
-static void burst_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
+static void burst_read(net_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	peer_t *p = s->data;
 	uv_buf_t b;
@@ -529,13 +530,13 @@ static void burst_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 		p->wbuf[i] = (char)pat(i);
 	p->wlen = 64 * 1024;
 	b = uv_buf_init(p->wbuf, (unsigned)p->wlen);
-	assert_int_equal(gw_sock_write(s, &b, 1, echo_written), 0);
+	assert_int_equal(net_sock_write(s, &b, 1, echo_written), 0);
 	p->writing = true;
 }
 
 static void burst_accepted(peer_t *p)
 {
-	assert_int_equal(gw_sock_read_start(&p->sock, owner_alloc, burst_read), 0);
+	assert_int_equal(net_sock_read_start(&p->sock, owner_alloc, burst_read), 0);
 }
 
 static void test_tls_pending_plaintext_delivered(void **state)
@@ -548,7 +549,7 @@ static void test_tls_pending_plaintext_delivered(void **state)
 /* ---- a server that writes before reading (e.g. an error on accept): the write waits for the
  * handshake, which runs for it although the owner never reads */
 
-static void greeter_written(gw_sock_t *s, int status)
+static void greeter_written(net_sock_t *s, int status)
 {
 	assert_int_equal(status, 0);
 	peer_close(s->data);
@@ -559,7 +560,7 @@ static void greeter_accepted(peer_t *p)
 	uv_buf_t b = uv_buf_init(p->wbuf, 5);
 	for (size_t i = 0; i < 5; i++)
 		p->wbuf[i] = (char)pat(i);
-	assert_int_equal(gw_sock_write(&p->sock, &b, 1, greeter_written), 0);
+	assert_int_equal(net_sock_write(&p->sock, &b, 1, greeter_written), 0);
 }
 
 static void test_tls_server_writes_first(void **state)
@@ -571,25 +572,25 @@ static void test_tls_server_writes_first(void **state)
 
 /* ---- handshake failures ---------------------------------------------------------------------- */
 
-static void failing_connected(gw_sock_t *s, int status)
+static void failing_connected(net_sock_t *s, int status)
 {
 	peer_t *p = s->data;
 	p->connect_status = status;
 	snprintf(p->events, sizeof(p->events), "%s", status < 0 ? "F" : "");
 	if (status < 0)
-		assert_true(strlen(gw_tls_last_error(s)) > 0);
+		assert_true(strlen(net_tls_last_error(s)) > 0);
 	peer_close(p);
 }
 
 static char last_error[256];
 
-static void failing_connected_keep(gw_sock_t *s, int status)
+static void failing_connected_keep(net_sock_t *s, int status)
 {
-	snprintf(last_error, sizeof(last_error), "%s", gw_tls_last_error(s));
+	snprintf(last_error, sizeof(last_error), "%s", net_tls_last_error(s));
 	failing_connected(s, status);
 }
 
-static void check_failure(gw_tls_ctx_t *cctx, const char *sni, const char *why)
+static void check_failure(net_tls_ctx_t *cctx, const char *sni, const char *why)
 {
 	peer_t *c;
 	last_error[0] = 0;
@@ -679,15 +680,15 @@ out:
 
 static char srv_alpn[32] = "unset";
 
-static void alpn_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
+static void alpn_read(net_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 {
-	snprintf(srv_alpn, sizeof(srv_alpn), "%s", gw_tls_alpn(s));
+	snprintf(srv_alpn, sizeof(srv_alpn), "%s", net_tls_alpn(s));
 	echo_read(s, nread, buf);
 }
 
 static void alpn_accepted(peer_t *p)
 {
-	assert_int_equal(gw_sock_read_start(&p->sock, owner_alloc, alpn_read), 0);
+	assert_int_equal(net_sock_read_start(&p->sock, owner_alloc, alpn_read), 0);
 }
 
 static void test_tls_alpn_h2_only_client(void **state)
@@ -710,9 +711,9 @@ static void test_tls_alpn_h2_only_client(void **state)
 static void expect_ctx_error(const char *cert, const char *key, const char *want1,
                              const char *want2)
 {
-	gw_tls_ctx_t *ctx = (gw_tls_ctx_t *)1;
+	net_tls_ctx_t *ctx = (net_tls_ctx_t *)1;
 	char err[256] = "";
-	assert_true(gw_tls_server_ctx_new(cert, key, &ctx, err, sizeof(err)) < 0);
+	assert_true(net_tls_server_ctx_new(cert, key, &ctx, err, sizeof(err)) < 0);
 	assert_null(ctx);
 	if (!strstr(err, want1) || (want2 && !strcasestr(err, want2)))
 		fail_msg("error '%s' lacks '%s' / '%s'", err, want1, want2 ? want2 : "");
@@ -721,7 +722,7 @@ static void expect_ctx_error(const char *cert, const char *key, const char *want
 
 static void test_ctx_errors(void **state)
 {
-	gw_tls_ctx_t *ctx = (gw_tls_ctx_t *)1;
+	net_tls_ctx_t *ctx = (net_tls_ctx_t *)1;
 	char err[256] = "";
 	(void)state;
 	expect_ctx_error(path("missing.pem"), path("srv.key"), "missing.pem", "no such file");
@@ -731,27 +732,27 @@ static void test_ctx_errors(void **state)
 	expect_ctx_error(path("junk.pem"), path("srv.key"), "junk.pem", "no PEM certificate");
 	expect_ctx_error(path("srv.pem"), path("junk.pem"), "junk.pem", "no PEM private key");
 	/* The CA file of a client context. */
-	assert_true(gw_tls_client_ctx_new(path("nope-ca.pem"), true, &ctx, err, sizeof(err)) < 0);
+	assert_true(net_tls_client_ctx_new(path("nope-ca.pem"), true, &ctx, err, sizeof(err)) < 0);
 	assert_null(ctx);
 	assert_non_null(strstr(err, "nope-ca.pem"));
 	/* Without verification the CA does not matter; NULL means the system store. */
-	assert_int_equal(gw_tls_client_ctx_new(NULL, false, &ctx, err, sizeof(err)), 0);
-	gw_tls_ctx_unref(ctx);
-	assert_int_equal(gw_tls_client_ctx_new(NULL, true, &ctx, err, sizeof(err)), 0);
-	gw_tls_ctx_unref(gw_tls_ctx_ref(ctx));
-	gw_tls_ctx_unref(ctx);
-	gw_tls_ctx_unref(NULL);
+	assert_int_equal(net_tls_client_ctx_new(NULL, false, &ctx, err, sizeof(err)), 0);
+	net_tls_ctx_unref(ctx);
+	assert_int_equal(net_tls_client_ctx_new(NULL, true, &ctx, err, sizeof(err)), 0);
+	net_tls_ctx_unref(net_tls_ctx_ref(ctx));
+	net_tls_ctx_unref(ctx);
+	net_tls_ctx_unref(NULL);
 }
 
 /* ---- closing ------------------------------------------------------------------------------- */
 
-static void never_alloc(gw_sock_t *s, uv_buf_t *buf)
+static void never_alloc(net_sock_t *s, uv_buf_t *buf)
 {
 	(void)s;
 	*buf = uv_buf_init(NULL, 0);
 }
 
-static void never_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
+static void never_read(net_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	(void)s;
 	(void)buf;
@@ -761,10 +762,10 @@ static void never_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 /* The server takes the handshake but no data, so a big write stays pending. */
 static void sink_accepted(peer_t *p)
 {
-	assert_int_equal(gw_sock_read_start(&p->sock, never_alloc, never_read), 0);
+	assert_int_equal(net_sock_read_start(&p->sock, never_alloc, never_read), 0);
 }
 
-static void pending_written(gw_sock_t *s, int status)
+static void pending_written(net_sock_t *s, int status)
 {
 	peer_t *p = s->data;
 	assert_true(
@@ -778,21 +779,21 @@ static void on_close_timer(uv_timer_t *t)
 {
 	peer_t *p = t->data;
 	peer_close(p);
-	gw_sock_close(&p->sock, on_peer_closed);
+	net_sock_close(&p->sock, on_peer_closed);
 	peer_close(&peers[1]);
 }
 
-static void pending_connected(gw_sock_t *s, int status)
+static void pending_connected(net_sock_t *s, int status)
 {
 	peer_t *p = s->data;
 	uv_buf_t b = uv_buf_init(p->wbuf, (unsigned)p->wcap);
 	assert_int_equal(status, 0);
 	memset(p->wbuf, 'x', p->wcap);
-	assert_int_equal(gw_sock_write(s, &b, 1, pending_written), 0);
+	assert_int_equal(net_sock_write(s, &b, 1, pending_written), 0);
 	uv_timer_start(&p->timer, on_close_timer, 200, 0);
 }
 
-static void run_close_pending_write(gw_tls_ctx_t *sctx, gw_tls_ctx_t *cctx)
+static void run_close_pending_write(net_tls_ctx_t *sctx, net_tls_ctx_t *cctx)
 {
 	peer_t *c;
 	fx_start(sctx, sink_accepted, 2);
@@ -820,7 +821,7 @@ static void hold_accepted(peer_t *p)
 	(void)p; /* never reads: the handshake cannot complete */
 }
 
-static void cancel_connected(gw_sock_t *s, int status)
+static void cancel_connected(net_sock_t *s, int status)
 {
 	peer_t *p = s->data;
 	p->connect_status = status;
@@ -852,7 +853,7 @@ static void on_closer_timer(uv_timer_t *t)
 
 /* Closes a little later: a reset arriving right behind data the client has not read yet (TLS 1.3
  * session tickets) may be reported by the kernel as a plain EOF. */
-static void closer_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
+static void closer_read(net_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	peer_t *p = s->data;
 	(void)buf;
@@ -862,10 +863,10 @@ static void closer_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 
 static void closer_accepted(peer_t *p)
 {
-	assert_int_equal(gw_sock_read_start(&p->sock, owner_alloc, closer_read), 0);
+	assert_int_equal(net_sock_read_start(&p->sock, owner_alloc, closer_read), 0);
 }
 
-static void probe_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
+static void probe_read(net_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	peer_t *p = s->data;
 	(void)buf;
@@ -874,29 +875,29 @@ static void probe_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 	peer_close(p);
 }
 
-static void probe_written(gw_sock_t *s, int status)
+static void probe_written(net_sock_t *s, int status)
 {
 	assert_int_equal(status, 0);
 	(void)s;
 }
 
 /* An empty write completes too; then one byte after an empty buffer. */
-static void probe_empty_written(gw_sock_t *s, int status)
+static void probe_empty_written(net_sock_t *s, int status)
 {
 	uv_buf_t b[2] = {uv_buf_init(NULL, 0), uv_buf_init("x", 1)};
 	assert_int_equal(status, 0);
-	assert_int_equal(gw_sock_write(s, b, 2, probe_written), 0);
+	assert_int_equal(net_sock_write(s, b, 2, probe_written), 0);
 }
 
-static void probe_connected(gw_sock_t *s, int status)
+static void probe_connected(net_sock_t *s, int status)
 {
 	uv_buf_t b = uv_buf_init(NULL, 0);
 	assert_int_equal(status, 0);
-	assert_int_equal(gw_sock_write(s, &b, 1, probe_empty_written), 0);
-	assert_int_equal(gw_sock_read_start(s, owner_alloc, probe_read), 0);
+	assert_int_equal(net_sock_write(s, &b, 1, probe_empty_written), 0);
+	assert_int_equal(net_sock_read_start(s, owner_alloc, probe_read), 0);
 }
 
-static void run_close_kind(gw_tls_ctx_t *sctx, gw_tls_ctx_t *cctx, bool abort, int want)
+static void run_close_kind(net_tls_ctx_t *sctx, net_tls_ctx_t *cctx, bool abort, int want)
 {
 	peer_t *c;
 	abort_close = abort;
@@ -933,7 +934,7 @@ static void test_queue_echo_bulk_close(void **state)
 	with_q = false;
 }
 
-static void queued_written(gw_sock_t *s, int status)
+static void queued_written(net_sock_t *s, int status)
 {
 	peer_t *p = s->data;
 	p->write_status = status;
@@ -942,7 +943,7 @@ static void queued_written(gw_sock_t *s, int status)
 
 /* The server side of the next test: reads and drops, closes at EOF (writes nothing back, so the
  * client's close is clean). */
-static void discard_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
+static void discard_read(net_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	peer_t *p = s->data;
 	(void)buf;
@@ -956,17 +957,17 @@ static void discard_read(gw_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 
 static void discard_accepted(peer_t *p)
 {
-	assert_int_equal(gw_sock_read_start(&p->sock, owner_alloc, discard_read), 0);
+	assert_int_equal(net_sock_read_start(&p->sock, owner_alloc, discard_read), 0);
 }
 
-/* A write done at once: its callback never runs inside gw_sock_write, and a close right after
+/* A write done at once: its callback never runs inside net_sock_write, and a close right after
  * still delivers it (status 0: the bytes went out) before the close callback. */
-static void queued_connected(gw_sock_t *s, int status)
+static void queued_connected(net_sock_t *s, int status)
 {
 	peer_t *p = s->data;
 	uv_buf_t b = uv_buf_init("hello", 5);
 	assert_int_equal(status, 0);
-	assert_int_equal(gw_sock_write(s, &b, 1, queued_written), 0);
+	assert_int_equal(net_sock_write(s, &b, 1, queued_written), 0);
 	assert_string_equal(p->events, "");
 	assert_true(s->q_queued);
 	peer_close(p);

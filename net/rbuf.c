@@ -1,7 +1,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/rbuf.h"
+#include "net/rbuf.h"
 
 /* Spare buffers of this thread (each event loop has its own): a dropped buffer goes here and the
  * next allocation takes it back, so a keep-alive client costs no malloc/free (nor a heap trim and
@@ -26,7 +26,7 @@ static char *buf_get(size_t cap)
 static void buf_put(char *p, size_t cap)
 {
 	if (spare.n && spare.cap != cap)
-		gw_rbuf_spares_free(); /* the buffer size changed (reload): the old spares go */
+		net_rbuf_spares_free(); /* the buffer size changed (reload): the old spares go */
 	if (spare.n == SPARES) {
 		free(p);
 		return;
@@ -35,19 +35,19 @@ static void buf_put(char *p, size_t cap)
 	spare.buf[spare.n++] = p;
 }
 
-void gw_rbuf_spares_free(void)
+void net_rbuf_spares_free(void)
 {
 	while (spare.n)
 		free(spare.buf[--spare.n]);
 }
 
-void gw_rbuf_reset_if_empty(gw_rbuf_t *rb)
+void net_rbuf_reset_if_empty(net_rbuf_t *rb)
 {
 	if (!rb->writing && rb->start == rb->len)
 		rb->start = rb->parsed = rb->len = 0;
 }
 
-void gw_rbuf_compact(gw_rbuf_t *rb)
+void net_rbuf_compact(net_rbuf_t *rb)
 {
 	if (rb->writing || rb->start == 0)
 		return;
@@ -57,17 +57,17 @@ void gw_rbuf_compact(gw_rbuf_t *rb)
 	rb->start = 0;
 }
 
-void gw_rbuf_space(gw_rbuf_t *rb, uv_buf_t *buf)
+void net_rbuf_space(net_rbuf_t *rb, uv_buf_t *buf)
 {
 	if (!rb->data)
 		rb->data = buf_get(rb->cap);
 	if (rb->len == rb->cap)
-		gw_rbuf_compact(rb);
+		net_rbuf_compact(rb);
 	buf->base = rb->data + rb->len;
 	buf->len = rb->cap - rb->len;
 }
 
-bool gw_rbuf_take(gw_rbuf_t *rb, uv_buf_t *buf)
+bool net_rbuf_take(net_rbuf_t *rb, uv_buf_t *buf)
 {
 	if (rb->writing || rb->parsed == rb->start)
 		return false;
@@ -77,21 +77,21 @@ bool gw_rbuf_take(gw_rbuf_t *rb, uv_buf_t *buf)
 	return true;
 }
 
-size_t gw_rbuf_release(gw_rbuf_t *rb)
+size_t net_rbuf_release(net_rbuf_t *rb)
 {
 	size_t n = rb->wend - rb->start;
 	rb->start = rb->wend;
 	rb->writing = false;
-	gw_rbuf_reset_if_empty(rb);
+	net_rbuf_reset_if_empty(rb);
 	return n;
 }
 
-void gw_rbuf_abandon(gw_rbuf_t *rb)
+void net_rbuf_abandon(net_rbuf_t *rb)
 {
 	rb->writing = false;
 }
 
-void gw_rbuf_drop(gw_rbuf_t *rb)
+void net_rbuf_drop(net_rbuf_t *rb)
 {
 	if (rb->writing || rb->start != rb->len)
 		return;
@@ -99,4 +99,13 @@ void gw_rbuf_drop(gw_rbuf_t *rb)
 		buf_put(rb->data, rb->cap);
 	rb->data = NULL;
 	rb->start = rb->parsed = rb->len = 0;
+}
+
+void net_rbuf_free(net_rbuf_t *rb)
+{
+	if (rb->data)
+		buf_put(rb->data, rb->cap);
+	rb->data = NULL;
+	rb->start = rb->parsed = rb->len = rb->wend = 0;
+	rb->writing = false;
 }

@@ -1,10 +1,10 @@
 /*
  * The OpenSSL adapter: contexts and the per-connection engine over memory BIOs.
  *
- * Inbound, the network's bytes are not copied: gw_tls_feed() points a read-only memory BIO at the
- * caller's buffer, OpenSSL decrypts straight from it, and gw_tls_feed_end() copies only what is
+ * Inbound, the network's bytes are not copied: net_tls_feed() points a read-only memory BIO at the
+ * caller's buffer, OpenSSL decrypts straight from it, and net_tls_feed_end() copies only what is
  * left when the owner stopped reading (at most one read's worth). Outbound, SSL writes records
- * into a memory BIO that never holds more than about one record: gw_tls_stage() encrypts one
+ * into a memory BIO that never holds more than about one record: net_tls_stage() encrypts one
  * record at a time and moves it to the staging buffer the socket writes from. The staging buffer
  * is allocated while output is pending and freed when the connection goes quiet, and OpenSSL
  * releases its record buffers when idle (SSL_MODE_RELEASE_BUFFERS), so an idle keep-alive
@@ -24,7 +24,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "gateway/tls.h"
+#include "net/tls.h"
 
 #define RECORD_MAX   16384          /* plaintext per record, and per SSL_write */
 #define RECORD_ROOM  (16384 + 1024) /* what one SSL_write can add to the write BIO, at most */
@@ -32,25 +32,25 @@
 
 static const unsigned char alpn_http11[] = "\x08http/1.1";
 
-struct gw_tls_ctx_s {
+struct net_tls_ctx_s {
 	SSL_CTX *ssl_ctx;
 	unsigned refs;
 	bool verify; /* client: verify the peer's chain and name */
 };
 
-struct gw_tls_s {
+struct net_tls_s {
 	SSL *ssl;
 	BIO *rbio; /* owned by ssl; read-only over the caller's bytes while borrowed */
 	BIO *wbio; /* owned by ssl */
-	gw_tls_ctx_t *ctx;
-	char *stage; /* GW_TLS_STAGE_CAP bytes while output is pending, else NULL */
+	net_tls_ctx_t *ctx;
+	char *stage; /* NET_TLS_STAGE_CAP bytes while output is pending, else NULL */
 	size_t stage_len;
 	uv_buf_t *wbufs; /* the owner's write: wsmall or malloc'd */
 	uv_buf_t wsmall[WBUFS_INLINE];
 	unsigned wn, wi; /* buffers, and the one being encrypted */
 	size_t woff;     /* bytes of wbufs[wi] already encrypted */
 	bool wactive;
-	bool borrowed; /* rbio reads the bytes given to gw_tls_feed */
+	bool borrowed; /* rbio reads the bytes given to net_tls_feed */
 	bool starved;  /* OpenSSL asked for more input since the last feed */
 	bool hs_done;
 	bool failed;
@@ -91,8 +91,8 @@ static bool key_mismatch(void)
 	                                          ERR_GET_REASON(e) == X509_R_KEY_TYPE_MISMATCH);
 }
 
-/* Records why the session failed, for gw_tls_last_error, and clears the queue. */
-static void session_error(gw_tls_t *t)
+/* Records why the session failed, for net_tls_last_error, and clears the queue. */
+static void session_error(net_tls_t *t)
 {
 	long vr = SSL_get_verify_result(t->ssl);
 	if (!t->hs_done && (SSL_get_verify_mode(t->ssl) & SSL_VERIFY_PEER) && vr != X509_V_OK)
@@ -104,7 +104,7 @@ static void session_error(gw_tls_t *t)
 	t->failed = true;
 }
 
-void gw_tls_set_error(gw_tls_t *t, const char *why)
+void net_tls_set_error(net_tls_t *t, const char *why)
 {
 	snprintf(t->err, sizeof(t->err), "%s", why);
 }
@@ -130,9 +130,9 @@ static int on_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *ou
 	return SSL_TLSEXT_ERR_NOACK;
 }
 
-static int ctx_new(const SSL_METHOD *method, gw_tls_ctx_t **out, char *err, size_t errlen)
+static int ctx_new(const SSL_METHOD *method, net_tls_ctx_t **out, char *err, size_t errlen)
 {
-	gw_tls_ctx_t *ctx = calloc(1, sizeof(*ctx));
+	net_tls_ctx_t *ctx = calloc(1, sizeof(*ctx));
 	if (!ctx)
 		abort();
 	ERR_clear_error();
@@ -150,10 +150,10 @@ static int ctx_new(const SSL_METHOD *method, gw_tls_ctx_t **out, char *err, size
 	return 0;
 }
 
-int gw_tls_server_ctx_new(const char *cert_file, const char *key_file, gw_tls_ctx_t **out,
-                          char *err, size_t errlen)
+int net_tls_server_ctx_new(const char *cert_file, const char *key_file, net_tls_ctx_t **out,
+                           char *err, size_t errlen)
 {
-	gw_tls_ctx_t *ctx;
+	net_tls_ctx_t *ctx;
 	SSL_CTX *c;
 	int rc;
 
@@ -184,14 +184,14 @@ mismatch:
 	ERR_clear_error();
 	snprintf(err, errlen, "%s: key does not match certificate %s", key_file, cert_file);
 fail:
-	gw_tls_ctx_unref(ctx);
+	net_tls_ctx_unref(ctx);
 	return UV_EINVAL;
 }
 
-int gw_tls_client_ctx_new(const char *ca_file, bool verify, gw_tls_ctx_t **out, char *err,
-                          size_t errlen)
+int net_tls_client_ctx_new(const char *ca_file, bool verify, net_tls_ctx_t **out, char *err,
+                           size_t errlen)
 {
-	gw_tls_ctx_t *ctx;
+	net_tls_ctx_t *ctx;
 	SSL_CTX *c;
 	int rc;
 
@@ -218,17 +218,17 @@ int gw_tls_client_ctx_new(const char *ca_file, bool verify, gw_tls_ctx_t **out, 
 	return 0;
 
 fail:
-	gw_tls_ctx_unref(ctx);
+	net_tls_ctx_unref(ctx);
 	return UV_EINVAL;
 }
 
-gw_tls_ctx_t *gw_tls_ctx_ref(gw_tls_ctx_t *ctx)
+net_tls_ctx_t *net_tls_ctx_ref(net_tls_ctx_t *ctx)
 {
 	ctx->refs++;
 	return ctx;
 }
 
-void gw_tls_ctx_unref(gw_tls_ctx_t *ctx)
+void net_tls_ctx_unref(net_tls_ctx_t *ctx)
 {
 	if (!ctx || --ctx->refs > 0)
 		return;
@@ -238,27 +238,27 @@ void gw_tls_ctx_unref(gw_tls_ctx_t *ctx)
 
 /* ---- for logs ---------------------------------------------------------------------------- */
 
-bool gw_tls_active(const gw_sock_t *s)
+bool net_tls_active(const net_sock_t *s)
 {
 	return s->tls != NULL;
 }
 
-const char *gw_tls_version(const gw_sock_t *s)
+const char *net_tls_version(const net_sock_t *s)
 {
 	return s->tls && s->tls->hs_done ? SSL_get_version(s->tls->ssl) : "";
 }
 
-const char *gw_tls_cipher(const gw_sock_t *s)
+const char *net_tls_cipher(const net_sock_t *s)
 {
 	return s->tls && s->tls->hs_done ? SSL_get_cipher_name(s->tls->ssl) : "";
 }
 
-const char *gw_tls_alpn(const gw_sock_t *s)
+const char *net_tls_alpn(const net_sock_t *s)
 {
 	return s->tls ? s->tls->alpn : "";
 }
 
-const char *gw_tls_last_error(const gw_sock_t *s)
+const char *net_tls_last_error(const net_sock_t *s)
 {
 	return s->tls ? s->tls->err : "";
 }
@@ -273,7 +273,7 @@ static bool is_ip_literal(const char *name)
 
 /* Client side: SNI for host names (RFC 6066 forbids IP literals there), and the identity the
  * certificate must carry. */
-static int set_peer_name(gw_tls_t *t, const char *name)
+static int set_peer_name(net_tls_t *t, const char *name)
 {
 	bool ip = is_ip_literal(name);
 	if (!ip && SSL_set_tlsext_host_name(t->ssl, name) != 1)
@@ -287,15 +287,15 @@ static int set_peer_name(gw_tls_t *t, const char *name)
 	return 0;
 }
 
-int gw_tls_new(gw_tls_ctx_t *ctx, const char *peer_name, gw_tls_t **out)
+int net_tls_new(net_tls_ctx_t *ctx, const char *peer_name, net_tls_t **out)
 {
-	gw_tls_t *t = calloc(1, sizeof(*t));
+	net_tls_t *t = calloc(1, sizeof(*t));
 	int rc = UV_ENOMEM;
 
 	if (!t)
 		abort();
 	ERR_clear_error();
-	t->ctx = gw_tls_ctx_ref(ctx);
+	t->ctx = net_tls_ctx_ref(ctx);
 	if (!(t->ssl = SSL_new(ctx->ssl_ctx)))
 		goto fail;
 	t->rbio = BIO_new(BIO_s_mem());
@@ -321,12 +321,12 @@ int gw_tls_new(gw_tls_ctx_t *ctx, const char *peer_name, gw_tls_t **out)
 
 fail:
 	ERR_clear_error();
-	gw_tls_free(t);
+	net_tls_free(t);
 	*out = NULL;
 	return rc;
 }
 
-static void write_release(gw_tls_t *t)
+static void write_release(net_tls_t *t)
 {
 	if (t->wbufs != t->wsmall)
 		free(t->wbufs);
@@ -336,18 +336,18 @@ static void write_release(gw_tls_t *t)
 	t->wactive = false;
 }
 
-void gw_tls_free(gw_tls_t *t)
+void net_tls_free(net_tls_t *t)
 {
 	if (!t)
 		return;
 	SSL_free(t->ssl);
 	write_release(t);
 	free(t->stage);
-	gw_tls_ctx_unref(t->ctx);
+	net_tls_ctx_unref(t->ctx);
 	free(t);
 }
 
-int gw_tls_feed(gw_tls_t *t, const char *p, size_t len)
+int net_tls_feed(net_tls_t *t, const char *p, size_t len)
 {
 	BIO *b;
 	assert(len <= INT_MAX && !t->borrowed);
@@ -365,7 +365,7 @@ int gw_tls_feed(gw_tls_t *t, const char *p, size_t len)
 	return 0;
 }
 
-int gw_tls_feed_end(gw_tls_t *t)
+int net_tls_feed_end(net_tls_t *t)
 {
 	char tmp[4096];
 	BIO *b;
@@ -391,12 +391,12 @@ int gw_tls_feed_end(gw_tls_t *t)
 	return 0;
 }
 
-bool gw_tls_want_input(gw_tls_t *t)
+bool net_tls_want_input(net_tls_t *t)
 {
 	return t->starved || (BIO_ctrl_pending(t->rbio) == 0 && !SSL_has_pending(t->ssl));
 }
 
-static void handshake_finished(gw_tls_t *t)
+static void handshake_finished(net_tls_t *t)
 {
 	const unsigned char *p;
 	unsigned len;
@@ -409,7 +409,7 @@ static void handshake_finished(gw_tls_t *t)
 	t->alpn[len] = 0;
 }
 
-int gw_tls_handshake(gw_tls_t *t)
+int net_tls_handshake(net_tls_t *t)
 {
 	int r;
 	if (t->hs_done)
@@ -429,17 +429,17 @@ int gw_tls_handshake(gw_tls_t *t)
 	return UV_EPROTO;
 }
 
-bool gw_tls_handshake_done(gw_tls_t *t)
+bool net_tls_handshake_done(net_tls_t *t)
 {
 	return t->hs_done;
 }
 
-bool gw_tls_failed(gw_tls_t *t)
+bool net_tls_failed(net_tls_t *t)
 {
 	return t->failed;
 }
 
-ssize_t gw_tls_read(gw_tls_t *t, char *out, size_t cap)
+ssize_t net_tls_read(net_tls_t *t, char *out, size_t cap)
 {
 	int r;
 	if (t->failed)
@@ -459,7 +459,7 @@ ssize_t gw_tls_read(gw_tls_t *t, char *out, size_t cap)
 	}
 }
 
-int gw_tls_write_begin(gw_tls_t *t, const uv_buf_t *bufs, unsigned nbufs)
+int net_tls_write_begin(net_tls_t *t, const uv_buf_t *bufs, unsigned nbufs)
 {
 	assert(!t->wactive);
 	t->wbufs = t->wsmall;
@@ -474,24 +474,24 @@ int gw_tls_write_begin(gw_tls_t *t, const uv_buf_t *bufs, unsigned nbufs)
 	return 0;
 }
 
-void gw_tls_write_abort(gw_tls_t *t)
+void net_tls_write_abort(net_tls_t *t)
 {
 	write_release(t);
 }
 
-size_t gw_tls_out_pending(gw_tls_t *t)
+size_t net_tls_out_pending(net_tls_t *t)
 {
 	return BIO_ctrl_pending(t->wbio);
 }
 
-static void stage_drain(gw_tls_t *t)
+static void stage_drain(net_tls_t *t)
 {
-	int n = BIO_read(t->wbio, t->stage + t->stage_len, (int)(GW_TLS_STAGE_CAP - t->stage_len));
+	int n = BIO_read(t->wbio, t->stage + t->stage_len, (int)(NET_TLS_STAGE_CAP - t->stage_len));
 	if (n > 0)
 		t->stage_len += (size_t)n;
 }
 
-int gw_tls_stage(gw_tls_t *t, uv_buf_t *out)
+int net_tls_stage(net_tls_t *t, uv_buf_t *out)
 {
 	bool encrypt = t->hs_done && !t->failed;
 	size_t len;
@@ -503,11 +503,11 @@ int gw_tls_stage(gw_tls_t *t, uv_buf_t *out)
 		t->wi++;
 	if (BIO_ctrl_pending(t->wbio) == 0 && !(encrypt && t->wactive && t->wi < t->wn))
 		goto done;
-	if (!t->stage && !(t->stage = malloc(GW_TLS_STAGE_CAP)))
+	if (!t->stage && !(t->stage = malloc(NET_TLS_STAGE_CAP)))
 		return UV_ENOMEM;
 	stage_drain(t);
 	while (encrypt && t->wactive && t->wi < t->wn &&
-	       GW_TLS_STAGE_CAP - t->stage_len >= RECORD_ROOM) {
+	       NET_TLS_STAGE_CAP - t->stage_len >= RECORD_ROOM) {
 		len = t->wbufs[t->wi].len - t->woff;
 		if (len > RECORD_MAX)
 			len = RECORD_MAX;
@@ -534,7 +534,7 @@ done:
 
 /* Quiet again: the staging buffer goes, and so does a write BIO that grew (it keeps its largest
  * size otherwise), so an idle connection holds no record-sized buffer. */
-void gw_tls_sent(gw_tls_t *t)
+void net_tls_sent(net_tls_t *t)
 {
 	BUF_MEM *bm = NULL;
 	BIO *b;
@@ -552,7 +552,7 @@ void gw_tls_sent(gw_tls_t *t)
 	}
 }
 
-size_t gw_tls_close_notify(gw_tls_t *t, char *out, size_t cap)
+size_t net_tls_close_notify(net_tls_t *t, char *out, size_t cap)
 {
 	size_t n;
 	if (!t->hs_done || t->failed)

@@ -1,0 +1,110 @@
+/*
+ * A byte stream over one TCP handle, plain or TLS (server side for clients, client side towards
+ * nodes). The connection code above it sees plaintext only and never touches OpenSSL.
+ *
+ * Contract (main loop only):
+ *  - The owner gives the read buffer through alloc_cb each time (free space of its own fixed
+ *    buffer); a zero-length buffer means "no space": the sock stops reading until read_start.
+ *  - read_cb gets plaintext bytes placed in that buffer; nread < 0 is UV_EOF or an error
+ *    (TLS failures are UV_EPROTO). After an error no more read_cb.
+ *  - At most one write in flight; the bytes passed to net_sock_write must live until its callback.
+ *    The callback never runs inside net_sock_write. With a completion queue (s->q, plain TCP
+ *    only), a write the kernel takes whole at once is done right away (uv_try_write) and its
+ *    callback runs later in the same loop iteration: no request is queued in libuv, and so no
+ *    epoll_ctl to re-arm the socket after it (libuv 1.44 does one per completed uv_write).
+ *  - net_sock_close is idempotent; a pending write's callback fires (UV_ECANCELED or its real
+ *    status) before close_cb; close_cb is the last callback, after which the owner may free.
+ *  - TLS: connect_cb fires once the handshake is done (UV_EPROTO on failure, the reason in
+ *    net_tls_last_error, gateway/tls.h); a server handshake runs while the owner reads or has a
+ *    write waiting; close sends close_notify when it can (not with abort_on_close).
+ */
+#ifndef S3LB_NET_SOCK_H
+#define S3LB_NET_SOCK_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+typedef struct net_sock_s net_sock_t;
+typedef struct net_sockq_s net_sockq_t;
+typedef struct net_tls_s net_tls_t;         /* per-connection TLS state (gateway/tls.c) */
+typedef struct net_tls_ctx_s net_tls_ctx_t; /* shared context: server cert/key or client CA */
+
+typedef void (*net_sock_alloc_cb)(net_sock_t *s, uv_buf_t *buf);
+typedef void (*net_sock_read_cb)(net_sock_t *s, ssize_t nread, const uv_buf_t *buf);
+typedef void (*net_sock_write_cb)(net_sock_t *s, int status);
+typedef void (*net_sock_connect_cb)(net_sock_t *s, int status);
+typedef void (*net_sock_close_cb)(net_sock_t *s);
+
+struct net_sock_s {
+	uv_tcp_t tcp; /* tcp.data points back at this struct */
+	void *data;   /* the owner's */
+	net_tls_t *tls;
+	net_sock_alloc_cb alloc_cb;
+	net_sock_read_cb read_cb;
+	net_sock_write_cb write_cb;
+	net_sock_connect_cb connect_cb;
+	net_sock_close_cb close_cb;
+	uv_write_t wreq;
+	net_sockq_t *q;     /* the loop's completion queue (set by the owner), or NULL */
+	net_sock_t *q_next; /* in q while a done write waits for its callback */
+	bool q_queued;
+	uv_connect_t creq;
+	bool reading;
+	bool writing;
+	bool closing;
+	bool abort_on_close; /* close with RST (SO_LINGER 0): an aborted response must look aborted
+	                      */
+	/* Internal to sock.c. */
+	bool connected;   /* TCP is up (accepted, or connect succeeded) */
+	unsigned handles; /* handles still open (tcp, and idle with TLS); close_cb comes at 0 */
+	/* TLS only: reading is the owner's wish; these track the ciphertext side. */
+	uv_idle_t idle;     /* delivers plaintext kept in the engine once the owner reads again */
+	int read_err;       /* UV_EOF or an error waiting for the owner (or connect_cb) */
+	bool read_done;     /* read_err was delivered: no more read_cb */
+	bool net_reading;   /* uv_read_start is on */
+	bool net_eof;       /* the peer closed its side of the TCP stream */
+	bool tx_busy;       /* a ciphertext write (wreq) is in flight */
+	bool tx_ends_write; /* ... and it carries the end of the owner's write */
+};
+
+/* Write completions that net_sock_write finished at once, delivered from a check handle (after
+ * the I/O callbacks of the iteration) and an idle handle (so that the loop does not block in
+ * poll while some wait). One per loop; the owner closes it before closing the loop. */
+struct net_sockq_s {
+	uv_check_t check;
+	uv_idle_t idle;
+	net_sock_t *head, *tail;
+	bool open;
+};
+int net_sockq_init(uv_loop_t *loop, net_sockq_t *q);
+void net_sockq_close(net_sockq_t *q);
+
+/* Accepts a connection from server into s (initialised here). tls_ctx NULL: plain. */
+__attribute__((warn_unused_result)) int net_sock_accept(uv_stream_t *server, net_sock_t *s,
+                                                        net_tls_ctx_t *tls_ctx);
+
+/* Starts a connection to addr; cb runs once, after TCP connect and (with TLS) the handshake.
+ * sni: the server name to send and verify (NULL: none). */
+__attribute__((warn_unused_result)) int net_sock_connect(uv_loop_t *loop, net_sock_t *s,
+                                                         const struct sockaddr *addr,
+                                                         net_tls_ctx_t *tls_ctx, const char *sni,
+                                                         net_sock_connect_cb cb);
+
+int net_sock_read_start(net_sock_t *s, net_sock_alloc_cb alloc_cb, net_sock_read_cb read_cb);
+int net_sock_read_stop(net_sock_t *s);
+__attribute__((warn_unused_result)) int net_sock_write(net_sock_t *s, const uv_buf_t *bufs,
+                                                       unsigned nbufs, net_sock_write_cb cb);
+/* Like net_sock_write, but 1 when the kernel took all of it at once (plain TCP): then no callback
+ * comes and the caller may reuse the bytes and go on (a relay loop releases its buffer and reads
+ * on, instead of stopping reading until a callback). 0: in flight, cb comes. < 0: error. */
+__attribute__((warn_unused_result)) int net_sock_write_now(net_sock_t *s, const uv_buf_t *bufs,
+                                                           unsigned nbufs, net_sock_write_cb cb);
+void net_sock_close(net_sock_t *s, net_sock_close_cb cb);
+/* Ends the sending side now (plain TCP: shutdown(SHUT_WR); nothing with TLS, whose close_notify
+ * comes with net_sock_close). Only with no write in flight. 0 or a negative error. */
+int net_sock_shutdown(net_sock_t *s);
+
+/* The peer's address as text ("10.0.0.1" or "::1"), into buf. */
+void net_sock_peer(net_sock_t *s, char *buf, size_t len);
+
+#endif
