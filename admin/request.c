@@ -65,8 +65,11 @@ static bool span_is(const adm_span_t *s, const char *want)
 /* The value of query parameter `name` (not decoded; node names need no encoding). */
 static bool query_param(const adm_span_t *q, const char *name, char *out, size_t cap)
 {
-	const char *p = q->p, *end = q->p + q->len;
+	const char *p = q->p, *end;
 	size_t nl = strlen(name);
+	if (!p)
+		return false; /* no query (q->p + 0 on NULL is undefined: found by the fuzzer) */
+	end = p + q->len;
 	while (p && p < end) {
 		const char *amp = memchr(p, '&', (size_t)(end - p));
 		const char *e = amp ? amp : end;

@@ -5,7 +5,8 @@
  * carries the configured token, an accepted Origin (or none) and a node name.
  *
  * Built by the tests/fuzz build with clang -fsanitize=fuzzer,address,undefined; by hand:
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. \
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+ *     -D_GNU_SOURCE -I. \
  *     tests/fuzz/fuzz_admin_request.c admin/request.c net/http.c core/parse.c \
  *     $(pkg-config --cflags --libs libllhttp) -o fuzz_admin_request
  */
