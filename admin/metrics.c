@@ -271,6 +271,16 @@ void adm_render_metrics(const adm_sources_t *src, FILE *out)
 	metrics_scalar(out, "s3lb_connections_accepted_total", "counter",
 	               "Connections accepted on every listener, admin included.",
 	               m ? m->conns_accepted : 0);
+	metrics_scalar(out, "s3lb_spliced_responses_total", "counter",
+	               "Response bodies moved from the node's socket to the client's by splice(2).",
+	               m ? m->spliced_responses : 0);
+	metrics_scalar(out, "s3lb_spliced_bytes_total", "counter",
+	               "Response body bytes moved by splice(2), never copied through s3lb.",
+	               m ? m->spliced_bytes : 0);
+	metrics_scalar(
+	    out, "s3lb_splice_fallbacks_total", "counter",
+	    "Response bodies that would have been spliced but were copied (no pipe free).",
+	    m ? m->splice_fallbacks : 0);
 	metrics_scalar(out, "s3lb_config_reloads_total", "counter",
 	               "Successful configuration reloads.", m ? m->reloads : 0);
 	metrics_scalar(out, "s3lb_config_reload_errors_total", "counter",

@@ -71,6 +71,7 @@ typedef struct raw_limits_s {
 	char *max_headers;
 	char *buffer_size;
 	char *min_body_rate;
+	char *splice_min;
 } raw_limits_t;
 
 typedef struct raw_timeouts_s {
@@ -235,9 +236,13 @@ static const cyaml_schema_field_t log_schema[] = {
 };
 
 static const cyaml_schema_field_t limits_schema[] = {
-    STR(raw_limits_t, max_connections), STR(raw_limits_t, max_header_size),
-    STR(raw_limits_t, max_headers),     STR(raw_limits_t, buffer_size),
-    STR(raw_limits_t, min_body_rate),   CYAML_FIELD_END,
+    STR(raw_limits_t, max_connections),
+    STR(raw_limits_t, max_header_size),
+    STR(raw_limits_t, max_headers),
+    STR(raw_limits_t, buffer_size),
+    STR(raw_limits_t, min_body_rate),
+    STR(raw_limits_t, splice_min),
+    CYAML_FIELD_END,
 };
 
 static const cyaml_schema_field_t timeouts_schema[] = {
@@ -412,6 +417,7 @@ static const field_t limits_fields[] = {
     FIELD(raw_limits_t, lb_limits_t, max_headers, V_COUNT, 100, 1, UINT32_MAX),
     FIELD(raw_limits_t, lb_limits_t, buffer_size, V_SIZE, 64 << 10, 1, MAX_BUF_SIZE),
     FIELD(raw_limits_t, lb_limits_t, min_body_rate, V_SIZE, 4 << 10, 0, MAX_BUF_SIZE),
+    FIELD(raw_limits_t, lb_limits_t, splice_min, V_SIZE, 128 << 10, 0, UINT64_MAX),
 };
 
 #define TIMEOUT(m, def) FIELD(raw_timeouts_t, lb_timeouts_t, m, V_DURATION, def, 1, UINT64_MAX)

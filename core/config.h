@@ -154,6 +154,10 @@ typedef struct lb_limits_s {
 	/* request body bytes per second a client keeps up on average, after the first
 	 * timeouts.client_body; slower: 400 RequestTimeout. 0: off. default 4KiB */
 	uint64_t min_body_rate;
+	/* a response body with at least this many bytes left after what came with its head goes
+	 * socket to socket (splice) when client and node are plain TCP; 0: never. default
+	 * 128KiB */
+	uint64_t splice_min;
 } lb_limits_t;
 
 typedef struct lb_timeouts_s {

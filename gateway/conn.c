@@ -45,6 +45,7 @@
 #include "gateway/head.h"
 #include "gateway/proxy.h"
 #include "gateway/router.h"
+#include "net/splice.h"
 
 enum { CS_HEAD, CS_CONNECT, CS_PROXY, CS_ERROR, CS_LINGER, CS_CLOSING };
 
@@ -186,6 +187,14 @@ static void on_sock_closed(net_sock_t *s)
 		conn_free(c);
 }
 
+static void stop_splice(gw_conn_t *c)
+{
+	if (c->splice) {
+		net_splice_close(c->splice); /* frees itself when closed */
+		c->splice = NULL;
+	}
+}
+
 /* Gives the node connection back: reused only when its exchange ended cleanly; reset when the
  * node has part of a request, so that it never takes it for a whole one. */
 static void release_upstream(gw_conn_t *c, gw_release_t how)
@@ -194,6 +203,7 @@ static void release_upstream(gw_conn_t *c, gw_release_t how)
 	if (c->rb.writing && c->up)
 		net_rbuf_abandon(&c->rb); /* its bytes stay unreleased, for a retry */
 	c->up_writing = c->up_head = false;
+	stop_splice(c);
 	if (c->up) {
 		if (c->head_sent && !c->req_sent)
 			how = GW_UP_ABORT;
@@ -955,6 +965,112 @@ static bool flush_down(gw_conn_t *c)
 	return true;
 }
 
+/* ---- the body around user space ------------------------------------------------------------ */
+
+static gw_conn_t *splice_owner(net_splice_t *s)
+{
+	gw_conn_t *c = s->data;
+	return c && c->splice == s ? c : NULL;
+}
+
+static void on_splice_progress(net_splice_t *s, uint64_t n)
+{
+	gw_conn_t *c = splice_owner(s);
+	if (c) {
+		c->bytes_out += n;
+		c->srv->metrics->spliced_bytes += n;
+	}
+}
+
+static void on_splice_done(net_splice_t *s)
+{
+	gw_conn_t *c = splice_owner(s);
+	if (!c)
+		return;
+	stop_splice(c);
+	net_client_body_moved(&c->up->cl); /* on_up_done follows at once */
+}
+
+/* Whichever side failed, the response has begun: the client's connection is reset, never left
+ * with a short body that looks whole; a node that stopped sending is the node's fault. */
+static void splice_failed(gw_conn_t *c, net_splice_side_t side, const char *why)
+{
+	stop_splice(c);
+	if (side == NET_SPLICE_SRC) {
+		c->node->stats->errors++;
+		attempt_failed(c, GW_ERR_BAD_GATEWAY, true, why);
+		return;
+	}
+	LB_INFO("client %s mid-response, client: %s, request_id: %s", why, c->client_ip, c->reqid);
+	if (!c->status)
+		c->status = 499;
+	gw_access_log(c);
+	conn_close(c, true);
+}
+
+static void on_splice_error(net_splice_t *s, net_splice_side_t side, int err)
+{
+	gw_conn_t *c = splice_owner(s);
+	if (c)
+		splice_failed(c, side,
+		              side == NET_SPLICE_SRC && err == UV_EOF ? "closed mid-response"
+		                                                      : uv_strerror(err));
+}
+
+static void on_splice_stall(net_splice_t *s, net_splice_side_t side)
+{
+	gw_conn_t *c = splice_owner(s);
+	if (c)
+		splice_failed(c, side, side == NET_SPLICE_SRC ? "read timeout" : "send timeout");
+}
+
+static void on_splice_closed(net_splice_t *s)
+{
+	free(s);
+}
+
+static const net_splice_cbs_t splice_cbs = {
+    .on_progress = on_splice_progress,
+    .on_done = on_splice_done,
+    .on_error = on_splice_error,
+    .on_stall = on_splice_stall,
+    .on_close = on_splice_closed,
+};
+
+/*
+ * Once the head and the bytes that came with it are written, the rest of a large Content-Length
+ * body goes from the node's socket to the client's through a pipe (net/splice.h), when both are
+ * plain TCP and the request is all sent. True when it started; when no pipe is free (or splice
+ * fails to start) the relay copies as before.
+ */
+static bool try_splice(gw_conn_t *c)
+{
+	const lb_config_t *cfg = cfg_of(c);
+	net_splice_t *s;
+	uv_os_fd_t cfd;
+	uint64_t left;
+	int nfd;
+	if (!cfg->limits.splice_min || c->no_splice || c->sock.tls || !c->req_sent ||
+	    c->writing_down || c->pend_len || c->span ||
+	    !net_client_body_left(&c->up->cl, &nfd, &left) || left < cfg->limits.splice_min ||
+	    uv_fileno((uv_handle_t *)&c->sock.tcp, &cfd) != 0)
+		return false;
+	if (!(s = malloc(sizeof(*s))))
+		abort();
+	if (net_splice_start(c->srv->loop, s, &splice_cbs, c, nfd, cfd, left,
+	                     cfg->timeouts.upstream_read, cfg->timeouts.client_send) < 0) {
+		free(s);
+		c->no_splice = true;
+		c->srv->metrics->splice_fallbacks++;
+		return false;
+	}
+	c->srv->metrics->spliced_responses++;
+	net_client_body_taken(&c->up->cl);
+	c->splice = s;
+	client_timer(c, C_NONE, 0); /* the splice times both sides */
+	return true;
+}
+
 /* The response is relayed whole: the node connection goes back (or not), then the next
  * request, unless the connection must close. */
 static void finish_response(gw_conn_t *c)
@@ -979,11 +1095,13 @@ static void proxy_next(gw_conn_t *c)
 	c->in_next = true;
 	do {
 		c->again = false;
-		if (c->state != CS_PROXY || !c->up)
+		if (c->state != CS_PROXY || !c->up || c->splice)
 			break;
 		if (!pump_request(c) || c->state != CS_PROXY)
 			break;
 		if (!flush_down(c) || c->state != CS_PROXY)
+			break;
+		if (try_splice(c))
 			break;
 		if (c->resp_done && !c->writing_down && !c->pend_len && !c->span &&
 		    (c->req_sent || !c->req_done)) {
@@ -995,7 +1113,7 @@ static void proxy_next(gw_conn_t *c)
 	c->in_next = false;
 	if (finished)
 		finish_response(c);
-	else
+	else if (!c->splice)
 		proxy_timer(c);
 }
 
@@ -1153,7 +1271,7 @@ static void reset_request(gw_conn_t *c)
 	c->failover = c->req_has_body = c->is_head = false;
 	c->head_sent = c->up_writing = c->up_head = c->body_released = false;
 	c->req_done = c->req_sent = false;
-	c->resp_started = c->resp_done = c->up_reusable = c->linger = false;
+	c->resp_started = c->resp_done = c->up_reusable = c->linger = c->no_splice = false;
 	c->span = NULL;
 	c->status = 0;
 	c->bytes_in = c->bytes_out = 0;
@@ -1171,7 +1289,7 @@ static void reset_request(gw_conn_t *c)
 static void reset_attempt(gw_conn_t *c)
 {
 	c->head_sent = c->up_writing = c->up_head = c->req_sent = false;
-	c->resp_done = c->up_reusable = false;
+	c->resp_done = c->up_reusable = c->no_splice = false;
 	c->span = NULL;
 	free(c->pend);
 	c->pend = NULL;

@@ -53,6 +53,9 @@ typedef struct gw_metrics_s {
 	gw_pool_series_t *pools;
 	gw_node_series_t *nodes;
 	uint64_t conns_accepted;
+	uint64_t spliced_responses; /* response bodies moved socket to socket (splice) */
+	uint64_t spliced_bytes;
+	uint64_t splice_fallbacks; /* would have spliced, copied instead (no pipe free) */
 	uint64_t reloads, reload_errors;
 } gw_metrics_t;
 

@@ -64,7 +64,9 @@ static void set_timer(net_client_t *cl, int kind, uint64_t ms, bool restart)
 /* The timer of an exchange, from what it waits for (client.h). */
 static void exchange_timer(net_client_t *cl, bool progress)
 {
-	if (cl->writing)
+	if (cl->taken)
+		set_timer(cl, T_NONE, 0, false);
+	else if (cl->writing)
 		set_timer(cl, T_SEND, cl->conf.send_ms, progress);
 	else if (!cl->final_head)
 		set_timer(cl, cl->req_done ? T_HEAD : T_NONE, cl->conf.head_ms, progress);
@@ -176,10 +178,11 @@ static bool is_bodyless(net_client_t *cl)
 	return cl->resp.skip_body || st == 204 || st == 304;
 }
 
-static void finish(net_client_t *cl)
+/* keep_alive: the response's (keep-alive and not delimited by the end of the stream) */
+static void finish(net_client_t *cl, bool keep_alive)
 {
-	bool reusable = cl->req_done && !cl->writing && !cl->eof && cl->rb.len == cl->rb.parsed &&
-	                net_http_keep_alive(&cl->resp) && !net_http_needs_eof(&cl->resp);
+	bool reusable =
+	    cl->req_done && !cl->writing && !cl->eof && cl->rb.len == cl->rb.parsed && keep_alive;
 	cl->bodyless = is_bodyless(cl);
 	cl->state = NCL_READY;
 	set_timer(cl, T_NONE, 0, false);
@@ -234,7 +237,7 @@ static bool parse(net_client_t *cl)
 				} else {
 					cl->cb->on_body(cl, NULL, 0);
 				}
-				if (cl->state != NCL_EXCHANGE || cl->lent)
+				if (cl->state != NCL_EXCHANGE || cl->lent || cl->taken)
 					return false;
 			}
 			continue;
@@ -265,10 +268,10 @@ static bool parse(net_client_t *cl)
 static void advance(net_client_t *cl, bool progress)
 {
 	net_rbuf_t *rb = &cl->rb;
-	if (cl->in_advance)
+	if (cl->in_advance || cl->taken)
 		return; /* a callback consumed at once: the outer call goes on */
 	cl->in_advance = true;
-	while (cl->state == NCL_EXCHANGE) {
+	while (cl->state == NCL_EXCHANGE && !cl->taken) {
 		uv_buf_t b;
 		if (cl->read_err) {
 			fail(cl, NET_CLIENT_E_READ, cl->read_err, uv_strerror(cl->read_err));
@@ -277,7 +280,7 @@ static void advance(net_client_t *cl, bool progress)
 		if (cl->lent)
 			break;
 		if (!parse(cl)) {
-			if (cl->state == NCL_EXCHANGE && !cl->lent)
+			if (cl->state == NCL_EXCHANGE && !cl->lent && !cl->taken)
 				continue; /* consumed inside on_body: go on */
 			break;
 		}
@@ -288,7 +291,8 @@ static void advance(net_client_t *cl, bool progress)
 		}
 		if (cl->resp_done) {
 			if (rb->start == rb->parsed)
-				finish(cl);
+				finish(cl, net_http_keep_alive(&cl->resp) &&
+				               !net_http_needs_eof(&cl->resp));
 			break;
 		}
 		if (cl->eof && rb->parsed == rb->len) {
@@ -307,7 +311,7 @@ static void advance(net_client_t *cl, bool progress)
 		break; /* waiting for bytes */
 	}
 	cl->in_advance = false;
-	if (cl->state == NCL_EXCHANGE) {
+	if (cl->state == NCL_EXCHANGE && !cl->taken) {
 		if (!cl->lent)
 			reading(cl);
 		exchange_timer(cl, progress);
@@ -390,7 +394,7 @@ int net_client_begin(net_client_t *cl, bool head_request, bool *stray)
 	cl->rb.start = cl->rb.parsed = cl->rb.len = 0;
 	net_http_next(&cl->resp);
 	cl->resp.skip_body = head_request;
-	cl->req_done = cl->lent = cl->resp_done = cl->final_head = false;
+	cl->req_done = cl->lent = cl->resp_done = cl->final_head = cl->taken = false;
 	cl->bodyless = false;
 	set_timer(cl, T_NONE, 0, false);
 	reading(cl); /* a response may come before the request ends */
@@ -447,6 +451,42 @@ void net_client_consumed(net_client_t *cl)
 	cl->lent = false;
 	if (cl->state == NCL_EXCHANGE)
 		advance(cl, false);
+}
+
+bool net_client_body_left(const net_client_t *cl, int *fd, uint64_t *left)
+{
+	const net_rbuf_t *rb = &cl->rb;
+	uint64_t n = net_http_body_left(&cl->resp);
+	uv_os_fd_t f;
+	if (cl->state != NCL_EXCHANGE || !cl->final_head || cl->resp_done || cl->lent ||
+	    cl->taken || cl->eof || cl->read_err || cl->sock.tls || !n)
+		return false;
+	if (rb->parsed != rb->len || rb->start != rb->parsed)
+		return false;
+	if (uv_fileno((const uv_handle_t *)&cl->sock.tcp, &f) != 0)
+		return false;
+	*fd = f;
+	*left = n;
+	return true;
+}
+
+void net_client_body_taken(net_client_t *cl)
+{
+	cl->taken = true;
+	net_sock_read_stop(&cl->sock);
+	set_timer(cl, T_NONE, 0, false);
+}
+
+void net_client_body_moved(net_client_t *cl)
+{
+	bool keep_alive = net_http_keep_alive(&cl->resp);
+	if (cl->state != NCL_EXCHANGE || !cl->taken)
+		return;
+	cl->taken = false;
+	net_http_body_skipped(&cl->resp); /* the parser is ready for the next message */
+	cl->resp_done = true;
+	cl->rb.start = cl->rb.parsed = cl->rb.len = 0;
+	finish(cl, keep_alive);
 }
 
 void net_client_idle(net_client_t *cl, uint64_t idle_ms)

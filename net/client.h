@@ -109,6 +109,7 @@ struct net_client_s {
 	bool bodyless;  /* the last response had no body (HEAD, 204, 304) */
 	bool in_advance;
 	bool final_head; /* the final head of this exchange was delivered */
+	bool taken;      /* the rest of the body is the caller's (net_client_body_taken) */
 };
 
 /* Initialises cl (no I/O yet). */
@@ -138,6 +139,18 @@ void net_client_consumed(net_client_t *cl);
 /* After on_done(reusable): the connection idles for at most idle_ms; whatever the server sends
  * or does meanwhile ends it (on_idle_end). */
 void net_client_idle(net_client_t *cl, uint64_t idle_ms);
+/*
+ * The rest of a response body can go around this connection's buffer (net/splice.h) when the
+ * connection is plain TCP, the final head has a Content-Length, and every byte buffered so far
+ * was lent and consumed: then *fd is the socket and *left the bytes still to come. Nothing
+ * changes; net_client_body_taken commits.
+ */
+bool net_client_body_left(const net_client_t *cl, int *fd, uint64_t *left);
+/* The caller moves the rest of the body itself: reading and the timers stop. */
+void net_client_body_taken(net_client_t *cl);
+/* Every byte of it was moved: the response is complete (on_done follows at once). On failure
+ * the caller closes the connection instead. */
+void net_client_body_moved(net_client_t *cl);
 /* Closes (idempotent); abort: with a reset, so that the server never takes a partial request
  * for a complete one. on_close follows. */
 void net_client_close(net_client_t *cl, bool abort);

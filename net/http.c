@@ -329,6 +329,20 @@ bool net_http_needs_eof(const net_http_t *h)
 	return llhttp_message_needs_eof(&h->p);
 }
 
+uint64_t net_http_body_left(const net_http_t *h)
+{
+	if (!h->head_done || h->msg_done || (h->p.flags & F_CHUNKED) ||
+	    !(h->p.flags & F_CONTENT_LENGTH))
+		return 0;
+	return h->p.content_length;
+}
+
+void net_http_body_skipped(net_http_t *h)
+{
+	llhttp_reset(&h->p);
+	h->msg_done = true;
+}
+
 int net_http_status(const net_http_t *h)
 {
 	return h->p.status_code;

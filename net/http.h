@@ -58,7 +58,7 @@ typedef struct net_http_s {
 	bool in_field; /* inside a field name (llhttp may report it in several pieces) */
 	bool head_done;
 	bool msg_done;
-	bool skip_body;     /* set before the head completes: a response to HEAD has no body */
+	bool skip_body; /* set before the head completes: a response to HEAD has no body */
 	/* optional: the decoded body (chunk framing removed), in order, as it is parsed; data is
 	 * valid during the call only. For callers that read bodies themselves (the bench); the
 	 * relay does not need it. */
@@ -98,6 +98,11 @@ bool net_http_chunked(const net_http_t *h);
 bool net_http_keep_alive(const net_http_t *h);
 bool net_http_needs_eof(const net_http_t *h); /* response body runs until the node closes */
 int net_http_status(const net_http_t *h);
+/* Body bytes still to come of a message framed by Content-Length (0: none, or not framed so). */
+uint64_t net_http_body_left(const net_http_t *h);
+/* The rest of a Content-Length body was relayed without the parser (splice): the message is
+ * complete and the parser ready for the next one. */
+void net_http_body_skipped(net_http_t *h);
 const char *net_http_method(const net_http_t *h);
 int net_http_major(const net_http_t *h);
 int net_http_minor(const net_http_t *h);
