@@ -45,6 +45,9 @@
 #define MAX_NAME_LEN  64
 #define MAX_WEIGHT    1000
 #define MAX_BUF_SIZE  (1ull << 30)
+/* The relay buffer also holds a node's response head, which is parsed whole: S3 allows 2 KB of
+ * user metadata (x-amz-meta-*), returned on every GET and HEAD, beside the usual headers. */
+#define MIN_BUF_SIZE (4u << 10)
 
 /* ---------------------------------------------------------------------------------------- */
 /* Raw form: what libcyaml fills in. Every scalar is a string, NULL when the key is absent.   */
@@ -415,7 +418,7 @@ static const field_t limits_fields[] = {
     FIELD(raw_limits_t, lb_limits_t, max_connections, V_COUNT, 10000, 1, UINT32_MAX),
     FIELD(raw_limits_t, lb_limits_t, max_header_size, V_SIZE, 16 << 10, 1, MAX_BUF_SIZE),
     FIELD(raw_limits_t, lb_limits_t, max_headers, V_COUNT, 100, 1, UINT32_MAX),
-    FIELD(raw_limits_t, lb_limits_t, buffer_size, V_SIZE, 64 << 10, 1, MAX_BUF_SIZE),
+    FIELD(raw_limits_t, lb_limits_t, buffer_size, V_SIZE, 64 << 10, MIN_BUF_SIZE, MAX_BUF_SIZE),
     FIELD(raw_limits_t, lb_limits_t, min_body_rate, V_SIZE, 4 << 10, 0, MAX_BUF_SIZE),
     FIELD(raw_limits_t, lb_limits_t, splice_min, V_SIZE, 128 << 10, 0, UINT64_MAX),
 };
@@ -1499,13 +1502,14 @@ static int overlay_health(load_ctx_t *c, const char *prefix, const raw_health_t 
 }
 
 /*
- * Durations lo (key lo_key) and hi (key hi_key) of one section: lo must be below hi, or equal
- * unless strict. Reported at lo_key when this section sets it, else at hi_key: the section
- * that sets a key is where the mistake is (a node's section is checked with the pool's values
- * under it, and the pool's section already passed).
+ * Values lo (key lo_key) and hi (key hi_key) of one section, of one kind (durations, sizes): lo
+ * must be below hi, or equal unless strict. Reported at lo_key when this section sets it, else
+ * at hi_key: the section that sets a key is where the mistake is (a node's section is checked
+ * with the pool's values under it, and the pool's section already passed).
  */
-static int check_order(load_ctx_t *c, const char *prefix, const char *lo_key, const char *lo_raw,
-                       uint64_t lo, const char *hi_key, uint64_t hi, bool strict)
+static int check_order(load_ctx_t *c, const char *prefix, value_kind_t kind, const char *lo_key,
+                       const char *lo_raw, uint64_t lo, const char *hi_key, uint64_t hi,
+                       bool strict)
 {
 	char path[PATH_LEN], buf[32];
 
@@ -1513,13 +1517,13 @@ static int check_order(load_ctx_t *c, const char *prefix, const char *lo_key, co
 		return 0;
 	if (lo_raw != NULL) {
 		path_of(path, prefix, lo_key);
-		lb_format_duration(hi, buf, sizeof(buf));
+		format_value(kind, hi, buf, sizeof(buf));
 		return fail(c, path,
 		            strict ? "must be less than %s (%s)" : "must not exceed %s (%s)",
 		            hi_key, buf);
 	}
 	path_of(path, prefix, hi_key);
-	lb_format_duration(lo, buf, sizeof(buf));
+	format_value(kind, lo, buf, sizeof(buf));
 	return fail(c, path, strict ? "must be greater than %s (%s)" : "must be at least %s (%s)",
 	            lo_key, buf);
 }
@@ -1531,10 +1535,10 @@ static int check_health(load_ctx_t *c, const char *prefix, const raw_health_t *r
 	char path[PATH_LEN];
 	int method;
 
-	if (check_order(c, prefix, "timeout", raw->timeout, h->timeout, "interval", h->interval,
-	                true) < 0 ||
-	    check_order(c, prefix, "fast_interval", raw->fast_interval, h->fast_interval,
-	                "interval", h->interval, false) < 0)
+	if (check_order(c, prefix, V_DURATION, "timeout", raw->timeout, h->timeout, "interval",
+	                h->interval, true) < 0 ||
+	    check_order(c, prefix, V_DURATION, "fast_interval", raw->fast_interval,
+	                h->fast_interval, "interval", h->interval, false) < 0)
 		return -EINVAL;
 	/* Every string ends up in a probe's request line, headers or signature. */
 	for (size_t i = 0; i < NFIELDS(health_secs); i++) {
@@ -1573,7 +1577,7 @@ static int check_health(load_ctx_t *c, const char *prefix, const raw_health_t *r
 		return fail(c, path, "invalid host '%s' (must contain no spaces)",
 		            show(h->http_host).s);
 	path_of(path, prefix, "passive");
-	return check_order(c, path, "backoff", raw->passive.backoff, h->passive_backoff,
+	return check_order(c, path, V_DURATION, "backoff", raw->passive.backoff, h->passive_backoff,
 	                   "max_backoff", h->passive_max_backoff, false);
 }
 
@@ -2136,6 +2140,12 @@ static int convert(load_ctx_t *c, const raw_config_t *raw, lb_config_t *cfg)
 	if (convert_admin_log(c, raw, cfg) < 0 || convert_admin_auth(c, &raw->admin, cfg) < 0 ||
 	    convert_fields(c, "limits", limits_fields, NFIELDS(limits_fields), &raw->limits,
 	                   &cfg->limits) < 0 ||
+	    /* A request head is parsed whole in the client's buffer: one byte more than
+	     * max_header_size must fit to see that a head is too large (431), else the read stops
+	     * at a full buffer and the head times out (408). */
+	    check_order(c, "limits", V_SIZE, "max_header_size", raw->limits.max_header_size,
+	                cfg->limits.max_header_size, "buffer_size", cfg->limits.buffer_size,
+	                true) < 0 ||
 	    convert_fields(c, "timeouts", timeouts_fields, NFIELDS(timeouts_fields), &raw->timeouts,
 	                   &cfg->timeouts) < 0)
 		return -EINVAL;

@@ -907,6 +907,18 @@ static void test_dump_round_trip(void **state)
 	}
 }
 
+/* The smallest buffer, with the largest head limit it can enforce (one byte less: see
+ * test_errors_values). */
+static void test_limits_smallest_buffer(void **state)
+{
+	lb_config_t *cfg =
+	    load_ok(MINIMAL "limits: { buffer_size: 4KiB, max_header_size: 4095 }\n");
+
+	assert_int_equal(cfg->limits.buffer_size, 4096);
+	assert_int_equal(cfg->limits.max_header_size, 4095);
+	lb_config_unref(cfg);
+}
+
 /* Without max_idle_per_node, its default (64) gives way to a smaller max_conns_per_node. */
 static void test_idle_default_clamped(void **state)
 {
@@ -1079,7 +1091,18 @@ static void test_errors_values(void **state)
 	    {MINIMAL "limits:\n  max_header_size: 0\n",
 	     "s3lb.yaml:10: limits.max_header_size: must be between 1 and 1GiB"},
 	    {MINIMAL "limits:\n  buffer_size: 2GiB\n",
-	     "s3lb.yaml:10: limits.buffer_size: must be between 1 and 1GiB"},
+	     "s3lb.yaml:10: limits.buffer_size: must be between 4KiB and 1GiB"},
+	    /* A buffer smaller than a head: every request timed out (408) instead of a 431. */
+	    {MINIMAL "limits:\n  buffer_size: 1\n",
+	     "s3lb.yaml:10: limits.buffer_size: must be between 4KiB and 1GiB"},
+	    {MINIMAL "limits:\n  buffer_size: 4095\n",
+	     "s3lb.yaml:10: limits.buffer_size: must be between 4KiB and 1GiB"},
+	    {MINIMAL "limits:\n  max_header_size: 1MiB\n",
+	     "s3lb.yaml:10: limits.max_header_size: must be less than buffer_size (64KiB)"},
+	    {MINIMAL "limits:\n  buffer_size: 16KiB\n",
+	     "s3lb.yaml:10: limits.buffer_size: must be greater than max_header_size (16KiB)"},
+	    {MINIMAL "limits:\n  buffer_size: 8KiB\n  max_header_size: 8KiB\n",
+	     "s3lb.yaml:11: limits.max_header_size: must be less than buffer_size (8KiB)"},
 	    {MINIMAL "limits:\n  max_connections: 10k\n",
 	     "s3lb.yaml:10: limits.max_connections: invalid number '10k' (expected a whole "
 	     "number)"},
@@ -1758,6 +1781,7 @@ int main(void)
 	    cmocka_unit_test(test_dr_admin_off),
 	    cmocka_unit_test(test_dump_round_trip),
 	    cmocka_unit_test(test_idle_default_clamped),
+	    cmocka_unit_test(test_limits_smallest_buffer),
 	    cmocka_unit_test(test_admin_off),
 	    cmocka_unit_test(test_alias),
 	    cmocka_unit_test(test_errors_structure),
