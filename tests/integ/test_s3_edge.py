@@ -213,13 +213,8 @@ def js_sdk(c, b):
     if not node or not os.path.isdir(os.path.join(JS_DIR, "node_modules", "@aws-sdk", "client-s3")):
         raise Skip(f"the AWS SDK for JavaScript v3 is not installed in {JS_DIR} (scripts/install-deps)")
     env = dict(os.environ, NODE_PATH=os.path.join(JS_DIR, "node_modules"))
-    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "js_sdk_put.mjs")
-    # ESM ignores NODE_PATH: run the script from a copy beside the modules.
-    local = os.path.join(JS_DIR, ".s3lb-js_sdk_put.mjs")
-    if not os.path.exists(local) or open(local).read() != open(script).read():
-        shutil.copyfile(script, local + ".tmp")
-        os.replace(local + ".tmp", local)
-    p = subprocess.run([node, local, f"http://{c.host}:{c.port}", b, "js-"], env=env,
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "js_sdk_put.cjs")
+    p = subprocess.run([node, script, f"http://{c.host}:{c.port}", b, "js-"], env=env,
                        capture_output=True, text=True, timeout=120)
     if p.returncode != 0:
         raise RuntimeError(f"node exited {p.returncode}: {p.stderr[-600:]}")

@@ -1,13 +1,14 @@
 // The AWS SDK for JavaScript v3 against one endpoint, for tests/integ/test_s3_edge.py:
-//   node js_sdk_put.mjs ENDPOINT BUCKET KEY_PREFIX
+//   NODE_PATH=DIR/node_modules node js_sdk_put.cjs ENDPOINT BUCKET KEY_PREFIX
 // Uploads the same bytes three ways with the SDK's default flexible checksums (CRC32 in an
 // x-amz-trailer over aws-chunked, STREAMING-UNSIGNED-PAYLOAD-TRAILER, for streams), reads each
 // back and prints one JSON line per case: what the SDK sent (payload hash, trailer, framing)
 // and what came back (status or error, length and sha256 of the object read back).
 // Credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY; no retries.
-import { createHash } from "node:crypto";
-import { Readable } from "node:stream";
-import { S3Client, PutObjectCommand, GetObjectCommand } from "@aws-sdk/client-s3";
+// CommonJS, so that the SDK is found through NODE_PATH (ES modules ignore it).
+const { createHash } = require("node:crypto");
+const { Readable } = require("node:stream");
+const { S3Client, PutObjectCommand, GetObjectCommand } = require("@aws-sdk/client-s3");
 
 const [endpoint, bucket, prefix] = process.argv.slice(2);
 const s3 = new S3Client({
@@ -39,6 +40,7 @@ const cases = [
   ["stream-known-length", () => ({ Body: chunks(data, 64 * 1024), ContentLength: data.length })],
   ["stream-crc32", () => ({ Body: chunks(data, 64 * 1024), ContentLength: data.length, ChecksumAlgorithm: "CRC32" })],
 ];
+async function main() {
 for (const [name, body] of cases) {
   const key = `${prefix}${name}`;
   const out = { case: name };
@@ -58,3 +60,5 @@ for (const [name, body] of cases) {
   }
   console.log(JSON.stringify(out));
 }
+}
+main().catch((e) => { console.error(e); process.exit(1); });
