@@ -296,6 +296,15 @@ void bench_report_text(FILE *f, const bench_results_t *r)
 			        (unsigned long long)tr->stats->missed);
 		error_lines(f, tr->stats, "");
 		error_lines(f, tr->other, " outside the measured window");
+		if (tr->rb_done)
+			fprintf(
+			    f,
+			    "  read-back: %llu objects (%llu present, %llu absent, %llu unknown): "
+			    "%llu lost, %llu unreadable\n",
+			    (unsigned long long)(tr->rb_present + tr->rb_absent + tr->rb_unknown),
+			    (unsigned long long)tr->rb_present, (unsigned long long)tr->rb_absent,
+			    (unsigned long long)tr->rb_unknown, (unsigned long long)tr->rb_lost,
+			    (unsigned long long)tr->rb_unreadable);
 		proc_lines(f, tr, ti > 0 ? base : NULL);
 		net_lines(f, o, tr, ti > 0 ? base : NULL);
 	}
@@ -489,6 +498,14 @@ static void json_target(FILE *f, const bench_results_t *r, unsigned ti)
 	json_str(f, tr->t->url);
 	fprintf(f, ", \"seconds\": %.3f, \"missed\": %llu, \"prepared\": %llu,\n", tr->seconds,
 	        (unsigned long long)tr->stats->missed, (unsigned long long)tr->prepared);
+	if (tr->rb_done)
+		fprintf(
+		    f,
+		    "     \"read_back\": {\"present\": %llu, \"absent\": %llu, \"unknown\": %llu, "
+		    "\"lost\": %llu, \"unreadable\": %llu},\n",
+		    (unsigned long long)tr->rb_present, (unsigned long long)tr->rb_absent,
+		    (unsigned long long)tr->rb_unknown, (unsigned long long)tr->rb_lost,
+		    (unsigned long long)tr->rb_unreadable);
 	fputs("     \"ops\": {", f);
 	for (int i = 0; i < n; i++) {
 		fprintf(f, "%s\n       \"%s\": ", i ? "," : "", bench_op_names[kinds[i]]);
