@@ -147,8 +147,27 @@ int bench_objects_take(bench_objects_t *t, bench_rng_t *rng, bench_take_t how, u
 	return 0;
 }
 
-static void set_state(bench_objects_t *t, bench_obj_t *o, bench_obj_state_t st)
+/* gen: the version the slot now holds (present) or the newest it may hold (unknown). What an
+ * unknown slot may hold grows with each failed operation: a failed write adds its version (to
+ * nothing, when the slot was absent), a failed delete adds nothing. */
+static void set_state(bench_objects_t *t, bench_obj_t *o, bench_obj_state_t st, uint32_t gen,
+                      bool by_delete)
 {
+	if (st == BENCH_OBJ_UNKNOWN) {
+		if (o->state == BENCH_OBJ_ABSENT) {
+			o->lo = gen;
+			o->maybe_absent = 1;
+		} else if (o->state == BENCH_OBJ_PRESENT) {
+			o->lo = o->gen;
+			o->maybe_absent = 0;
+		}
+		if (by_delete)
+			o->maybe_absent = 1;
+	} else {
+		o->lo = gen;
+		o->maybe_absent = 0;
+	}
+	o->gen = gen;
 	if (o->state == BENCH_OBJ_PRESENT)
 		t->present--;
 	if (st == BENCH_OBJ_PRESENT)
@@ -168,12 +187,11 @@ void bench_objects_give(bench_objects_t *t, uint32_t slot, bench_take_t how, boo
 		break;
 	case BENCH_TAKE_WRITE:
 		o->writer = 0;
-		o->gen = gen;
-		set_state(t, o, ok ? BENCH_OBJ_PRESENT : BENCH_OBJ_UNKNOWN);
+		set_state(t, o, ok ? BENCH_OBJ_PRESENT : BENCH_OBJ_UNKNOWN, gen, false);
 		break;
 	case BENCH_TAKE_DELETE:
 		o->writer = 0;
-		set_state(t, o, ok ? BENCH_OBJ_ABSENT : BENCH_OBJ_UNKNOWN);
+		set_state(t, o, ok ? BENCH_OBJ_ABSENT : BENCH_OBJ_UNKNOWN, o->gen, true);
 		break;
 	}
 	uv_mutex_unlock(&t->mu);
@@ -181,11 +199,21 @@ void bench_objects_give(bench_objects_t *t, uint32_t slot, bench_take_t how, boo
 
 void bench_objects_set(bench_objects_t *t, uint32_t slot, bench_obj_state_t state)
 {
+	bench_obj_t *o = &t->o[slot];
 	uv_mutex_lock(&t->mu);
-	if (state == BENCH_OBJ_PRESENT)
-		t->o[slot].gen = 0;
-	set_state(t, &t->o[slot], state);
+	/* Prepare writes version 0 to an absent slot; cleanup deletes whatever is there. */
+	bool cleanup = state != BENCH_OBJ_PRESENT && o->state != BENCH_OBJ_ABSENT;
+	set_state(t, o, state, cleanup ? o->gen : 0, cleanup);
 	uv_mutex_unlock(&t->mu);
+}
+
+void bench_objects_expect(const bench_objects_t *t, uint32_t slot, bench_obj_expect_t *e)
+{
+	const bench_obj_t *o = &t->o[slot];
+	e->state = (bench_obj_state_t)o->state;
+	e->gen = o->gen;
+	e->lo = o->state == BENCH_OBJ_UNKNOWN ? o->lo : o->gen;
+	e->maybe_absent = o->state == BENCH_OBJ_UNKNOWN && o->maybe_absent;
 }
 
 bench_obj_state_t bench_objects_state(const bench_objects_t *t, uint32_t slot)

@@ -8,6 +8,10 @@
  * multipart, DELETE) hold it alone, so a GET never races a PUT of the same key and every body
  * can be checked. The table is shared by the worker threads: with writers in the mix, every
  * acquire and release takes the mutex; a read-only mix never changes it and takes no lock.
+ *
+ * For --read-back, a slot also says what it may hold: present, exactly version gen; absent,
+ * nothing; unknown (writes failed midway, which may or may not have happened), any version from
+ * lo to gen, or nothing when maybe_absent.
  */
 #ifndef S3LB_BENCH_OBJECTS_H
 #define S3LB_BENCH_OBJECTS_H
@@ -28,9 +32,11 @@ typedef enum {
 
 typedef struct bench_obj_s {
 	uint32_t gen;
+	uint32_t lo; /* unknown: the oldest version it may hold */
 	uint16_t readers;
 	uint8_t state;
 	uint8_t writer;
+	uint8_t maybe_absent; /* unknown: it may hold nothing */
 } bench_obj_t;
 
 typedef enum {
@@ -71,5 +77,13 @@ void bench_objects_give(bench_objects_t *t, uint32_t slot, bench_take_t how, boo
  * deleted, without locking rules (one visitor per slot). */
 void bench_objects_set(bench_objects_t *t, uint32_t slot, bench_obj_state_t state);
 bench_obj_state_t bench_objects_state(const bench_objects_t *t, uint32_t slot);
+
+/* What the slot may hold (for --read-back, after the rounds: no operation runs on it). */
+typedef struct bench_obj_expect_s {
+	bench_obj_state_t state;
+	uint32_t lo, gen; /* present: gen; unknown: lo..gen */
+	bool maybe_absent;
+} bench_obj_expect_t;
+void bench_objects_expect(const bench_objects_t *t, uint32_t slot, bench_obj_expect_t *e);
 
 #endif

@@ -14,7 +14,7 @@
 #include "core/sbuf.h"
 
 const char *const bench_op_names[BENCH_OP_KINDS] = {
-    "get", "put", "head", "delete", "list", "multipart", "bucket",
+    "get", "put", "head", "delete", "list", "multipart", "bucket", "read-back",
 };
 
 void bench_usage(FILE *f)
@@ -60,6 +60,8 @@ void bench_usage(FILE *f)
 	    "      --write-files DIR     write the objects as files DIR/BUCKET/KEY for a static\n"
 	    "                            web server (then use --no-prepare --shared-keys), exit\n"
 	    "      --no-verify           do not check GET bodies\n"
+	    "      --read-back           after the rounds, GET every object and check it holds\n"
+	    "                            what the acknowledged writes left (lost writes)\n"
 	    "\n"
 	    "Load\n"
 	    "  -c, --concurrency N       operations in flight, one connection each (default 16)\n"
@@ -105,6 +107,7 @@ enum {
 	O_SHARED,
 	O_FILES,
 	O_NOVERIFY,
+	O_READBACK,
 	O_NODRAIN,
 	O_WARMUP,
 	O_TIMEOUT,
@@ -147,6 +150,7 @@ static const struct option longopts[] = {
     {"shared-keys", no_argument, NULL, O_SHARED},
     {"write-files", required_argument, NULL, O_FILES},
     {"no-verify", no_argument, NULL, O_NOVERIFY},
+    {"read-back", no_argument, NULL, O_READBACK},
     {"no-drain", no_argument, NULL, O_NODRAIN},
     {"concurrency", required_argument, NULL, 'c'},
     {"rate", required_argument, NULL, 'r'},
@@ -549,6 +553,9 @@ int bench_opts_parse(int argc, char **argv, bench_opts_t *o, char *err, size_t e
 			break;
 		case O_NOVERIFY:
 			o->no_verify = true;
+			break;
+		case O_READBACK:
+			o->read_back = true;
 			break;
 		case 'c':
 			parse_uint(optarg, 1, 100000, &o->concurrency, &why);

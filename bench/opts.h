@@ -22,6 +22,7 @@ typedef enum {
 	BENCH_OP_MULTIPART,
 	BENCH_OP_PUBLIC,                   /* the kinds a workload can ask for */
 	BENCH_OP_BUCKET = BENCH_OP_PUBLIC, /* internal: bucket check/create/delete */
+	BENCH_OP_READBACK,                 /* internal: --read-back's GET of every object */
 	BENCH_OP_KINDS
 } bench_op_kind_t;
 
@@ -93,7 +94,8 @@ typedef struct bench_opts_s {
 	bool shared_keys;      /* every target reads the same keys (no per-target namespace) */
 	char write_files[256]; /* --write-files DIR: write the working set as files, then exit */
 	bool no_verify;
-	bool no_drain; /* busy connections are closed at the end of a measured window */
+	bool read_back; /* after the rounds, GET every object: acknowledged writes must be there */
+	bool no_drain;  /* busy connections are closed at the end of a measured window */
 	bool quiet;
 	uint64_t max_errors;
 	char json_path[256];

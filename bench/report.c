@@ -298,6 +298,15 @@ void bench_report_text(FILE *f, const bench_results_t *r)
 			        (unsigned long long)tr->stats->missed);
 		error_lines(f, tr->stats, "");
 		error_lines(f, tr->other, " outside the measured window");
+		if (tr->rb_done)
+			fprintf(
+			    f,
+			    "  read-back: %llu objects (%llu present, %llu absent, %llu unknown): "
+			    "%llu lost, %llu unreadable\n",
+			    (unsigned long long)(tr->rb_present + tr->rb_absent + tr->rb_unknown),
+			    (unsigned long long)tr->rb_present, (unsigned long long)tr->rb_absent,
+			    (unsigned long long)tr->rb_unknown, (unsigned long long)tr->rb_lost,
+			    (unsigned long long)tr->rb_unreadable);
 		proc_lines(f, tr, ti > 0 ? base : NULL);
 		net_lines(f, o, tr, ti > 0 ? base : NULL);
 	}
@@ -546,6 +555,14 @@ static void json_target(jdoc_t *d, jval_t *arr, const bench_results_t *r, unsign
 	jfixed3(d, t, "seconds", tr->seconds);
 	yyjson_mut_obj_add_uint(d, t, "missed", tr->stats->missed);
 	yyjson_mut_obj_add_uint(d, t, "prepared", tr->prepared);
+	if (tr->rb_done) {
+		jval_t *rb = yyjson_mut_obj_add_obj(d, t, "read_back");
+		yyjson_mut_obj_add_uint(d, rb, "present", tr->rb_present);
+		yyjson_mut_obj_add_uint(d, rb, "absent", tr->rb_absent);
+		yyjson_mut_obj_add_uint(d, rb, "unknown", tr->rb_unknown);
+		yyjson_mut_obj_add_uint(d, rb, "lost", tr->rb_lost);
+		yyjson_mut_obj_add_uint(d, rb, "unreadable", tr->rb_unreadable);
+	}
 	ops = yyjson_mut_obj_add_obj(d, t, "ops");
 	for (int i = 0; i < n; i++) {
 		jval_t *x_o = yyjson_mut_obj_add_obj(d, ops, bench_op_names[kinds[i]]);

@@ -60,6 +60,9 @@ typedef struct bench_target_res_s {
 	uint64_t prepared;  /* objects written by the prepare phase */
 	double prepare_s;
 	bool bucket_created;
+	/* --read-back: what the slots were expected to hold, and what was not found so */
+	bool rb_done;
+	uint64_t rb_present, rb_absent, rb_unknown, rb_lost, rb_unreadable;
 } bench_target_res_t;
 
 typedef struct bench_results_s {

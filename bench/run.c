@@ -3,6 +3,7 @@
  *
  *   for each target: bucket setup (HEAD, PUT when missing), prepare (PUT every object)
  *   for each round:  for each target: the workload (warm-up, then the measured window)
+ *   --read-back:     for each target: GET every object, compare with what it may hold
  *   for each target: cleanup (DELETE the objects, and the bucket when this run created it)
  *
  * Rounds interleave the targets (A B A B ...) so that drifts of the machine (caches, other
@@ -55,6 +56,8 @@ static const char *phase_name(bench_phase_kind_t k)
 		return "prepare";
 	case BENCH_PH_RUN:
 		return "run";
+	case BENCH_PH_READBACK:
+		return "read-back";
 	case BENCH_PH_CLEANUP:
 		return "cleanup";
 	case BENCH_PH_TEARDOWN:
@@ -353,6 +356,11 @@ static int phase(run_t *x, unsigned ti, bench_phase_kind_t kind, unsigned round)
 		}
 		if (kind == BENCH_PH_SETUP)
 			tr->bucket_created = atomic_load(&ph->bucket_created) != 0;
+		if (kind == BENCH_PH_READBACK) {
+			tr->rb_done = true;
+			tr->rb_lost = atomic_load(&ph->rb_lost);
+			tr->rb_unreadable = atomic_load(&ph->rb_unreadable);
+		}
 		bench_stats_merge(tr->other, st);
 		if (bench_stats_errors(st)) { /* shown even with --quiet */
 			for (int k = 0; k < BENCH_OP_KINDS; k++)
@@ -371,6 +379,34 @@ static int phase(run_t *x, unsigned ti, bench_phase_kind_t kind, unsigned round)
 	uv_mutex_destroy(&ph->mu);
 	free(ph);
 	bench_stats_free(st);
+	return rc;
+}
+
+/* After the rounds: every slot of the target is read and compared with what it may hold. */
+static int read_back(run_t *x, unsigned ti)
+{
+	bench_target_res_t *tr = &x->res.targets[ti];
+	const bench_objects_t *t = &x->objs[ti];
+	int rc;
+
+	for (uint32_t s = 0; s < t->n; s++)
+		switch (bench_objects_state(t, s)) {
+		case BENCH_OBJ_PRESENT:
+			tr->rb_present++;
+			break;
+		case BENCH_OBJ_ABSENT:
+			tr->rb_absent++;
+			break;
+		case BENCH_OBJ_UNKNOWN:
+			tr->rb_unknown++;
+			break;
+		}
+	rc = phase(x, ti, BENCH_PH_READBACK, 0);
+	if (!x->o->quiet && rc == 0)
+		fprintf(stderr,
+		        "s3lb-bench: %s: read back %u objects: %llu lost, %llu unreadable\n",
+		        tr->t->name, t->n, (unsigned long long)tr->rb_lost,
+		        (unsigned long long)tr->rb_unreadable);
 	return rc;
 }
 
@@ -475,6 +511,11 @@ int bench_run(const bench_opts_t *o)
 				rc = 2;
 				goto cleanup;
 			}
+	for (unsigned ti = 0; ti < o->ntargets && o->read_back && !interrupted; ti++)
+		if (read_back(x, ti) < 0) {
+			rc = 2;
+			goto cleanup;
+		}
 
 cleanup:
 	if (interrupted)

@@ -58,6 +58,7 @@
 #define FLUSH_MS      200
 #define SWEEP_MS      100    /* request timeouts are checked this often (at most) */
 #define BUCKET_TMO_MS 120000 /* creating a bucket can take long (Ceph: new index objects) */
+#define RB_ATTEMPTS   20     /* read-back: tries per object before it counts as unreadable */
 
 typedef enum { C_IDLE, C_START, C_EXCHANGE, C_AFTER, C_BACKOFF, C_NEXT, C_DEAD } cstate_t;
 typedef enum { S_NONE, S_CONNECTING, S_OPEN, S_CLOSING } sstate_t;
@@ -88,6 +89,11 @@ typedef struct op_s {
 	/* multipart */
 	unsigned nparts;
 	char (*etags)[80];
+	/* read-back */
+	bench_obj_expect_t rb;
+	bool rb_resolved; /* the version the body must be is known (or none fits) */
+	bool rb_nomatch;  /* unknown slot: no version it may hold has this length */
+	unsigned attempt;
 	/* Text fields last: a new operation resets everything above and only their first bytes. */
 	char key[512];
 	char what[48];
@@ -301,6 +307,17 @@ static bool next_op(conn_t *c, uint64_t t0)
 		op->size = bench_objects_size(ph->objs, slot, 0);
 		op_key(w, op);
 		return true;
+	case BENCH_PH_READBACK:
+		slot = atomic_fetch_add(&ph->next_slot, 1);
+		if (slot >= ph->objs->n)
+			return false;
+		op_reset(op, BENCH_OP_READBACK, t0);
+		op->slot = slot;
+		bench_objects_expect(ph->objs, slot, &op->rb);
+		op->gen = op->rb.gen;
+		op->size = bench_objects_size(ph->objs, slot, op->gen);
+		op_key(w, op);
+		return true;
 	case BENCH_PH_SETUP:
 	case BENCH_PH_TEARDOWN:
 		if (w->single_done)
@@ -411,6 +428,13 @@ static int build_request(conn_t *c)
 	case BENCH_OP_HEAD:
 		r.method = "HEAD";
 		break;
+	case BENCH_OP_READBACK:
+		r.method = "GET";
+		op->check = true;
+		op->rb_resolved = op->rb_nomatch = false;
+		op->exp_len = op->size;
+		op->bad_at = -1;
+		break;
 	case BENCH_OP_PUT:
 		r.method = "PUT";
 		op->src = B_OBJECT;
@@ -500,6 +524,99 @@ build:
 	return 0;
 }
 
+/* Read-back of an unknown slot: which version the body must be, from its length (the versions
+ * of a slot mostly differ in size; versions of one size have the same body). */
+static void rb_resolve(conn_t *c)
+{
+	op_t *op = &c->op;
+	const bench_objects_t *t = c->w->ph->objs;
+	int64_t clen = bench_http_content_length(c->http);
+
+	op->rb_resolved = true;
+	if (op->rb.state != BENCH_OBJ_UNKNOWN || !is_ok(op->status))
+		return;
+	for (uint32_t g = op->rb.lo;; g++) {
+		uint64_t size = bench_objects_size(t, op->slot, g);
+		if (clen >= 0 && size == (uint64_t)clen) {
+			op->gen = g;
+			op->size = op->exp_len = size;
+			op->seed = bench_body_seed(op->key, strlen(op->key), size);
+			return;
+		}
+		if (g == op->rb.gen)
+			break;
+	}
+	op->rb_nomatch = true;
+	op->check = false;
+}
+
+static void rb_lost(bench_phase_t *ph, op_t *op, const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void rb_lost(bench_phase_t *ph, op_t *op, const char *what, const char *fmt, ...)
+{
+	char detail[200];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	op_fail(op, what, "%s", detail);
+	atomic_fetch_add(&ph->rb_lost, 1);
+}
+
+/*
+ * Read-back: the object must hold what the acknowledged operations left (present: that
+ * version; absent: nothing; unknown: one of the versions it may hold, or nothing when a write
+ * to an absent slot or a delete failed). No answer, or one that says nothing about the object
+ * (5xx, 403, a cut connection), is tried again, up to RB_ATTEMPTS times, and then counts as
+ * unreadable, not lost. Returns true when another try follows.
+ */
+static bool rb_done(conn_t *c)
+{
+	bench_phase_t *ph = c->w->ph;
+	op_t *op = &c->op;
+	const bench_obj_expect_t *e = &op->rb;
+	bool may_be_absent = e->state == BENCH_OBJ_ABSENT || e->maybe_absent;
+
+	if (op->failed || (op->status != 200 && op->status != 404)) {
+		if (op->attempt + 1 < RB_ATTEMPTS) {
+			op->attempt++;
+			op->failed = false;
+			op->what[0] = op->detail[0] = '\0';
+			op->gen = e->gen;
+			op->size = bench_objects_size(ph->objs, op->slot, e->gen);
+			op_key(c->w, op);
+			return true;
+		}
+		if (!op->failed)
+			op_fail(op, "unreadable", "HTTP %d in each of %d tries", op->status,
+			        RB_ATTEMPTS);
+		atomic_fetch_add(&ph->rb_unreadable, 1);
+		return false;
+	}
+	if (!op->rb_resolved)
+		rb_resolve(c); /* an empty body: on_body never ran */
+	if (op->status == 404) {
+		if (!may_be_absent)
+			rb_lost(ph, op, "lost",
+			        "404 where version %u (%llu bytes) was acknowledged", e->gen,
+			        (unsigned long long)op->size);
+	} else if (e->state == BENCH_OBJ_ABSENT) {
+		rb_lost(ph, op, "resurrected", "%llu bytes after an acknowledged DELETE",
+		        (unsigned long long)op->got);
+	} else if (op->rb_nomatch) {
+		rb_lost(ph, op, "lost", "%llu bytes: no version it may hold (%u..%u) has that size",
+		        (unsigned long long)op->got, e->lo, e->gen);
+	} else if (op->got != op->exp_len) {
+		rb_lost(ph, op, "lost", "%llu body bytes where version %u has %llu",
+		        (unsigned long long)op->got, op->gen, (unsigned long long)op->exp_len);
+	} else if (op->bad_at >= 0) {
+		rb_lost(ph, op, "lost", "wrong content at offset %lld of version %u (%llu bytes)",
+		        (long long)op->bad_at, op->gen, (unsigned long long)op->size);
+	}
+	return false;
+}
+
 /* Decides, from the response of the current step, whether the operation goes on (op->step
  * advanced) or is done (failed or not). Returns true when another exchange follows. */
 static bool step_done(conn_t *c)
@@ -512,6 +629,8 @@ static bool step_done(conn_t *c)
 
 	if (op->aborting)
 		return false; /* the failure was recorded already; the abort is best effort */
+	if (op->kind == BENCH_OP_READBACK)
+		return rb_done(c);
 	if (op->failed)
 		goto failed;
 	if (!is_ok(op->status) && !(op->kind == BENCH_OP_BUCKET && op->status == 404 &&
@@ -624,6 +743,8 @@ static void on_body(void *ud, const char *p, size_t len)
 
 	if (!op->status)
 		op->status = bench_http_status(c->http);
+	if (op->kind == BENCH_OP_READBACK && !op->rb_resolved)
+		rb_resolve(c);
 	if (op->check && is_ok(op->status)) {
 		if (op->bad_at < 0 && op->got < op->exp_len) {
 			size_t n =

@@ -23,6 +23,7 @@ typedef enum {
 	BENCH_PH_SETUP,    /* HEAD the bucket, create it when missing */
 	BENCH_PH_PREPARE,  /* PUT every slot once */
 	BENCH_PH_RUN,      /* the workload, warm-up then the measured window */
+	BENCH_PH_READBACK, /* --read-back: GET every slot, compare with what it may hold */
 	BENCH_PH_CLEANUP,  /* DELETE every slot that may exist */
 	BENCH_PH_TEARDOWN, /* DELETE the bucket */
 } bench_phase_kind_t;
@@ -36,7 +37,9 @@ typedef struct bench_phase_s {
 	atomic_uint next_slot;              /* PREPARE and CLEANUP: the next slot to visit */
 	atomic_int bucket_created;          /* SETUP: 1 when this run created the bucket */
 	atomic_uint workers_done;
-	uv_mutex_t mu;     /* guards prog */
+	atomic_uint_fast64_t rb_lost;       /* READBACK: acknowledged writes not found intact */
+	atomic_uint_fast64_t rb_unreadable; /* READBACK: no answer after every retry */
+	uv_mutex_t mu;                      /* guards prog */
 	bench_hist_t prog; /* latencies in the measured window so far, for the progress line */
 } bench_phase_t;
 

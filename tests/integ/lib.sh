@@ -18,7 +18,8 @@
 #
 # After s3lb_up: S3LB_ENDPOINT (http://HOST:PORT), S3LB_HOST and S3LB_PORT (where to connect),
 # S3LB_ADMIN and S3LB_CONFIG (`s3lb drain NODE -c "$S3LB_CONFIG"` finds the listener and token),
-# S3LB_DOMAIN (s3.local: virtual-hosted requests use Host: BUCKET.s3.local:PORT), S3LB_ACCESS_KEY,
+# S3LB_DOMAIN (s3.local: virtual-hosted requests use Host: BUCKET.s3.local:PORT), S3LB_PID (the
+# s3lb process, when s3lb_up started one), S3LB_ACCESS_KEY,
 # S3LB_SECRET_KEY, and AWS_* variables for awscli/boto3 are exported.
 # A failing command or assertion prints what went wrong and exits 1; exit 77 means SKIPPED.
 
@@ -322,7 +323,8 @@ s3lb_up() {
 		S3LB_ADMIN="http://127.0.0.1:$admin"
 		S3LB_CONFIG=$INTEG_TMP/s3lb.yaml
 		S3LB_ENDPOINT="http://$S3LB_HOST:$S3LB_PORT"
-		export S3LB_ADMIN S3LB_CONFIG
+		S3LB_PID=$_integ_s3lb_pid
+		export S3LB_ADMIN S3LB_CONFIG S3LB_PID
 		note "s3lb (pid $_integ_s3lb_pid) on $S3LB_ENDPOINT, admin $S3LB_ADMIN, files in $INTEG_TMP"
 	fi
 	export S3LB_ENDPOINT S3LB_HOST S3LB_PORT

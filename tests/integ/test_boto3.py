@@ -18,14 +18,9 @@ if os.environ.get("S3LB_INTEG_CHILD") != "1":
     if importlib.util.find_spec("boto3") is None:
         print("SKIPPED: boto3 not installed (python3-boto3)")
         sys.exit(77)
-    here = os.path.dirname(os.path.abspath(__file__))
-    wrapper = (
-        'set -euo pipefail; . "$1"; shift; need_ceph; cluster_up; s3lb_up; '
-        'rc=0; S3LB_INTEG_CHILD=1 "$@" || rc=$?; exit "$rc"'
-    )
-    os.environ["S3LB_INTEG_NAME"] = os.path.basename(__file__)
-    os.execvp("bash", ["bash", "-c", wrapper, "bash", os.path.join(here, "lib.sh"),
-                       sys.executable, os.path.abspath(__file__)] + sys.argv[1:])
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import pyharness
+    pyharness.under_lib_sh(__file__)
 
 import hashlib  # noqa: E402
 import http.client  # noqa: E402
