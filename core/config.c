@@ -651,11 +651,13 @@ struct csec_s {
 	/* Runs after the table's keys are converted: the keys marked by_check and the rules
 	 * between keys. prefix is the section's path, map its mapping (NULL when absent). */
 	int (*check)(load_ctx_t *c, const char *prefix, const ynode_t *map, void *obj);
+	/* The same, before the table's keys: for keys whose mistakes are reported first. */
+	int (*first)(load_ctx_t *c, const char *prefix, const ynode_t *map, void *obj);
 };
 
 #define SEC(keys, check)                                                                           \
 	{                                                                                          \
-		keys, NFIELDS(keys), check                                                         \
+		keys, NFIELDS(keys), check, NULL                                                   \
 	}
 
 /* Constructors of table rows. */
@@ -1027,6 +1029,8 @@ static int sec_convert(load_ctx_t *c, const char *prefix, const csec_t *sec, con
 {
 	char path[PATH_LEN];
 
+	if (sec->first != NULL && sec->first(c, prefix, map, obj) < 0)
+		return -EINVAL;
 	for (size_t i = 0; i < sec->nkeys; i++) {
 		const ckey_t *k = &sec->keys[i];
 		const ynode_t *v = yfind(map, k->name);
@@ -2018,7 +2022,8 @@ static int check_dr_nodes(load_ctx_t *c, const char *prefix, const lb_config_t *
 	}
 	return 0;
 }
-static int check_dr(load_ctx_t *c, const char *prefix, const ynode_t *map, void *obj)
+/* What names the service and its pool come first: the other keys mean nothing without them. */
+static int check_dr_first(load_ctx_t *c, const char *prefix, const ynode_t *map, void *obj)
 {
 	const char *sched_s = ystr(&dr_sec, map, "scheduler");
 	lb_config_t *cfg = c->cfg;
@@ -2038,6 +2043,15 @@ static int check_dr(load_ctx_t *c, const char *prefix, const ynode_t *map, void 
 	                 NFIELDS(dr_sched_names), &sched) < 0)
 		return -EINVAL;
 	d->scheduler = xstrdup(dr_sched_names[sched]);
+	return 0;
+}
+
+static int check_dr(load_ctx_t *c, const char *prefix, const ynode_t *map, void *obj)
+{
+	const lb_dr_conf_t *d = obj;
+	char path[PATH_LEN];
+
+	(void)map;
 	if (d->persistence % 1000 != 0) {
 		path_of(path, prefix, "persistence");
 		return fail(c, path, "must be a whole number of seconds (IPVS counts in seconds)");
@@ -2080,7 +2094,7 @@ static const ckey_t dr_keys[] = {
     K_NUM("upper_threshold", T_COUNT, lb_dr_conf_t, upper_threshold, 0, 0, UINT32_MAX),
     K_NUM("lower_threshold", T_COUNT, lb_dr_conf_t, lower_threshold, 0, 0, UINT32_MAX),
 };
-static const csec_t dr_sec = SEC(dr_keys, check_dr);
+static const csec_t dr_sec = {dr_keys, NFIELDS(dr_keys), check_dr, check_dr_first};
 
 /* ---------------------------------------------------------------------------------------- */
 /* The top level.                                                                            */
