@@ -81,6 +81,7 @@ const char *lb_op_name(lb_op_t op)
 			return op_names[i];
 	return "unknown";
 }
+
 int lb_op_parse(const char *name, uint32_t *bits)
 {
 	if (strcmp(name, "multipart") == 0) {
@@ -95,14 +96,17 @@ int lb_op_parse(const char *name, uint32_t *bits)
 	}
 	return -1;
 }
+
 const char *lb_balance_name(lb_balance_t b)
 {
 	return (size_t)b < NFIELDS(balance_names) ? balance_names[b] : "unknown";
 }
+
 const char *lb_probe_kind_name(lb_probe_kind_t k)
 {
 	return (size_t)k < NFIELDS(probe_kind_names) ? probe_kind_names[k] : "unknown";
 }
+
 /* ---------------------------------------------------------------------------------------- */
 /* The YAML tree: what the event pass builds. Nodes live in the load context's arena; an      */
 /* alias is a second reference to its anchor's node.                                          */
@@ -147,6 +151,7 @@ static void *xcalloc(size_t n, size_t size)
 		abort();
 	return p;
 }
+
 static char *xstrdup(const char *s)
 {
 	char *p = s != NULL ? strdup(s) : NULL;
@@ -155,6 +160,7 @@ static char *xstrdup(const char *s)
 		abort();
 	return p;
 }
+
 static void *xgrow(void *p, size_t *cap, size_t n, size_t size)
 {
 	if (n < *cap)
@@ -225,6 +231,7 @@ static int cmp_entry(const void *a, const void *b)
 
 	return c != 0 ? c : (x->seq > y->seq) - (x->seq < y->seq);
 }
+
 static const map_entry_t *map_find(const load_ctx_t *c, const char *path)
 {
 	size_t lo = 0, hi = c->nmap;
@@ -242,6 +249,7 @@ static const map_entry_t *map_find(const load_ctx_t *c, const char *path)
 	}
 	return NULL;
 }
+
 /* The line of `path`, or of its nearest ancestor in the file (for keys that are missing). */
 static int map_line(const load_ctx_t *c, const char *path)
 {
@@ -261,6 +269,7 @@ static int map_line(const load_ctx_t *c, const char *path)
 	}
 	return c->root_line;
 }
+
 /* Writes the one error line at `line` for `path` (empty: the document) and returns -EINVAL. */
 static int fail_at(load_ctx_t *c, int line, const char *path, const char *fmt, va_list ap)
 {
@@ -277,6 +286,7 @@ static int fail_at(load_ctx_t *c, int line, const char *path, const char *fmt, v
 			*p = '?';
 	return -EINVAL;
 }
+
 static int fail_line(load_ctx_t *c, int line, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static int fail_line(load_ctx_t *c, int line, const char *path, const char *fmt, ...)
@@ -289,6 +299,7 @@ static int fail_line(load_ctx_t *c, int line, const char *path, const char *fmt,
 	va_end(ap);
 	return rc;
 }
+
 static int fail(load_ctx_t *c, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int fail(load_ctx_t *c, const char *path, const char *fmt, ...)
@@ -301,6 +312,7 @@ static int fail(load_ctx_t *c, const char *path, const char *fmt, ...)
 	va_end(ap);
 	return rc;
 }
+
 /* A value quoted in a message: control bytes become '?' (the message is one line), long cut. */
 typedef struct shown_s {
 	char s[72];
@@ -320,6 +332,7 @@ static shown_t show(const char *v)
 	out.s[i] = '\0';
 	return out;
 }
+
 /* Formats a key path into buf (PATH_LEN bytes); a longer path is cut, blurring only a message. */
 static void pathf(char *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void pathf(char *buf, const char *fmt, ...)
@@ -330,10 +343,12 @@ static void pathf(char *buf, const char *fmt, ...)
 	vsnprintf(buf, PATH_LEN, fmt, ap);
 	va_end(ap);
 }
+
 static void path_of(char *buf, const char *prefix, const char *key)
 {
 	pathf(buf, "%s%s%s", prefix, prefix[0] && key[0] ? "." : "", key);
 }
+
 /* ---------------------------------------------------------------------------------------- */
 /* The libyaml pass: the tree, the path -> line map, and the checks of YAML itself.          */
 
@@ -375,6 +390,7 @@ static void map_add(load_ctx_t *c, const char *path, int line, unsigned seq)
 	c->map[c->nmap].seq = seq;
 	c->nmap++;
 }
+
 static int walk_append(walk_t *w, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int walk_append(walk_t *w, int line, const char *fmt, ...)
@@ -393,10 +409,12 @@ static int walk_append(walk_t *w, int line, const char *fmt, ...)
 	map_add(w->c, w->path, line, w->seq++);
 	return 0;
 }
+
 static bool is_key_char(unsigned char ch)
 {
 	return isalnum(ch) || ch == '_' || ch == '-';
 }
+
 /* A mapping key: must be a scalar; every key we know is made of [A-Za-z0-9_-]. */
 static int walk_key(walk_t *w, const yaml_event_t *ev, int line)
 {
@@ -424,6 +442,7 @@ static void walk_value_done(walk_t *w)
 	w->path[w->plen] = '\0';
 	top->want_key = true;
 }
+
 /* The node of this event: a new one, or for an alias the anchored one (NULL: unknown). */
 static ynode_t *walk_new(walk_t *w, const yaml_event_t *ev)
 {
@@ -522,6 +541,7 @@ static int walk_event(walk_t *w, const yaml_event_t *ev, int *docs)
 		return 1;
 	}
 }
+
 /* Sorted by path, a repeated path is a repeated key; report the one that comes first. */
 static int map_check_duplicates(load_ctx_t *c)
 {
@@ -543,6 +563,7 @@ static int map_check_duplicates(load_ctx_t *c)
 		                 first->line);
 	return 0;
 }
+
 /*
  * libyaml notices most mistakes a line or more after they were made, so the message also names
  * where the construct it was reading began. A key missing its ':' is reported at the key.
@@ -559,6 +580,7 @@ static int syntax_error(load_ctx_t *c, const yaml_parser_t *p)
 	return fail_line(c, line, "", "syntax error: %s (%s from line %d)", problem, p->context,
 	                 ctx_line);
 }
+
 static int map_build(load_ctx_t *c, const unsigned char *buf, size_t len)
 {
 	yaml_parser_t parser;
@@ -598,6 +620,7 @@ static void map_free(load_ctx_t *c)
 	c->map = NULL;
 	c->nmap = c->capmap = 0;
 }
+
 /* ---------------------------------------------------------------------------------------- */
 /* The key tables: types, and what each type means for loading and the dump.                 */
 
@@ -612,7 +635,7 @@ typedef enum {
 	T_ENUM,     /* int at off: index into names; def */
 	T_ADDR,     /* lb_addr_t at off; required */
 	T_VALUE,    /* a single value that the section's check converts and `value` writes */
-	T_LIST,     /* a list of single values */
+	T_LIST,     /* a list of single values; with noff, an array at off (see below) */
 	T_MAP,      /* a sub-section: the keys of sub, in the object at off */
 	T_MAPS, /* a list of sub-sections: an array of esize-byte objects at off, count at noff */
 } ktype_t;
@@ -715,6 +738,7 @@ static int parse_count(const char *s, uint64_t *out)
 	*out = v;
 	return 0;
 }
+
 static int parse_bool(const char *s, uint64_t *out)
 {
 	static const char *const names[] = {"false", "no", "off", "true", "yes", "on"};
@@ -727,6 +751,7 @@ static int parse_bool(const char *s, uint64_t *out)
 	}
 	return -1;
 }
+
 static void format_value(ktype_t type, uint64_t v, char *buf, size_t len)
 {
 	switch (type) {
@@ -875,6 +900,7 @@ static int convert_enum(load_ctx_t *c, const char *path, const char *what, const
 	}
 	return fail(c, path, "invalid %s '%s' (expected %s)", what, show(s).s, expected);
 }
+
 /* Index of an earlier element of `base` whose string at `off` equals element i's, or -1. */
 static long find_earlier(const void *base, size_t size, size_t off, bool inline_str, size_t i)
 {
@@ -891,6 +917,7 @@ static long find_earlier(const void *base, size_t size, size_t off, bool inline_
 	}
 	return -1;
 }
+
 /* The row `key` of sec; a key the code asks for must be declared (else a table is wrong). */
 static const ckey_t *sec_key(const csec_t *sec, const char *key)
 {
@@ -1094,6 +1121,7 @@ static const void *list_entry(const ckey_t *k, const void *obj, size_t i)
 		return ((const char *const *)base)[i];
 	return base + i * k->esize + k->toff;
 }
+
 /* The list of k (a T_MAPS key of obj, at path) from v: each entry gets the defaults of k->sub,
  * then its keys. The array is in place before the entries are converted, so a failure halfway
  * leaves zeroed entries that config_free handles. */
@@ -1192,6 +1220,7 @@ static int read_token_file(load_ctx_t *c, const char *file, char **out)
 	explicit_bzero(buf, sizeof(buf));
 	return rc;
 }
+
 static int check_domain(load_ctx_t *c, const char *path, const char *d)
 {
 	size_t n = strlen(d);
@@ -1213,6 +1242,7 @@ static int check_domain(load_ctx_t *c, const char *path, const char *d)
 		return fail(c, path, "domain '%s' must not start or end with '.'", show(d).s);
 	return 0;
 }
+
 /* An allowed Origin as browsers send it: http or https, a lowercase host, an optional port, no
  * path. */
 static int check_origin(load_ctx_t *c, const char *path, const char *o)
@@ -1233,6 +1263,7 @@ static int check_origin(load_ctx_t *c, const char *path, const char *o)
 			    show(o).s);
 	return 0;
 }
+
 /* A list of names under admin: each checked, no duplicates. */
 static int convert_admin_list(load_ctx_t *c, const char *key, const ynode_t *v,
                               int (*check)(load_ctx_t *, const char *, const char *), char ***out,
@@ -1387,6 +1418,7 @@ static int parse_status(const char *s, size_t len, uint16_t *out)
 	*out = v;
 	return v >= 100 && v <= 599 ? 0 : -1;
 }
+
 /* "200", "2xx" or "200-204": 0, -1 if it does not parse, -2 for a range that runs backwards. */
 static int parse_status_range(const char *s, lb_status_range_t *r)
 {
@@ -1404,6 +1436,7 @@ static int parse_status_range(const char *s, lb_status_range_t *r)
 		return -1;
 	return r->lo <= r->hi ? 0 : -2;
 }
+
 static const csec_t health_http_sec;
 
 /* `http.expect`, when present, replaces the whole inherited list. */
@@ -1817,6 +1850,7 @@ static bool find_listener(const lb_config_t *cfg, const char *text, size_t fi, s
 	}
 	return false;
 }
+
 /* A listen address must be unique across the admin listener and every frontend. */
 static int check_listen_unique(load_ctx_t *c, const lb_config_t *cfg, size_t fi, size_t li,
                                const char *path)
@@ -1828,6 +1862,7 @@ static int check_listen_unique(load_ctx_t *c, const lb_config_t *cfg, size_t fi,
 		return fail(c, path, "address %s is already used by %s", text, who);
 	return 0;
 }
+
 static const csec_t frontend_sec;
 
 static int check_frontend(load_ctx_t *c, const char *prefix, const ynode_t *map, void *obj)
@@ -1991,6 +2026,7 @@ static int check_dr_unique(load_ctx_t *c, const char *prefix, const lb_config_t 
 	}
 	return 0;
 }
+
 /*
  * The pool's nodes become the real servers, each at its IP address on the service's port, in
  * the service's family (IPVS refuses a DR destination of another family). So every node must
@@ -2022,6 +2058,7 @@ static int check_dr_nodes(load_ctx_t *c, const char *prefix, const lb_config_t *
 	}
 	return 0;
 }
+
 /* What names the service and its pool come first: the other keys mean nothing without them. */
 static int check_dr_first(load_ctx_t *c, const char *prefix, const ynode_t *map, void *obj)
 {
@@ -2220,6 +2257,7 @@ static int read_all(FILE *fp, char **buf, size_t *len)
 		cap *= 2;
 	}
 }
+
 int lb_config_load(const char *path, lb_config_t **out, char *err, size_t errlen)
 {
 	FILE *fp = fopen(path, "rb");
@@ -2245,16 +2283,19 @@ int lb_config_load(const char *path, lb_config_t **out, char *err, size_t errlen
 	fclose(fp);
 	return rc;
 }
+
 lb_config_t *lb_config_ref(lb_config_t *cfg)
 {
 	cfg->refs++;
 	return cfg;
 }
+
 void lb_config_unref(lb_config_t *cfg)
 {
 	if (cfg != NULL && --cfg->refs == 0)
 		config_free(cfg);
 }
+
 /* ---------------------------------------------------------------------------------------- */
 /* Dump: YAML that lb_config_load reads back to the same config, from the tables.            */
 
@@ -2287,6 +2328,7 @@ static void put_scalar(FILE *out, const char *s)
 	}
 	fputc('"', out);
 }
+
 /* Writes the value of k in obj inline; out NULL: only says whether it has one. */
 static bool put_value(FILE *out, const ckey_t *k, const void *obj, const lb_config_t *cfg)
 {

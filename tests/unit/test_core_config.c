@@ -1481,6 +1481,25 @@ static void test_errors_dr(void **state)
 	"      - name: rgw2\n"                                                                     \
 	"        addr: 127.0.0.12:8000\n"
 
+/* With two mistakes in one entry, the one that names the entry (a dr service's vip, pool or
+ * scheduler) is reported, wherever the other is. */
+static void test_errors_first(void **state)
+{
+	static const err_case_t cases[] = {
+	    {DR_HEAD "  - mh_port: maybe\n    vip: 192.0.2.10\n    pool: ceph\n",
+	     "s3lb.yaml:11: dr[0].vip: invalid address '192.0.2.10' (missing port)"},
+	    {DR_HEAD "  - { vip: 192.0.2.10:80, mh_fallback: 2, pool: nope }\n",
+	     "s3lb.yaml:10: dr[0].pool: unknown pool 'nope'"},
+	    {DR_HEAD
+	     "  - { vip: 192.0.2.10:80, pool: ceph, upper_threshold: x, scheduler: lblc }\n",
+	     "s3lb.yaml:10: dr[0].scheduler: invalid scheduler 'lblc' (expected rr, wrr, lc, wlc, "
+	     "sh or mh)"},
+	};
+
+	(void)state;
+	RUN_CASES(cases);
+}
+
 static void test_errors_health(void **state)
 {
 	static const err_case_t cases[] = {
@@ -1925,6 +1944,7 @@ int main(void)
 	    cmocka_unit_test(test_errors_frontend),
 	    cmocka_unit_test(test_errors_health),
 	    cmocka_unit_test(test_errors_dr),
+	    cmocka_unit_test(test_errors_first),
 	    cmocka_unit_test(test_file_errors),
 	    cmocka_unit_test(test_load_file_ok),
 	    cmocka_unit_test(test_example_config),
