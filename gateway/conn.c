@@ -1308,6 +1308,7 @@ static void end_request(gw_conn_t *c)
 /* Forgets the request that ended, keeping what the client sent after it. */
 static void reset_request(gw_conn_t *c)
 {
+	net_http_free(&c->req); /* the header index: an idle connection holds none */
 	free(c->head);
 	free(c->host);
 	free(c->tried);
