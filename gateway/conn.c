@@ -43,6 +43,7 @@
 #include "core/log.h"
 #include "gateway/access_log.h"
 #include "gateway/head.h"
+#include "gateway/internal.h"
 #include "gateway/proxy.h"
 #include "gateway/router.h"
 #include "net/splice.h"
@@ -160,7 +161,7 @@ static void conn_free(gw_conn_t *c)
 		c->next->prev = c->prev;
 	srv->nconns--;
 	if (c->counted)
-		gw_count_put(gw_client_count());
+		gw__count_put(gw__client_count());
 	GW_DEC(srv->metrics->open_conns);
 	net_http_free(&c->req);
 	net_rbuf_free(&c->rb);
@@ -170,7 +171,7 @@ static void conn_free(gw_conn_t *c)
 	free(c->pend);
 	free(c->down_buf);
 	free(c->err_buf);
-	gw_runtime_unref(c->rt);
+	gw__runtime_unref(c->rt);
 	free(c);
 	if (srv->stopping && srv->nconns == 0)
 		gw_server_stop(srv);
@@ -216,7 +217,7 @@ static void release_upstream(gw_conn_t *c, gw_release_t how)
 			if (how == GW_UP_REUSE)
 				how = GW_UP_CLOSE;
 		}
-		gw_upstream_release(c->up, how);
+		gw__upstream_release(c->up, how);
 		c->up = NULL;
 	}
 	if (node) {
@@ -242,7 +243,7 @@ static void conn_close(gw_conn_t *c, bool abort)
 	go(c, CS_CLOSING);
 }
 
-void gw_conn_force_close(gw_conn_t *c)
+void gw__conn_force_close(gw_conn_t *c)
 {
 	if (c->state != CS_HEAD || c->rb.len > c->rb.start) {
 		if (!c->status)
@@ -253,7 +254,7 @@ void gw_conn_force_close(gw_conn_t *c)
 	conn_close(c, true);
 }
 
-void gw_conn_shutdown(gw_conn_t *c)
+void gw__conn_shutdown(gw_conn_t *c)
 {
 	c->close_after = true;
 	if (c->state == CS_HEAD && c->rb.len == c->rb.start)
@@ -262,7 +263,7 @@ void gw_conn_shutdown(gw_conn_t *c)
 
 /* ---- accept and reading ----------------------------------------------------------------- */
 
-void gw_conn_accept(gw_listener_t *l)
+void gw__conn_accept(gw_listener_t *l)
 {
 	gw_server_t *srv = l->srv;
 	gw_runtime_t *rt = srv->rt;
@@ -301,7 +302,7 @@ void gw_conn_accept(gw_listener_t *l)
 		conn_close(c, false);
 		return;
 	}
-	c->counted = gw_count_take(gw_client_count(), cfg->limits.max_connections);
+	c->counted = gw__count_take(gw__client_count(), cfg->limits.max_connections);
 	if (!c->counted) {
 		c->t_start = uv_hrtime();
 		make_request_id(c);
@@ -467,7 +468,7 @@ static bool follow_reload(gw_conn_t *c)
 	c->rt = c->srv->rt;
 	c->rt->refs++;
 	c->fe = &c->rt->fes[i];
-	gw_runtime_unref(old);
+	gw__runtime_unref(old);
 	return true;
 }
 
@@ -607,7 +608,7 @@ static void attempt_failed(gw_conn_t *c, gw_err_t err, bool reached, const char 
 	if (node) {
 		/* after the release: health may mark the node down and look for its requests */
 		c->reporting = true;
-		gw_node_report(node, false, why);
+		gw__node_report(node, false, why);
 		c->reporting = false;
 	}
 	c->last_err = err;
@@ -627,7 +628,7 @@ static void attempt_failed(gw_conn_t *c, gw_err_t err, bool reached, const char 
 	send_error(c, err, true);
 }
 
-void gw_conn_node_down(gw_conn_t *c, gw_node_t *node)
+void gw__conn_node_down(gw_conn_t *c, gw_node_t *node)
 {
 	/* Health marked the node down (e.g. a stopped process that still holds its sockets): a
 	 * request waiting on it that can be retried safely moves now instead of waiting for its
@@ -694,7 +695,7 @@ static void start_attempt(gw_conn_t *c)
 		}
 		GW_INC(c->node->stats->retries);
 	}
-	rc = gw_upstream_get(c->node, &up_ops, c, c->is_head, &up, &ready);
+	rc = gw__upstream_get(c->node, &up_ops, c, c->is_head, &up, &ready);
 	if (rc < 0) {
 		attempt_failed(c, rc == UV_EBUSY ? GW_ERR_SLOW_DOWN : GW_ERR_SERVICE_UNAVAILABLE,
 		               false, rc == UV_EBUSY ? "connection limit" : uv_strerror(rc));
@@ -789,10 +790,10 @@ static void on_up_head(gw_upstream_t *up, const net_http_t *h, const char *msg)
 			snprintf(why5, sizeof(why5), "status %d", status);
 			GW_INC(c->node->stats->responses_5xx);
 			c->reporting = true;
-			gw_node_report(c->node, false, why5);
+			gw__node_report(c->node, false, why5);
 			c->reporting = false;
 		} else {
-			gw_node_report(c->node, true, NULL);
+			gw__node_report(c->node, true, NULL);
 		}
 		if (!c->client_keep_alive || c->client_eof || c->srv->stopping ||
 		    current_fe(c) < 0 || net_http_needs_eof(h) || !c->req_done)
