@@ -72,7 +72,8 @@ class Opts:
             setattr(self, k, v)  # an unknown name raises AttributeError: a typo is loud
     # bare_lf:       a line ends at LF, a CR before it ignored (9112 2.2 MAY)
     # obs_fold:      obs-fold replaced by SP (9112 5.2)
-    # nul_sp:        NUL and bare CR in a field value or start line replaced by SP (9110 5.5, 9112 2.2)
+    # nul_sp:        NUL and bare CR in a field value or start line replaced by SP
+    #                (9110 5.5, 9112 2.2)
     # ctl_value:     other CTLs kept in field values (9110 5.5 MAY retain)
     # lax_target:    a request-target is any run of VCHAR / obs-text, no URI grammar
     # ws_line:       request-line words split on runs of SP HTAB VT FF (9112 3 MAY)
@@ -176,7 +177,8 @@ def _check_partial_field(buf, p, end, opts):
     name = seg if colon < 0 else seg[:colon]
     for i, b in enumerate(name):
         if b not in TCHAR:
-            raise ParseError(p + i, "whitespace before colon" if b in WS else "bad byte in field name")
+            raise ParseError(p + i, "whitespace before colon" if b in WS else
+                             "bad byte in field name")
     if colon >= 0:
         _value(seg[colon + 1:], p + colon + 1, opts)
 
