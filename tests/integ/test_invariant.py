@@ -22,9 +22,10 @@ most 3 x INVARIANT_SPLITS of them, sampled) and at a seeded sample of the other 
 (INVARIANT_SPLITS per case, default 16; "all" for every position; no new exchange starts
 after INVARIANT_BUDGET seconds, default 75), each on its own client connection,
 INVARIANT_CONNS (default 16) at once with their pieces sent in alternation, so that s3lb parses
-other connections between the two reads of one. Each request carries a unique id in its
-target, by which the node's messages are matched to what the client sent. Prints the failures
-(grouped per case, at most 60 lines), the counts, and exits 1 on any failure.
+other connections between the two reads of one (INVARIANT_CASES=REGEX: only the cases whose
+name matches). Each request carries a unique id in its target, by which the node's messages are
+matched to what the client sent. Prints the failures (grouped per case, at most 60 lines), the
+counts, and exits 1 on any failure.
 """
 import os
 import random
@@ -55,11 +56,12 @@ ID_RE = re.compile(rb"zq(\d{7})([a-z])")
 SPLITS = os.environ.get("INVARIANT_SPLITS", "16")
 # the exchanges stop starting after this many seconds (0: no bound); the run says so
 BUDGET = float(os.environ.get("INVARIANT_BUDGET", "75"))
+CASES = re.compile(os.environ.get("INVARIANT_CASES", ""))  # only the cases whose name matches
 CONNS = int(os.environ.get("INVARIANT_CONNS", "16"))
 GAP = 0.002  # seconds between the pieces of one exchange
 READ_TIMEOUT = 10.0  # only a divergence waits this long; s3lb's own timers are shorter
 FAILS = []
-INFO = {"lenient": 0}
+INFO = {"lenient": 0, "cut": 0}
 
 
 def fail(msg):
@@ -432,7 +434,8 @@ class Node:
             except OSError:
                 return
             c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            rec = {"raw": bytearray(), "msgs": [], "error": None, "end": None, "leftover": b""}
+            rec = {"raw": bytearray(), "msgs": [], "error": None, "end": None, "leftover": b"",
+                   "body_error": None, "end_t": None}
             with self.lock:
                 self.conns.append(rec)
             threading.Thread(target=self.serve, args=(c, rec), daemon=True).start()
@@ -447,14 +450,20 @@ class Node:
                     break
                 rec["raw"] += d
                 buf += d
-                while buf:
+                while buf and not rec["body_error"]:
                     try:
                         m, end = http1.parse_message(buf, 0, "request", NODE)
                     except http1.Incomplete:
                         break
                     except http1.ParseError as e:
-                        rec["error"] = "%s: %r" % (e, buf[max(0, e.pos - 40):e.pos + 20])
-                        rec["error_ids"] = [b"zq%s%s" % i for i in ID_RE.findall(buf)]
+                        ids = [b"zq%s%s" % i for i in ID_RE.findall(buf)]
+                        what = "%s: %r" % (e, buf[max(0, e.pos - 40):e.pos + 20])
+                        if e.in_body:
+                            # s3lb may have sent body bytes before it parsed them: it must now
+                            # cut this connection (we wait for that), the request incomplete
+                            rec["body_error"] = (what, ids[:1])
+                            break
+                        rec["error"], rec["error_ids"] = what, ids
                         rec["end"] = "error"
                         return
                     buf = buf[end:]
@@ -469,6 +478,7 @@ class Node:
             rec["end"] = "error %s" % e
         finally:
             rec["leftover"] = buf
+            rec["end_t"] = time.time()
             c.close()
 
     def respond(self, c, m):
@@ -748,7 +758,7 @@ class Driver:
 
 # ---- checks -------------------------------------------------------------------------------------
 
-def check_request(x, node_by_id, raw_ids, conn_of_id, body_ids):
+def check_request(x, node_by_id, raw_ids, conn_of_id, body_ids, run_end):
     """The invariant for one request exchange; returns the failures."""
     out = []
     must, may = x.must, x.may
@@ -788,8 +798,8 @@ def check_request(x, node_by_id, raw_ids, conn_of_id, body_ids):
             continue
         rec = conn_of_id.get(i)
         # only the head of a request refused for its body, and its node connection then cut
-        ok = i in x.body_refused and rec is not None and rec["end"] is not None and \
-            i in rec["leftover"]
+        ok = i in x.body_refused and rec is not None and rec["end_t"] is not None and \
+            rec["end_t"] < run_end and i in rec["leftover"]
         if not ok:
             out.append("bytes of refused request %s reached a node" % i.decode())
     # the client: a response for each relayed request in order (by X-Id), then at most one S3
@@ -920,6 +930,8 @@ def main():
     exchanges = []
     corpus = request_corpus()
     for ci, (name, raw) in enumerate(corpus):
+        if not CASES.search(name):
+            continue
         probe = PH_RE.sub(b"zq0000000a", raw)  # same length as the real ids
         for split in [0] + split_points(probe, rnd, SPLITS):
             x = Exchange("req", ci, raw, split, src_ip(len(exchanges)))
@@ -932,6 +944,8 @@ def main():
             exchanges.append(x)
     n_req = len(exchanges)
     for ci, (name, method, cver, raw, closes) in enumerate(RESPONSES):
+        if not CASES.search(name):
+            continue
         pts = [0] + split_points(raw, rnd, SPLITS)
         for split in pts:
             r = req(method, b"/r%ds%d/@@@@@@@@@@" % (ci, split), b"HTTP/" + cver)
@@ -959,19 +973,31 @@ def main():
                 tp.wait_port(port)
         drv.run(exchanges, on_done)
         time.sleep(0.3)  # let the last node writes land
+        run_end = time.time()  # a node connection s3lb had to cut ended before this
     finally:
         lb.stop()
     rc = lb.proc.returncode
     # what the nodes received
     node_by_id, conn_of_id, raw_ids, body_ids = {}, {}, set(), set()
-    by_prefix = {x.prefix: (x.name, x.split) for x in done}
+    by_prefix = {x.prefix: x for x in done}
     node_errors = []
     for n in nodes:
         for rec in n.records():
+            if rec["body_error"]:
+                what, ids = rec["body_error"]
+                x = by_prefix.get(ids[0][:9]) if ids else None
+                if x and ids[0] in x.body_refused and rec["end_t"] is not None and \
+                        rec["end_t"] < run_end and not any(ids[0] in ids_of(m)
+                                                          for m in rec["msgs"]):
+                    INFO["cut"] += 1
+                else:
+                    rec["error"], rec["error_ids"] = what + " (in the body, connection %s)" % (
+                        "not cut" if rec["end_t"] is None or rec["end_t"] >= run_end else
+                        rec["end"]), ids
             if rec["error"]:
                 whose = [by_prefix.get(i[:9]) for i in rec["error_ids"]]
                 node_errors.append("%s, from %s" % (rec["error"], ", ".join(
-                    "%r cut at %d" % w for w in whose if w) or "?"))
+                    "%r cut at %d" % (w.name, w.split) for w in whose if w) or "?"))
             for m in rec["msgs"]:
                 for i in ids_of(m)[:1]:
                     node_by_id.setdefault(i, []).append(m)
@@ -993,7 +1019,7 @@ def main():
     per_case = {}
     for x in done:
         if x.kind == "req":
-            f = check_request(x, node_by_id, raw_ids, conn_of_id, body_ids)
+            f = check_request(x, node_by_id, raw_ids, conn_of_id, body_ids, run_end)
         else:
             f = check_response(x, node_by_id)
         for msg in f:
@@ -1022,9 +1048,11 @@ def main():
         print("... %d more failure lines" % (len(FAILS) - 60))
     print("invariant: %d request cases, %d response cases; %d runs (%d request, %d response; "
           "splits per case: %s, %d connections at once); %d lenient reads relayed; "
+          "%d node connections cut mid-body as they must be; "
           "%d failed runs in %d cases, %d s3lb deaths; %.1f s" % (
               len(corpus), len(RESPONSES), n_runs, n_req, n_runs - n_req, SPLITS, CONNS,
-              INFO["lenient"], failed_runs, len(per_case), len(restarts), time.time() - t0))
+              INFO["lenient"], INFO["cut"], failed_runs, len(per_case), len(restarts),
+              time.time() - t0))
     if drv.skipped:
         print("time bound (INVARIANT_BUDGET=%gs) reached: %d runs not started" % (BUDGET,
                                                                             drv.skipped))
