@@ -1,5 +1,5 @@
 /*
- * The operator's config, loaded from one YAML file with libcyaml and validated into this
+ * The operator's config, loaded from one YAML file (libyaml) and validated into this
  * immutable form. A loaded config is never changed: SIGHUP loads a new one and swaps it;
  * the old one is freed when its last user (a connection) lets go (see lb_config_ref/unref).
  *
