@@ -642,18 +642,35 @@ def expectations(raw):
 
 
 def body_refused(raw):
-    """The ids of a request whose head is valid (in some reading) and whose body is not: s3lb
-    may have sent its head before it saw the body."""
-    out = set()
+    """{id: n} for a request whose head is valid (in some reading) and whose body is not, or may
+    be refused: s3lb may have sent its head and up to n body bytes before it saw the fault, but
+    never the line that holds it whole (n ends before that line's LF)."""
+    out = {}
     for opts in (STRICT, LAX):
         msgs, prob, pos = http1.parse_stream(raw, "request", opts, eof=False)
-        for m in msgs:  # refusals allowed for what comes in the body
+        for m in msgs:  # refusals allowed for what comes in the body: never all of it
             if (allowed_refusal(m) or "").startswith(("trailers:", "chunk:")):
-                out.update(ids_of(m)[:1])
+                for i in ids_of(m)[:1]:
+                    out[i] = min(out.get(i, 1 << 62), len(m.body_raw) - 1)
         if isinstance(prob, http1.ParseError) and prob.in_body:
-            end = raw.find(b"\r\n\r\n", pos)
-            out.update(b"zq%s%s" % i for i in ID_RE.findall(raw[pos:end]))
+            body = raw.find(b"\r\n\r\n", pos) + 4
+            lf = raw.find(b"\n", prob.pos)
+            n = (lf if lf >= 0 else len(raw)) - body
+            for i in ID_RE.findall(raw[pos:body]):
+                i = b"zq%s%s" % i
+                out[i] = min(out.get(i, 1 << 62), n)
     return out
+
+
+def cut_in_time(x, i, rec, run_end):
+    """A node connection holding the head of x's request i refused for its body: cut by s3lb
+    before the run ended, with no more of the body than allowed."""
+    if i not in x.body_refused or rec is None or rec["end_t"] is None or rec["end_t"] >= run_end:
+        return False
+    left = rec["leftover"]
+    at = left.find(i)
+    head_end = left.find(b"\r\n\r\n", at)
+    return at >= 0 and head_end >= 0 and len(left) - head_end - 4 <= x.body_refused[i]
 
 
 def src_ip(i):
@@ -798,9 +815,7 @@ def check_request(x, node_by_id, raw_ids, conn_of_id, body_ids, run_end):
             continue
         rec = conn_of_id.get(i)
         # only the head of a request refused for its body, and its node connection then cut
-        ok = i in x.body_refused and rec is not None and rec["end_t"] is not None and \
-            rec["end_t"] < run_end and i in rec["leftover"]
-        if not ok:
+        if not cut_in_time(x, i, rec, run_end):
             out.append("bytes of refused request %s reached a node" % i.decode())
     # the client: a response for each relayed request in order (by X-Id), then at most one S3
     # error, then the connection closed
@@ -986,14 +1001,11 @@ def main():
             if rec["body_error"]:
                 what, ids = rec["body_error"]
                 x = by_prefix.get(ids[0][:9]) if ids else None
-                if x and ids[0] in x.body_refused and rec["end_t"] is not None and \
-                        rec["end_t"] < run_end and not any(ids[0] in ids_of(m)
-                                                          for m in rec["msgs"]):
+                if x and cut_in_time(x, ids[0], rec, run_end):
                     INFO["cut"] += 1
                 else:
-                    rec["error"], rec["error_ids"] = what + " (in the body, connection %s)" % (
-                        "not cut" if rec["end_t"] is None or rec["end_t"] >= run_end else
-                        rec["end"]), ids
+                    rec["error"], rec["error_ids"] = what + " (in the body; the node holds %d bytes, " \
+                        "connection %s)" % (len(rec["leftover"]), rec["end"]), ids
             if rec["error"]:
                 whose = [by_prefix.get(i[:9]) for i in rec["error_ids"]]
                 node_errors.append("%s, from %s" % (rec["error"], ", ".join(
@@ -1047,7 +1059,7 @@ def main():
     if len(FAILS) > 60:
         print("... %d more failure lines" % (len(FAILS) - 60))
     print("invariant: %d request cases, %d response cases; %d runs (%d request, %d response; "
-          "splits per case: %s, %d connections at once); %d lenient reads relayed; "
+          "splits per case: %s, %d connections at once); %d relayed that s3lb could refuse; "
           "%d node connections cut mid-body as they must be; "
           "%d failed runs in %d cases, %d s3lb deaths; %.1f s" % (
               len(corpus), len(RESPONSES), n_runs, n_req, n_runs - n_req, SPLITS, CONNS,
