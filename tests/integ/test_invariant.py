@@ -1004,8 +1004,9 @@ def main():
                 if x and cut_in_time(x, ids[0], rec, run_end):
                     INFO["cut"] += 1
                 else:
-                    rec["error"], rec["error_ids"] = what + " (in the body; the node holds %d bytes, " \
-                        "connection %s)" % (len(rec["leftover"]), rec["end"]), ids
+                    rec["error"] = what + " (in the body; the node holds %d bytes, " \
+                        "connection %s)" % (len(rec["leftover"]), rec["end"])
+                    rec["error_ids"] = ids
             if rec["error"]:
                 whose = [by_prefix.get(i[:9]) for i in rec["error_ids"]]
                 node_errors.append("%s, from %s" % (rec["error"], ", ".join(
