@@ -1048,7 +1048,7 @@ def main():
     n_runs = len(done)
     ends = {}
     for x in done:
-        ends[x.how] = ends.get(x.how, 0) + 1
+        ends[x.kind + " " + x.how] = ends.get(x.kind + " " + x.how, 0) + 1
     slow = {}
     for x in done:
         if x.how == "timeout":
