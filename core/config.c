@@ -2138,11 +2138,48 @@ static const csec_t dr_sec = {dr_keys, NFIELDS(dr_keys), check_dr, check_dr_firs
 
 static const csec_t top_sec;
 
+#define MAX_WORKERS 1024
+
+/* `workers: auto | N`: 0 for auto (the CPUs s3lb may run on, counted at start). */
+static int convert_workers(load_ctx_t *c, const char *v, lb_config_t *cfg)
+{
+	char *end;
+	unsigned long n;
+
+	cfg->workers = 0;
+	if (v == NULL || strcmp(v, "auto") == 0)
+		return 0;
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (v[0] < '0' || v[0] > '9' || *end != '\0' || errno != 0 || n < 1 || n > MAX_WORKERS)
+		return fail(c, "workers", "invalid value '%s' (auto, or a number from 1 to %d)",
+		            show(v).s, MAX_WORKERS);
+	cfg->workers = (unsigned)n;
+	return 0;
+}
+
+static void put_scalar(FILE *out, const char *s);
+
+static bool value_workers(FILE *out, const ckey_t *k, const void *obj, const lb_config_t *cfg)
+{
+	const lb_config_t *c = obj;
+	char n[16];
+
+	(void)k;
+	(void)cfg;
+	snprintf(n, sizeof(n), "%u", c->workers);
+	if (out != NULL)
+		put_scalar(out, c->workers ? n : "auto");
+	return true;
+}
+
 static int check_top(load_ctx_t *c, const char *prefix, const ynode_t *map, void *obj)
 {
 	lb_config_t *cfg = obj;
 
 	(void)prefix;
+	if (convert_workers(c, ystr(&top_sec, map, "workers"), cfg) < 0)
+		return -EINVAL;
 	if (convert_list_of(c, "", &top_sec, map, cfg, "pools", "pool") < 0 ||
 	    convert_list_of(c, "", &top_sec, map, cfg, "frontends", "frontend") < 0)
 		return -EINVAL;
@@ -2159,6 +2196,7 @@ static const ckey_t top_keys[] = {
     K_MAP("timeouts", lb_config_t, timeouts, timeouts_sec),
     K_MAPS("pools", lb_config_t, pools, npools, lb_pool_conf_t, pool_sec),
     K_MAPS("frontends", lb_config_t, frontends, nfrontends, lb_frontend_conf_t, frontend_sec),
+    {.name = "workers", .type = T_VALUE, .value = value_workers},
     K_STR("dr_state", lb_config_t, dr_state, "/run/s3lb/ipvs-owned"),
     K_MAPS("dr", lb_config_t, dr, ndr, lb_dr_conf_t, dr_sec),
 };
@@ -2286,13 +2324,13 @@ int lb_config_load(const char *path, lb_config_t **out, char *err, size_t errlen
 
 lb_config_t *lb_config_ref(lb_config_t *cfg)
 {
-	cfg->refs++;
+	__atomic_add_fetch(&cfg->refs, 1, __ATOMIC_RELAXED); /* shared by the workers */
 	return cfg;
 }
 
 void lb_config_unref(lb_config_t *cfg)
 {
-	if (cfg != NULL && --cfg->refs == 0)
+	if (cfg != NULL && __atomic_sub_fetch(&cfg->refs, 1, __ATOMIC_ACQ_REL) == 0)
 		config_free(cfg);
 }
 

@@ -225,7 +225,8 @@ typedef struct lb_config_s {
 	size_t nfrontends;
 	lb_dr_conf_t *dr; /* `dr:` list, may be empty */
 	size_t ndr;
-	char *dr_state; /* `dr_state:` file recording which IPVS entries s3lb created,
+	unsigned workers; /* `workers:` event loops (threads), 0 = auto: one per CPU s3lb may use */
+	char *dr_state;   /* `dr_state:` file recording which IPVS entries s3lb created,
 	                 * default /run/s3lb/ipvs-owned */
 	unsigned refs;  /* see lb_config_ref; 1 after load */
 } lb_config_t;

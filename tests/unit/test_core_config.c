@@ -403,6 +403,7 @@ static const char minimal_dump[] = "admin:\n"
                                    "    x_real_ip: false\n"
                                    "    routes:\n"
                                    "      - { pool: ceph }\n"
+                                   "workers: auto\n"
                                    "dr_state: /run/s3lb/ipvs-owned\n"
                                    "dr: []\n";
 
@@ -1114,6 +1115,13 @@ static void test_errors_values(void **state)
 	     "s3lb.yaml:10: limits.max_connections: must be at least 1"},
 	    {MINIMAL "limits:\n  max_connections: 4294967296\n",
 	     "s3lb.yaml:10: limits.max_connections: must be at most 4294967295"},
+	    {MINIMAL "workers: 0\n",
+	     "s3lb.yaml:9: workers: invalid value '0' (auto, or a number from 1 to 1024)"},
+	    {MINIMAL "workers: many\n",
+	     "s3lb.yaml:9: workers: invalid value 'many' (auto, or a number from 1 to 1024)"},
+	    {MINIMAL "workers: 1025\n",
+	     "s3lb.yaml:9: workers: invalid value '1025' (auto, or a number from 1 to 1024)"},
+	    {MINIMAL "workers: [2]\n", "s3lb.yaml:9: workers: expected a single value, got a list"},
 	    {MINIMAL "log:\n  level: verbose\n",
 	     "s3lb.yaml:10: log.level: invalid level 'verbose' (expected error, warn, info or "
 	     "debug)"},
