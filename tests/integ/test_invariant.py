@@ -170,6 +170,7 @@ WHOLE = [
     ("NUL in target", req(target=b"/bkt/@@@@@@@@@@\x00")),
     ("fragment in target", req(target=b"/bkt/@@@@@@@@@@#frag")),
     ("bad percent-encoding", req(target=b"/bkt/@@@@@@@@@@%zz")),
+    ("target over the header limit", req(target=b"/bkt/@@@@@@@@@@/" + b"k" * 5000)),
     ("percent-encoded key", req(target=b"/bkt/@@@@@@@@@@/a%2Fb%20c?x-id=GetObject&versionId=null")),
     ("query with every allowed byte", req(target=b"/bkt/@@@@@@@@@@?a=b&c=!$&'()*+,;=:@/?%41~")),
     ("obs-text in target", req(target=b"/bkt/@@@@@@@@@@/caf\xc3\xa9")),
@@ -291,6 +292,7 @@ CHUNK_EDGES = [
     ("trailer without colon", b"5\r\nhello\r\n0\r\nx-t\r\n\r\n"),
     ("trailer NUL", b"5\r\nhello\r\n0\r\nx-t: a\x00\r\n\r\n"),
     ("trailer bare LF", b"5\r\nhello\r\n0\r\nx-t: a\n\r\n"),
+    ("long chunk extension", b"5;" + b"e" * 5000 + b"=v\r\nhello\r\n0\r\n\r\n"),
     ("big trailer", b"5\r\nhello\r\n0\r\nx-t: " + b"t" * 3000 + b"\r\n\r\n"),
     ("chunked body with a request inside", b"%x\r\n" % len(BAIT) + BAIT + b"\r\n0\r\n\r\n"),
 ]
