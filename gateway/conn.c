@@ -76,8 +76,10 @@ static const lb_config_t *cfg_of(gw_conn_t *c)
 
 static void make_request_id(gw_conn_t *c)
 {
-	static uint64_t seq;
-	uint64_t x = ((uint64_t)time(NULL) << 20) ^ (++seq * 0x9E3779B97F4A7C15ULL) ^ c->id;
+	static _Thread_local uint64_t
+	    seq; /* per worker thread; the worker's index keeps them apart */
+	uint64_t n = ++seq * 1024 + c->srv->worker;
+	uint64_t x = ((uint64_t)time(NULL) << 20) ^ (n * 0x9E3779B97F4A7C15ULL) ^ c->id;
 	x ^= x >> 31;
 	x *= 0xBF58476D1CE4E5B9ULL;
 	x ^= x >> 29;
@@ -472,6 +474,61 @@ static bool follow_reload(gw_conn_t *c)
 	return true;
 }
 
+/* Whether the request asks for the frontend's healthz path (GET or HEAD, any query). */
+static bool is_healthz(const gw_conn_t *c, const char *msg, const char *path, size_t path_len)
+{
+	const char *want = c->fe->conf->healthz, *t = path ? path : msg + c->req.url_off;
+	size_t n = path ? path_len : c->req.url_len, k = 0;
+	if (!want || c->req_has_body || (strcmp(c->method, "GET") && !c->is_head))
+		return false;
+	while (k < n && t[k] != '?')
+		k++;
+	return k == strlen(want) && !memcmp(t, want, k);
+}
+
+/*
+ * GET /healthz (frontends[].healthz), answered here: 200 while a pool this frontend routes to
+ * has a node up and s3lb is neither draining (SIGTERM, timeouts.shutdown_delay) nor stopping;
+ * else 503 with the reason. For an L4 tier in front: it moves new connections away first.
+ */
+static void answer_healthz(gw_conn_t *c)
+{
+	const lb_frontend_conf_t *fe = c->fe->conf;
+	const char *why = NULL;
+	bool up = false;
+	char *buf;
+	int len;
+
+	for (size_t i = 0; i < fe->nroutes && !up; i++) {
+		const gw_pool_t *p = &c->rt->pools[fe->routes[i].pool];
+		for (size_t j = 0; j < p->n && !up; j++)
+			up = p->nodes[j].state == GW_NODE_UP;
+	}
+	if (c->srv->stopping || c->srv->draining)
+		why = "stopping";
+	else if (!up)
+		why = "no node up";
+	if (!c->client_keep_alive || c->client_eof || c->srv->stopping)
+		c->close_after = true;
+	c->status = why ? 503 : 200;
+	len = asprintf(&buf,
+	               "HTTP/1.1 %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+	               "Cache-Control: no-store\r\n%s\r\n%s\n",
+	               why ? "503 Service Unavailable" : "200 OK", strlen(why ? why : "ok") + 1,
+	               c->close_after ? "Connection: close\r\n" : "",
+	               c->is_head ? ""
+	               : why      ? why
+	                          : "ok");
+	if (len < 0)
+		abort();
+	if (c->is_head) /* the same head, no body */
+		len = (int)(strstr(buf, "\r\n\r\n") + 4 - buf);
+	free(c->err_buf);
+	c->err_buf = buf;
+	c->err_len = (size_t)len;
+	go(c, CS_ERROR);
+}
+
 /* A complete head: checked, rebuilt for the nodes, routed; then CONNECT. */
 static void on_request_head(gw_conn_t *c)
 {
@@ -526,6 +583,10 @@ static void on_request_head(gw_conn_t *c)
 	}
 	/* the head lives on in c->head; release its bytes from the client buffer */
 	c->rb.start = c->rb.parsed;
+	if (is_healthz(c, msg, path, path_len)) {
+		answer_healthz(c);
+		return;
+	}
 
 	ri = gw_route(fe, &c->s3, c->host, strlen(c->host));
 	if (ri < 0) {

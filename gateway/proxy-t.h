@@ -140,6 +140,7 @@ struct gw_server_s {
 	net_sockq_t sockq; /* write completions of the client and upstream sockets */
 	uint32_t nconns;   /* open client connections (not admin) */
 	uint64_t next_conn_id;
+	bool draining; /* SIGTERM, before stopping (timeouts.shutdown_delay): healthz says 503 */
 	bool stopping;
 	bool stopped;
 	uint64_t started_ms; /* uv_now at start, for uptime */
