@@ -218,6 +218,11 @@ static void release_upstream(gw_conn_t *c, gw_release_t how)
 		net_rbuf_abandon(&c->rb); /* its bytes stay unreleased, for a retry */
 	c->up_writing = c->up_head = false;
 	stop_splice(c);
+	if (c->up && c->dechunk) {
+		c->up->cl.resp.body_cb = NULL; /* the node connection may serve another client */
+		c->up->cl.resp.body_arg = NULL;
+	}
+	c->dechunk = false;
 	if (c->up) {
 		if (c->head_sent && !c->req_sent)
 			how = GW_UP_ABORT;
@@ -811,11 +816,14 @@ static void on_up_written(gw_upstream_t *up)
 
 static void pend_add(gw_conn_t *c, const char *b, size_t n)
 {
+	if (!n)
+		return;
 	if (c->pend_len + n > c->pend_cap) {
 		size_t cap = c->pend_len + n + 256;
 		char *p = realloc(c->pend, cap);
 		if (!p)
-			abort(); /* bounded: MAX_INTERIM heads of at most buffer_size */
+			abort(); /* bounded: MAX_INTERIM heads of at most buffer_size, or one lent
+			          * buffer of decoded body (its span is held until written) */
 		c->pend = p;
 		c->pend_cap = cap;
 	}
@@ -826,6 +834,15 @@ static void pend_add(gw_conn_t *c, const char *b, size_t n)
 /* A response head from the node: interim ones are relayed (not to HTTP/1.0 clients, and not
  * without bound), a final one decides the connection's future and waits in pend for the body
  * bytes that come with it (one write, usually one packet, for a small object). */
+static void pend_add(gw_conn_t *c, const char *b, size_t n);
+
+/* The decoded body of a chunked response to an HTTP/1.0 client (net/http's body callback). */
+static void on_dechunked(void *arg, const char *data, size_t len)
+{
+	gw_conn_t *c = arg;
+	pend_add(c, data, len);
+}
+
 static void on_up_head(gw_upstream_t *up, const net_http_t *h, const char *msg)
 {
 	gw_conn_t *c = owner(up);
@@ -868,10 +885,19 @@ static void on_up_head(gw_upstream_t *up, const net_http_t *h, const char *msg)
 		if (!c->client_keep_alive || c->client_eof || c->srv->stopping ||
 		    current_fe(c) < 0 || net_http_needs_eof(h) || !c->req_done)
 			c->close_after = true;
-		if (c->close_after)
+		if (c->req_minor == 0 && net_http_chunked(h)) {
+			/* an HTTP/1.0 client cannot take chunks (RFC 9112 6.1): the body goes to
+			 * it decoded, ended by the close */
+			c->close_after = true;
+			c->dechunk = true;
+			c->up->cl.resp.body_cb = on_dechunked;
+			c->up->cl.resp.body_arg = c;
+			hc = GW_HEAD_CONN_CLOSE_UNCHUNKED;
+		} else if (c->close_after) {
 			hc = GW_HEAD_CONN_CLOSE;
-		else if (c->req_minor == 0)
+		} else if (c->req_minor == 0) {
 			hc = GW_HEAD_CONN_KEEP_ALIVE;
+		}
 	}
 	gw_head_response(h, msg, hc, &out, &len);
 	pend_add(c, out, len);
@@ -888,7 +914,9 @@ static void on_up_body(gw_upstream_t *up, const char *data, size_t len)
 		return;
 	if (len) {
 		c->span = data;
-		c->span_len = len;
+		/* decoding: the decoded bytes are in pend already (on_dechunked); the raw span is
+		 * only held until they are written, for backpressure */
+		c->span_len = c->dechunk ? 0 : len;
 	}
 	proxy_next(c);
 }
@@ -1064,9 +1092,9 @@ static bool flush_down(gw_conn_t *c)
 		int rc;
 		if (np)
 			b[nb++] = uv_buf_init(c->pend, (unsigned)np);
-		if (span)
+		if (span && c->span_len)
 			b[nb++] = uv_buf_init((char *)c->span, (unsigned)c->span_len);
-		rc = write_down(c, b, nb, true);
+		rc = nb ? write_down(c, b, nb, true) : 1; /* a decoded span may hold nothing */
 		if (rc < 0) {
 			if (!c->status)
 				c->status = 499;

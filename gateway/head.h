@@ -51,6 +51,9 @@ typedef enum {
 	GW_HEAD_CONN_NONE = 0,   /* add nothing (interim responses; HTTP/1.1 keep-alive) */
 	GW_HEAD_CONN_CLOSE,      /* add Connection: close */
 	GW_HEAD_CONN_KEEP_ALIVE, /* add Connection: keep-alive (an HTTP/1.0 client stays) */
+	/* Connection: close, and no Transfer-Encoding: the body goes decoded, ended by the close
+	 * (a chunked response to an HTTP/1.0 client, which cannot take chunks: RFC 9112 6.1) */
+	GW_HEAD_CONN_CLOSE_UNCHUNKED,
 } gw_head_conn_t;
 
 /* The response head to send to the client, malloc'd into *out. */

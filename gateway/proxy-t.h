@@ -257,11 +257,12 @@ struct gw_conn_s {
 	bool no_req_splice;              /* splicing the request body failed to start: copy */
 	uint8_t req_minor;               /* the request's HTTP/1.x minor version */
 	bool no_splice;                  /* splicing failed to start for this response: copy */
-	bool writing_down;               /* a write to the client is in flight */
-	char *down_buf;                  /* ... with these head bytes (pend detached) */
-	bool down_span;                  /* ... and the span */
-	bool down_err;                   /* ... or our error response */
-	char *err_buf;                   /* one of our error responses */
+	bool dechunk;      /* a chunked response to an HTTP/1.0 client: relayed decoded (conn.c) */
+	bool writing_down; /* a write to the client is in flight */
+	char *down_buf;    /* ... with these head bytes (pend detached) */
+	bool down_span;    /* ... and the span */
+	bool down_err;     /* ... or our error response */
+	char *err_buf;     /* one of our error responses */
 	size_t err_len;
 	size_t linger_bytes; /* bytes dropped while lingering */
 };

@@ -895,9 +895,15 @@ def check_response(x, node_got):
         if [resp_form(m) for m in got_interims] != [resp_form(m) for m in want]:
             out.append("%s: 1xx relayed as %r, node sent %r" % (
                 tag, [m.status for m in got_interims], [m.status for m in want]))
-        if resp_form(finals[0]) != resp_form(final):
-            out.append("%s: relayed as %r, node sent %r" % (tag, resp_form(finals[0]),
-                                                             resp_form(final)))
+        expect = resp_form(final)
+        if cver == b"1.0" and final.framing == "chunked":
+            # an HTTP/1.0 client cannot take chunks (RFC 9112 6.1): the same body decoded,
+            # without Transfer-Encoding and trailers, ended by the close
+            v, st, reason, fields, body, _ = expect
+            expect = (v, st, reason, [f for f in fields if f[0].lower() != b"transfer-encoding"],
+                      body, [])
+        if resp_form(finals[0]) != expect:
+            out.append("%s: relayed as %r, node sent %r" % (tag, resp_form(finals[0]), expect))
         if cver == b"1.0" and finals[0].framing == "chunked":
             out.append("%s: a chunked response to an HTTP/1.0 client (RFC 9112 6.1)" % tag)
     elif valid is None:

@@ -169,6 +169,9 @@ static const resp_case_t resp_cases[] = {
     {"HTTP/1.1 200 OK\r\nConnection: content-length, transfer-encoding\r\n"
      "Content-Length: 2\r\n\r\n",
      GW_HEAD_CONN_NONE, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n"},
+    /* chunked to an HTTP/1.0 client: decoded, ended by the close */
+    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nETag: \"e\"\r\n\r\n",
+     GW_HEAD_CONN_CLOSE_UNCHUNKED, "HTTP/1.1 200 OK\r\nETag: \"e\"\r\nConnection: close\r\n\r\n"},
     {"HTTP/1.0 200 OK\r\nServer: x\r\n\r\n", GW_HEAD_CONN_CLOSE,
      "HTTP/1.0 200 OK\r\nServer: x\r\nConnection: close\r\n\r\n"},
     {"HTTP/1.1 100 Continue\r\n\r\n", GW_HEAD_CONN_NONE, "HTTP/1.1 100 Continue\r\n\r\n"},
