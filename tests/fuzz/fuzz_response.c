@@ -81,6 +81,10 @@ static bool done(fz_conn_t *c)
 	bool skip = c->h.skip_body;
 	if (status >= 200 && (!net_http_keep_alive(&c->h) || mode(c) == GW_HEAD_CONN_CLOSE))
 		return false;
+	/* a client that reads the relayed response as the connection's last (an HTTP/1.0 one with
+	 * no Connection: keep-alive relayed) sends no other request on it */
+	if (status >= 200 && !llhttp_should_keep_alive(&c->peer->p))
+		return false;
 	net_http_next(&c->h);
 	c->h.skip_body = skip;
 	return true;
