@@ -159,6 +159,11 @@ static void on_read(net_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	cl->rb.len += (size_t)nread;
+	if (cl->cb->on_recv) {
+		cl->cb->on_recv(cl, (size_t)nread);
+		if (cl->state != NCL_EXCHANGE)
+			return;
+	}
 	advance(cl, true);
 }
 

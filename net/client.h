@@ -84,6 +84,10 @@ typedef struct net_client_cbs_s {
 	void (*on_idle_end)(net_client_t *cl, net_client_idle_t why);
 	/* The last callback: the memory may go. */
 	void (*on_close)(net_client_t *cl);
+	/* Optional (NULL: none): n > 0 bytes came from the server during an exchange, head,
+	 * framing and body alike, before they are parsed; for callers that time the first
+	 * response byte or count bytes on the wire (the bench). */
+	void (*on_recv)(net_client_t *cl, size_t n);
 } net_client_cbs_t;
 
 enum { NCL_NEW = 0, NCL_CONNECTING, NCL_READY, NCL_EXCHANGE, NCL_IDLE, NCL_FAILED, NCL_CLOSING };
