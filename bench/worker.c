@@ -54,7 +54,7 @@
 #include "net/rbuf.h"
 #include "net/tls.h"
 
-#define RBUF_CAP      (256 * 1024) /* per connection, taken when bytes first arrive */
+#define RBUF_CAP      (64 * 1024) /* per connection, taken when bytes first arrive */
 #define MAX_HEADERS   200
 #define WBUF_CAP      (64 * 1024) /* one per connection that sends bodies, made on first use */
 #define HEAD_CAP      4096
