@@ -54,7 +54,7 @@
 #include "net/rbuf.h"
 #include "net/tls.h"
 
-#define RBUF_CAP      (64 * 1024) /* per connection, taken when bytes first arrive */
+#define RBUF_CAP      (256 * 1024) /* shared: back to the spares whenever consumed */
 #define MAX_HEADERS   200
 #define WBUF_CAP      (64 * 1024) /* one per connection that sends bodies, made on first use */
 #define HEAD_CAP      4096
@@ -1336,7 +1336,8 @@ static net_client_conf_t client_conf(const bench_opts_t *o)
 	                           .head_ms = ms,
 	                           .read_ms = ms,
 	                           .buffer_size = RBUF_CAP,
-	                           .max_headers = MAX_HEADERS};
+	                           .max_headers = MAX_HEADERS,
+	                           .share_buffer = true};
 }
 
 bench_worker_t *bench_worker_new(bench_phase_t *ph, unsigned id, unsigned nconns, double rate)

@@ -316,6 +316,8 @@ static void advance(net_client_t *cl, bool progress)
 		break; /* waiting for bytes */
 	}
 	cl->in_advance = false;
+	if (cl->conf.share_buffer && !cl->lent)
+		net_rbuf_drop(&cl->rb); /* only when empty */
 	if (cl->state == NCL_EXCHANGE && !cl->taken) {
 		if (!cl->lent)
 			reading(cl);

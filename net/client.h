@@ -61,6 +61,11 @@ typedef struct net_client_conf_s {
 	uint64_t connect_ms, send_ms, head_ms, read_ms;
 	size_t buffer_size;   /* the response buffer; a response head must fit in it */
 	uint32_t max_headers; /* per response head */
+	/* The buffer goes back to the thread's spares (net/rbuf.h) whenever every byte in it was
+	 * consumed, and is taken again when bytes come: connections that read in turn then share
+	 * a few buffers that stay in cache. For callers that consume at once (the bench); the
+	 * gateway keeps its buffers. */
+	bool share_buffer;
 } net_client_conf_t;
 
 typedef struct net_client_cbs_s {

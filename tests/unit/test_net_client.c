@@ -429,6 +429,49 @@ static void test_recv_and_decoded_body(void **state)
 	teardown(&loop, &s, &p);
 }
 
+/* share_buffer: a buffer whose bytes were all consumed goes back to the spares (and comes back
+ * for the next bytes); one with lent bytes, or a partial head, stays. */
+static void test_share_buffer(void **state)
+{
+	static const char part1[] = "HTTP/1.1 200 OK\r\nContent-Le";
+	static const char part2[] = "ngth: 5\r\n\r\nhello";
+	net_client_conf_t c = conf;
+	uv_loop_t loop;
+	server_t s;
+	probe_t p;
+	(void)state;
+	c.share_buffer = true;
+	setup(&loop, &s, &p, part1, &c);
+	s.later_bytes = part2;
+	request(&p, false, "GET /s HTTP/1.1\r\nHost: x\r\n\r\n");
+	uv_timer_start(&s.later, on_later, 30, 0);
+	while (p.cl.rb.len == 0) /* the first part only: a partial head keeps its buffer */
+		uv_run(&loop, UV_RUN_ONCE);
+	assert_false(p.done);
+	assert_non_null(p.cl.rb.data);
+	run_until_stop(&p);
+	assert_true(p.done);
+	assert_true(p.reusable);
+	assert_memory_equal(p.body, "hello", 5);
+	assert_null(p.cl.rb.data); /* consumed: given back */
+	/* lent bytes keep it */
+	p.done = false;
+	p.body_len = 0;
+	p.hold = true;
+	s.answer = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc";
+	s.answer_len = strlen(s.answer);
+	request(&p, false, "GET /t HTTP/1.1\r\nHost: x\r\n\r\n");
+	run_until_stop(&p);
+	assert_int_equal(p.body_len, 3);
+	assert_non_null(p.cl.rb.data);
+	p.hold = false;
+	net_client_consumed(&p.cl);
+	assert_true(p.done);
+	assert_null(p.cl.rb.data);
+	teardown(&loop, &s, &p);
+	net_rbuf_spares_free();
+}
+
 static void test_interim_then_final(void **state)
 {
 	uv_loop_t loop;
@@ -700,6 +743,7 @@ int main(void)
 	    cmocka_unit_test(test_get_then_reuse),
 	    cmocka_unit_test(test_chunked_raw_with_trailers),
 	    cmocka_unit_test(test_recv_and_decoded_body),
+	    cmocka_unit_test(test_share_buffer),
 	    cmocka_unit_test(test_interim_then_final),
 	    cmocka_unit_test(test_head_then_stray_bytes),
 	    cmocka_unit_test(test_truncated),
