@@ -43,6 +43,7 @@
 #include "core/log.h"
 #include "gateway/access_log.h"
 #include "gateway/head.h"
+#include "gateway/internal.h"
 #include "gateway/proxy.h"
 #include "gateway/router.h"
 #include "net/splice.h"
@@ -75,8 +76,10 @@ static const lb_config_t *cfg_of(gw_conn_t *c)
 
 static void make_request_id(gw_conn_t *c)
 {
-	static uint64_t seq;
-	uint64_t x = ((uint64_t)time(NULL) << 20) ^ (++seq * 0x9E3779B97F4A7C15ULL) ^ c->id;
+	static _Thread_local uint64_t
+	    seq; /* per worker thread; the worker's index keeps them apart */
+	uint64_t n = ++seq * 1024 + c->srv->worker;
+	uint64_t x = ((uint64_t)time(NULL) << 20) ^ (n * 0x9E3779B97F4A7C15ULL) ^ c->id;
 	x ^= x >> 31;
 	x *= 0xBF58476D1CE4E5B9ULL;
 	x ^= x >> 29;
@@ -159,6 +162,9 @@ static void conn_free(gw_conn_t *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	srv->nconns--;
+	if (c->counted)
+		gw__count_put(gw__client_count());
+	GW_DEC(srv->metrics->open_conns);
 	net_http_free(&c->req);
 	net_rbuf_free(&c->rb);
 	free(c->head);
@@ -167,7 +173,7 @@ static void conn_free(gw_conn_t *c)
 	free(c->pend);
 	free(c->down_buf);
 	free(c->err_buf);
-	gw_runtime_unref(c->rt);
+	gw__runtime_unref(c->rt);
 	free(c);
 	if (srv->stopping && srv->nconns == 0)
 		gw_server_stop(srv);
@@ -213,15 +219,19 @@ static void release_upstream(gw_conn_t *c, gw_release_t how)
 			if (how == GW_UP_REUSE)
 				how = GW_UP_CLOSE;
 		}
-		gw_upstream_release(c->up, how);
+		gw__upstream_release(c->up, how);
 		c->up = NULL;
 	}
 	if (node) {
 		gw_pool_t *pool = node->pool;
-		if (pool->lbn[node->index].outstanding)
+		if (pool->lbn[node->index].outstanding) {
 			pool->lbn[node->index].outstanding--;
-		if (c->retrying && pool->retries_inflight)
+			GW_DEC(node->stats->outstanding);
+		}
+		if (c->retrying && pool->retries_inflight) {
 			pool->retries_inflight--;
+			GW_DEC(pool->series->retries_inflight);
+		}
 		c->retrying = false;
 		c->node = NULL;
 	}
@@ -235,7 +245,7 @@ static void conn_close(gw_conn_t *c, bool abort)
 	go(c, CS_CLOSING);
 }
 
-void gw_conn_force_close(gw_conn_t *c)
+void gw__conn_force_close(gw_conn_t *c)
 {
 	if (c->state != CS_HEAD || c->rb.len > c->rb.start) {
 		if (!c->status)
@@ -246,7 +256,7 @@ void gw_conn_force_close(gw_conn_t *c)
 	conn_close(c, true);
 }
 
-void gw_conn_shutdown(gw_conn_t *c)
+void gw__conn_shutdown(gw_conn_t *c)
 {
 	c->close_after = true;
 	if (c->state == CS_HEAD && c->rb.len == c->rb.start)
@@ -255,7 +265,7 @@ void gw_conn_shutdown(gw_conn_t *c)
 
 /* ---- accept and reading ----------------------------------------------------------------- */
 
-void gw_conn_accept(gw_listener_t *l)
+void gw__conn_accept(gw_listener_t *l)
 {
 	gw_server_t *srv = l->srv;
 	gw_runtime_t *rt = srv->rt;
@@ -277,6 +287,7 @@ void gw_conn_accept(gw_listener_t *l)
 		srv->conns->prev = c;
 	srv->conns = c;
 	srv->nconns++;
+	GW_INC(srv->metrics->open_conns);
 	uv_timer_init(srv->loop, &c->timer);
 	c->timer.data = c;
 	c->pending = 2;
@@ -293,7 +304,8 @@ void gw_conn_accept(gw_listener_t *l)
 		conn_close(c, false);
 		return;
 	}
-	if (srv->nconns > cfg->limits.max_connections) {
+	c->counted = gw__count_take(gw__client_count(), cfg->limits.max_connections);
+	if (!c->counted) {
 		c->t_start = uv_hrtime();
 		make_request_id(c);
 		LB_WARN("connection limit %u reached, client: %s", cfg->limits.max_connections,
@@ -428,11 +440,101 @@ static const char *absolute_target(gw_conn_t *c, const char *t, size_t n, size_t
 	return slash;
 }
 
+/* The current runtime's index of the connection's frontend (by name), or -1: the frontend is
+ * gone from the config. */
+static int current_fe(const gw_conn_t *c)
+{
+	const gw_runtime_t *rt = c->srv->rt;
+	if (c->rt == rt)
+		return (int)(c->fe - c->rt->fes);
+	for (size_t i = 0; rt && i < rt->nfes; i++)
+		if (!strcmp(rt->fes[i].conf->name, c->fe->conf->name))
+			return (int)i;
+	return -1;
+}
+
+/*
+ * Between requests a connection moves to the current runtime (after a reload), so each request
+ * follows the config current when it begins, and a reload closes no kept-alive connection
+ * (closing one races with the client's next request, which would be lost). False when its
+ * frontend is gone: the connection ends.
+ */
+static bool follow_reload(gw_conn_t *c)
+{
+	gw_runtime_t *old = c->rt;
+	int i;
+	if (c->rt == c->srv->rt)
+		return true;
+	if ((i = current_fe(c)) < 0)
+		return false;
+	c->rt = c->srv->rt;
+	c->rt->refs++;
+	c->fe = &c->rt->fes[i];
+	gw__runtime_unref(old);
+	return true;
+}
+
+/* Whether the request asks for the frontend's healthz path (GET or HEAD, any query). */
+static bool is_healthz(const gw_conn_t *c, const char *msg, const char *path, size_t path_len)
+{
+	const char *want = c->fe->conf->healthz, *t = path ? path : msg + c->req.url_off;
+	size_t n = path ? path_len : c->req.url_len, k = 0;
+	if (!want || c->req_has_body || (strcmp(c->method, "GET") && !c->is_head))
+		return false;
+	while (k < n && t[k] != '?')
+		k++;
+	return k == strlen(want) && !memcmp(t, want, k);
+}
+
+/*
+ * GET /healthz (frontends[].healthz), answered here: 200 while a pool this frontend routes to
+ * has a node up and s3lb is neither draining (SIGTERM, timeouts.shutdown_delay) nor stopping;
+ * else 503 with the reason. For an L4 tier in front: it moves new connections away first.
+ */
+static void answer_healthz(gw_conn_t *c)
+{
+	const lb_frontend_conf_t *fe = c->fe->conf;
+	const char *why = NULL;
+	bool up = false;
+	char *buf;
+	int len;
+
+	for (size_t i = 0; i < fe->nroutes && !up; i++) {
+		const gw_pool_t *p = &c->rt->pools[fe->routes[i].pool];
+		for (size_t j = 0; j < p->n && !up; j++)
+			up = p->nodes[j].state == GW_NODE_UP;
+	}
+	if (c->srv->stopping || c->srv->draining)
+		why = "stopping";
+	else if (!up)
+		why = "no node up";
+	if (!c->client_keep_alive || c->client_eof || c->srv->stopping)
+		c->close_after = true;
+	c->status = why ? 503 : 200;
+	len = asprintf(&buf,
+	               "HTTP/1.1 %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+	               "Cache-Control: no-store\r\n%s\r\n%s\n",
+	               why ? "503 Service Unavailable" : "200 OK", strlen(why ? why : "ok") + 1,
+	               c->close_after ? "Connection: close\r\n" : "",
+	               c->is_head ? ""
+	               : why      ? why
+	                          : "ok");
+	if (len < 0)
+		abort();
+	if (c->is_head) /* the same head, no body */
+		len = (int)(strstr(buf, "\r\n\r\n") + 4 - buf);
+	free(c->err_buf);
+	c->err_buf = buf;
+	c->err_len = (size_t)len;
+	go(c, CS_ERROR);
+}
+
 /* A complete head: checked, rebuilt for the nodes, routed; then CONNECT. */
 static void on_request_head(gw_conn_t *c)
 {
 	const char *msg = c->rb.data + c->rb.start;
 	const net_http_t *h = &c->req;
+	bool followed = follow_reload(c); /* a connection idle across a reload */
 	const lb_frontend_conf_t *fe = c->fe->conf;
 	const char *path = NULL;
 	size_t path_len = 0;
@@ -440,6 +542,9 @@ static void on_request_head(gw_conn_t *c)
 	const char *why;
 	int hi, ri;
 
+	if (!followed)
+		c->close_after =
+		    true; /* its frontend is gone: this request on the old rules, the last */
 	c->method = net_http_method(h);
 	c->is_head = strcmp(c->method, "HEAD") == 0;
 	c->req_has_body = net_http_has_body(h);
@@ -478,6 +583,10 @@ static void on_request_head(gw_conn_t *c)
 	}
 	/* the head lives on in c->head; release its bytes from the client buffer */
 	c->rb.start = c->rb.parsed;
+	if (is_healthz(c, msg, path, path_len)) {
+		answer_healthz(c);
+		return;
+	}
 
 	ri = gw_route(fe, &c->s3, c->host, strlen(c->host));
 	if (ri < 0) {
@@ -492,6 +601,7 @@ static void on_request_head(gw_conn_t *c)
 	if (!c->tried)
 		abort();
 	c->pool->inflight++;
+	GW_INC(c->pool->series->inflight);
 	c->inflight = true;
 	go(c, CS_CONNECT);
 }
@@ -559,7 +669,7 @@ static void attempt_failed(gw_conn_t *c, gw_err_t err, bool reached, const char 
 	if (node) {
 		/* after the release: health may mark the node down and look for its requests */
 		c->reporting = true;
-		gw_node_report(node, false, why);
+		gw__node_report(node, false, why);
 		c->reporting = false;
 	}
 	c->last_err = err;
@@ -579,7 +689,7 @@ static void attempt_failed(gw_conn_t *c, gw_err_t err, bool reached, const char 
 	send_error(c, err, true);
 }
 
-void gw_conn_node_down(gw_conn_t *c, gw_node_t *node)
+void gw__conn_node_down(gw_conn_t *c, gw_node_t *node)
 {
 	/* Health marked the node down (e.g. a stopped process that still holds its sockets): a
 	 * request waiting on it that can be retried safely moves now instead of waiting for its
@@ -637,13 +747,16 @@ static void start_attempt(gw_conn_t *c)
 	c->node = &pool->nodes[idx];
 	c->node_name = c->node->conf->name;
 	pool->lbn[idx].outstanding++;
+	GW_INC(c->node->stats->outstanding);
 	if (c->attempts++ > 0) {
 		c->retrying = !c->failover; /* failovers do not count against the budget */
-		if (c->retrying)
+		if (c->retrying) {
 			pool->retries_inflight++;
-		c->node->stats->retries++;
+			GW_INC(pool->series->retries_inflight);
+		}
+		GW_INC(c->node->stats->retries);
 	}
-	rc = gw_upstream_get(c->node, &up_ops, c, c->is_head, &up, &ready);
+	rc = gw__upstream_get(c->node, &up_ops, c, c->is_head, &up, &ready);
 	if (rc < 0) {
 		attempt_failed(c, rc == UV_EBUSY ? GW_ERR_SLOW_DOWN : GW_ERR_SERVICE_UNAVAILABLE,
 		               false, rc == UV_EBUSY ? "connection limit" : uv_strerror(rc));
@@ -736,15 +849,15 @@ static void on_up_head(gw_upstream_t *up, const net_http_t *h, const char *msg)
 		if (status >= 500) {
 			char why5[32];
 			snprintf(why5, sizeof(why5), "status %d", status);
-			c->node->stats->responses_5xx++;
+			GW_INC(c->node->stats->responses_5xx);
 			c->reporting = true;
-			gw_node_report(c->node, false, why5);
+			gw__node_report(c->node, false, why5);
 			c->reporting = false;
 		} else {
-			gw_node_report(c->node, true, NULL);
+			gw__node_report(c->node, true, NULL);
 		}
-		if (!c->client_keep_alive || c->client_eof || c->srv->stopping || c->rt->retired ||
-		    net_http_needs_eof(h) || !c->req_done)
+		if (!c->client_keep_alive || c->client_eof || c->srv->stopping ||
+		    current_fe(c) < 0 || net_http_needs_eof(h) || !c->req_done)
 			c->close_after = true;
 		if (c->close_after)
 			hc = GW_HEAD_CONN_CLOSE;
@@ -796,7 +909,7 @@ static void on_up_error(gw_upstream_t *up, net_client_err_t e, int status, const
 	case NET_CLIENT_E_SEND_TIMEOUT:
 	case NET_CLIENT_E_HEAD_TIMEOUT:
 	case NET_CLIENT_E_READ_TIMEOUT:
-		c->node->stats->errors++;
+		GW_INC(c->node->stats->errors);
 		attempt_failed(c, GW_ERR_GATEWAY_TIMEOUT, true, why);
 		return;
 	case NET_CLIENT_E_WRITE:
@@ -805,7 +918,7 @@ static void on_up_error(gw_upstream_t *up, net_client_err_t e, int status, const
 	case NET_CLIENT_E_READ:
 	case NET_CLIENT_E_CLOSED:
 	case NET_CLIENT_E_INVALID:
-		c->node->stats->errors++;
+		GW_INC(c->node->stats->errors);
 		attempt_failed(c, GW_ERR_BAD_GATEWAY, true, why);
 		return;
 	}
@@ -978,7 +1091,7 @@ static void on_splice_progress(net_splice_t *s, uint64_t n)
 	gw_conn_t *c = splice_owner(s);
 	if (c) {
 		c->bytes_out += n;
-		c->srv->metrics->spliced_bytes += n;
+		GW_ADD(c->srv->metrics->spliced_bytes, n);
 	}
 }
 
@@ -997,7 +1110,7 @@ static void splice_failed(gw_conn_t *c, net_splice_side_t side, const char *why)
 {
 	stop_splice(c);
 	if (side == NET_SPLICE_SRC) {
-		c->node->stats->errors++;
+		GW_INC(c->node->stats->errors);
 		attempt_failed(c, GW_ERR_BAD_GATEWAY, true, why);
 		return;
 	}
@@ -1061,10 +1174,10 @@ static bool try_splice(gw_conn_t *c)
 	                     cfg->timeouts.upstream_read, cfg->timeouts.client_send) < 0) {
 		free(s);
 		c->no_splice = true;
-		c->srv->metrics->splice_fallbacks++;
+		GW_INC(c->srv->metrics->splice_fallbacks);
 		return false;
 	}
-	c->srv->metrics->spliced_responses++;
+	GW_INC(c->srv->metrics->spliced_responses);
 	net_client_body_taken(&c->up->cl);
 	c->splice = s;
 	client_timer(c, C_NONE, 0); /* the splice times both sides */
@@ -1241,9 +1354,10 @@ static void end_request(gw_conn_t *c)
 	release_upstream(c, GW_UP_CLOSE);
 	if (c->inflight) {
 		c->pool->inflight--;
+		GW_DEC(c->pool->series->inflight);
 		c->inflight = false;
 	}
-	if (c->close_after || c->srv->stopping || c->rt->retired) {
+	if (c->close_after || c->srv->stopping || !follow_reload(c)) {
 		if (c->linger && !c->client_eof)
 			go(c, CS_LINGER);
 		else
@@ -1256,6 +1370,7 @@ static void end_request(gw_conn_t *c)
 /* Forgets the request that ended, keeping what the client sent after it. */
 static void reset_request(gw_conn_t *c)
 {
+	net_http_free(&c->req); /* the header index: an idle connection holds none */
 	free(c->head);
 	free(c->host);
 	free(c->tried);
@@ -1321,9 +1436,9 @@ static void go(gw_conn_t *c, int state)
 		return;
 	case CS_PROXY:
 		/* a node connection is ready: the head goes out with the body bytes at hand */
-		c->node->stats->requests++;
+		GW_INC(c->node->stats->requests);
 		if (c->up->reused)
-			c->node->stats->reused++;
+			GW_INC(c->node->stats->reused);
 		if (!c->body_t0)
 			c->body_t0 = uv_now(c->srv->loop);
 		c->timer_kind = C_NONE;
@@ -1362,6 +1477,7 @@ static void go(gw_conn_t *c, int state)
 		release_upstream(c, GW_UP_CLOSE);
 		if (c->inflight) {
 			c->pool->inflight--;
+			GW_DEC(c->pool->series->inflight);
 			c->inflight = false;
 		}
 		uv_timer_stop(&c->timer);
