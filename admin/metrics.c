@@ -294,8 +294,11 @@ void adm_render_metrics(const adm_sources_t *src, FILE *out)
 	metrics_scalar(out, "s3lb_spliced_responses_total", "counter",
 	               "Response bodies moved from the node's socket to the client's by splice(2).",
 	               m ? m->spliced_responses : 0);
+	metrics_scalar(out, "s3lb_spliced_requests_total", "counter",
+	               "Request bodies moved from the client's socket to the node's by splice(2).",
+	               m ? m->spliced_requests : 0);
 	metrics_scalar(out, "s3lb_spliced_bytes_total", "counter",
-	               "Response body bytes moved by splice(2), never copied through s3lb.",
+	               "Body bytes moved by splice(2), both directions, never copied through s3lb.",
 	               m ? m->spliced_bytes : 0);
 	metrics_scalar(
 	    out, "s3lb_splice_fallbacks_total", "counter",

@@ -142,6 +142,10 @@ static void proxy_timer(gw_conn_t *c)
 	if (c->writing_down) {
 		kind = C_SEND;
 		ms = cfg_of(c)->timeouts.client_send;
+	} else if (c->req_splice) {
+		if (c->timer_kind == C_BODY)
+			return; /* min_body_rate tripped (on_req_splice_progress): it fires */
+		/* else the splice times the body (only while it waits for the client) */
 	} else if (!c->req_done && !c->up_writing) {
 		kind = C_BODY;
 		ms = body_timeout(c);
@@ -198,6 +202,10 @@ static void stop_splice(gw_conn_t *c)
 	if (c->splice) {
 		net_splice_close(c->splice); /* frees itself when closed */
 		c->splice = NULL;
+	}
+	if (c->req_splice) {
+		net_splice_close(c->req_splice);
+		c->req_splice = NULL;
 	}
 }
 
@@ -390,8 +398,8 @@ static void on_client_read(net_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 
 static void client_read_start(gw_conn_t *c)
 {
-	if (c->state == CS_CLOSING || c->state == CS_ERROR)
-		return;
+	if (c->state == CS_CLOSING || c->state == CS_ERROR || c->req_splice)
+		return; /* while the request body is spliced, the splice reads the client */
 	if (net_sock_read_start(&c->sock, on_client_alloc, on_client_read) < 0)
 		conn_close(c, false);
 }
@@ -550,6 +558,7 @@ static void on_request_head(gw_conn_t *c)
 	c->req_has_body = net_http_has_body(h);
 	c->req_done = h->msg_done; /* a body-less request ends with its head */
 	c->client_keep_alive = net_http_keep_alive(h);
+	c->req_minor = (uint8_t)net_http_minor(h); /* kept: a spliced body resets the parser */
 	c->bytes_in = h->head_len;
 	make_request_id(c);
 	client_timer(c, C_NONE, 0);
@@ -842,7 +851,7 @@ static void on_up_head(gw_upstream_t *up, const net_http_t *h, const char *msg)
 			attempt_failed(c, GW_ERR_BAD_GATEWAY, true, "sent too many 1xx responses");
 			return;
 		}
-		if (net_http_minor(&c->req) == 0)
+		if (c->req_minor == 0)
 			return; /* HTTP/1.0 has no interim responses (RFC 9110 15.2) */
 	} else {
 		c->status = status;
@@ -861,7 +870,7 @@ static void on_up_head(gw_upstream_t *up, const net_http_t *h, const char *msg)
 			c->close_after = true;
 		if (c->close_after)
 			hc = GW_HEAD_CONN_CLOSE;
-		else if (net_http_minor(&c->req) == 0)
+		else if (c->req_minor == 0)
 			hc = GW_HEAD_CONN_KEEP_ALIVE;
 	}
 	gw_head_response(h, msg, hc, &out, &len);
@@ -938,9 +947,13 @@ static const gw_upstream_ops_t up_ops = {
 
 /* Request side: parses the body bytes at hand and writes what is parsed to the node (the head
  * first, with the first body bytes when they are there). False when the request failed. */
+static bool try_req_splice(gw_conn_t *c);
+
 static bool pump_request(gw_conn_t *c)
 {
 	net_rbuf_t *rb = &c->rb;
+	if (c->req_splice)
+		return true;
 	for (;;) {
 		uv_buf_t b[2];
 		unsigned nb = 0;
@@ -975,6 +988,8 @@ static bool pump_request(gw_conn_t *c)
 			if (c->req_done && !c->req_sent) {
 				c->req_sent = true;
 				net_client_request_done(&c->up->cl);
+			} else if (!c->req_done) {
+				(void)try_req_splice(c);
 			}
 			return true;
 		}
@@ -1150,6 +1165,139 @@ static const net_splice_cbs_t splice_cbs = {
     .on_close = on_splice_closed,
 };
 
+/* ---- the request body by splice ------------------------------------------------------------ */
+
+static gw_conn_t *req_splice_owner(net_splice_t *s)
+{
+	gw_conn_t *c = s->data;
+	return c && c->req_splice == s ? c : NULL;
+}
+
+static void on_req_splice_progress(net_splice_t *s, uint64_t n)
+{
+	gw_conn_t *c = req_splice_owner(s);
+	if (!c)
+		return;
+	c->body_rx += n;
+	c->bytes_in += n;
+	c->body_released = true; /* no retry: the node has body bytes */
+	c->client_moved = true;
+	GW_ADD(c->srv->metrics->spliced_bytes, n);
+	/* limits.min_body_rate as in the copying path, checked as bytes come (the splice's own
+	 * stall timer runs only while it waits for the client: a node slow to take the body is
+	 * not the client's fault) */
+	if (!c->resp_started && !body_timeout(c))
+		client_timer(c, C_BODY, 1);
+}
+
+static void on_req_splice_done(net_splice_t *s)
+{
+	gw_conn_t *c = req_splice_owner(s);
+	if (!c)
+		return;
+	net_splice_close(s);
+	c->req_splice = NULL;
+	net_http_body_skipped(&c->req); /* every byte of the body went around the parser */
+	c->req_done = true;
+	c->req_sent = true;
+	net_client_request_done(&c->up->cl);
+	client_timer(c, C_NONE, 0);
+	client_read_start(c); /* a pipelined request, or the client's close */
+	if (c->state == CS_PROXY)
+		proxy_next(c);
+}
+
+/* A client that goes away mid-body: the node never completes the request (reset), the client's
+ * connection ends. A node that fails to take it: as a failed write in the copying path. */
+static void req_splice_failed(gw_conn_t *c, net_splice_side_t side, const char *why, bool timeout)
+{
+	net_splice_close(c->req_splice);
+	c->req_splice = NULL;
+	if (side == NET_SPLICE_DST) {
+		if (timeout)
+			GW_INC(c->node->stats->errors);
+		attempt_failed(c, timeout ? GW_ERR_GATEWAY_TIMEOUT : GW_ERR_SERVICE_UNAVAILABLE,
+		               true, why);
+		return;
+	}
+	LB_INFO("client %s mid-request body, client: %s, received: %" PRIu64 " bytes, "
+	        "request_id: %s",
+	        why, c->client_ip, c->body_rx, c->reqid);
+	release_upstream(c, GW_UP_ABORT);
+	if (timeout && !c->resp_started) {
+		send_error(c, GW_ERR_REQUEST_TIMEOUT, true);
+		return;
+	}
+	if (!c->status)
+		c->status = 499;
+	gw_access_log(c);
+	conn_close(c, true);
+}
+
+static void on_req_splice_error(net_splice_t *s, net_splice_side_t side, int err)
+{
+	gw_conn_t *c = req_splice_owner(s);
+	if (c)
+		req_splice_failed(
+		    c, side, side == NET_SPLICE_SRC && err == UV_EOF ? "closed" : uv_strerror(err),
+		    false);
+}
+
+static void on_req_splice_stall(net_splice_t *s, net_splice_side_t side)
+{
+	gw_conn_t *c = req_splice_owner(s);
+	if (c)
+		req_splice_failed(c, side, side == NET_SPLICE_SRC ? "body timeout" : "send timeout",
+		                  true);
+}
+
+static void on_splice_closed(net_splice_t *s);
+
+static const net_splice_cbs_t req_splice_cbs = {
+    .on_progress = on_req_splice_progress,
+    .on_done = on_req_splice_done,
+    .on_error = on_req_splice_error,
+    .on_stall = on_req_splice_stall,
+    .on_close = on_splice_closed,
+};
+
+/*
+ * The request side: once the head and every body byte read so far are written to the node, the
+ * rest of a large Content-Length body goes from the client's socket to the node's through a pipe,
+ * when both are plain TCP. Reading the client stops meanwhile (the splice reads it); the client's
+ * timer keeps limits.min_body_rate; the node's response, should it come early, is relayed as
+ * usual. True when it started.
+ */
+static bool try_req_splice(gw_conn_t *c)
+{
+	const lb_config_t *cfg = cfg_of(c);
+	uint64_t left = net_http_body_left(&c->req);
+	uv_os_fd_t cfd, nfd;
+	net_splice_t *s;
+	if (!cfg->limits.splice_min || c->no_req_splice || c->req_splice || c->splice ||
+	    c->sock.tls || c->up->cl.sock.tls || !c->head_sent || c->up_writing || c->req_done ||
+	    c->resp_started || c->rb.len != c->rb.parsed || c->rb.writing ||
+	    left < cfg->limits.splice_min || uv_fileno((uv_handle_t *)&c->sock.tcp, &cfd) != 0 ||
+	    uv_fileno((uv_handle_t *)&c->up->cl.sock.tcp, &nfd) != 0)
+		return false;
+	if (!(s = malloc(sizeof(*s))))
+		abort();
+	/* the source's stall timer is timeouts.client_body between bytes; min_body_rate is
+	 * checked on progress */
+	if (net_splice_start(c->srv->loop, s, &req_splice_cbs, c, cfd, nfd, left,
+	                     cfg->timeouts.client_body, cfg->timeouts.upstream_read) < 0) {
+		free(s);
+		c->no_req_splice = true;
+		GW_INC(c->srv->metrics->splice_fallbacks);
+		return false;
+	}
+	GW_INC(c->srv->metrics->spliced_requests);
+	c->req_splice = s;
+	net_sock_read_stop(&c->sock);
+	client_timer(c, C_NONE, 0); /* the splice times both sides */
+	return true;
+}
+
 /*
  * Once the head and the bytes that came with it are written, the rest of a large Content-Length
  * body goes from the node's socket to the client's through a pipe (net/splice.h), when both are
@@ -1190,7 +1338,7 @@ static void finish_response(gw_conn_t *c)
 {
 	/* reused only when the node saw a persistent request: the Connection header is never
 	 * relayed, so an HTTP/1.0 request ends its connection at the node */
-	bool reuse = c->up_reusable && c->req_sent && net_http_minor(&c->req) == 1;
+	bool reuse = c->up_reusable && c->req_sent && c->req_minor == 1;
 	if (!c->req_done)
 		c->close_after = true; /* the rest of the body is still coming: no way to go on */
 	release_upstream(c, reuse ? GW_UP_REUSE : GW_UP_CLOSE);
@@ -1387,6 +1535,7 @@ static void reset_request(gw_conn_t *c)
 	c->head_sent = c->up_writing = c->up_head = c->body_released = false;
 	c->req_done = c->req_sent = false;
 	c->resp_started = c->resp_done = c->up_reusable = c->linger = c->no_splice = false;
+	c->no_req_splice = false;
 	c->span = NULL;
 	c->status = 0;
 	c->bytes_in = c->bytes_out = 0;

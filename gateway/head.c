@@ -60,6 +60,12 @@ static bool token_other_than_chunked(const char *t, size_t n, const void *arg)
 	return !name_eq(t, n, "chunked");
 }
 
+static bool any_token(const char *t, size_t n, const void *arg)
+{
+	(void)t, (void)n, (void)arg;
+	return true;
+}
+
 typedef struct {
 	const char *msg;
 	const net_hdr_t *hd;
@@ -152,6 +158,9 @@ bool gw_head_check_request(const net_http_t *h, const char *msg, gw_err_t *err, 
 		if (each_token(h, msg, "transfer-encoding", token_other_than_chunked, NULL))
 			return refuse(err, why, GW_ERR_NOT_IMPLEMENTED,
 			              "transfer coding other than chunked");
+		/* llhttp frames an empty one as no body while a node may not: never relay it */
+		if (!each_token(h, msg, "transfer-encoding", any_token, NULL))
+			return refuse(err, why, GW_ERR_INVALID_REQUEST, "empty Transfer-Encoding");
 	}
 	if (memchr(msg + h->url_off, '#', h->url_len))
 		return refuse(err, why, GW_ERR_INVALID_REQUEST, "fragment in the request target");

@@ -252,13 +252,16 @@ struct gw_conn_s {
 	size_t pend_len, pend_cap;
 	const char *span; /* body bytes lent by the node connection, waiting to go */
 	size_t span_len;
-	struct net_splice_s *splice; /* the rest of the body going around user space, or NULL */
-	bool no_splice;              /* splicing failed to start for this response: copy */
-	bool writing_down;           /* a write to the client is in flight */
-	char *down_buf;              /* ... with these head bytes (pend detached) */
-	bool down_span;              /* ... and the span */
-	bool down_err;               /* ... or our error response */
-	char *err_buf;               /* one of our error responses */
+	struct net_splice_s *splice;     /* the rest of the body going around user space, or NULL */
+	struct net_splice_s *req_splice; /* ... of the request body, client to node, or NULL */
+	bool no_req_splice;              /* splicing the request body failed to start: copy */
+	uint8_t req_minor;               /* the request's HTTP/1.x minor version */
+	bool no_splice;                  /* splicing failed to start for this response: copy */
+	bool writing_down;               /* a write to the client is in flight */
+	char *down_buf;                  /* ... with these head bytes (pend detached) */
+	bool down_span;                  /* ... and the span */
+	bool down_err;                   /* ... or our error response */
+	char *err_buf;                   /* one of our error responses */
 	size_t err_len;
 	size_t linger_bytes; /* bytes dropped while lingering */
 };
