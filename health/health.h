@@ -8,8 +8,7 @@
  * allows it) and s3 (a SigV4-signed HEAD of a canary object). Passive reports from the gateway
  * eject a node after consecutive failures (never the last usable node of a pool); it comes back
  * only through active probes, after a back-off that doubles with each ejection. An operator's
- * drain
- * overrides both.
+ * drain overrides both.
  */
 #ifndef S3LB_HEALTH_HEALTH_H
 #define S3LB_HEALTH_HEALTH_H
