@@ -147,7 +147,9 @@ static void on_connection(uv_stream_t *server, int status)
 {
 	gw_listener_t *l = server->data;
 	if (status < 0) {
-		LB_WARN("accept on %s: %s", l->addr, uv_strerror(status));
+		char msg[256];
+		if (net_sock_accept_error(server, status, msg, sizeof(msg)))
+			LB_WARN("accept on %s: %s", l->addr, msg);
 		return;
 	}
 	l->srv->metrics->conns_accepted++;
@@ -179,7 +181,7 @@ static int listener_open(gw_server_t *srv, const lb_addr_t *addr, bool admin, gw
 	rc = uv_tcp_bind(&l->tcp, (const struct sockaddr *)&addr->ss,
 	                 addr->ss.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
 	if (rc == 0)
-		rc = uv_listen((uv_stream_t *)&l->tcp, 1024, on_connection);
+		rc = net_sock_listen((uv_stream_t *)&l->tcp, 1024, on_connection);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot listen on %s: %s", addr->text, uv_strerror(rc));
 		uv_close((uv_handle_t *)&l->tcp, on_listener_closed);
