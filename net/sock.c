@@ -460,11 +460,14 @@ bool net_sock_accept_error(uv_stream_t *server, int status, char *msg, size_t ms
 	return true;
 }
 
+int (*net__tcp_init)(uv_loop_t *loop, uv_tcp_t *tcp) = uv_tcp_init;
+
 static int sock_init(uv_loop_t *loop, net_sock_t *s)
 {
 	int rc;
 	memset(s, 0, sizeof(*s));
-	if ((rc = uv_tcp_init(loop, &s->tcp)) < 0)
+	/* on failure handles stays 0: net_sock_close then has no handle to close */
+	if ((rc = net__tcp_init(loop, &s->tcp)) < 0)
 		return rc;
 	libuv_reserve_off(loop);
 	s->tcp.data = s;
@@ -740,6 +743,13 @@ void net_sock_close(net_sock_t *s, net_sock_close_cb cb)
 	s->closing = true;
 	s->reading = false;
 	s->close_cb = cb;
+	if (s->handles == 0) {
+		/* uv_tcp_init failed: nothing was opened, nothing can be pending; the owner still
+		 * gets its one close_cb (here, from inside this call) */
+		if (cb)
+			cb(s);
+		return;
+	}
 	if (s->tls)
 		tls_close(s);
 	if (s->abort_on_close) {

@@ -108,7 +108,12 @@ bool net_sock_accept_error(uv_stream_t *server, int status, char *msg, size_t ms
 /* Connections refused or accept errors since start, every thread together. */
 uint64_t net_sock_accept_errors(net_accept_reason_t r);
 
-/* Accepts a connection from server into s (initialised here). tls_ctx NULL: plain. */
+/* Internal: uv_tcp_init, replaced by tests to make it fail. */
+extern int (*net__tcp_init)(uv_loop_t *loop, uv_tcp_t *tcp);
+
+/* Accepts a connection from server into s (initialised here). tls_ctx NULL: plain. On an error
+ * s must still be closed with net_sock_close (its close_cb comes at once when the TCP handle
+ * could not even be initialised). */
 __attribute__((warn_unused_result)) int net_sock_accept(uv_stream_t *server, net_sock_t *s,
                                                         net_tls_ctx_t *tls_ctx);
 
