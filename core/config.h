@@ -1,5 +1,5 @@
 /*
- * The operator's config, loaded from one YAML file with libcyaml and validated into this
+ * The operator's config, loaded from one YAML file (libyaml) and validated into this
  * immutable form. A loaded config is never changed: SIGHUP loads a new one and swaps it;
  * the old one is freed when its last user (a connection) lets go (see lb_config_ref/unref).
  *
@@ -140,6 +140,9 @@ typedef struct lb_frontend_conf_s {
 	size_t ndomains;
 	bool x_forwarded_for; /* default true: append the client address */
 	bool x_real_ip;       /* default false */
+	/* `healthz:` a path answered by the gateway itself (200 while a pool it routes to has a
+	 * node up and s3lb is not stopping, else 503), for an L4 tier in front; NULL: off */
+	char *healthz;
 	lb_route_conf_t *routes;
 	size_t nroutes;
 	int line;
@@ -172,6 +175,9 @@ typedef struct lb_timeouts_s {
 	uint64_t upstream_read;    /* stall while reading a response body. default 60s */
 	uint64_t upstream_idle;    /* pooled idle connection lifetime. default 30s */
 	uint64_t shutdown_grace;   /* SIGTERM: time for in-flight requests. default 30s */
+	/* SIGTERM: how long healthz answers 503 while everything else is served as before, so that
+	 * an L4 tier moves new connections away before the listeners close. default 0 */
+	uint64_t shutdown_delay;
 } lb_timeouts_t;
 
 typedef struct lb_log_conf_s {
@@ -225,7 +231,8 @@ typedef struct lb_config_s {
 	size_t nfrontends;
 	lb_dr_conf_t *dr; /* `dr:` list, may be empty */
 	size_t ndr;
-	char *dr_state; /* `dr_state:` file recording which IPVS entries s3lb created,
+	unsigned workers; /* `workers:` event loops (threads), 0 = auto: one per CPU s3lb may use */
+	char *dr_state;   /* `dr_state:` file recording which IPVS entries s3lb created,
 	                 * default /run/s3lb/ipvs-owned */
 	unsigned refs;  /* see lb_config_ref; 1 after load */
 } lb_config_t;

@@ -42,6 +42,7 @@ static int on_message_begin(llhttp_t *p)
 	h->trailer_bytes = 0;
 	h->ntrailers = 0;
 	h->in_field = false;
+	h->ext_len = 0;
 	return 0;
 }
 
@@ -165,6 +166,30 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 	return 0;
 }
 
+/*
+ * Chunk extensions are relayed raw, so what llhttp lets through reaches the node: it accepts an
+ * empty name or value (";=b", ";a="), which RFC 9112 7.1.1 does not, and a node may read such a
+ * chunk line differently. Names and values may come in pieces; the complete callbacks check.
+ */
+static int on_chunk_ext_part(llhttp_t *p, const char *at, size_t len)
+{
+	(void)at;
+	H(p)->ext_len += len;
+	return 0;
+}
+
+static int on_chunk_ext_complete(llhttp_t *p)
+{
+	net_http_t *h = H(p);
+	if (h->ext_len == 0) {
+		h->err = NET_HTTP_E_INVALID;
+		h->why = "empty chunk extension name or value";
+		return HPE_USER;
+	}
+	h->ext_len = 0;
+	return 0;
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
 	net_http_t *h = H(p);
@@ -180,22 +205,30 @@ static int on_message_complete(llhttp_t *p)
 	return HPE_PAUSED;
 }
 
+/* One settings table for every parser: it holds only callbacks (per-parser state is in
+ * net_http_t), and a copy in each parser would cost 240 bytes per connection. */
+static const llhttp_settings_t settings = {
+    .on_message_begin = on_message_begin,
+    .on_method = on_method,
+    .on_url = on_url,
+    .on_status = on_status,
+    .on_header_field = on_header_field,
+    .on_header_field_complete = on_header_field_complete,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_chunk_extension_name = on_chunk_ext_part,
+    .on_chunk_extension_value = on_chunk_ext_part,
+    .on_chunk_extension_name_complete = on_chunk_ext_complete,
+    .on_chunk_extension_value_complete = on_chunk_ext_complete,
+    .on_message_complete = on_message_complete,
+};
+
 void net_http_init(net_http_t *h, llhttp_type_t type, uint32_t max_headers, uint64_t max_head)
 {
 	memset(h, 0, sizeof(*h));
-	llhttp_settings_init(&h->settings);
-	h->settings.on_message_begin = on_message_begin;
-	h->settings.on_method = on_method;
-	h->settings.on_url = on_url;
-	h->settings.on_status = on_status;
-	h->settings.on_header_field = on_header_field;
-	h->settings.on_header_field_complete = on_header_field_complete;
-	h->settings.on_header_value = on_header_value;
-	h->settings.on_header_value_complete = on_header_value_complete;
-	h->settings.on_headers_complete = on_headers_complete;
-	h->settings.on_body = on_body;
-	h->settings.on_message_complete = on_message_complete;
-	llhttp_init(&h->p, type, &h->settings);
+	llhttp_init(&h->p, type, &settings);
 	h->max_headers = max_headers;
 	h->max_head = max_head;
 }
@@ -216,6 +249,7 @@ void net_http_next(net_http_t *h)
 	h->trailer_bytes = 0;
 	h->ntrailers = 0;
 	h->in_field = false;
+	h->ext_len = 0;
 	h->why = NULL;
 }
 

@@ -76,7 +76,8 @@ def main():
            f"passive: {{ failures: 3, backoff: 2s, max_backoff: 8s }} }}\n"
            f"    nodes:\n      - {{ name: n4, addr: {n4.addr} }}\n"
            f"frontends:\n  - name: s3\n    listen: [127.0.0.1:{port}]\n    domains: [s3.local]\n"
-           f"    routes:\n      - {{ bucket: solo, pool: solo }}\n      - {{ pool: p }}\n")
+           f"    routes:\n      - {{ bucket: solo, pool: solo }}\n      - {{ pool: p }}\n"
+           f"workers: {tp.WORKERS}\n")
     lb = tp.S3lb(cfg)
     try:
         tp.wait_port(port)
