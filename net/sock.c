@@ -40,6 +40,7 @@
 #include <sys/socket.h>
 #include <assert.h>
 #include <string.h>
+#include <time.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -356,16 +357,17 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 /* ---- listening at the fd limit ------------------------------------------------------------ */
 
 /*
- * The fd given up to refuse connections at EMFILE: per thread, like the loop that uses it, and
- * only once this thread listens. Rule: whenever libuv may call accept(2), either the reserve is
- * held or one fd is free; otherwise EMFILE comes back at once from every accept and libuv calls
- * the connection callback again and again without returning to the loop. So the refusal gives
- * the reserve up and leaves the slot free; the loop's check handle (net_sockq) takes it back
- * after the poll phase; a connection that libuv accepts into the free slot before that is itself
- * refused when the reserve cannot be taken back; an outgoing connect fails with UV_EMFILE.
+ * The fd given up to refuse connections at EMFILE: one per process (the fd table is the
+ * process's; any worker's loop may give it up or take it back), once the process listens. Rule:
+ * whenever libuv may call accept(2), either the reserve is held or one fd is free; otherwise EMFILE
+ * comes back at once from every accept and libuv calls the connection callback again and again
+ * without returning to the loop. So the refusal gives the reserve up and leaves the slot free; the
+ * loop's check handle (net_sockq) takes it back after the poll phase; a connection that libuv
+ * accepts into the free slot before that is itself refused when the reserve cannot be taken back;
+ * an outgoing connect fails with UV_EMFILE.
  */
-static _Thread_local int reserve_fd = -1;
-static _Thread_local bool reserve_wanted;
+static _Atomic int reserve_fd = -1;
+static _Atomic bool reserve_wanted;
 static _Atomic uint64_t accept_errors[NET_ACCEPT_NREASONS];
 /* Rate limit of the log line, every thread together: the second of the last line, and what was
  * refused since then without a line. */
@@ -386,10 +388,14 @@ uint64_t net_sock_accept_errors(net_accept_reason_t r)
 /* false: this thread listens and the reserve cannot be held (no fd free). */
 static bool reserve_take(void)
 {
-	if (!reserve_wanted || reserve_fd >= 0)
+	int fd, none = -1;
+	if (!atomic_load(&reserve_wanted) || atomic_load(&reserve_fd) >= 0)
 		return true;
-	reserve_fd = open("/", O_RDONLY | O_CLOEXEC);
-	return reserve_fd >= 0;
+	if ((fd = open("/", O_RDONLY | O_CLOEXEC)) < 0)
+		return false;
+	if (!atomic_compare_exchange_strong(&reserve_fd, &none, fd))
+		close(fd); /* another thread took it back first */
+	return true;
 }
 
 /* libuv keeps a reserve of its own for the same purpose, but refuses with it silently, before
@@ -424,17 +430,20 @@ bool net_sock_accept_error(uv_stream_t *server, int status, char *msg, size_t ms
 	net_accept_reason_t r = status == UV_EMFILE   ? NET_ACCEPT_EMFILE
 	                        : status == UV_ENFILE ? NET_ACCEPT_ENFILE
 	                                              : NET_ACCEPT_OTHER;
-	uint64_t n = 1, sec = uv_now(server->loop) / 1000 + 1, last, total;
+	uint64_t n = 1, sec, last, total;
+	struct timespec now;
 	struct rlimit rl = {0, 0};
 	uv_os_fd_t fd;
 
+	/* one clock for every thread: each loop's uv_now has its own origin */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	sec = (uint64_t)now.tv_sec + 1;
 	libuv_reserve_off(server->loop);
-	if (r != NET_ACCEPT_OTHER && reserve_fd >= 0 &&
-	    uv_fileno((uv_handle_t *)server, &fd) == 0) {
+	int spare = r != NET_ACCEPT_OTHER ? atomic_exchange(&reserve_fd, -1) : -1;
+	if (spare >= 0 && uv_fileno((uv_handle_t *)server, &fd) == 0) {
 		/* What nginx and libuv do: free one fd, accept and close what waits. The slot stays
 		 * free until the check handle takes the reserve back (see above). */
-		close(reserve_fd);
-		reserve_fd = -1;
+		close(spare);
 		n = 0;
 		for (;;) {
 			int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);

@@ -84,7 +84,7 @@ void net_sockq_close(net_sockq_t *q);
  * a reserve fd, accepts and closes every pending connection and says nothing to the program: the
  * clients are refused and no log or metric shows it. net_sock_listen takes that over: it gives
  * libuv's reserve up (every net_sock_t does again: libuv reopens it in uv_tcp_init) and keeps
- * one of its own (one per thread), so the connection callback gets
+ * one of its own (one per process), so the connection callback gets
  * UV_EMFILE / UV_ENFILE and hands it to net_sock_accept_error, which refuses the pending
  * connections the same way, counts them and says when to log (at most one line a second). The
  * kernel's listen queue keeps clients until then; without the reserve (another thread took the
