@@ -291,7 +291,9 @@ static void on_connection(uv_stream_t *server, int status)
 {
 	gw_listener_t *l = server->data;
 	if (status < 0) {
-		LB_WARN("accept on %s: %s", l->addr, uv_strerror(status));
+		char msg[256];
+		if (net_sock_accept_error(server, status, msg, sizeof(msg)))
+			LB_WARN("accept on %s: %s", l->addr, msg);
 		return;
 	}
 	GW_INC(l->srv->metrics->conns_accepted);
@@ -321,7 +323,7 @@ static gw_listener_t *listener_adopt(gw_server_t *srv, const char *addr, bool ad
 	uv_tcp_init(srv->loop, &l->tcp);
 	l->tcp.data = l;
 	if ((rc = uv_tcp_open(&l->tcp, fd)) < 0 ||
-	    (rc = uv_listen((uv_stream_t *)&l->tcp, 1024, on_connection)) < 0) {
+	    (rc = net_sock_listen((uv_stream_t *)&l->tcp, 1024, on_connection)) < 0) {
 		/* only for a descriptor that is not a listening socket: a bug, said loudly */
 		LB_ERR("listener %s: %s", addr, uv_strerror(rc));
 		uv_close((uv_handle_t *)&l->tcp, on_listener_closed);
