@@ -18,6 +18,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/support/guard.h"
+
 #include "bench/resp.h"
 
 typedef struct {
@@ -29,20 +31,6 @@ typedef struct {
 	bool error;
 	size_t used_total; /* bytes consumed when the response ended */
 } result_t;
-
-static const char *guarded(const char *in, size_t len, void **map, size_t *maplen)
-{
-	long pg = sysconf(_SC_PAGESIZE);
-	size_t pages = (len + (size_t)pg - 1) / (size_t)pg + 1;
-	char *m = mmap(NULL, pages * (size_t)pg, PROT_READ | PROT_WRITE,
-	               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	assert_true(m != MAP_FAILED);
-	assert_int_equal(mprotect(m + (pages - 1) * (size_t)pg, (size_t)pg, PROT_NONE), 0);
-	*map = m;
-	*maplen = pages * (size_t)pg;
-	memcpy(m + (pages - 1) * (size_t)pg - len, in, len);
-	return m + (pages - 1) * (size_t)pg - len;
-}
 
 static void on_body(void *ud, const char *p, size_t len)
 {
@@ -165,9 +153,9 @@ static void every_split(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const case_t *c = &cases[i];
-		size_t len = strlen(c->in), maplen, *cuts = calloc(len + 1, sizeof(size_t));
-		void *map;
-		const char *in = guarded(c->in, len, &map, &maplen);
+		size_t len = strlen(c->in), *cuts = calloc(len + 1, sizeof(size_t));
+		test_guard_t g;
+		const char *in = test_guard(&g, c->in, len);
 		char how[32];
 		assert_non_null(cuts);
 		for (size_t cut = 0; cut <= len; cut++) {
@@ -178,7 +166,7 @@ static void every_split(void **state)
 		for (size_t k = 0; k < len; k++)
 			cuts[k] = k + 1;
 		one(c, in, len, cuts, len, "byte by byte");
-		munmap(map, maplen);
+		test_unguard(&g);
 		free(cuts);
 	}
 }

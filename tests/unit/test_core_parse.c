@@ -15,34 +15,24 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/support/guard.h"
+
 #include "core/parse.h"
 
-static char *guard_base;
-static size_t guard_page;
-
-static int setup(void **state)
-{
-	guard_page = (size_t)sysconf(_SC_PAGESIZE);
-	guard_base =
-	    mmap(NULL, 2 * guard_page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (guard_base == MAP_FAILED)
-		return -1;
-	return mprotect(guard_base + guard_page, guard_page, PROT_NONE);
-}
+static test_guard_t guard;
 
 static int teardown(void **state)
 {
-	return munmap(guard_base, 2 * guard_page);
+	(void)state;
+	test_unguard(&guard);
+	return 0;
 }
 
 /* A copy of s whose NUL is the last byte before the guard page. */
 static const char *guarded(const char *s)
 {
-	size_t n = strlen(s) + 1;
-	char *p = guard_base + guard_page - n;
-
-	memcpy(p, s, n);
-	return p;
+	test_unguard(&guard);
+	return test_guard(&guard, s, strlen(s) + 1);
 }
 
 typedef struct num_case_s {
@@ -364,5 +354,5 @@ int main(void)
 	    cmocka_unit_test(test_addr_sockaddr),    cmocka_unit_test(test_addr_round_trip),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, NULL, teardown);
 }

@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/support/guard.h"
+
 /* Included to reach the statics (build_request, parse_reply, extack_text, describe). */
 #include "dsr/ipvs.c"
 
@@ -516,15 +518,11 @@ static void test_parse_truncated_everywhere(void **state)
 	    {cap_dest_a, sizeof(cap_dest_a), DSR_OP_DEST_DUMP},
 	    {cap_info, sizeof(cap_info), DSR_OP_INFO},
 	};
-	long page = sysconf(_SC_PAGESIZE);
-	uint8_t *map = mmap(NULL, (size_t)page * 2, PROT_READ | PROT_WRITE,
-	                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	assert_true(map != MAP_FAILED);
-	assert_int_equal(mprotect(map + page, (size_t)page, PROT_NONE), 0);
 	for (size_t m = 0; m < NELEM(msgs); m++) {
 		for (size_t len = NLMSG_HDRLEN; len <= msgs[m].len; len += 4) {
-			uint8_t *p = map + page - len; /* 4-aligned: len is a multiple of 4 */
-			memcpy(p, msgs[m].bytes, len);
+			test_guard_t g;
+			/* 4-aligned: len is a multiple of 4 */
+			uint8_t *p = (uint8_t *)test_guard(&g, msgs[m].bytes, len);
 			((struct nlmsghdr *)p)->nlmsg_len = (uint32_t)len;
 			dsr_info_t info;
 			reply_t r = {.op = msgs[m].op, .svc_af = AF_INET, .info = &info};
@@ -535,9 +533,9 @@ static void test_parse_truncated_everywhere(void **state)
 				assert_true(rc == 0 || rc == -EPROTO);
 			free(r.svcs);
 			free(r.dests);
+			test_unguard(&g);
 		}
 	}
-	munmap(map, (size_t)page * 2);
 }
 
 /* Builds a reply like the kernel's around one service or destination nest. */

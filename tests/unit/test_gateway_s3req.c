@@ -10,35 +10,9 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/support/guard.h"
+
 #include "gateway/s3req.h"
-
-/*
- * Copies of the inputs that end exactly where an inaccessible page begins, without a
- * terminator: a parser that reads one byte too far crashes instead of passing.
- */
-typedef struct {
-	char *map;
-	size_t map_len;
-	const char *data;
-} guarded_t;
-
-static void guard(guarded_t *g, const char *s, size_t len)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t pages = (len + page - 1) / page + 1;
-	g->map_len = pages * page;
-	g->map = mmap(NULL, g->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	assert_true(g->map != MAP_FAILED);
-	assert_int_equal(mprotect(g->map + g->map_len - page, page, PROT_NONE), 0);
-	char *dst = g->map + g->map_len - page - len;
-	memcpy(dst, s, len);
-	g->data = dst;
-}
-
-static void unguard(guarded_t *g)
-{
-	munmap(g->map, g->map_len);
-}
 
 static char *const no_domains[] = {NULL};
 static char *const one_domain[] = {"s3.local"};
@@ -198,11 +172,11 @@ static void test_table(void **state)
 	assert_true(sizeof(cases) / sizeof(cases[0]) >= 40);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const s3req_case_t *c = &cases[i];
-		guarded_t m, t, h;
+		test_guard_t m, t, h;
 		size_t host_len = c->host != NULL ? strlen(c->host) : 0;
-		guard(&m, c->method, strlen(c->method));
-		guard(&t, c->target, strlen(c->target));
-		guard(&h, c->host != NULL ? c->host : "", host_len);
+		test_guard(&m, c->method, strlen(c->method));
+		test_guard(&t, c->target, strlen(c->target));
+		test_guard(&h, c->host != NULL ? c->host : "", host_len);
 
 		gw_s3req_t r;
 		memset(&r, 0xa5, sizeof(r)); /* the parser must set every field */
@@ -233,9 +207,9 @@ static void test_table(void **state)
 				assert_true(r.key > t.data &&
 				            r.key + r.key_len <= t.data + strlen(c->target));
 		}
-		unguard(&m);
-		unguard(&t);
-		unguard(&h);
+		test_unguard(&m);
+		test_unguard(&t);
+		test_unguard(&h);
 	}
 }
 
@@ -269,13 +243,13 @@ static void test_query_has(void **state)
 {
 	for (size_t i = 0; i < sizeof(query_cases) / sizeof(query_cases[0]); i++) {
 		const query_case_t *c = &query_cases[i];
-		guarded_t t;
-		guard(&t, c->target, strlen(c->target));
+		test_guard_t t;
+		test_guard(&t, c->target, strlen(c->target));
 		bool got = gw_query_has(t.data, strlen(c->target), c->name);
 		if (got != c->want)
 			fail_msg("query row %zu: \"%s\" has \"%s\": got %d, want %d", i, c->target,
 			         c->name, got, c->want);
-		unguard(&t);
+		test_unguard(&t);
 	}
 }
 

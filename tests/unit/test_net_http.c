@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/support/guard.h"
+
 #include "net/http.h"
 
 typedef struct {
@@ -37,21 +39,6 @@ typedef struct {
 	net_http_err_t err;
 } result_t;
 
-/* Copies `in` to the end of a page whose next page is inaccessible. */
-static char *guarded(const char *in, size_t len, void **map, size_t *maplen)
-{
-	long pg = sysconf(_SC_PAGESIZE);
-	size_t pages = (len + (size_t)pg - 1) / (size_t)pg + 1;
-	char *m = mmap(NULL, pages * (size_t)pg, PROT_READ | PROT_WRITE,
-	               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	assert_true(m != MAP_FAILED);
-	assert_int_equal(mprotect(m + (pages - 1) * (size_t)pg, (size_t)pg, PROT_NONE), 0);
-	*map = m;
-	*maplen = pages * (size_t)pg;
-	memcpy(m + (pages - 1) * (size_t)pg - len, in, len);
-	return m + (pages - 1) * (size_t)pg - len;
-}
-
 /* One parser fed the way conn.c feeds it: the bytes that "arrived" so far, offsets from the
  * message start, the message kept in place. */
 typedef struct {
@@ -60,8 +47,7 @@ typedef struct {
 	const char *buf;
 	size_t len, start, parsed, head_end;
 	bool skip_body;
-	void *map;
-	size_t maplen;
+	test_guard_t guard;
 	result_t *res;
 } driver_t;
 
@@ -74,7 +60,7 @@ static void driver_init(driver_t *d, llhttp_type_t type, const char *in, size_t 
 	d->len = len;
 	d->skip_body = skip_body;
 	d->res = res;
-	d->buf = guarded(in, len, &d->map, &d->maplen);
+	d->buf = test_guard(&d->guard, in, len);
 	net_http_init(&d->h, type, 8, 1024);
 	d->h.skip_body = skip_body;
 }
@@ -156,7 +142,7 @@ static void driver_end(driver_t *d)
 		}
 	}
 	net_http_free(&d->h);
-	munmap(d->map, d->maplen);
+	test_unguard(&d->guard);
 }
 
 /*
