@@ -23,7 +23,9 @@
 #include "core/log.h"
 #include "core/version.h"
 #include "gateway/proxy.h"
+#include "gateway/workers.h"
 #include "net/rbuf.h"
+#include "net/splice.h"
 #include "dsr/director.h"
 #include "health/health.h"
 
@@ -67,7 +69,8 @@ static int cmd_check(const char *path)
 /* ---- the glue: health/ drives the gateway's pools and the IPVS weights ------------------- */
 
 typedef struct director_s {
-	gw_server_t *srv;
+	gw_workers_t *ws;
+	gw_server_t *srv; /* worker 0: the current config, health's node states */
 	hc_t *hc;
 	dsr_director_t *dsr; /* NULL until a config has `dr:` services */
 	adm_t *adm;
@@ -111,7 +114,7 @@ static void dsr_update(director_t *d, const lb_config_t *cfg)
 static void on_health_event(void *arg, const hc_event_t *ev)
 {
 	director_t *d = arg;
-	gw_server_node_state(d->srv, ev->pool, ev->node, to_gw(ev->to));
+	gw_workers_node_state(d->ws, ev->pool, ev->node, to_gw(ev->to));
 	if (d->srv->rt)
 		dsr_update(d, d->srv->rt->cfg);
 }
@@ -154,11 +157,17 @@ static void on_stopped(void *arg)
 static int cmd_run(const char *path)
 {
 	lb_config_t *cfg;
-	gw_server_t srv;
 	uv_loop_t loop;
 	hc_t *hc;
 	director_t dir = {0};
+	gw_hooks_t hooks = {.arg = &dir,
+	                    .passive = hook_passive,
+	                    .reloading = hook_reloading,
+	                    .reloaded = hook_reloaded,
+	                    .admin_accept = hook_admin_accept,
+	                    .admin_stop = hook_admin_stop};
 	char err[1024];
+	unsigned n;
 	int rc;
 
 	if (lb_config_load(path, &cfg, err, sizeof(err)) < 0) {
@@ -184,40 +193,32 @@ static int cmd_run(const char *path)
 		uv_loop_close(&loop);
 		return 1;
 	}
-	if (gw_server_init(&srv, &loop, cfg, err, sizeof(err)) < 0) {
-		LB_ERR("%s", err);
-		hc_close(hc);
-		gw_server_stop(&srv);
-		uv_run(&loop, UV_RUN_DEFAULT);
-		uv_loop_close(&loop);
-		gw_metrics_free(srv.metrics);
-		free(srv.config_path);
-		return 1;
-	}
-	dir.srv = &srv;
 	dir.hc = hc;
 	dir.loop = &loop;
-	dir.adm = adm_new(&srv, hc);
-	srv.hooks = (gw_hooks_t){.arg = &dir,
-	                         .passive = hook_passive,
-	                         .reloading = hook_reloading,
-	                         .reloaded = hook_reloaded,
-	                         .admin_accept = hook_admin_accept,
-	                         .admin_stop = hook_admin_stop};
+	n = gw_workers_wanted(cfg->workers);
+	if (gw_workers_start(&loop, cfg, n, &hooks, on_stopped, &dir, &dir.ws, err, sizeof(err)) <
+	    0) {
+		LB_ERR("%s", err);
+		hc_close(hc);
+		uv_run(&loop, UV_RUN_DEFAULT);
+		uv_loop_close(&loop);
+		return 1;
+	}
+	dir.srv = gw_workers_main(dir.ws);
+	dir.adm = adm_new(dir.srv, hc);
+	adm_set_workers(dir.adm, dir.ws);
 	if (hc_subscribe(hc, on_health_event, &dir) < 0)
 		abort();
-	dsr_update(&dir, cfg);
+	dsr_update(&dir, dir.srv->rt->cfg);
 	LB_INFO("s3lb %s started with %s", S3LB_VERSION, path);
-	srv.on_stop = on_stopped;
-	srv.on_stop_arg = &dir;
 	uv_run(&loop, UV_RUN_DEFAULT);
 	rc = uv_loop_close(&loop);
 	if (rc != 0)
 		LB_WARN("loop closed with handles open: %s", uv_strerror(rc));
 	adm_free(dir.adm);
+	gw_workers_free(dir.ws);
 	net_rbuf_spares_free();
-	gw_metrics_free(srv.metrics);
-	free(srv.config_path);
+	net_splice_pipes_close();
 	return 0;
 }
 

@@ -17,6 +17,8 @@ typedef struct adm_s adm_t;
 
 /* What it reports on and drains: srv (required) and hc (NULL: no drain, no health figures). */
 adm_t *adm_new(gw_server_t *srv, hc_t *hc);
+/* The gateway runs as these workers (gateway/workers.h): counters are their sum. */
+void adm_set_workers(adm_t *a, gw_workers_t *ws);
 /* IPVS came into use (dsr/director.h): /status shows its table from now on. */
 void adm_set_director(adm_t *a, dsr_director_t *dsr);
 /* A connection is waiting on the admin listener `listener` (bound to addr, for log lines). */

@@ -156,8 +156,9 @@ static const struct {
     [G_IDLE] = {"s3lb_upstream_idle_connections", "Idle kept-alive connections to a node."},
 };
 
-/* Gauges of the current runtime's nodes. */
-static void metrics_node_gauge(FILE *out, const gw_runtime_t *rt, gauge_t which)
+/* Gauges of the current runtime's nodes (connections: every worker's and runtime's). */
+static void metrics_node_gauge(FILE *out, const gw_runtime_t *rt, const gw_metrics_t *m,
+                               gauge_t which)
 {
 	static const gw_node_state_t states[] = {GW_NODE_UP, GW_NODE_DOWN, GW_NODE_DRAINING};
 	const char *name = node_gauges[which].name;
@@ -169,9 +170,12 @@ static void metrics_node_gauge(FILE *out, const gw_runtime_t *rt, gauge_t which)
 			const gw_node_t *n = &p->nodes[j];
 			const char *pool = p->conf->name, *node = n->conf->name;
 			if (which != G_STATE) {
-				uint32_t v = which == G_UP     ? n->state == GW_NODE_UP
-				             : which == G_OPEN ? n->nconns
-				                               : n->nidle;
+				const gw_node_stats_t *s =
+				    m ? gw_metrics_node_find(m, pool, node) : NULL;
+				uint64_t v = which == G_UP     ? n->state == GW_NODE_UP
+				             : !s              ? 0
+				             : which == G_OPEN ? s->open
+				                               : s->idle;
 				adm_prom_u64(
 				    out, name,
 				    (const char *const[]){"pool", pool, "node", node, NULL}, v);
@@ -257,7 +261,8 @@ static void metrics_health(FILE *out, hc_t *hc)
 void adm_render_metrics(const adm_sources_t *src, FILE *out)
 {
 	const gw_server_t *srv = src->srv;
-	const gw_metrics_t *m = srv->metrics;
+	bool owned;
+	const gw_metrics_t *m = adm_metrics(src, &owned);
 
 	if (m) {
 		metrics_requests(out, m);
@@ -265,9 +270,24 @@ void adm_render_metrics(const adm_sources_t *src, FILE *out)
 		metrics_node_counters(out, m);
 	}
 	for (gauge_t g = G_UP; g <= G_IDLE; g++)
-		metrics_node_gauge(out, srv->rt, g);
+		metrics_node_gauge(out, srv->rt, m, g);
+	metrics_scalar(out, "s3lb_workers", "gauge", "Event loops (threads) serving clients.",
+	               src->ws ? gw_workers_count(src->ws) : 1);
+	if (src->ws) {
+		adm_prom_family(
+		    out, "s3lb_worker_connections_accepted_total", "counter",
+		    "Connections accepted by each worker (admin included on worker 0).");
+		for (unsigned k = 0; k < gw_workers_count(src->ws); k++) {
+			char w[16];
+			snprintf(w, sizeof(w), "%u", k);
+			adm_prom_u64(out, "s3lb_worker_connections_accepted_total",
+			             (const char *const[]){"worker", w, NULL},
+			             GW_GET(gw_workers_metrics_of(src->ws, k)->conns_accepted));
+		}
+	}
 	metrics_scalar(out, "s3lb_open_connections", "gauge",
-	               "Open client connections (admin connections not included).", srv->nconns);
+	               "Open client connections (admin connections not included).",
+	               m ? m->open_conns : 0);
 	metrics_scalar(out, "s3lb_connections_accepted_total", "counter",
 	               "Connections accepted on every listener, admin included.",
 	               m ? m->conns_accepted : 0);
@@ -288,4 +308,6 @@ void adm_render_metrics(const adm_sources_t *src, FILE *out)
 	               m ? m->reload_errors : 0);
 	if (src->hc)
 		metrics_health(out, src->hc);
+	if (owned)
+		gw_metrics_free((gw_metrics_t *)m);
 }

@@ -6,15 +6,18 @@
 #ifndef S3LB_ADMIN_RENDER_H
 #define S3LB_ADMIN_RENDER_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "dsr/director.h"
 #include "gateway/proxy.h"
+#include "gateway/workers.h"
 #include "health/health.h"
 
 /* What the admin listener reports on. hc and dsr may be NULL (no health, no IPVS). */
 typedef struct adm_sources_s {
-	gw_server_t *srv;
+	gw_server_t *srv; /* worker 0 (or the only server): config and node states */
+	gw_workers_t *ws; /* every worker, whose counters are summed; NULL: srv's alone */
 	hc_t *hc;
 	dsr_director_t *dsr; /* NULL until the config has `dr:` services */
 } adm_sources_t;
@@ -23,5 +26,7 @@ typedef struct adm_sources_s {
 char *adm_render_status(const adm_sources_t *src, size_t *len);
 /* The /metrics text, written to out. */
 void adm_render_metrics(const adm_sources_t *src, FILE *out);
+/* The counters to show: the workers' sum (*owned = true: the caller frees it) or srv's. */
+const gw_metrics_t *adm_metrics(const adm_sources_t *src, bool *owned);
 
 #endif

@@ -374,6 +374,11 @@ adm_t *adm_new(gw_server_t *srv, hc_t *hc)
 	return a;
 }
 
+void adm_set_workers(adm_t *a, gw_workers_t *ws)
+{
+	a->src.ws = ws;
+}
+
 void adm_set_director(adm_t *a, dsr_director_t *dsr)
 {
 	a->src.dsr = dsr;

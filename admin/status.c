@@ -43,12 +43,20 @@ static void node_health(yyjson_mut_doc *d, yyjson_mut_val *node, const hc_info_t
 	add_str(d, h, "last_probe_error", i->last_probe_error);
 }
 
+const gw_metrics_t *adm_metrics(const adm_sources_t *src, bool *owned)
+{
+	*owned = src->ws != NULL;
+	return src->ws ? gw_workers_metrics(src->ws) : src->srv->metrics;
+}
+
 static void status_node(yyjson_mut_doc *d, yyjson_mut_val *arr, const adm_sources_t *src,
-                        const gw_pool_t *p, size_t j)
+                        const gw_metrics_t *m, const gw_pool_t *p, size_t j)
 {
 	const gw_node_t *n = &p->nodes[j];
 	static const gw_node_stats_t zero;
-	const gw_node_stats_t *s = n->stats ? n->stats : &zero;
+	const gw_node_stats_t *found =
+	    m ? gw_metrics_node_find(m, p->conf->name, n->conf->name) : NULL;
+	const gw_node_stats_t *s = found ? found : &zero;
 	yyjson_mut_val *o = yyjson_mut_arr_add_obj(d, arr);
 	const hc_info_t *i = src->hc ? hc_info(src->hc, p->conf->name, n->conf->name) : NULL;
 
@@ -56,9 +64,10 @@ static void status_node(yyjson_mut_doc *d, yyjson_mut_val *arr, const adm_source
 	add_str(d, o, "addr", n->conf->addr.text);
 	yyjson_mut_obj_add_uint(d, o, "weight", n->conf->weight);
 	yyjson_mut_obj_add_str(d, o, "state", gw_node_state_name(n->state));
-	yyjson_mut_obj_add_uint(d, o, "outstanding", p->lbn ? p->lbn[j].outstanding : 0);
-	yyjson_mut_obj_add_uint(d, o, "conns", n->nconns);
-	yyjson_mut_obj_add_uint(d, o, "idle", n->nidle);
+	/* gauges of every worker and runtime; consecutive failures: worker 0's */
+	yyjson_mut_obj_add_uint(d, o, "outstanding", s->outstanding);
+	yyjson_mut_obj_add_uint(d, o, "conns", s->open);
+	yyjson_mut_obj_add_uint(d, o, "idle", s->idle);
 	yyjson_mut_obj_add_uint(d, o, "consecutive_failures", n->consecutive_failures);
 	yyjson_mut_obj_add_uint(d, o, "requests", s->requests);
 	yyjson_mut_obj_add_uint(d, o, "responses_5xx", s->responses_5xx);
@@ -175,7 +184,8 @@ char *adm_render_status(const adm_sources_t *src, size_t *len)
 {
 	const gw_server_t *srv = src->srv;
 	const gw_runtime_t *rt = srv->rt;
-	const gw_metrics_t *m = srv->metrics;
+	bool owned;
+	const gw_metrics_t *m = adm_metrics(src, &owned);
 	uint64_t now = srv->loop ? uv_now(srv->loop) : srv->started_ms;
 	yyjson_mut_doc *d = yyjson_mut_doc_new(NULL);
 	yyjson_mut_val *root, *pools, *fes;
@@ -188,7 +198,17 @@ char *adm_render_status(const adm_sources_t *src, size_t *len)
 	yyjson_mut_obj_add_str(d, root, "version", S3LB_VERSION);
 	yyjson_mut_obj_add_uint(d, root, "uptime_s",
 	                        now > srv->started_ms ? (now - srv->started_ms) / 1000 : 0);
-	yyjson_mut_obj_add_uint(d, root, "connections", srv->nconns);
+	yyjson_mut_obj_add_uint(d, root, "workers", src->ws ? gw_workers_count(src->ws) : 1);
+	if (src->ws) {
+		yyjson_mut_val *per = yyjson_mut_obj_add_arr(d, root, "per_worker");
+		for (unsigned k = 0; k < gw_workers_count(src->ws); k++) {
+			const gw_metrics_t *wm = gw_workers_metrics_of(src->ws, k);
+			yyjson_mut_val *o = yyjson_mut_arr_add_obj(d, per);
+			yyjson_mut_obj_add_uint(d, o, "connections", GW_GET(wm->open_conns));
+			yyjson_mut_obj_add_uint(d, o, "accepted", GW_GET(wm->conns_accepted));
+		}
+	}
+	yyjson_mut_obj_add_uint(d, root, "connections", m ? m->open_conns : 0);
 	add_str(d, root, "config", srv->config_path);
 	yyjson_mut_obj_add_uint(d, root, "reloads", m ? m->reloads : 0);
 	yyjson_mut_obj_add_uint(d, root, "reload_errors", m ? m->reload_errors : 0);
@@ -198,11 +218,12 @@ char *adm_render_status(const adm_sources_t *src, size_t *len)
 		yyjson_mut_val *po = yyjson_mut_arr_add_obj(d, pools), *nodes;
 		add_str(d, po, "name", p->conf->name);
 		yyjson_mut_obj_add_str(d, po, "balance", lb_balance_name(p->conf->balance));
-		yyjson_mut_obj_add_uint(d, po, "inflight", p->inflight);
-		yyjson_mut_obj_add_uint(d, po, "retries_inflight", p->retries_inflight);
+		const gw_pool_series_t *ps = m ? gw_metrics_pool_find(m, p->conf->name) : NULL;
+		yyjson_mut_obj_add_uint(d, po, "inflight", ps ? ps->inflight : 0);
+		yyjson_mut_obj_add_uint(d, po, "retries_inflight", ps ? ps->retries_inflight : 0);
 		nodes = yyjson_mut_obj_add_arr(d, po, "nodes");
 		for (size_t j = 0; j < p->n; j++)
-			status_node(d, nodes, src, p, j);
+			status_node(d, nodes, src, m, p, j);
 	}
 	fes = yyjson_mut_obj_add_arr(d, root, "frontends");
 	for (size_t i = 0; rt && i < rt->nfes; i++)
@@ -215,5 +236,7 @@ char *adm_render_status(const adm_sources_t *src, size_t *len)
 	if (!out)
 		abort(); /* only on allocation failure */
 	yyjson_mut_doc_free(d);
+	if (owned)
+		gw_metrics_free((gw_metrics_t *)m);
 	return out;
 }

@@ -1,17 +1,21 @@
 /*
- * The operator's config: YAML -> libcyaml (schema below) -> raw structs of strings ->
- * validation -> the immutable lb_config_t of config.h.
+ * The operator's config: YAML -> one libyaml event pass -> a tree of nodes and the line of
+ * every key path -> the key tables below -> the immutable lb_config_t of config.h.
  *
- * Every scalar is loaded as a string and converted here, so each bad value gets one message in
- * one format ("FILE:LINE: key: message") instead of libcyaml's lenient number and boolean
- * parsing (it reads "010" as 8 and "ture" as false). libcyaml checks the structure: unknown
- * keys, a list where a mapping belongs, and so on; its messages arrive through the log callback
- * with a backtrace, which is turned back into a key path.
+ * Every key is declared once, in the table of its section (ckey_t: name, type, where it is
+ * stored, default, limits). The tables drive each step: the structure check (unknown keys, a
+ * list where a mapping belongs, ...), defaults, conversion and range checks of single values,
+ * the dump that `s3lb check` prints, and tests/unit/test_core_config.c's check that
+ * docs/config.md documents exactly these keys. What a table cannot say (names that must be
+ * unique, required lists, keys that depend on each other, references to pools) is the code
+ * of its section, the `check` hook, which runs after the section's plain keys are converted.
  *
- * libcyaml does not keep line numbers, so before it runs, one libyaml event pass over the same
- * bytes records the line of every key and list entry under its path ("pools[0].nodes[1].addr").
- * That pass also rejects what libcyaml would report badly or not at all: syntax errors,
- * duplicate keys, complex keys, unknown aliases and extra documents.
+ * Every scalar is read as a string and converted here, so each bad value gets one message in
+ * one format ("FILE:LINE: key: message"), with YAML's own lenient readings refused ("010",
+ * "ture"). The event pass records the line of every key and list entry under its path
+ * ("pools[0].nodes[1].addr"), and rejects syntax errors, duplicate keys, complex keys, unknown
+ * aliases and extra documents. An alias shares the anchored subtree; inside it, lines fall back
+ * to the line of the alias.
  *
  * The `health:` section is the one place where a value is inherited: each node gets a deep copy
  * of its pool's section with the node's own keys laid over it, and the result is checked as a
@@ -34,7 +38,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cyaml/cyaml.h>
 #include <yaml.h>
 
 #include "core/config.h"
@@ -48,472 +51,9 @@
 /* The relay buffer also holds a node's response head, which is parsed whole: S3 allows 2 KB of
  * user metadata (x-amz-meta-*), returned on every GET and HEAD, beside the usual headers. */
 #define MIN_BUF_SIZE (4u << 10)
-
-/* ---------------------------------------------------------------------------------------- */
-/* Raw form: what libcyaml fills in. Every scalar is a string, NULL when the key is absent.   */
-
-typedef struct raw_admin_s {
-	char *listen;
-	char *token_file;
-	char *token; /* refused with a message: the token belongs in token_file */
-	char **allowed_hosts;
-	unsigned allowed_hosts_count;
-	char **allowed_origins;
-	unsigned allowed_origins_count;
-} raw_admin_t;
-
-typedef struct raw_log_s {
-	char *level;
-	char *access;
-	char *error;
-} raw_log_t;
-
-typedef struct raw_limits_s {
-	char *max_connections;
-	char *max_header_size;
-	char *max_headers;
-	char *buffer_size;
-	char *min_body_rate;
-	char *splice_min;
-} raw_limits_t;
-
-typedef struct raw_timeouts_s {
-	char *client_header;
-	char *client_idle;
-	char *client_body;
-	char *client_send;
-	char *upstream_connect;
-	char *upstream_header;
-	char *upstream_read;
-	char *upstream_idle;
-	char *shutdown_grace;
-} raw_timeouts_t;
-
-typedef struct raw_health_http_s {
-	char *method;
-	char *path;
-	char *host;
-	char **expect;
-	unsigned expect_count;
-} raw_health_http_t;
-
-typedef struct raw_health_s3_s {
-	char *bucket;
-	char *key;
-	char *access_key;
-	char *secret_key;
-	char *region;
-} raw_health_s3_t;
-
-typedef struct raw_health_passive_s {
-	char *failures;
-	char *backoff;
-	char *max_backoff;
-} raw_health_passive_t;
-
-/* The pool's `health:` section, and a node's (the keys it lays over the pool's). */
-typedef struct raw_health_s {
-	char *kind;
-	char *interval;
-	char *fast_interval;
-	char *timeout;
-	char *rise;
-	char *fall;
-	char *jitter;
-	raw_health_http_t http;
-	raw_health_s3_t s3;
-	raw_health_passive_t passive;
-} raw_health_t;
-
-typedef struct raw_node_s {
-	char *name;
-	char *addr;
-	char *weight;
-	raw_health_t health;
-} raw_node_t;
-
-typedef struct raw_upstream_tls_s {
-	char *enabled;
-	char *ca;
-	char *verify;
-	char *server_name;
-} raw_upstream_tls_t;
-
-typedef struct raw_pool_s {
-	char *name;
-	char *balance;
-	char *retries;
-	char *retry_budget;
-	char *max_conns_per_node;
-	char *max_idle_per_node;
-	raw_upstream_tls_t tls;
-	raw_health_t health;
-	raw_node_t *nodes;
-	unsigned nodes_count;
-} raw_pool_t;
-
-typedef struct raw_frontend_tls_s {
-	char *cert;
-	char *key;
-} raw_frontend_tls_t;
-
-typedef struct raw_route_s {
-	char *bucket;
-	char **op;
-	unsigned op_count;
-	char *host;
-	char *pool;
-} raw_route_t;
-
-typedef struct raw_frontend_s {
-	char *name;
-	char **listen;
-	unsigned listen_count;
-	raw_frontend_tls_t tls;
-	char **domains;
-	unsigned domains_count;
-	char *x_forwarded_for;
-	char *x_real_ip;
-	raw_route_t *routes;
-	unsigned routes_count;
-} raw_frontend_t;
-
-typedef struct raw_dr_s {
-	char *vip;
-	char *fwmark;
-	char *family;
-	char *port;
-	char *pool;
-	char *scheduler;
-	char *mh_fallback;
-	char *mh_port;
-	char *persistence;
-	char *upper_threshold;
-	char *lower_threshold;
-} raw_dr_t;
-
-typedef struct raw_config_s {
-	raw_admin_t admin;
-	raw_log_t log;
-	raw_limits_t limits;
-	raw_timeouts_t timeouts;
-	raw_pool_t *pools;
-	unsigned pools_count;
-	raw_frontend_t *frontends;
-	unsigned frontends_count;
-	char *dr_state;
-	raw_dr_t *dr;
-	unsigned dr_count;
-} raw_config_t;
-
-/* ---------------------------------------------------------------------------------------- */
-/* The libcyaml schema. Every key is optional here; what is required is checked on convert, */
-/* where the message can say what is missing and where.                                      */
-
-#define STR(type, member)                                                                          \
-	CYAML_FIELD_STRING_PTR(#member, CYAML_FLAG_OPTIONAL, type, member, 0, CYAML_UNLIMITED)
-#define MAP(type, member, fields)                                                                  \
-	CYAML_FIELD_MAPPING(#member, CYAML_FLAG_OPTIONAL, type, member, fields)
-#define SEQ(type, member, entry)                                                                   \
-	CYAML_FIELD_SEQUENCE(#member, CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, type, member,      \
-	                     entry, 0, CYAML_UNLIMITED)
-
-static const cyaml_schema_value_t string_entry = {
-    CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 0, CYAML_UNLIMITED),
-};
-
-static const cyaml_schema_field_t admin_schema[] = {
-    STR(raw_admin_t, listen),
-    STR(raw_admin_t, token_file),
-    STR(raw_admin_t, token),
-    SEQ(raw_admin_t, allowed_hosts, &string_entry),
-    SEQ(raw_admin_t, allowed_origins, &string_entry),
-    CYAML_FIELD_END,
-};
-
-static const cyaml_schema_field_t log_schema[] = {
-    STR(raw_log_t, level),
-    STR(raw_log_t, access),
-    STR(raw_log_t, error),
-    CYAML_FIELD_END,
-};
-
-static const cyaml_schema_field_t limits_schema[] = {
-    STR(raw_limits_t, max_connections),
-    STR(raw_limits_t, max_header_size),
-    STR(raw_limits_t, max_headers),
-    STR(raw_limits_t, buffer_size),
-    STR(raw_limits_t, min_body_rate),
-    STR(raw_limits_t, splice_min),
-    CYAML_FIELD_END,
-};
-
-static const cyaml_schema_field_t timeouts_schema[] = {
-    STR(raw_timeouts_t, client_header),    STR(raw_timeouts_t, client_idle),
-    STR(raw_timeouts_t, client_body),      STR(raw_timeouts_t, client_send),
-    STR(raw_timeouts_t, upstream_connect), STR(raw_timeouts_t, upstream_header),
-    STR(raw_timeouts_t, upstream_read),    STR(raw_timeouts_t, upstream_idle),
-    STR(raw_timeouts_t, shutdown_grace),   CYAML_FIELD_END,
-};
-
-static const cyaml_schema_field_t health_http_schema[] = {
-    STR(raw_health_http_t, method),
-    STR(raw_health_http_t, path),
-    STR(raw_health_http_t, host),
-    SEQ(raw_health_http_t, expect, &string_entry),
-    CYAML_FIELD_END,
-};
-
-static const cyaml_schema_field_t health_s3_schema[] = {
-    STR(raw_health_s3_t, bucket),     STR(raw_health_s3_t, key),
-    STR(raw_health_s3_t, access_key), STR(raw_health_s3_t, secret_key),
-    STR(raw_health_s3_t, region),     CYAML_FIELD_END,
-};
-
-static const cyaml_schema_field_t health_passive_schema[] = {
-    STR(raw_health_passive_t, failures),
-    STR(raw_health_passive_t, backoff),
-    STR(raw_health_passive_t, max_backoff),
-    CYAML_FIELD_END,
-};
-
-static const cyaml_schema_field_t health_schema[] = {
-    STR(raw_health_t, kind),
-    STR(raw_health_t, interval),
-    STR(raw_health_t, fast_interval),
-    STR(raw_health_t, timeout),
-    STR(raw_health_t, rise),
-    STR(raw_health_t, fall),
-    STR(raw_health_t, jitter),
-    MAP(raw_health_t, http, health_http_schema),
-    MAP(raw_health_t, s3, health_s3_schema),
-    MAP(raw_health_t, passive, health_passive_schema),
-    CYAML_FIELD_END,
-};
-
-static const cyaml_schema_field_t node_schema[] = {
-    STR(raw_node_t, name),   STR(raw_node_t, addr),
-    STR(raw_node_t, weight), MAP(raw_node_t, health, health_schema),
-    CYAML_FIELD_END,
-};
-
-static const cyaml_schema_value_t node_entry = {
-    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, raw_node_t, node_schema),
-};
-
-static const cyaml_schema_field_t upstream_tls_schema[] = {
-    STR(raw_upstream_tls_t, enabled),
-    STR(raw_upstream_tls_t, ca),
-    STR(raw_upstream_tls_t, verify),
-    STR(raw_upstream_tls_t, server_name),
-    CYAML_FIELD_END,
-};
-
-static const cyaml_schema_field_t pool_schema[] = {
-    STR(raw_pool_t, name),
-    STR(raw_pool_t, balance),
-    STR(raw_pool_t, retries),
-    STR(raw_pool_t, retry_budget),
-    STR(raw_pool_t, max_conns_per_node),
-    STR(raw_pool_t, max_idle_per_node),
-    MAP(raw_pool_t, tls, upstream_tls_schema),
-    MAP(raw_pool_t, health, health_schema),
-    SEQ(raw_pool_t, nodes, &node_entry),
-    CYAML_FIELD_END,
-};
-
-static const cyaml_schema_value_t pool_entry = {
-    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, raw_pool_t, pool_schema),
-};
-
-static const cyaml_schema_field_t frontend_tls_schema[] = {
-    STR(raw_frontend_tls_t, cert),
-    STR(raw_frontend_tls_t, key),
-    CYAML_FIELD_END,
-};
-
-static const cyaml_schema_field_t route_schema[] = {
-    STR(raw_route_t, bucket), SEQ(raw_route_t, op, &string_entry),
-    STR(raw_route_t, host),   STR(raw_route_t, pool),
-    CYAML_FIELD_END,
-};
-
-static const cyaml_schema_value_t route_entry = {
-    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, raw_route_t, route_schema),
-};
-
-static const cyaml_schema_field_t frontend_schema[] = {
-    STR(raw_frontend_t, name),
-    SEQ(raw_frontend_t, listen, &string_entry),
-    MAP(raw_frontend_t, tls, frontend_tls_schema),
-    SEQ(raw_frontend_t, domains, &string_entry),
-    STR(raw_frontend_t, x_forwarded_for),
-    STR(raw_frontend_t, x_real_ip),
-    SEQ(raw_frontend_t, routes, &route_entry),
-    CYAML_FIELD_END,
-};
-
-static const cyaml_schema_value_t frontend_entry = {
-    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, raw_frontend_t, frontend_schema),
-};
-
-static const cyaml_schema_field_t dr_schema[] = {
-    STR(raw_dr_t, vip),
-    STR(raw_dr_t, fwmark),
-    STR(raw_dr_t, family),
-    STR(raw_dr_t, port),
-    STR(raw_dr_t, pool),
-    STR(raw_dr_t, scheduler),
-    STR(raw_dr_t, mh_fallback),
-    STR(raw_dr_t, mh_port),
-    STR(raw_dr_t, persistence),
-    STR(raw_dr_t, upper_threshold),
-    STR(raw_dr_t, lower_threshold),
-    CYAML_FIELD_END,
-};
-
-static const cyaml_schema_value_t dr_entry = {
-    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, raw_dr_t, dr_schema),
-};
-
-static const cyaml_schema_field_t top_schema[] = {
-    MAP(raw_config_t, admin, admin_schema),
-    MAP(raw_config_t, log, log_schema),
-    MAP(raw_config_t, limits, limits_schema),
-    MAP(raw_config_t, timeouts, timeouts_schema),
-    SEQ(raw_config_t, pools, &pool_entry),
-    SEQ(raw_config_t, frontends, &frontend_entry),
-    STR(raw_config_t, dr_state),
-    SEQ(raw_config_t, dr, &dr_entry),
-    CYAML_FIELD_END,
-};
-
-static const cyaml_schema_value_t top_value = {
-    CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, raw_config_t, top_schema),
-};
-
-/* ---------------------------------------------------------------------------------------- */
-/* Numeric and boolean keys: one table row each drives conversion, defaults and the dump.    */
-
-typedef enum { V_COUNT, V_PERCENT, V_SIZE, V_DURATION, V_BOOL } value_kind_t;
-
-typedef struct field_s {
-	const char *key;
-	value_kind_t kind;
-	size_t raw_off; /* char * in the raw struct */
-	size_t off;     /* uint32_t (count, percent), uint64_t (size, duration) or bool */
-	uint64_t def;
-	uint64_t min;
-	uint64_t max;
-} field_t;
-
-/* The key `m` of `raw` stored as `om` of `out`; FIELD when both are named alike. */
-#define FIELD_TO(raw, m, out, om, kind, def, min, max)                                             \
-	{                                                                                          \
-#m, kind, offsetof(raw, m), offsetof(out, om), def, min, max                       \
-	}
-#define FIELD(raw, out, m, kind, def, min, max) FIELD_TO(raw, m, out, m, kind, def, min, max)
-
-static const field_t limits_fields[] = {
-    FIELD(raw_limits_t, lb_limits_t, max_connections, V_COUNT, 10000, 1, UINT32_MAX),
-    FIELD(raw_limits_t, lb_limits_t, max_header_size, V_SIZE, 16 << 10, 1, MAX_BUF_SIZE),
-    FIELD(raw_limits_t, lb_limits_t, max_headers, V_COUNT, 100, 1, UINT32_MAX),
-    FIELD(raw_limits_t, lb_limits_t, buffer_size, V_SIZE, 64 << 10, MIN_BUF_SIZE, MAX_BUF_SIZE),
-    FIELD(raw_limits_t, lb_limits_t, min_body_rate, V_SIZE, 4 << 10, 0, MAX_BUF_SIZE),
-    FIELD(raw_limits_t, lb_limits_t, splice_min, V_SIZE, 128 << 10, 0, UINT64_MAX),
-};
-
-#define TIMEOUT(m, def) FIELD(raw_timeouts_t, lb_timeouts_t, m, V_DURATION, def, 1, UINT64_MAX)
-static const field_t timeouts_fields[] = {
-    TIMEOUT(client_header, 10000), TIMEOUT(client_idle, 60000),     TIMEOUT(client_body, 60000),
-    TIMEOUT(client_send, 60000),   TIMEOUT(upstream_connect, 2000), TIMEOUT(upstream_header, 60000),
-    TIMEOUT(upstream_read, 60000), TIMEOUT(upstream_idle, 30000),   TIMEOUT(shutdown_grace, 30000),
-};
-
-static const field_t pool_fields[] = {
-    FIELD(raw_pool_t, lb_pool_conf_t, retries, V_COUNT, 2, 0, UINT32_MAX),
-    FIELD_TO(raw_pool_t, retry_budget, lb_pool_conf_t, retry_budget_pct, V_PERCENT, 20, 0, 100),
-    FIELD(raw_pool_t, lb_pool_conf_t, max_conns_per_node, V_COUNT, 512, 1, UINT32_MAX),
-    FIELD(raw_pool_t, lb_pool_conf_t, max_idle_per_node, V_COUNT, 64, 0, UINT32_MAX),
-};
-
-static const field_t upstream_tls_fields[] = {
-    FIELD(raw_upstream_tls_t, lb_upstream_tls_t, enabled, V_BOOL, 0, 0, 1),
-    FIELD(raw_upstream_tls_t, lb_upstream_tls_t, verify, V_BOOL, 1, 0, 1),
-};
-
-#define MAX_JITTER 50
-static const field_t health_fields[] = {
-    FIELD(raw_health_t, lb_health_conf_t, interval, V_DURATION, 1000, 1, UINT64_MAX),
-    FIELD(raw_health_t, lb_health_conf_t, fast_interval, V_DURATION, 250, 1, UINT64_MAX),
-    FIELD(raw_health_t, lb_health_conf_t, timeout, V_DURATION, 500, 1, UINT64_MAX),
-    FIELD(raw_health_t, lb_health_conf_t, rise, V_COUNT, 2, 1, UINT32_MAX),
-    FIELD(raw_health_t, lb_health_conf_t, fall, V_COUNT, 2, 1, UINT32_MAX),
-    FIELD_TO(raw_health_t, jitter, lb_health_conf_t, jitter_pct, V_PERCENT, 10, 0, MAX_JITTER),
-};
-
-static const field_t health_passive_fields[] = {
-    FIELD_TO(raw_health_passive_t, failures, lb_health_conf_t, passive_failures, V_COUNT, 3, 0,
-             UINT32_MAX),
-    FIELD_TO(raw_health_passive_t, backoff, lb_health_conf_t, passive_backoff, V_DURATION, 2000, 1,
-             UINT64_MAX),
-    FIELD_TO(raw_health_passive_t, max_backoff, lb_health_conf_t, passive_max_backoff, V_DURATION,
-             30000, 1, UINT64_MAX),
-};
-
-/* String keys of the health section: a table drives conversion, copy, free and the dump. */
-typedef struct str_field_s {
-	const char *key;
-	size_t raw_off; /* char * in the raw struct */
-	size_t off;     /* char * in lb_health_conf_t */
-	const char *def;
-} str_field_t;
-
-#define STR_TO(raw, m, om, def)                                                                    \
-	{                                                                                          \
-#m, offsetof(raw, m), offsetof(lb_health_conf_t, om), def                          \
-	}
-
-static const str_field_t health_http_strings[] = {
-    STR_TO(raw_health_http_t, method, http_method, "GET"),
-    STR_TO(raw_health_http_t, path, http_path, "/"),
-    STR_TO(raw_health_http_t, host, http_host, NULL),
-};
-
-static const str_field_t health_s3_strings[] = {
-    STR_TO(raw_health_s3_t, bucket, s3_bucket, NULL),
-    STR_TO(raw_health_s3_t, key, s3_key, NULL),
-    STR_TO(raw_health_s3_t, access_key, s3_access_key, NULL),
-    STR_TO(raw_health_s3_t, secret_key, s3_secret_key, NULL),
-    STR_TO(raw_health_s3_t, region, s3_region, "us-east-1"),
-};
-
-static const field_t node_fields[] = {
-    FIELD(raw_node_t, lb_node_conf_t, weight, V_COUNT, 1, 1, MAX_WEIGHT),
-};
-
-static const field_t frontend_fields[] = {
-    FIELD(raw_frontend_t, lb_frontend_conf_t, x_forwarded_for, V_BOOL, 1, 0, 1),
-    FIELD(raw_frontend_t, lb_frontend_conf_t, x_real_ip, V_BOOL, 0, 0, 1),
-};
-
+#define MAX_JITTER   50
 /* IPVS keeps the persistence timeout as a 32-bit count of seconds. */
 #define MAX_PERSISTENCE (UINT32_MAX * 1000ull)
-static const field_t dr_fields[] = {
-    FIELD(raw_dr_t, lb_dr_conf_t, mh_fallback, V_BOOL, 1, 0, 1),
-    FIELD(raw_dr_t, lb_dr_conf_t, mh_port, V_BOOL, 0, 0, 1),
-    FIELD(raw_dr_t, lb_dr_conf_t, persistence, V_DURATION, 0, 0, MAX_PERSISTENCE),
-    FIELD(raw_dr_t, lb_dr_conf_t, upper_threshold, V_COUNT, 0, 0, UINT32_MAX),
-    FIELD(raw_dr_t, lb_dr_conf_t, lower_threshold, V_COUNT, 0, 0, UINT32_MAX),
-};
-
-/* Only for a firewall-mark service, so apart from dr_fields (the dump writes it only then). */
-static const field_t dr_fwmark_fields[] = {
-    FIELD(raw_dr_t, lb_dr_conf_t, fwmark, V_COUNT, 0, 1, UINT32_MAX),
-};
-
-/* Parsed and range-checked with the others, stored by hand (the port is a uint16_t). */
-static const field_t dr_port_field = {"port", V_COUNT, offsetof(raw_dr_t, port), 0, 0, 1, 65535};
 
 #define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -568,7 +108,19 @@ const char *lb_probe_kind_name(lb_probe_kind_t k)
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* Load context and error reporting.                                                         */
+/* The YAML tree: what the event pass builds. Nodes live in the load context's arena; an      */
+/* alias is a second reference to its anchor's node.                                          */
+
+typedef enum { Y_SCALAR, Y_MAP, Y_SEQ } ytype_t;
+
+typedef struct ynode_s ynode_t;
+struct ynode_s {
+	ytype_t type;
+	char *value;    /* Y_SCALAR */
+	char **keys;    /* Y_MAP: keys[i] holds kids[i] */
+	ynode_t **kids; /* Y_MAP values, Y_SEQ entries */
+	size_t n, cap;
+};
 
 typedef struct map_entry_s {
 	char *path;
@@ -584,6 +136,11 @@ typedef struct load_ctx_s {
 	size_t nmap;
 	size_t capmap;
 	int root_line;
+	ynode_t *root; /* NULL: an empty document */
+	ynode_t **arena;
+	size_t narena, caparena;
+	lb_config_t *cfg;     /* being built */
+	lb_pool_conf_t *pool; /* whose nodes are being converted */
 } load_ctx_t;
 
 static void *xcalloc(size_t n, size_t size)
@@ -603,6 +160,69 @@ static char *xstrdup(const char *s)
 		abort();
 	return p;
 }
+
+static void *xgrow(void *p, size_t *cap, size_t n, size_t size)
+{
+	if (n < *cap)
+		return p;
+	*cap = *cap ? *cap * 2 : 8;
+	p = realloc(p, *cap * size);
+	if (p == NULL)
+		abort();
+	return p;
+}
+
+static ynode_t *ynew(load_ctx_t *c, ytype_t type, const char *value)
+{
+	ynode_t *y = xcalloc(1, sizeof(*y));
+
+	y->type = type;
+	y->value = xstrdup(value);
+	c->arena = xgrow(c->arena, &c->caparena, c->narena, sizeof(*c->arena));
+	c->arena[c->narena++] = y;
+	return y;
+}
+
+static void yappend(ynode_t *parent, char *key, ynode_t *kid)
+{
+	size_t cap = parent->cap;
+
+	parent->kids = xgrow(parent->kids, &cap, parent->n, sizeof(*parent->kids));
+	if (parent->type == Y_MAP) {
+		cap = parent->cap;
+		parent->keys = xgrow(parent->keys, &cap, parent->n, sizeof(*parent->keys));
+		parent->keys[parent->n] = key;
+	}
+	parent->cap = cap;
+	parent->kids[parent->n++] = kid;
+}
+
+/* The value of `key` in map (NULL when map is NULL or has no such key). */
+static const ynode_t *yfind(const ynode_t *map, const char *key)
+{
+	for (size_t i = 0; map != NULL && map->type == Y_MAP && i < map->n; i++)
+		if (strcmp(map->keys[i], key) == 0)
+			return map->kids[i];
+	return NULL;
+}
+
+static void arena_free(load_ctx_t *c)
+{
+	for (size_t i = 0; i < c->narena; i++) {
+		ynode_t *y = c->arena[i];
+
+		for (size_t k = 0; y->keys != NULL && k < y->n; k++)
+			free(y->keys[k]);
+		free(y->keys);
+		free(y->kids);
+		free(y->value);
+		free(y);
+	}
+	free(c->arena);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Error reporting.                                                                          */
 
 static int cmp_entry(const void *a, const void *b)
 {
@@ -730,14 +350,21 @@ static void path_of(char *buf, const char *prefix, const char *key)
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* The libyaml pass: path -> line map, and the checks libcyaml cannot report with a line.    */
+/* The libyaml pass: the tree, the path -> line map, and the checks of YAML itself.          */
 
 typedef struct frame_s {
 	bool seq;
 	bool want_key;
 	size_t base; /* path length of the container itself */
 	unsigned index;
+	ynode_t *node;
+	char *key; /* the key whose value comes next (mappings) */
 } frame_t;
+
+typedef struct anchor_s {
+	char *name;
+	ynode_t *node;
+} anchor_t;
 
 typedef struct walk_s {
 	load_ctx_t *c;
@@ -746,8 +373,8 @@ typedef struct walk_s {
 	char path[PATH_LEN];
 	size_t plen;
 	unsigned seq;
-	char **anchors;
-	size_t nanchors;
+	anchor_t *anchors;
+	size_t nanchors, capanchors;
 } walk_t;
 
 static void map_add(load_ctx_t *c, const char *path, int line, unsigned seq)
@@ -791,6 +418,7 @@ static bool is_key_char(unsigned char ch)
 /* A mapping key: must be a scalar; every key we know is made of [A-Za-z0-9_-]. */
 static int walk_key(walk_t *w, const yaml_event_t *ev, int line)
 {
+	frame_t *top = &w->st[w->depth - 1];
 	const char *key;
 
 	if (ev->type != YAML_SCALAR_EVENT)
@@ -799,6 +427,7 @@ static int walk_key(walk_t *w, const yaml_event_t *ev, int line)
 	for (const char *k = key; *k != '\0'; k++)
 		if (!is_key_char((unsigned char)*k)) /* quoted: it may hold blanks, dots, ... */
 			return fail_line(w->c, line, w->path, "unknown key '%s'", show(key).s);
+	top->key = xstrdup(key);
 	return walk_append(w, line, "%s%s", w->plen ? "." : "", key);
 }
 
@@ -814,30 +443,36 @@ static void walk_value_done(walk_t *w)
 	top->want_key = true;
 }
 
-static int walk_anchor(walk_t *w, const yaml_event_t *ev, int line)
+/* The node of this event: a new one, or for an alias the anchored one (NULL: unknown). */
+static ynode_t *walk_new(walk_t *w, const yaml_event_t *ev)
 {
 	const char *anchor = NULL;
+	ynode_t *y;
 
-	if (ev->type == YAML_ALIAS_EVENT) {
+	switch (ev->type) {
+	case YAML_ALIAS_EVENT:
 		for (size_t i = 0; i < w->nanchors; i++)
-			if (strcmp(w->anchors[i], (const char *)ev->data.alias.anchor) == 0)
-				return 0;
-		return fail_line(w->c, line, w->path, "unknown alias '%s'",
-		                 show((const char *)ev->data.alias.anchor).s);
-	}
-	if (ev->type == YAML_SCALAR_EVENT)
+			if (strcmp(w->anchors[i].name, (const char *)ev->data.alias.anchor) == 0)
+				return w->anchors[i].node;
+		return NULL;
+	case YAML_SCALAR_EVENT:
+		y = ynew(w->c, Y_SCALAR, (const char *)ev->data.scalar.value);
 		anchor = (const char *)ev->data.scalar.anchor;
-	else if (ev->type == YAML_MAPPING_START_EVENT)
+		break;
+	case YAML_MAPPING_START_EVENT:
+		y = ynew(w->c, Y_MAP, NULL);
 		anchor = (const char *)ev->data.mapping_start.anchor;
-	else if (ev->type == YAML_SEQUENCE_START_EVENT)
+		break;
+	default:
+		y = ynew(w->c, Y_SEQ, NULL);
 		anchor = (const char *)ev->data.sequence_start.anchor;
-	if (anchor != NULL) {
-		w->anchors = realloc(w->anchors, (w->nanchors + 1) * sizeof(*w->anchors));
-		if (w->anchors == NULL)
-			abort();
-		w->anchors[w->nanchors++] = xstrdup(anchor);
+		break;
 	}
-	return 0;
+	if (anchor != NULL) {
+		w->anchors = xgrow(w->anchors, &w->capanchors, w->nanchors, sizeof(*w->anchors));
+		w->anchors[w->nanchors++] = (anchor_t){xstrdup(anchor), y};
+	}
+	return y;
 }
 
 /* One node event (scalar, alias, start of a mapping or sequence). */
@@ -845,6 +480,7 @@ static int walk_node(walk_t *w, const yaml_event_t *ev)
 {
 	int line = (int)ev->start_mark.line + 1;
 	frame_t *top = w->depth ? &w->st[w->depth - 1] : NULL;
+	ynode_t *y;
 
 	if (top == NULL) {
 		w->c->root_line = line;
@@ -855,8 +491,16 @@ static int walk_node(walk_t *w, const yaml_event_t *ev)
 		if (walk_append(w, line, "[%u]", top->index++) < 0)
 			return -EINVAL;
 	}
-	if (walk_anchor(w, ev, line) < 0)
-		return -EINVAL;
+	y = walk_new(w, ev);
+	if (y == NULL)
+		return fail_line(w->c, line, w->path, "unknown alias '%s'",
+		                 show((const char *)ev->data.alias.anchor).s);
+	if (top == NULL) {
+		w->c->root = y;
+	} else {
+		yappend(top->node, top->key, y);
+		top->key = NULL;
+	}
 	if (ev->type == YAML_MAPPING_START_EVENT || ev->type == YAML_SEQUENCE_START_EVENT) {
 		if (w->depth == MAX_DEPTH)
 			return fail_line(w->c, line, w->path, "nested too deeply");
@@ -864,6 +508,7 @@ static int walk_node(walk_t *w, const yaml_event_t *ev)
 		    .seq = ev->type == YAML_SEQUENCE_START_EVENT,
 		    .want_key = true,
 		    .base = w->plen,
+		    .node = y,
 		};
 		return 0;
 	}
@@ -957,8 +602,10 @@ static int map_build(load_ctx_t *c, const unsigned char *buf, size_t len)
 		yaml_event_delete(&ev);
 	}
 	yaml_parser_delete(&parser);
+	for (int i = 0; i < w.depth; i++) /* a key still waiting for its value (an error) */
+		free(w.st[i].key);
 	for (size_t i = 0; i < w.nanchors; i++)
-		free(w.anchors[i]);
+		free(w.anchors[i].name);
 	free(w.anchors);
 	if (rc < 0)
 		return rc;
@@ -975,93 +622,107 @@ static void map_free(load_ctx_t *c)
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* libcyaml's messages: the first error line and the backtrace, innermost frame first.       */
+/* The key tables: types, and what each type means for loading and the dump.                 */
 
-#define MAX_TRACE 32
+typedef enum {
+	T_BOOL,     /* bool at off */
+	T_COUNT,    /* uint32_t at off, a whole number, min..max */
+	T_PERCENT,  /* uint32_t at off, 0..100 with or without '%', min..max */
+	T_SIZE,     /* uint64_t bytes at off, min..max */
+	T_DURATION, /* uint64_t ms at off, min..max */
+	T_STRING,   /* char * at off, sdef or NULL; when present: not empty */
+	T_NAME,     /* char * at off: a name (logs, metric labels); required */
+	T_ENUM,     /* int at off: index into names; def */
+	T_ADDR,     /* lb_addr_t at off; required */
+	T_VALUE,    /* a single value that the section's check converts and `value` writes */
+	T_LIST,     /* a list of single values; with noff, an array at off (see below) */
+	T_MAP,      /* a sub-section: the keys of sub, in the object at off */
+	T_MAPS, /* a list of sub-sections: an array of esize-byte objects at off, count at noff */
+} ktype_t;
 
-typedef struct trace_frame_s {
-	char key[64];   /* mapping field, or "" for a sequence entry */
-	unsigned entry; /* 1-based, as libcyaml prints it */
-} trace_frame_t;
+typedef struct csec_s csec_t;
+typedef struct ckey_s ckey_t;
+typedef struct dump_s dump_t;
 
-typedef struct cyaml_report_s {
-	char msg[256];
-	bool in_trace;
-	trace_frame_t frames[MAX_TRACE];
-	int nframes;
-} cyaml_report_t;
+struct ckey_s {
+	const char *name;
+	ktype_t type;
+	size_t off;
+	uint64_t def, min, max;
+	const char *sdef;
+	const char *const *names; /* T_ENUM */
+	size_t nnames;
+	const csec_t *sub; /* T_MAP, T_MAPS */
+	/* T_LIST and T_MAPS: the array at off has noff elements of esize bytes (0: char *), the
+	 * text of a T_LIST element at toff */
+	size_t noff, esize, toff;
+	/* Converted by the section's check, not by the table (unique names, lists, keys that
+	 * depend on others). */
+	bool by_check;
+	/* Writes the value inline (out NULL: says whether there is one). For T_VALUE, T_LIST in
+	 * flow style, and keys whose value the plain type does not show. */
+	bool (*value)(FILE *out, const ckey_t *k, const void *obj, const lb_config_t *cfg);
+	/* For T_MAP: writes the section (a node's health, only what differs from its pool's). */
+	size_t (*put)(dump_t *d, int indent, const ckey_t *k, const void *obj);
+	/* For T_MAPS: true when an entry is written on one line, as `- { k: v, ... }`. */
+	bool (*flow)(dump_t *d, const void *entry);
+};
 
-static void on_cyaml_log(cyaml_log_t level, void *ctx, const char *fmt, va_list args)
-{
-	cyaml_report_t *r = ctx;
-	char line[256];
-	trace_frame_t f = {{0}, 0};
-	size_t n;
+struct csec_s {
+	const ckey_t *keys;
+	size_t nkeys;
+	/* Runs after the table's keys are converted: the keys marked by_check and the rules
+	 * between keys. prefix is the section's path, map its mapping (NULL when absent). */
+	int (*check)(load_ctx_t *c, const char *prefix, const ynode_t *map, void *obj);
+	/* The same, before the table's keys: for keys whose mistakes are reported first. */
+	int (*first)(load_ctx_t *c, const char *prefix, const ynode_t *map, void *obj);
+};
 
-	if (level < CYAML_LOG_ERROR)
-		return;
-	vsnprintf(line, sizeof(line), fmt, args);
-	n = strlen(line);
-	while (n > 0 && line[n - 1] == '\n')
-		line[--n] = '\0';
-	if (strncmp(line, "Load: Backtrace:", 16) == 0) {
-		r->in_trace = true;
-	} else if (!r->in_trace) {
-		if (r->msg[0] == '\0' && strncmp(line, "Load: ", 6) == 0)
-			snprintf(r->msg, sizeof(r->msg), "%s", line + 6);
-	} else if (r->nframes < MAX_TRACE &&
-	           (sscanf(line, " in mapping field '%63[^']'", f.key) == 1 ||
-	            sscanf(line, " in sequence entry '%u'", &f.entry) == 1)) {
-		r->frames[r->nframes++] = f;
+#define SEC(keys, check)                                                                           \
+	{                                                                                          \
+		keys, NFIELDS(keys), check, NULL                                                   \
 	}
-}
 
-static const char *event_noun(const char *cyaml_name)
-{
-	static const char *const names[][2] = {
-	    {"MAPPING", "a mapping"},     {"MAPPING_START", "a mapping"},
-	    {"SEQUENCE", "a list"},       {"SEQUENCE_START", "a list"},
-	    {"STRING", "a single value"}, {"SCALAR", "a single value"},
-	    {"ALIAS", "an alias"},
-	};
-
-	for (size_t i = 0; i < NFIELDS(names); i++)
-		if (strcmp(cyaml_name, names[i][0]) == 0)
-			return names[i][1];
-	return cyaml_name;
-}
-
-static int cyaml_fail(load_ctx_t *c, const cyaml_report_t *r, cyaml_err_t err)
-{
-	char path[PATH_LEN] = "", want[32], got[32];
-	size_t n = 0;
-	const char *msg = r->msg[0] ? r->msg : cyaml_strerror(err);
-
-	for (int i = r->nframes - 1; i >= 0; i--) {
-		const trace_frame_t *f = &r->frames[i];
-
-		if (f->key[0] != '\0')
-			n += (size_t)snprintf(path + n, sizeof(path) - n, "%s%s", n ? "." : "",
-			                      f->key);
-		else
-			n += (size_t)snprintf(path + n, sizeof(path) - n, "[%u]", f->entry - 1);
-		if (n >= sizeof(path))
-			break;
+/* Constructors of table rows. */
+#define K_NUM(n, t, ty_, m, d, lo, hi)                                                             \
+	{                                                                                          \
+		.name = n, .type = t, .off = offsetof(ty_, m), .def = d, .min = lo, .max = hi      \
 	}
-	if (strncmp(msg, "Unexpected key: ", 16) == 0) {
-		if (n < sizeof(path))
-			snprintf(path + n, sizeof(path) - n, "%s%s", n ? "." : "", msg + 16);
-		return fail(c, path, "unknown key");
+#define K_BOOL(n, ty_, m, d)                                                                       \
+	{                                                                                          \
+		.name = n, .type = T_BOOL, .off = offsetof(ty_, m), .def = d, .max = 1             \
 	}
-	if (sscanf(msg, "Expecting %31s got event: %31s", want, got) == 2) {
-		want[strcspn(want, ",")] = '\0';
-		return fail(c, path, "expected %s, got %s", event_noun(want), event_noun(got));
+#define K_STR(n, ty_, m, d)                                                                        \
+	{                                                                                          \
+		.name = n, .type = T_STRING, .off = offsetof(ty_, m), .sdef = d                    \
 	}
-	return fail(c, path, "%s", msg);
-}
-
-/* ---------------------------------------------------------------------------------------- */
-/* Conversion of single values.                                                              */
+#define K_NAME(ty_, m)                                                                             \
+	{                                                                                          \
+		.name = "name", .type = T_NAME, .off = offsetof(ty_, m)                            \
+	}
+#define K_ADDR(n, ty_, m)                                                                          \
+	{                                                                                          \
+		.name = n, .type = T_ADDR, .off = offsetof(ty_, m)                                 \
+	}
+#define K_ENUM(n, ty_, m, d, names_)                                                               \
+	{                                                                                          \
+		.name = n, .type = T_ENUM, .off = offsetof(ty_, m), .def = d, .names = names_,     \
+		.nnames = NFIELDS(names_)                                                          \
+	}
+#define K_MAP(n, ty_, m, sub_)                                                                     \
+	{                                                                                          \
+		.name = n, .type = T_MAP, .off = offsetof(ty_, m), .sub = &sub_                    \
+	}
+#define K_STRS(n, ty_, m, nm)                                                                      \
+	{                                                                                          \
+		.name = n, .type = T_LIST, .off = offsetof(ty_, m), .noff = offsetof(ty_, nm),     \
+		.by_check = true                                                                   \
+	}
+#define K_MAPS(n, ty_, m, nm, etype, sub_)                                                         \
+	{                                                                                          \
+		.name = n, .type = T_MAPS, .off = offsetof(ty_, m), .noff = offsetof(ty_, nm),     \
+		.esize = sizeof(etype), .sub = &sub_, .by_check = true                             \
+	}
 
 static int parse_count(const char *s, uint64_t *out)
 {
@@ -1091,19 +752,19 @@ static int parse_bool(const char *s, uint64_t *out)
 	return -1;
 }
 
-static void format_value(value_kind_t kind, uint64_t v, char *buf, size_t len)
+static void format_value(ktype_t type, uint64_t v, char *buf, size_t len)
 {
-	switch (kind) {
-	case V_SIZE:
+	switch (type) {
+	case T_SIZE:
 		lb_format_size(v, buf, len);
 		break;
-	case V_DURATION:
+	case T_DURATION:
 		lb_format_duration(v, buf, len);
 		break;
-	case V_PERCENT:
+	case T_PERCENT:
 		snprintf(buf, len, "%llu%%", (unsigned long long)v);
 		break;
-	case V_BOOL:
+	case T_BOOL:
 		snprintf(buf, len, "%s", v ? "true" : "false");
 		break;
 	default:
@@ -1112,27 +773,31 @@ static void format_value(value_kind_t kind, uint64_t v, char *buf, size_t len)
 	}
 }
 
-static int parse_value(load_ctx_t *c, const char *path, const field_t *f, const char *s,
-                       uint64_t *v)
+static bool is_number(ktype_t t)
+{
+	return t == T_BOOL || t == T_COUNT || t == T_PERCENT || t == T_SIZE || t == T_DURATION;
+}
+
+static int parse_value(load_ctx_t *c, const char *path, const ckey_t *k, const char *s, uint64_t *v)
 {
 	const char *why = NULL;
 	char tmp[32];
 
-	switch (f->kind) {
-	case V_SIZE:
+	switch (k->type) {
+	case T_SIZE:
 		if (lb_parse_size(s, v, &why) < 0)
 			return fail(c, path, "invalid size '%s' (%s)", show(s).s, why);
 		return 0;
-	case V_DURATION:
+	case T_DURATION:
 		if (lb_parse_duration_ms(s, v, &why) < 0)
 			return fail(c, path, "invalid duration '%s' (%s)", show(s).s, why);
 		return 0;
-	case V_BOOL:
+	case T_BOOL:
 		if (parse_bool(s, v) < 0)
 			return fail(c, path, "invalid boolean '%s' (expected true or false)",
 			            show(s).s);
 		return 0;
-	case V_PERCENT:
+	case T_PERCENT:
 		snprintf(tmp, sizeof(tmp), "%s", s);
 		if (strlen(s) < sizeof(tmp) && tmp[0] != '\0' && tmp[strlen(tmp) - 1] == '%')
 			tmp[strlen(tmp) - 1] = '\0';
@@ -1148,88 +813,51 @@ static int parse_value(load_ctx_t *c, const char *path, const field_t *f, const 
 	}
 }
 
-static void store_value(const field_t *f, void *out, uint64_t v)
+static void store_value(const ckey_t *k, void *obj, uint64_t v)
 {
-	char *p = (char *)out + f->off;
+	char *p = (char *)obj + k->off;
 
-	if (f->kind == V_BOOL)
+	if (k->type == T_BOOL)
 		*(bool *)p = v != 0;
-	else if (f->kind == V_SIZE || f->kind == V_DURATION)
+	else if (k->type == T_SIZE || k->type == T_DURATION)
 		*(uint64_t *)p = v;
 	else
 		*(uint32_t *)p = (uint32_t)v;
 }
 
-static uint64_t load_value(const field_t *f, const void *obj)
+static uint64_t load_value(const ckey_t *k, const void *obj)
 {
-	const char *p = (const char *)obj + f->off;
+	const char *p = (const char *)obj + k->off;
 
-	if (f->kind == V_BOOL)
+	if (k->type == T_BOOL)
 		return *(const bool *)p;
-	if (f->kind == V_SIZE || f->kind == V_DURATION)
+	if (k->type == T_SIZE || k->type == T_DURATION)
 		return *(const uint64_t *)p;
 	return *(const uint32_t *)p;
 }
 
-static void default_fields(const field_t *fields, size_t n, void *out)
-{
-	for (size_t i = 0; i < n; i++)
-		store_value(&fields[i], out, fields[i].def);
-}
-
-/* Parses the value s of row f (key `path`) into *v and checks it against the row's range. */
-static int convert_value(load_ctx_t *c, const char *path, const field_t *f, const char *s,
+/* Parses the value s of key k (path `path`) into *v and checks it against the key's range. */
+static int convert_value(load_ctx_t *c, const char *path, const ckey_t *k, const char *s,
                          uint64_t *v)
 {
 	char lo[32], hi[32];
 
-	if (parse_value(c, path, f, s, v) < 0)
+	if (parse_value(c, path, k, s, v) < 0)
 		return -EINVAL;
-	if (*v >= f->min && *v <= f->max)
+	if (*v >= k->min && *v <= k->max)
 		return 0;
-	format_value(f->kind, f->min, lo, sizeof(lo));
-	format_value(f->kind, f->max, hi, sizeof(hi));
-	if (f->max != UINT32_MAX && f->max != UINT64_MAX)
+	format_value(k->type, k->min, lo, sizeof(lo));
+	format_value(k->type, k->max, hi, sizeof(hi));
+	if (k->max != UINT32_MAX && k->max != UINT64_MAX)
 		return fail(c, path, "must be between %s and %s", lo, hi);
-	if (*v < f->min)
+	if (*v < k->min)
 		return fail(c, path, "must be at least %s", lo);
 	return fail(c, path, "must be at most %s", hi);
 }
 
-/* Converts the rows of `fields` whose key `raw` holds into `out`; the others keep their value. */
-static int overlay_fields(load_ctx_t *c, const char *prefix, const field_t *fields, size_t n,
-                          const void *raw, void *out)
-{
-	for (size_t i = 0; i < n; i++) {
-		const field_t *f = &fields[i];
-		const char *s = *(char *const *)((const char *)raw + f->raw_off);
-		char path[PATH_LEN];
-		uint64_t v;
-
-		if (s == NULL)
-			continue;
-		path_of(path, prefix, f->key);
-		if (convert_value(c, path, f, s, &v) < 0)
-			return -EINVAL;
-		store_value(f, out, v);
-	}
-	return 0;
-}
-
-/* Converts every row of `fields` from `raw` into `out`, defaults for absent keys. */
-static int convert_fields(load_ctx_t *c, const char *prefix, const field_t *fields, size_t n,
-                          const void *raw, void *out)
-{
-	default_fields(fields, n, out);
-	return overlay_fields(c, prefix, fields, n, raw, out);
-}
-
 /* Names of pools, nodes and frontends appear in logs and metric labels: keep them plain. */
-static int convert_name(load_ctx_t *c, const char *prefix, const char *s, char **out)
+static int convert_name(load_ctx_t *c, const char *path, const char *s, char **out)
 {
-	char path[PATH_LEN];
-
-	path_of(path, prefix, "name");
 	if (s == NULL)
 		return fail(c, path, "missing");
 	if (*s == '\0' || strlen(s) > MAX_NAME_LEN)
@@ -1239,23 +867,6 @@ static int convert_name(load_ctx_t *c, const char *prefix, const char *s, char *
 			return fail(c, path,
 			            "invalid name '%s' (letters, digits, '.', '_' and '-' only)",
 			            show(s).s);
-	*out = xstrdup(s);
-	return 0;
-}
-
-/* An optional free-form string (path, glob, server name): may be absent, not empty. When
- * present it replaces *out (a default, or the pool's value under a node); absent, *out stays. */
-static int convert_string(load_ctx_t *c, const char *prefix, const char *key, const char *s,
-                          char **out)
-{
-	char path[PATH_LEN];
-
-	if (s == NULL)
-		return 0;
-	path_of(path, prefix, key);
-	if (*s == '\0')
-		return fail(c, path, "must not be empty");
-	free(*out);
 	*out = xstrdup(s);
 	return 0;
 }
@@ -1307,464 +918,247 @@ static long find_earlier(const void *base, size_t size, size_t off, bool inline_
 	return -1;
 }
 
-/* ---------------------------------------------------------------------------------------- */
-/* Conversion of sections.                                                                   */
-
-static int convert_admin_log(load_ctx_t *c, const raw_config_t *raw, lb_config_t *cfg)
+/* The row `key` of sec; a key the code asks for must be declared (else a table is wrong). */
+static const ckey_t *sec_key(const csec_t *sec, const char *key)
 {
-	const raw_log_t *log = &raw->log;
-	int level = LB_LOG_INFO;
+	for (size_t i = 0; i < sec->nkeys; i++)
+		if (strcmp(sec->keys[i].name, key) == 0)
+			return &sec->keys[i];
+	abort();
+}
 
-	cfg->admin_enabled = true;
-	if (raw->admin.listen != NULL && strcmp(raw->admin.listen, "off") == 0)
-		cfg->admin_enabled = false;
-	else if (convert_addr(c, "admin.listen",
-	                      raw->admin.listen ? raw->admin.listen : "127.0.0.1:9901",
-	                      &cfg->admin_listen) < 0)
-		return -EINVAL;
-	if (convert_enum(c, "log.level", "level", log->level, level_names, NFIELDS(level_names),
-	                 &level) < 0)
-		return -EINVAL;
-	cfg->log.level = (lb_log_level_t)level;
-	if (log->access != NULL && log->access[0] == '\0')
-		return fail(c, "log.access", "must not be empty");
-	if (log->error != NULL && (log->error[0] == '\0' || strcmp(log->error, "stdout") == 0 ||
-	                           strcmp(log->error, "off") == 0))
-		return fail(c, "log.error", "invalid value '%s' (expected stderr or a file path)",
-		            show(log->error).s);
-	cfg->log.access = xstrdup(log->access ? log->access : "stdout");
-	cfg->log.error = xstrdup(log->error ? log->error : "stderr");
-	return 0;
+/* The value of the declared `key` of sec in map, or NULL. */
+static const ynode_t *yget(const csec_t *sec, const ynode_t *map, const char *key)
+{
+	return yfind(map, sec_key(sec, key)->name);
+}
+
+/* The same, for a single value: its text or NULL. */
+static const char *ystr(const csec_t *sec, const ynode_t *map, const char *key)
+{
+	const ynode_t *v = yget(sec, map, key);
+
+	return v != NULL ? v->value : NULL;
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* Health: the pool's section over the defaults, then each node's section over the pool's.  */
+/* Generic steps over a table: structure, defaults, conversion, copy, free.                  */
 
-/* The sub-sections of `health:` (the top level first, named ""), in dump order. */
-typedef struct health_sec_s {
-	const char *name;
-	size_t raw_off; /* the sub-struct in raw_health_t */
-	const field_t *fields;
-	size_t nfields;
-	const str_field_t *strs;
-	size_t nstrs;
-	bool expect; /* also holds `expect` */
-} health_sec_t;
-
-static const health_sec_t health_secs[] = {
-    {"", 0, health_fields, NFIELDS(health_fields), NULL, 0, false},
-    {"http", offsetof(raw_health_t, http), NULL, 0, health_http_strings,
-     NFIELDS(health_http_strings), true},
-    {"s3", offsetof(raw_health_t, s3), NULL, 0, health_s3_strings, NFIELDS(health_s3_strings),
-     false},
-    {"passive", offsetof(raw_health_t, passive), health_passive_fields,
-     NFIELDS(health_passive_fields), NULL, 0, false},
-};
-
-#define STR_IN(obj, off)  (*(char *const *)((const char *)(obj) + (off)))
-#define STR_OUT(obj, off) ((char **)((char *)(obj) + (off)))
-
-static void health_defaults(lb_health_conf_t *h)
+static const char *shape_noun(ytype_t t)
 {
-	h->kind = LB_PROBE_HTTP;
-	for (size_t i = 0; i < NFIELDS(health_secs); i++) {
-		const health_sec_t *sec = &health_secs[i];
-
-		default_fields(sec->fields, sec->nfields, h);
-		for (size_t k = 0; k < sec->nstrs; k++)
-			*STR_OUT(h, sec->strs[k].off) = xstrdup(sec->strs[k].def);
-	}
-	h->expect = xcalloc(1, sizeof(*h->expect));
-	h->expect[0] = (lb_status_range_t){200, 399};
-	h->nexpect = 1;
+	return t == Y_MAP ? "a mapping" : t == Y_SEQ ? "a list" : "a single value";
 }
 
-/* A deep copy: dst owns its own strings and expect list. */
-static void health_copy(lb_health_conf_t *dst, const lb_health_conf_t *src)
+static int check_shape(load_ctx_t *c, const char *path, const ynode_t *v, ytype_t want)
 {
-	*dst = *src;
-	for (size_t i = 0; i < NFIELDS(health_secs); i++)
-		for (size_t k = 0; k < health_secs[i].nstrs; k++)
-			*STR_OUT(dst, health_secs[i].strs[k].off) =
-			    xstrdup(STR_IN(src, health_secs[i].strs[k].off));
-	dst->expect = xcalloc(src->nexpect, sizeof(*dst->expect));
-	memcpy(dst->expect, src->expect, src->nexpect * sizeof(*dst->expect));
-}
-
-static void health_free(lb_health_conf_t *h)
-{
-	for (size_t i = 0; i < NFIELDS(health_secs); i++)
-		for (size_t k = 0; k < health_secs[i].nstrs; k++)
-			free(STR_IN(h, health_secs[i].strs[k].off));
-	free(h->expect);
-}
-
-/* Exactly three digits, 100 to 599. */
-static int parse_status(const char *s, size_t len, uint16_t *out)
-{
-	uint16_t v = 0;
-
-	if (len != 3)
-		return -1;
-	for (size_t i = 0; i < len; i++) {
-		if (!isdigit((unsigned char)s[i]))
-			return -1;
-		v = (uint16_t)(v * 10 + (s[i] - '0'));
-	}
-	*out = v;
-	return v >= 100 && v <= 599 ? 0 : -1;
-}
-
-/* "200", "2xx" or "200-204": 0, -1 if it does not parse, -2 for a range that runs backwards. */
-static int parse_status_range(const char *s, lb_status_range_t *r)
-{
-	const char *dash = strchr(s, '-');
-
-	if (s[0] >= '1' && s[0] <= '5' && strcmp(s + 1, "xx") == 0) {
-		r->lo = (uint16_t)((s[0] - '0') * 100);
-		r->hi = (uint16_t)(r->lo + 99);
+	if (v->type == want)
 		return 0;
-	}
-	if (parse_status(s, dash ? (size_t)(dash - s) : strlen(s), &r->lo) < 0)
-		return -1;
-	r->hi = r->lo;
-	if (dash != NULL && parse_status(dash + 1, strlen(dash + 1), &r->hi) < 0)
-		return -1;
-	return r->lo <= r->hi ? 0 : -2;
+	return fail(c, path, "expected %s, got %s", shape_noun(want), shape_noun(v->type));
 }
 
-/* `http.expect`, when present, replaces the whole inherited list. */
-static int convert_expect(load_ctx_t *c, const char *prefix, const raw_health_http_t *raw,
-                          lb_health_conf_t *h)
+/* Unknown keys and values of the wrong shape under map (of section sec at path prefix), in
+ * document order, before any value is converted. */
+static int sec_check_structure(load_ctx_t *c, const char *prefix, const csec_t *sec,
+                               const ynode_t *map)
 {
-	char path[PATH_LEN];
-	lb_status_range_t *list;
+	char path[PATH_LEN], epath[PATH_LEN];
 
-	path_of(path, prefix, "expect");
-	if (raw->expect_count == 0 && map_find(c, path) != NULL) /* written as expect: [] */
-		return fail(c, path, "empty list (at least one status is required)");
-	if (raw->expect_count == 0)
-		return 0;
-	list = xcalloc(raw->expect_count, sizeof(*list));
-	for (unsigned k = 0; k < raw->expect_count; k++) {
-		const char *e = raw->expect[k];
-		int rc = parse_status_range(e, &list[k]);
+	for (size_t i = 0; i < map->n; i++) {
+		const ynode_t *v = map->kids[i];
+		const ckey_t *k = NULL;
 
-		if (rc < 0) {
-			free(list);
-			pathf(path, "%s.expect[%u]", prefix, k);
-			return fail(
-			    c, path,
-			    rc == -1 ? "invalid status '%s' (expected a status from 100 to 599 "
-			               "as 200, a class as 2xx, or a range as 200-204)"
-			             : "invalid range '%s' (the first status is above the second)",
-			    show(e).s);
+		path_of(path, prefix, map->keys[i]);
+		for (size_t j = 0; j < sec->nkeys && k == NULL; j++)
+			if (strcmp(sec->keys[j].name, map->keys[i]) == 0)
+				k = &sec->keys[j];
+		if (k == NULL)
+			return fail(c, path, "unknown key");
+		if (k->type == T_MAP) {
+			if (check_shape(c, path, v, Y_MAP) < 0 ||
+			    sec_check_structure(c, path, k->sub, v) < 0)
+				return -EINVAL;
+		} else if (k->type == T_MAPS || k->type == T_LIST) {
+			if (check_shape(c, path, v, Y_SEQ) < 0)
+				return -EINVAL;
+			for (size_t e = 0; e < v->n; e++) {
+				pathf(epath, "%s[%zu]", path, e);
+				if (check_shape(c, epath, v->kids[e],
+				                k->type == T_MAPS ? Y_MAP : Y_SCALAR) < 0 ||
+				    (k->type == T_MAPS &&
+				     sec_check_structure(c, epath, k->sub, v->kids[e]) < 0))
+					return -EINVAL;
+			}
+		} else if (check_shape(c, path, v, Y_SCALAR) < 0) {
+			return -EINVAL;
 		}
 	}
-	free(h->expect);
-	h->expect = list;
-	h->nexpect = raw->expect_count;
 	return 0;
 }
 
-/* Lays the keys present in `raw` over h (the defaults, or the pool's section for a node). */
-static int overlay_health(load_ctx_t *c, const char *prefix, const raw_health_t *raw,
-                          lb_health_conf_t *h)
+/* Every key of sec (and its sub-sections) that has a default gets it. */
+static void sec_defaults(const csec_t *sec, void *obj)
 {
-	char path[PATH_LEN];
-	int kind = (int)h->kind;
+	for (size_t i = 0; i < sec->nkeys; i++) {
+		const ckey_t *k = &sec->keys[i];
+		char *p = (char *)obj + k->off;
 
-	path_of(path, prefix, "kind");
-	if (convert_enum(c, path, "kind", raw->kind, probe_kind_names, NFIELDS(probe_kind_names),
-	                 &kind) < 0)
-		return -EINVAL;
-	h->kind = (lb_probe_kind_t)kind;
-	for (size_t i = 0; i < NFIELDS(health_secs); i++) {
-		const health_sec_t *sec = &health_secs[i];
-		const void *rs = (const char *)raw + sec->raw_off;
-
-		path_of(path, prefix, sec->name);
-		if (overlay_fields(c, path, sec->fields, sec->nfields, rs, h) < 0)
-			return -EINVAL;
-		for (size_t k = 0; k < sec->nstrs; k++)
-			if (convert_string(c, path, sec->strs[k].key,
-			                   STR_IN(rs, sec->strs[k].raw_off),
-			                   STR_OUT(h, sec->strs[k].off)) < 0)
-				return -EINVAL;
-		if (sec->expect && convert_expect(c, path, rs, h) < 0)
-			return -EINVAL;
+		if (is_number(k->type))
+			store_value(k, obj, k->def);
+		else if (k->type == T_ENUM)
+			*(int *)p = (int)k->def;
+		else if (k->type == T_STRING)
+			*(char **)p = xstrdup(k->sdef);
+		else if (k->type == T_MAP && !k->by_check)
+			sec_defaults(k->sub, p);
 	}
-	/* Like max_idle_per_node: a fast_interval this section does not set gives way to a
-	 * smaller interval; one it sets does not (check_health reports it). */
-	if (raw->fast_interval == NULL && h->fast_interval > h->interval)
-		h->fast_interval = h->interval;
-	return 0;
+}
+
+/* Converts one single value v of key k (at path) into obj. */
+static int convert_key(load_ctx_t *c, const char *path, const ckey_t *k, const char *s, void *obj)
+{
+	char *p = (char *)obj + k->off;
+	uint64_t v;
+	int e;
+
+	switch (k->type) {
+	case T_STRING:
+		if (*s == '\0')
+			return fail(c, path, "must not be empty");
+		free(*(char **)p);
+		*(char **)p = xstrdup(s);
+		return 0;
+	case T_NAME:
+		return convert_name(c, path, s, (char **)p);
+	case T_ADDR:
+		return convert_addr(c, path, s, (lb_addr_t *)p);
+	case T_ENUM:
+		e = *(int *)p;
+		if (convert_enum(c, path, k->name, s, k->names, k->nnames, &e) < 0)
+			return -EINVAL;
+		*(int *)p = e;
+		return 0;
+	default:
+		if (convert_value(c, path, k, s, &v) < 0)
+			return -EINVAL;
+		store_value(k, obj, v);
+		return 0;
+	}
 }
 
 /*
- * Values lo (key lo_key) and hi (key hi_key) of one section, of one kind (durations, sizes): lo
- * must be below hi, or equal unless strict. Reported at lo_key when this section sets it, else
- * at hi_key: the section that sets a key is where the mistake is (a node's section is checked
- * with the pool's values under it, and the pool's section already passed).
+ * Lays the keys of map (section sec at prefix; map NULL: absent) over obj, which holds the
+ * defaults or, for a node's health, the pool's values: keys present replace, keys absent stay.
+ * Sub-sections are visited whether present or not (their checks fill what depends on others),
+ * then the section's check runs.
  */
-static int check_order(load_ctx_t *c, const char *prefix, value_kind_t kind, const char *lo_key,
-                       const char *lo_raw, uint64_t lo, const char *hi_key, uint64_t hi,
-                       bool strict)
-{
-	char path[PATH_LEN], buf[32];
-
-	if (lo < hi || (!strict && lo == hi))
-		return 0;
-	if (lo_raw != NULL) {
-		path_of(path, prefix, lo_key);
-		format_value(kind, hi, buf, sizeof(buf));
-		return fail(c, path,
-		            strict ? "must be less than %s (%s)" : "must not exceed %s (%s)",
-		            hi_key, buf);
-	}
-	path_of(path, prefix, hi_key);
-	format_value(kind, lo, buf, sizeof(buf));
-	return fail(c, path, strict ? "must be greater than %s (%s)" : "must be at least %s (%s)",
-	            lo_key, buf);
-}
-
-/* The effective section h, as its keys in raw made it (paths name this section's keys). */
-static int check_health(load_ctx_t *c, const char *prefix, const raw_health_t *raw,
-                        const lb_health_conf_t *h)
+static int sec_convert(load_ctx_t *c, const char *prefix, const csec_t *sec, const ynode_t *map,
+                       void *obj)
 {
 	char path[PATH_LEN];
-	int method;
 
-	if (check_order(c, prefix, V_DURATION, "timeout", raw->timeout, h->timeout, "interval",
-	                h->interval, true) < 0 ||
-	    check_order(c, prefix, V_DURATION, "fast_interval", raw->fast_interval,
-	                h->fast_interval, "interval", h->interval, false) < 0)
+	if (sec->first != NULL && sec->first(c, prefix, map, obj) < 0)
 		return -EINVAL;
-	/* Every string ends up in a probe's request line, headers or signature. */
-	for (size_t i = 0; i < NFIELDS(health_secs); i++) {
-		const health_sec_t *sec = &health_secs[i];
+	for (size_t i = 0; i < sec->nkeys; i++) {
+		const ckey_t *k = &sec->keys[i];
+		const ynode_t *v = yfind(map, k->name);
 
-		for (size_t k = 0; k < sec->nstrs; k++) {
-			const char *s = STR_IN(h, sec->strs[k].off);
-
-			pathf(path, "%s.%s.%s", prefix, sec->name, sec->strs[k].key);
-			for (const char *p = s; p != NULL && *p != '\0'; p++)
-				if (iscntrl((unsigned char)*p))
-					return fail(c, path, "must not contain control characters");
+		if (k->by_check || k->type == T_VALUE || k->type == T_LIST || k->type == T_MAPS)
+			continue;
+		path_of(path, prefix, k->name);
+		if (k->type == T_MAP) {
+			if (sec_convert(c, path, k->sub, v, (char *)obj + k->off) < 0)
+				return -EINVAL;
+		} else if (v != NULL || k->type == T_NAME || k->type == T_ADDR) {
+			if (convert_key(c, path, k, v != NULL ? v->value : NULL, obj) < 0)
+				return -EINVAL;
 		}
 	}
-	/* The s3 keys without a default are required by kind s3, and ignored by the others. */
-	for (size_t k = 0; h->kind == LB_PROBE_S3 && k < NFIELDS(health_s3_strings); k++) {
-		const str_field_t *f = &health_s3_strings[k];
-
-		pathf(path, "%s.s3.%s", prefix, f->key);
-		if (f->def == NULL && STR_IN(h, f->off) == NULL)
-			return fail(
-			    c, path,
-			    "missing (kind s3 needs bucket, key, access_key and secret_key)");
-	}
-	path_of(path, prefix, "http.method");
-	if (convert_enum(c, path, "method", h->http_method, probe_method_names,
-	                 NFIELDS(probe_method_names), &method) < 0)
-		return -EINVAL;
-	path_of(path, prefix, "http.path");
-	if (h->http_path[0] != '/' || strchr(h->http_path, ' ') != NULL)
-		return fail(c, path,
-		            "invalid path '%s' (must start with '/' and contain no spaces)",
-		            show(h->http_path).s);
-	path_of(path, prefix, "http.host");
-	if (h->http_host != NULL && strchr(h->http_host, ' ') != NULL)
-		return fail(c, path, "invalid host '%s' (must contain no spaces)",
-		            show(h->http_host).s);
-	path_of(path, prefix, "passive");
-	return check_order(c, path, V_DURATION, "backoff", raw->passive.backoff, h->passive_backoff,
-	                   "max_backoff", h->passive_max_backoff, false);
+	return sec->check != NULL ? sec->check(c, prefix, map, obj) : 0;
 }
 
-/* The `health:` section under `prefix`: over `base` (a node's pool's) or, NULL, the defaults. */
-static int convert_health(load_ctx_t *c, const char *prefix, const raw_health_t *raw,
-                          const lb_health_conf_t *base, lb_health_conf_t *h)
+/* Element i of the T_LIST or T_MAPS array of k in obj, and the array's length. */
+static size_t list_len(const ckey_t *k, const void *obj)
 {
-	char path[PATH_LEN];
-
-	if (base != NULL)
-		health_copy(h, base);
-	else
-		health_defaults(h);
-	path_of(path, prefix, "health");
-	if (overlay_health(c, path, raw, h) < 0 || check_health(c, path, raw, h) < 0)
-		return -EINVAL;
-	return 0;
+	return *(const size_t *)((const char *)obj + k->noff);
 }
 
-static int convert_node(load_ctx_t *c, const char *pool_prefix, const raw_node_t *raw,
-                        lb_pool_conf_t *p, size_t i)
+/* A T_LIST key with its own array in the object (not a route's op, stored as bits). */
+static bool list_stored(const ckey_t *k)
 {
-	char prefix[PATH_LEN], path[PATH_LEN];
-	lb_node_conf_t *nodes = p->nodes, *n = &nodes[i];
-	long j;
-
-	pathf(prefix, "%s.nodes[%zu]", pool_prefix, i);
-	n->line = map_line(c, prefix);
-	if (convert_name(c, prefix, raw->name, &n->name) < 0)
-		return -EINVAL;
-	path_of(path, prefix, "name");
-	if ((j = find_earlier(nodes, sizeof(*n), offsetof(lb_node_conf_t, name), false, i)) >= 0)
-		return fail(c, path, "duplicate node name '%s' (first at line %d)", n->name,
-		            nodes[j].line);
-	path_of(path, prefix, "addr");
-	if (convert_addr(c, path, raw->addr, &n->addr) < 0)
-		return -EINVAL;
-	if ((j = find_earlier(nodes, sizeof(*n), offsetof(lb_node_conf_t, addr.text), true, i)) >=
-	    0)
-		return fail(c, path, "duplicate node address %s (also node '%s')", n->addr.text,
-		            nodes[j].name);
-	if (convert_fields(c, prefix, node_fields, NFIELDS(node_fields), raw, n) < 0)
-		return -EINVAL;
-	return convert_health(c, prefix, &raw->health, &p->health, &n->health);
+	return k->type == T_LIST && k->noff != 0;
 }
 
-static int convert_pool(load_ctx_t *c, const raw_pool_t *raw, lb_pool_conf_t *pools, size_t i)
+/*
+ * Gives dst (a shallow copy of an object of section sec) its own copy of every string and
+ * list of single values it shares with the original. Only for sections without lists of
+ * sections (health).
+ */
+static void sec_copy(const csec_t *sec, void *dst)
 {
-	char prefix[PATH_LEN], path[PATH_LEN];
-	lb_pool_conf_t *p = &pools[i];
-	int balance = LB_BALANCE_ROUND_ROBIN;
-	long j;
+	for (size_t i = 0; i < sec->nkeys; i++) {
+		const ckey_t *k = &sec->keys[i];
+		char **p = (char **)((char *)dst + k->off);
 
-	pathf(prefix, "pools[%zu]", i);
-	p->line = map_line(c, prefix);
-	if (convert_name(c, prefix, raw->name, &p->name) < 0)
-		return -EINVAL;
-	if ((j = find_earlier(pools, sizeof(*p), offsetof(lb_pool_conf_t, name), false, i)) >= 0) {
-		path_of(path, prefix, "name");
-		return fail(c, path, "duplicate pool name '%s' (first at line %d)", p->name,
-		            pools[j].line);
+		if (k->type == T_STRING || k->type == T_NAME) {
+			*p = xstrdup(*p);
+		} else if (k->type == T_MAP) {
+			sec_copy(k->sub, (char *)dst + k->off);
+		} else if (list_stored(k) && k->esize != 0) {
+			size_t bytes = list_len(k, dst) * k->esize;
+			char *copy = xcalloc(1, bytes);
+
+			memcpy(copy, *p, bytes);
+			*p = copy;
+		}
 	}
-	path_of(path, prefix, "balance");
-	if (convert_enum(c, path, "balance", raw->balance, balance_names, NFIELDS(balance_names),
-	                 &balance) < 0)
-		return -EINVAL;
-	p->balance = (lb_balance_t)balance;
-	if (convert_fields(c, prefix, pool_fields, NFIELDS(pool_fields), raw, p) < 0)
-		return -EINVAL;
-	/* The default gives way to a smaller max_conns_per_node; a value written down does not. */
-	if (p->max_idle_per_node > p->max_conns_per_node && raw->max_idle_per_node == NULL)
-		p->max_idle_per_node = p->max_conns_per_node;
-	if (p->max_idle_per_node > p->max_conns_per_node) {
-		path_of(path, prefix, "max_idle_per_node");
-		return fail(c, path, "must not exceed max_conns_per_node (%u)",
-		            p->max_conns_per_node);
-	}
-	path_of(path, prefix, "tls");
-	if (convert_fields(c, path, upstream_tls_fields, NFIELDS(upstream_tls_fields), &raw->tls,
-	                   &p->tls) < 0 ||
-	    convert_string(c, path, "ca", raw->tls.ca, &p->tls.ca_file) < 0 ||
-	    convert_string(c, path, "server_name", raw->tls.server_name, &p->tls.server_name) < 0 ||
-	    convert_health(c, prefix, &raw->health, NULL, &p->health) < 0)
-		return -EINVAL;
-	path_of(path, prefix, "nodes");
-	if (raw->nodes_count == 0)
-		return fail(c, path, "at least one node is required");
-	p->nodes = xcalloc(raw->nodes_count, sizeof(*p->nodes));
-	p->nnodes = raw->nodes_count;
-	for (size_t k = 0; k < p->nnodes; k++)
-		if (convert_node(c, prefix, &raw->nodes[k], p, k) < 0)
+}
+
+static const void *list_entry(const ckey_t *k, const void *obj, size_t i)
+{
+	const char *base = *(const char *const *)((const char *)obj + k->off);
+
+	if (k->type == T_LIST && k->esize == 0)
+		return ((const char *const *)base)[i];
+	return base + i * k->esize + k->toff;
+}
+
+/* The list of k (a T_MAPS key of obj, at path) from v: each entry gets the defaults of k->sub,
+ * then its keys. The array is in place before the entries are converted, so a failure halfway
+ * leaves zeroed entries that config_free handles. */
+static int convert_entries(load_ctx_t *c, const char *path, const ckey_t *k, const ynode_t *v,
+                           void *obj)
+{
+	size_t n = v != NULL ? v->n : 0;
+	char *base = xcalloc(n, k->esize), epath[PATH_LEN];
+
+	*(char **)((char *)obj + k->off) = base;
+	*(size_t *)((char *)obj + k->noff) = n;
+	for (size_t i = 0; i < n; i++) {
+		pathf(epath, "%s[%zu]", path, i);
+		sec_defaults(k->sub, base + i * k->esize);
+		if (sec_convert(c, epath, k->sub, v->kids[i], base + i * k->esize) < 0)
 			return -EINVAL;
+	}
 	return 0;
 }
 
-/* `pool: NAME` (key `path`) of a route or a DR service: the index of a pool already loaded. */
-static int convert_pool_ref(load_ctx_t *c, const char *path, const char *name,
-                            const lb_config_t *cfg, size_t *out)
+/* The by_check T_MAPS key `key` of sec in map (section at prefix): its entries, at least one
+ * (`what` names the entry in the message). */
+static int convert_list_of(load_ctx_t *c, const char *prefix, const csec_t *sec, const ynode_t *map,
+                           void *obj, const char *key, const char *what)
 {
-	if (name == NULL)
-		return fail(c, path, "missing");
-	for (size_t k = 0; k < cfg->npools; k++) {
-		if (strcmp(cfg->pools[k].name, name) == 0) {
-			*out = k;
-			return 0;
-		}
-	}
-	return fail(c, path, "unknown pool '%s'", show(name).s);
-}
-
-static int convert_route(load_ctx_t *c, const char *fe_prefix, const raw_route_t *raw,
-                         const lb_config_t *cfg, lb_route_conf_t *r, size_t i)
-{
-	char prefix[PATH_LEN], path[PATH_LEN];
-	size_t k;
-
-	pathf(prefix, "%s.routes[%zu]", fe_prefix, i);
-	r->line = map_line(c, prefix);
-	if (convert_string(c, prefix, "bucket", raw->bucket, &r->bucket) < 0 ||
-	    convert_string(c, prefix, "host", raw->host, &r->host) < 0)
-		return -EINVAL;
-	for (const char *h = r->host; h != NULL && *h != '\0'; h++) {
-		if (isupper((unsigned char)*h)) { /* the router matches the lowercased Host */
-			path_of(path, prefix, "host");
-			return fail(c, path, "host glob '%s' must be lowercase", show(r->host).s);
-		}
-	}
-	path_of(path, prefix, "op");
-	if (raw->op_count == 0 && map_find(c, path) != NULL) /* written as op: [] */
-		return fail(c, path, "empty list (leave op out to match every operation)");
-	for (k = 0; k < raw->op_count; k++) {
-		uint32_t bits;
-
-		pathf(path, "%s.op[%zu]", prefix, k);
-		if (lb_op_parse(raw->op[k], &bits) < 0)
-			return fail(c, path,
-			            "unknown operation '%s' (expected read, write, delete, list, "
-			            "bucket, mpu-create, mpu-part, mpu-complete, mpu-abort, "
-			            "multipart or other)",
-			            show(raw->op[k]).s);
-		r->ops |= bits;
-	}
-	path_of(path, prefix, "pool");
-	return convert_pool_ref(c, path, raw->pool, cfg, &r->pool);
-}
-
-static int check_domain(load_ctx_t *c, const char *path, const char *d)
-{
-	size_t n = strlen(d);
-
-	if (n == 0)
-		return fail(c, path, "must not be empty");
-	for (const char *p = d; *p != '\0'; p++) {
-		if (*p == ':')
-			return fail(c, path, "domain '%s' must not contain a port", show(d).s);
-		if (isupper((unsigned char)*p))
-			return fail(c, path, "domain '%s' must be lowercase", show(d).s);
-		if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p) && *p != '.' &&
-		    *p != '-')
-			return fail(c, path,
-			            "invalid domain '%s' (letters, digits, '.' and '-' only)",
-			            show(d).s);
-	}
-	if (d[0] == '.' || d[n - 1] == '.')
-		return fail(c, path, "domain '%s' must not start or end with '.'", show(d).s);
-	return 0;
-}
-
-static int convert_domains(load_ctx_t *c, const char *prefix, const raw_frontend_t *raw,
-                           lb_frontend_conf_t *f)
-{
+	const ckey_t *k = sec_key(sec, key);
+	const ynode_t *v = yfind(map, key);
 	char path[PATH_LEN];
-	long j;
 
-	f->domains = xcalloc(raw->domains_count, sizeof(*f->domains));
-	for (size_t k = 0; k < raw->domains_count; k++) {
-		pathf(path, "%s.domains[%zu]", prefix, k);
-		if (check_domain(c, path, raw->domains[k]) < 0)
-			return -EINVAL;
-		f->domains[k] = xstrdup(raw->domains[k]);
-		f->ndomains = k + 1;
-		if ((j = find_earlier(f->domains, sizeof(char *), 0, false, k)) >= 0)
-			return fail(c, path, "duplicate domain '%s' (also domains[%ld])",
-			            f->domains[k], j);
-	}
-	return 0;
+	path_of(path, prefix, key);
+	if (v == NULL || v->n == 0)
+		return fail(c, path, "at least one %s is required", what);
+	return convert_entries(c, path, k, v, obj);
 }
+
+/* ---------------------------------------------------------------------------------------- */
+/* admin, log, limits, timeouts.                                                             */
 
 /* The first line of admin.token_file. The file must be a regular file that others can neither
  * read nor write: the token lets its holder drain every node. Read on every load (start, reload,
@@ -1827,6 +1221,28 @@ static int read_token_file(load_ctx_t *c, const char *file, char **out)
 	return rc;
 }
 
+static int check_domain(load_ctx_t *c, const char *path, const char *d)
+{
+	size_t n = strlen(d);
+
+	if (n == 0)
+		return fail(c, path, "must not be empty");
+	for (const char *p = d; *p != '\0'; p++) {
+		if (*p == ':')
+			return fail(c, path, "domain '%s' must not contain a port", show(d).s);
+		if (isupper((unsigned char)*p))
+			return fail(c, path, "domain '%s' must be lowercase", show(d).s);
+		if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p) && *p != '.' &&
+		    *p != '-')
+			return fail(c, path,
+			            "invalid domain '%s' (letters, digits, '.' and '-' only)",
+			            show(d).s);
+	}
+	if (d[0] == '.' || d[n - 1] == '.')
+		return fail(c, path, "domain '%s' must not start or end with '.'", show(d).s);
+	return 0;
+}
+
 /* An allowed Origin as browsers send it: http or https, a lowercase host, an optional port, no
  * path. */
 static int check_origin(load_ctx_t *c, const char *path, const char *o)
@@ -1849,46 +1265,567 @@ static int check_origin(load_ctx_t *c, const char *path, const char *o)
 }
 
 /* A list of names under admin: each checked, no duplicates. */
-static int convert_admin_list(load_ctx_t *c, const char *key, char *const *raw, unsigned n,
+static int convert_admin_list(load_ctx_t *c, const char *key, const ynode_t *v,
                               int (*check)(load_ctx_t *, const char *, const char *), char ***out,
                               size_t *nout)
 {
+	size_t n = v != NULL ? v->n : 0;
 	char path[PATH_LEN];
 	long j;
 
 	*out = xcalloc(n, sizeof(**out));
 	for (size_t k = 0; k < n; k++) {
+		const char *s = v->kids[k]->value;
+
 		pathf(path, "admin.%s[%zu]", key, k);
-		if (check(c, path, raw[k]) < 0)
+		if (check(c, path, s) < 0)
 			return -EINVAL;
-		(*out)[k] = xstrdup(raw[k]);
+		(*out)[k] = xstrdup(s);
 		*nout = k + 1;
 		if ((j = find_earlier(*out, sizeof(char *), 0, false, k)) >= 0)
-			return fail(c, path, "duplicate '%s' (also %s[%ld])", raw[k], key, j);
+			return fail(c, path, "duplicate '%s' (also %s[%ld])", s, key, j);
 	}
 	return 0;
 }
 
-static int convert_admin_auth(load_ctx_t *c, const raw_admin_t *raw, lb_config_t *cfg)
+static const csec_t admin_sec;
+
+static int check_admin(load_ctx_t *c, const char *prefix, const ynode_t *map, void *obj)
 {
-	if (raw->token != NULL)
+	const char *listen = ystr(&admin_sec, map, "listen");
+	const char *token_file = ystr(&admin_sec, map, "token_file");
+	lb_config_t *cfg = obj;
+
+	(void)prefix;
+	cfg->admin_enabled = listen == NULL || strcmp(listen, "off") != 0;
+	if (cfg->admin_enabled &&
+	    convert_addr(c, "admin.listen", listen ? listen : "127.0.0.1:9901",
+	                 &cfg->admin_listen) < 0)
+		return -EINVAL;
+	if (yget(&admin_sec, map, "token") != NULL)
 		return fail(
 		    c, "admin.token",
 		    "not supported: the config file is printed by `s3lb check` and is often "
 		    "readable by everyone; put the token in a file only s3lb and its "
 		    "operators can read and set admin.token_file");
-	if (raw->token_file != NULL) {
-		if (read_token_file(c, raw->token_file, &cfg->admin_token) < 0)
+	if (token_file != NULL) {
+		if (read_token_file(c, token_file, &cfg->admin_token) < 0)
 			return -EINVAL;
-		cfg->admin_token_file = xstrdup(raw->token_file);
+		cfg->admin_token_file = xstrdup(token_file);
 	}
-	if (convert_admin_list(c, "allowed_hosts", raw->allowed_hosts, raw->allowed_hosts_count,
+	if (convert_admin_list(c, "allowed_hosts", yget(&admin_sec, map, "allowed_hosts"),
 	                       check_domain, &cfg->admin_hosts, &cfg->nadmin_hosts) < 0)
 		return -EINVAL;
-	return convert_admin_list(c, "allowed_origins", raw->allowed_origins,
-	                          raw->allowed_origins_count, check_origin, &cfg->admin_origins,
-	                          &cfg->nadmin_origins);
+	return convert_admin_list(c, "allowed_origins", yget(&admin_sec, map, "allowed_origins"),
+	                          check_origin, &cfg->admin_origins, &cfg->nadmin_origins);
 }
+
+static bool value_admin_listen(FILE *out, const ckey_t *k, const void *obj, const lb_config_t *cfg);
+static bool value_none(FILE *out, const ckey_t *k, const void *obj, const lb_config_t *cfg);
+
+static const ckey_t admin_keys[] = {
+    {.name = "listen", .type = T_VALUE, .value = value_admin_listen},
+    {.name = "token", .type = T_VALUE, .value = value_none}, /* refused, never written */
+    {.name = "token_file",
+     .type = T_STRING,
+     .off = offsetof(lb_config_t, admin_token_file),
+     .by_check = true},
+    K_STRS("allowed_hosts", lb_config_t, admin_hosts, nadmin_hosts),
+    K_STRS("allowed_origins", lb_config_t, admin_origins, nadmin_origins),
+};
+static const csec_t admin_sec = SEC(admin_keys, check_admin);
+
+static const csec_t log_sec;
+
+static int check_log(load_ctx_t *c, const char *prefix, const ynode_t *map, void *obj)
+{
+	const char *e = ystr(&log_sec, map, "error");
+	lb_log_conf_t *log = obj;
+
+	(void)prefix;
+	if (e == NULL)
+		return 0;
+	if (e[0] == '\0' || strcmp(e, "stdout") == 0 || strcmp(e, "off") == 0)
+		return fail(c, "log.error", "invalid value '%s' (expected stderr or a file path)",
+		            show(e).s);
+	free(log->error);
+	log->error = xstrdup(e);
+	return 0;
+}
+
+static const ckey_t log_keys[] = {
+    K_ENUM("level", lb_log_conf_t, level, LB_LOG_INFO, level_names),
+    K_STR("access", lb_log_conf_t, access, "stdout"),
+    {.name = "error",
+     .type = T_STRING,
+     .off = offsetof(lb_log_conf_t, error),
+     .sdef = "stderr",
+     .by_check = true},
+};
+static const csec_t log_sec = SEC(log_keys, check_log);
+
+static int check_order(load_ctx_t *c, const char *prefix, ktype_t type, const char *lo_key,
+                       const ynode_t *lo_set, uint64_t lo, const char *hi_key, uint64_t hi,
+                       bool strict);
+
+static const csec_t limits_sec;
+
+/* A request head is parsed whole in the client's buffer: one byte more than max_header_size
+ * must fit to see that a head is too large (431), else the read stops at a full buffer and the
+ * head times out (408). */
+static int check_limits(load_ctx_t *c, const char *prefix, const ynode_t *map, void *obj)
+{
+	const lb_limits_t *l = obj;
+
+	return check_order(c, prefix, T_SIZE, "max_header_size",
+	                   yget(&limits_sec, map, "max_header_size"), l->max_header_size,
+	                   "buffer_size", l->buffer_size, true);
+}
+
+static const ckey_t limits_keys[] = {
+    K_NUM("max_connections", T_COUNT, lb_limits_t, max_connections, 10000, 1, UINT32_MAX),
+    K_NUM("max_header_size", T_SIZE, lb_limits_t, max_header_size, 16 << 10, 1, MAX_BUF_SIZE),
+    K_NUM("max_headers", T_COUNT, lb_limits_t, max_headers, 100, 1, UINT32_MAX),
+    K_NUM("buffer_size", T_SIZE, lb_limits_t, buffer_size, 64 << 10, MIN_BUF_SIZE, MAX_BUF_SIZE),
+    K_NUM("min_body_rate", T_SIZE, lb_limits_t, min_body_rate, 4 << 10, 0, MAX_BUF_SIZE),
+    K_NUM("splice_min", T_SIZE, lb_limits_t, splice_min, 128 << 10, 0, UINT64_MAX),
+};
+static const csec_t limits_sec = SEC(limits_keys, check_limits);
+
+#define TIMEOUT(m, def) K_NUM(#m, T_DURATION, lb_timeouts_t, m, def, 1, UINT64_MAX)
+static const ckey_t timeouts_keys[] = {
+    TIMEOUT(client_header, 10000), TIMEOUT(client_idle, 60000),     TIMEOUT(client_body, 60000),
+    TIMEOUT(client_send, 60000),   TIMEOUT(upstream_connect, 2000), TIMEOUT(upstream_header, 60000),
+    TIMEOUT(upstream_read, 60000), TIMEOUT(upstream_idle, 30000),   TIMEOUT(shutdown_grace, 30000),
+};
+static const csec_t timeouts_sec = SEC(timeouts_keys, NULL);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Health: the pool's section over the defaults, then each node's section over the pool's.  */
+
+/* Exactly three digits, 100 to 599. */
+static int parse_status(const char *s, size_t len, uint16_t *out)
+{
+	uint16_t v = 0;
+
+	if (len != 3)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return -1;
+		v = (uint16_t)(v * 10 + (s[i] - '0'));
+	}
+	*out = v;
+	return v >= 100 && v <= 599 ? 0 : -1;
+}
+
+/* "200", "2xx" or "200-204": 0, -1 if it does not parse, -2 for a range that runs backwards. */
+static int parse_status_range(const char *s, lb_status_range_t *r)
+{
+	const char *dash = strchr(s, '-');
+
+	if (s[0] >= '1' && s[0] <= '5' && strcmp(s + 1, "xx") == 0) {
+		r->lo = (uint16_t)((s[0] - '0') * 100);
+		r->hi = (uint16_t)(r->lo + 99);
+		return 0;
+	}
+	if (parse_status(s, dash ? (size_t)(dash - s) : strlen(s), &r->lo) < 0)
+		return -1;
+	r->hi = r->lo;
+	if (dash != NULL && parse_status(dash + 1, strlen(dash + 1), &r->hi) < 0)
+		return -1;
+	return r->lo <= r->hi ? 0 : -2;
+}
+
+static const csec_t health_http_sec;
+
+/* `http.expect`, when present, replaces the whole inherited list. */
+static int check_health_http(load_ctx_t *c, const char *prefix, const ynode_t *map, void *obj)
+{
+	const ynode_t *v = yget(&health_http_sec, map, "expect");
+	lb_health_conf_t *h = obj;
+	char path[PATH_LEN];
+	lb_status_range_t *list;
+
+	path_of(path, prefix, "expect");
+	if (v == NULL)
+		return 0;
+	if (v->n == 0)
+		return fail(c, path, "empty list (at least one status is required)");
+	list = xcalloc(v->n, sizeof(*list));
+	for (size_t k = 0; k < v->n; k++) {
+		const char *e = v->kids[k]->value;
+		int rc = parse_status_range(e, &list[k]);
+
+		if (rc < 0) {
+			free(list);
+			pathf(path, "%s.expect[%zu]", prefix, k);
+			return fail(
+			    c, path,
+			    rc == -1 ? "invalid status '%s' (expected a status from 100 to 599 "
+			               "as 200, a class as 2xx, or a range as 200-204)"
+			             : "invalid range '%s' (the first status is above the second)",
+			    show(e).s);
+		}
+	}
+	free(h->expect);
+	h->expect = list;
+	h->nexpect = v->n;
+	return 0;
+}
+
+static bool value_expect(FILE *out, const ckey_t *k, const void *obj, const lb_config_t *cfg);
+
+static const ckey_t health_http_keys[] = {
+    K_STR("method", lb_health_conf_t, http_method, "GET"),
+    K_STR("path", lb_health_conf_t, http_path, "/"),
+    K_STR("host", lb_health_conf_t, http_host, NULL),
+    {.name = "expect",
+     .type = T_LIST,
+     .off = offsetof(lb_health_conf_t, expect),
+     .noff = offsetof(lb_health_conf_t, nexpect),
+     .esize = sizeof(lb_status_range_t),
+     .by_check = true,
+     .value = value_expect},
+};
+static const csec_t health_http_sec = SEC(health_http_keys, check_health_http);
+
+static const ckey_t health_s3_keys[] = {
+    K_STR("bucket", lb_health_conf_t, s3_bucket, NULL),
+    K_STR("key", lb_health_conf_t, s3_key, NULL),
+    K_STR("access_key", lb_health_conf_t, s3_access_key, NULL),
+    K_STR("secret_key", lb_health_conf_t, s3_secret_key, NULL),
+    K_STR("region", lb_health_conf_t, s3_region, "us-east-1"),
+};
+static const csec_t health_s3_sec = SEC(health_s3_keys, NULL);
+
+static const ckey_t health_passive_keys[] = {
+    K_NUM("failures", T_COUNT, lb_health_conf_t, passive_failures, 3, 0, UINT32_MAX),
+    K_NUM("backoff", T_DURATION, lb_health_conf_t, passive_backoff, 2000, 1, UINT64_MAX),
+    K_NUM("max_backoff", T_DURATION, lb_health_conf_t, passive_max_backoff, 30000, 1, UINT64_MAX),
+};
+static const csec_t health_passive_sec = SEC(health_passive_keys, NULL);
+
+static const csec_t health_sec;
+
+/* Like max_idle_per_node: a fast_interval this section does not set gives way to a smaller
+ * interval; one it sets does not (check_health reports it). */
+static int check_health_top(load_ctx_t *c, const char *prefix, const ynode_t *map, void *obj)
+{
+	lb_health_conf_t *h = obj;
+
+	(void)c;
+	(void)prefix;
+	if (yget(&health_sec, map, "fast_interval") == NULL && h->fast_interval > h->interval)
+		h->fast_interval = h->interval;
+	return 0;
+}
+
+/* The http, s3 and passive keys live in lb_health_conf_t itself (offset 0). */
+#define K_SUB(n, sub_)                                                                             \
+	{                                                                                          \
+		.name = n, .type = T_MAP, .off = 0, .sub = &sub_                                   \
+	}
+static const ckey_t health_keys[] = {
+    K_ENUM("kind", lb_health_conf_t, kind, LB_PROBE_HTTP, probe_kind_names),
+    K_NUM("interval", T_DURATION, lb_health_conf_t, interval, 1000, 1, UINT64_MAX),
+    K_NUM("fast_interval", T_DURATION, lb_health_conf_t, fast_interval, 250, 1, UINT64_MAX),
+    K_NUM("timeout", T_DURATION, lb_health_conf_t, timeout, 500, 1, UINT64_MAX),
+    K_NUM("rise", T_COUNT, lb_health_conf_t, rise, 2, 1, UINT32_MAX),
+    K_NUM("fall", T_COUNT, lb_health_conf_t, fall, 2, 1, UINT32_MAX),
+    K_NUM("jitter", T_PERCENT, lb_health_conf_t, jitter_pct, 10, 0, MAX_JITTER),
+    K_SUB("http", health_http_sec),
+    K_SUB("s3", health_s3_sec),
+    K_SUB("passive", health_passive_sec),
+};
+static const csec_t health_sec = SEC(health_keys, check_health_top);
+
+static void health_defaults(lb_health_conf_t *h)
+{
+	sec_defaults(&health_sec, h);
+	h->expect = xcalloc(1, sizeof(*h->expect));
+	h->expect[0] = (lb_status_range_t){200, 399};
+	h->nexpect = 1;
+}
+
+/* A deep copy: dst owns its own strings and expect list. */
+static void health_copy(lb_health_conf_t *dst, const lb_health_conf_t *src)
+{
+	*dst = *src;
+	sec_copy(&health_sec, dst);
+}
+
+/*
+ * Values lo (key lo_key) and hi (key hi_key) of one section, of one type (durations, sizes):
+ * lo must be below hi, or equal unless strict. Reported at lo_key when this section sets it
+ * (lo_set), else at hi_key: the section that sets a key is where the mistake is (a node's
+ * section is checked with the pool's values under it, and the pool's section already passed).
+ */
+static int check_order(load_ctx_t *c, const char *prefix, ktype_t type, const char *lo_key,
+                       const ynode_t *lo_set, uint64_t lo, const char *hi_key, uint64_t hi,
+                       bool strict)
+{
+	char path[PATH_LEN], buf[32];
+
+	if (lo < hi || (!strict && lo == hi))
+		return 0;
+	if (lo_set != NULL) {
+		path_of(path, prefix, lo_key);
+		format_value(type, hi, buf, sizeof(buf));
+		return fail(c, path,
+		            strict ? "must be less than %s (%s)" : "must not exceed %s (%s)",
+		            hi_key, buf);
+	}
+	path_of(path, prefix, hi_key);
+	format_value(type, lo, buf, sizeof(buf));
+	return fail(c, path, strict ? "must be greater than %s (%s)" : "must be at least %s (%s)",
+	            lo_key, buf);
+}
+
+/* The effective section h, as the keys in map (this section's) made it. */
+static int check_health(load_ctx_t *c, const char *prefix, const ynode_t *map,
+                        const lb_health_conf_t *h)
+{
+	char path[PATH_LEN];
+	int method;
+
+	if (check_order(c, prefix, T_DURATION, "timeout", yget(&health_sec, map, "timeout"),
+	                h->timeout, "interval", h->interval, true) < 0 ||
+	    check_order(c, prefix, T_DURATION, "fast_interval",
+	                yget(&health_sec, map, "fast_interval"), h->fast_interval, "interval",
+	                h->interval, false) < 0)
+		return -EINVAL;
+	/* Every string ends up in a probe's request line, headers or signature. */
+	for (size_t i = 0; i < health_sec.nkeys; i++) {
+		const ckey_t *sub = &health_sec.keys[i];
+
+		for (size_t k = 0; sub->type == T_MAP && k < sub->sub->nkeys; k++) {
+			const ckey_t *f = &sub->sub->keys[k];
+			const char *s =
+			    f->type == T_STRING ? *(char *const *)((const char *)h + f->off) : NULL;
+
+			pathf(path, "%s.%s.%s", prefix, sub->name, f->name);
+			for (const char *p = s; p != NULL && *p != '\0'; p++)
+				if (iscntrl((unsigned char)*p))
+					return fail(c, path, "must not contain control characters");
+		}
+	}
+	/* The s3 keys without a default are required by kind s3, and ignored by the others. */
+	for (size_t k = 0; h->kind == LB_PROBE_S3 && k < health_s3_sec.nkeys; k++) {
+		const ckey_t *f = &health_s3_sec.keys[k];
+
+		pathf(path, "%s.s3.%s", prefix, f->name);
+		if (f->sdef == NULL && *(char *const *)((const char *)h + f->off) == NULL)
+			return fail(
+			    c, path,
+			    "missing (kind s3 needs bucket, key, access_key and secret_key)");
+	}
+	path_of(path, prefix, "http.method");
+	if (convert_enum(c, path, "method", h->http_method, probe_method_names,
+	                 NFIELDS(probe_method_names), &method) < 0)
+		return -EINVAL;
+	path_of(path, prefix, "http.path");
+	if (h->http_path[0] != '/' || strchr(h->http_path, ' ') != NULL)
+		return fail(c, path,
+		            "invalid path '%s' (must start with '/' and contain no spaces)",
+		            show(h->http_path).s);
+	path_of(path, prefix, "http.host");
+	if (h->http_host != NULL && strchr(h->http_host, ' ') != NULL)
+		return fail(c, path, "invalid host '%s' (must contain no spaces)",
+		            show(h->http_host).s);
+	path_of(path, prefix, "passive");
+	return check_order(c, path, T_DURATION, "backoff",
+	                   yget(&health_passive_sec, yget(&health_sec, map, "passive"), "backoff"),
+	                   h->passive_backoff, "max_backoff", h->passive_max_backoff, false);
+}
+
+/* The `health:` section v under `prefix`: over `base` (a node's pool's) or, NULL, the defaults. */
+static int convert_health(load_ctx_t *c, const char *prefix, const ynode_t *v,
+                          const lb_health_conf_t *base, lb_health_conf_t *h)
+{
+	char path[PATH_LEN];
+
+	if (base != NULL)
+		health_copy(h, base);
+	else
+		health_defaults(h);
+	path_of(path, prefix, "health");
+	if (sec_convert(c, path, &health_sec, v, h) < 0 || check_health(c, path, v, h) < 0)
+		return -EINVAL;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Pools and their nodes.                                                                    */
+
+static const csec_t node_sec;
+
+static int check_node(load_ctx_t *c, const char *prefix, const ynode_t *map, void *obj)
+{
+	lb_node_conf_t *n = obj, *nodes = c->pool->nodes;
+	size_t i = (size_t)(n - nodes);
+	char path[PATH_LEN];
+	long j;
+
+	n->line = map_line(c, prefix);
+	path_of(path, prefix, "name");
+	if ((j = find_earlier(nodes, sizeof(*n), offsetof(lb_node_conf_t, name), false, i)) >= 0)
+		return fail(c, path, "duplicate node name '%s' (first at line %d)", n->name,
+		            nodes[j].line);
+	path_of(path, prefix, "addr");
+	if ((j = find_earlier(nodes, sizeof(*n), offsetof(lb_node_conf_t, addr.text), true, i)) >=
+	    0)
+		return fail(c, path, "duplicate node address %s (also node '%s')", n->addr.text,
+		            nodes[j].name);
+	return convert_health(c, prefix, yget(&node_sec, map, "health"), &c->pool->health,
+	                      &n->health);
+}
+
+static size_t put_node_health(dump_t *d, int indent, const ckey_t *k, const void *obj);
+static bool node_flow(dump_t *d, const void *entry);
+
+static const ckey_t node_keys[] = {
+    K_NAME(lb_node_conf_t, name),
+    K_ADDR("addr", lb_node_conf_t, addr),
+    K_NUM("weight", T_COUNT, lb_node_conf_t, weight, 1, 1, MAX_WEIGHT),
+    {.name = "health",
+     .type = T_MAP,
+     .off = offsetof(lb_node_conf_t, health),
+     .sub = &health_sec,
+     .by_check = true,
+     .put = put_node_health},
+};
+static const csec_t node_sec = SEC(node_keys, check_node);
+
+static const ckey_t upstream_tls_keys[] = {
+    K_BOOL("enabled", lb_upstream_tls_t, enabled, 0),
+    K_BOOL("verify", lb_upstream_tls_t, verify, 1),
+    K_STR("ca", lb_upstream_tls_t, ca_file, NULL),
+    K_STR("server_name", lb_upstream_tls_t, server_name, NULL),
+};
+static const csec_t upstream_tls_sec = SEC(upstream_tls_keys, NULL);
+
+static const csec_t pool_sec;
+
+static int check_pool(load_ctx_t *c, const char *prefix, const ynode_t *map, void *obj)
+{
+	lb_pool_conf_t *p = obj, *pools = c->cfg->pools;
+	size_t i = (size_t)(p - pools);
+	char path[PATH_LEN];
+	long j;
+
+	p->line = map_line(c, prefix);
+	if ((j = find_earlier(pools, sizeof(*p), offsetof(lb_pool_conf_t, name), false, i)) >= 0) {
+		path_of(path, prefix, "name");
+		return fail(c, path, "duplicate pool name '%s' (first at line %d)", p->name,
+		            pools[j].line);
+	}
+	/* The default gives way to a smaller max_conns_per_node; a value written down does not. */
+	if (p->max_idle_per_node > p->max_conns_per_node &&
+	    yget(&pool_sec, map, "max_idle_per_node") == NULL)
+		p->max_idle_per_node = p->max_conns_per_node;
+	if (p->max_idle_per_node > p->max_conns_per_node) {
+		path_of(path, prefix, "max_idle_per_node");
+		return fail(c, path, "must not exceed max_conns_per_node (%u)",
+		            p->max_conns_per_node);
+	}
+	if (convert_health(c, prefix, yget(&pool_sec, map, "health"), NULL, &p->health) < 0)
+		return -EINVAL;
+	c->pool = p;
+	return convert_list_of(c, prefix, &pool_sec, map, p, "nodes", "node");
+}
+
+static const ckey_t pool_keys[] = {
+    K_NAME(lb_pool_conf_t, name),
+    K_ENUM("balance", lb_pool_conf_t, balance, LB_BALANCE_ROUND_ROBIN, balance_names),
+    K_NUM("retries", T_COUNT, lb_pool_conf_t, retries, 2, 0, UINT32_MAX),
+    K_NUM("retry_budget", T_PERCENT, lb_pool_conf_t, retry_budget_pct, 20, 0, 100),
+    K_NUM("max_conns_per_node", T_COUNT, lb_pool_conf_t, max_conns_per_node, 512, 1, UINT32_MAX),
+    K_NUM("max_idle_per_node", T_COUNT, lb_pool_conf_t, max_idle_per_node, 64, 0, UINT32_MAX),
+    K_MAP("tls", lb_pool_conf_t, tls, upstream_tls_sec),
+    {.name = "health",
+     .type = T_MAP,
+     .off = offsetof(lb_pool_conf_t, health),
+     .sub = &health_sec,
+     .by_check = true},
+    {.name = "nodes",
+     .type = T_MAPS,
+     .off = offsetof(lb_pool_conf_t, nodes),
+     .noff = offsetof(lb_pool_conf_t, nnodes),
+     .esize = sizeof(lb_node_conf_t),
+     .sub = &node_sec,
+     .by_check = true,
+     .flow = node_flow},
+};
+static const csec_t pool_sec = SEC(pool_keys, check_pool);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Frontends and their routes.                                                               */
+
+/* `pool: NAME` (key `path`) of a route or a DR service: the index of a pool already loaded. */
+static int convert_pool_ref(load_ctx_t *c, const char *path, const char *name, size_t *out)
+{
+	const lb_config_t *cfg = c->cfg;
+
+	if (name == NULL)
+		return fail(c, path, "missing");
+	for (size_t k = 0; k < cfg->npools; k++) {
+		if (strcmp(cfg->pools[k].name, name) == 0) {
+			*out = k;
+			return 0;
+		}
+	}
+	return fail(c, path, "unknown pool '%s'", show(name).s);
+}
+
+static const csec_t route_sec;
+
+static int check_route(load_ctx_t *c, const char *prefix, const ynode_t *map, void *obj)
+{
+	const ynode_t *ops = yget(&route_sec, map, "op");
+	lb_route_conf_t *r = obj;
+	char path[PATH_LEN];
+
+	r->line = map_line(c, prefix);
+	for (const char *h = r->host; h != NULL && *h != '\0'; h++) {
+		if (isupper((unsigned char)*h)) { /* the router matches the lowercased Host */
+			path_of(path, prefix, "host");
+			return fail(c, path, "host glob '%s' must be lowercase", show(r->host).s);
+		}
+	}
+	path_of(path, prefix, "op");
+	if (ops != NULL && ops->n == 0)
+		return fail(c, path, "empty list (leave op out to match every operation)");
+	for (size_t k = 0; ops != NULL && k < ops->n; k++) {
+		uint32_t bits;
+
+		pathf(path, "%s.op[%zu]", prefix, k);
+		if (lb_op_parse(ops->kids[k]->value, &bits) < 0)
+			return fail(c, path,
+			            "unknown operation '%s' (expected read, write, delete, list, "
+			            "bucket, mpu-create, mpu-part, mpu-complete, mpu-abort, "
+			            "multipart or other)",
+			            show(ops->kids[k]->value).s);
+		r->ops |= bits;
+	}
+	path_of(path, prefix, "pool");
+	return convert_pool_ref(c, path, ystr(&route_sec, map, "pool"), &r->pool);
+}
+
+static bool value_ops(FILE *out, const ckey_t *k, const void *obj, const lb_config_t *cfg);
+static bool value_pool_ref(FILE *out, const ckey_t *k, const void *obj, const lb_config_t *cfg);
+static bool flow_always(dump_t *d, const void *entry);
+
+static const ckey_t route_keys[] = {
+    K_STR("bucket", lb_route_conf_t, bucket, NULL),
+    {.name = "op", .type = T_LIST, .by_check = true, .value = value_ops},
+    K_STR("host", lb_route_conf_t, host, NULL),
+    {.name = "pool",
+     .type = T_VALUE,
+     .off = offsetof(lb_route_conf_t, pool),
+     .value = value_pool_ref},
+};
+static const csec_t route_sec = SEC(route_keys, check_route);
 
 /*
  * Names in who (PATH_LEN bytes) the listener of cfg on address `text` (canonical form), looking
@@ -1926,16 +1863,19 @@ static int check_listen_unique(load_ctx_t *c, const lb_config_t *cfg, size_t fi,
 	return 0;
 }
 
-static int convert_frontend(load_ctx_t *c, const raw_frontend_t *raw, lb_config_t *cfg, size_t i)
+static const csec_t frontend_sec;
+
+static int check_frontend(load_ctx_t *c, const char *prefix, const ynode_t *map, void *obj)
 {
-	char prefix[PATH_LEN], path[PATH_LEN];
-	lb_frontend_conf_t *f = &cfg->frontends[i];
+	const ynode_t *listen = yget(&frontend_sec, map, "listen");
+	const ynode_t *domains = yget(&frontend_sec, map, "domains");
+	lb_config_t *cfg = c->cfg;
+	lb_frontend_conf_t *f = obj;
+	size_t i = (size_t)(f - cfg->frontends);
+	char path[PATH_LEN];
 	long j;
 
-	pathf(prefix, "frontends[%zu]", i);
 	f->line = map_line(c, prefix);
-	if (convert_name(c, prefix, raw->name, &f->name) < 0)
-		return -EINVAL;
 	if ((j = find_earlier(cfg->frontends, sizeof(*f), offsetof(lb_frontend_conf_t, name), false,
 	                      i)) >= 0) {
 		path_of(path, prefix, "name");
@@ -1943,37 +1883,63 @@ static int convert_frontend(load_ctx_t *c, const raw_frontend_t *raw, lb_config_
 		            cfg->frontends[j].line);
 	}
 	path_of(path, prefix, "listen");
-	if (raw->listen_count == 0)
+	if (listen == NULL || listen->n == 0)
 		return fail(c, path, "at least one address is required");
-	f->listen = xcalloc(raw->listen_count, sizeof(*f->listen));
-	f->nlisten = raw->listen_count;
+	f->listen = xcalloc(listen->n, sizeof(*f->listen));
+	f->nlisten = listen->n;
 	for (size_t k = 0; k < f->nlisten; k++) {
 		pathf(path, "%s.listen[%zu]", prefix, k);
-		if (convert_addr(c, path, raw->listen[k], &f->listen[k]) < 0 ||
+		if (convert_addr(c, path, listen->kids[k]->value, &f->listen[k]) < 0 ||
 		    check_listen_unique(c, cfg, i, k, path) < 0)
 			return -EINVAL;
 	}
-	path_of(path, prefix, "tls");
-	if (convert_string(c, path, "cert", raw->tls.cert, &f->tls_cert) < 0 ||
-	    convert_string(c, path, "key", raw->tls.key, &f->tls_key) < 0)
-		return -EINVAL;
 	if ((f->tls_cert == NULL) != (f->tls_key == NULL)) {
 		path_of(path, prefix, f->tls_cert ? "tls.key" : "tls.cert");
 		return fail(c, path, "missing (tls needs both cert and key)");
 	}
-	if (convert_domains(c, prefix, raw, f) < 0 ||
-	    convert_fields(c, prefix, frontend_fields, NFIELDS(frontend_fields), raw, f) < 0)
-		return -EINVAL;
-	path_of(path, prefix, "routes");
-	if (raw->routes_count == 0)
-		return fail(c, path, "at least one route is required");
-	f->routes = xcalloc(raw->routes_count, sizeof(*f->routes));
-	f->nroutes = raw->routes_count;
-	for (size_t k = 0; k < f->nroutes; k++)
-		if (convert_route(c, prefix, &raw->routes[k], cfg, &f->routes[k], k) < 0)
+	f->domains = xcalloc(domains != NULL ? domains->n : 0, sizeof(*f->domains));
+	for (size_t k = 0; domains != NULL && k < domains->n; k++) {
+		pathf(path, "%s.domains[%zu]", prefix, k);
+		if (check_domain(c, path, domains->kids[k]->value) < 0)
 			return -EINVAL;
-	return 0;
+		f->domains[k] = xstrdup(domains->kids[k]->value);
+		f->ndomains = k + 1;
+		if ((j = find_earlier(f->domains, sizeof(char *), 0, false, k)) >= 0)
+			return fail(c, path, "duplicate domain '%s' (also domains[%ld])",
+			            f->domains[k], j);
+	}
+	return convert_list_of(c, prefix, &frontend_sec, map, f, "routes", "route");
 }
+
+static const ckey_t frontend_tls_keys[] = {
+    K_STR("cert", lb_frontend_conf_t, tls_cert, NULL),
+    K_STR("key", lb_frontend_conf_t, tls_key, NULL),
+};
+static const csec_t frontend_tls_sec = SEC(frontend_tls_keys, NULL);
+
+static const ckey_t frontend_keys[] = {
+    K_NAME(lb_frontend_conf_t, name),
+    {.name = "listen",
+     .type = T_LIST,
+     .off = offsetof(lb_frontend_conf_t, listen),
+     .noff = offsetof(lb_frontend_conf_t, nlisten),
+     .esize = sizeof(lb_addr_t),
+     .toff = offsetof(lb_addr_t, text),
+     .by_check = true},
+    {.name = "tls", .type = T_MAP, .off = 0, .sub = &frontend_tls_sec},
+    K_STRS("domains", lb_frontend_conf_t, domains, ndomains),
+    K_BOOL("x_forwarded_for", lb_frontend_conf_t, x_forwarded_for, 1),
+    K_BOOL("x_real_ip", lb_frontend_conf_t, x_real_ip, 0),
+    {.name = "routes",
+     .type = T_MAPS,
+     .off = offsetof(lb_frontend_conf_t, routes),
+     .noff = offsetof(lb_frontend_conf_t, nroutes),
+     .esize = sizeof(lb_route_conf_t),
+     .sub = &route_sec,
+     .by_check = true,
+     .flow = flow_always},
+};
+static const csec_t frontend_sec = SEC(frontend_keys, check_frontend);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Direct routing: the `dr:` list, after the pools and frontends it is checked against.      */
@@ -1983,50 +1949,55 @@ static const char *dr_family_name(int family)
 	return dr_family_names[family == AF_INET6];
 }
 
+static const csec_t dr_sec;
+
 /* What names the service: `vip`, or `fwmark` with `family` and `port`; exactly one of the two. */
-static int convert_dr_key(load_ctx_t *c, const char *prefix, const raw_dr_t *raw, lb_dr_conf_t *d)
+static int convert_dr_key(load_ctx_t *c, const char *prefix, const ynode_t *map, lb_dr_conf_t *d)
 {
+	const char *vip = ystr(&dr_sec, map, "vip"), *fwmark = ystr(&dr_sec, map, "fwmark");
+	const char *family_s = ystr(&dr_sec, map, "family"), *port_s = ystr(&dr_sec, map, "port");
 	char path[PATH_LEN];
 	int family = 0;
-	uint64_t port;
+	uint64_t v;
 
-	if (raw->vip != NULL && raw->fwmark != NULL) {
+	if (vip != NULL && fwmark != NULL) {
 		path_of(path, prefix, "fwmark");
 		return fail(c, path, "not allowed with vip (a service has a vip or a fwmark)");
 	}
 	path_of(path, prefix, "vip");
-	if (raw->vip == NULL && raw->fwmark == NULL)
+	if (vip == NULL && fwmark == NULL)
 		return fail(c, path, "missing (a service needs a vip or a fwmark)");
-	if (raw->vip != NULL) {
+	if (vip != NULL) {
 		d->has_vip = true;
-		if (convert_addr(c, path, raw->vip, &d->vip) < 0)
+		if (convert_addr(c, path, vip, &d->vip) < 0)
 			return -EINVAL;
 		d->family = d->vip.ss.ss_family;
 		d->port = d->vip.port;
-		if (raw->family != NULL) {
+		if (family_s != NULL) {
 			path_of(path, prefix, "family");
 			return fail(c, path, "only allowed with fwmark (a vip has its own family)");
 		}
-		if (raw->port != NULL) {
+		if (port_s != NULL) {
 			path_of(path, prefix, "port");
 			return fail(c, path,
 			            "not allowed with vip (the service's port is the vip's)");
 		}
 		return 0;
 	}
-	if (overlay_fields(c, prefix, dr_fwmark_fields, NFIELDS(dr_fwmark_fields), raw, d) < 0)
+	path_of(path, prefix, "fwmark");
+	if (convert_key(c, path, sec_key(&dr_sec, "fwmark"), fwmark, d) < 0)
 		return -EINVAL;
 	path_of(path, prefix, "family");
-	if (convert_enum(c, path, "family", raw->family ? raw->family : "ipv4", dr_family_names,
+	if (convert_enum(c, path, "family", family_s ? family_s : "ipv4", dr_family_names,
 	                 NFIELDS(dr_family_names), &family) < 0)
 		return -EINVAL;
 	d->family = dr_families[family];
 	path_of(path, prefix, "port");
-	if (raw->port == NULL)
+	if (port_s == NULL)
 		return fail(c, path, "missing (a fwmark service needs the port its nodes get)");
-	if (convert_value(c, path, &dr_port_field, raw->port, &port) < 0)
+	if (convert_value(c, path, sec_key(&dr_sec, "port"), port_s, &v) < 0)
 		return -EINVAL;
-	d->port = (uint16_t)port;
+	d->port = (uint16_t)v;
 	return 0;
 }
 
@@ -2088,26 +2059,36 @@ static int check_dr_nodes(load_ctx_t *c, const char *prefix, const lb_config_t *
 	return 0;
 }
 
-static int convert_dr(load_ctx_t *c, const raw_dr_t *raw, lb_config_t *cfg, size_t i)
+/* What names the service and its pool come first: the other keys mean nothing without them. */
+static int check_dr_first(load_ctx_t *c, const char *prefix, const ynode_t *map, void *obj)
 {
-	char prefix[PATH_LEN], path[PATH_LEN];
-	lb_dr_conf_t *d = &cfg->dr[i];
+	const char *sched_s = ystr(&dr_sec, map, "scheduler");
+	lb_config_t *cfg = c->cfg;
+	lb_dr_conf_t *d = obj;
+	char path[PATH_LEN];
 	int sched = 0;
 
-	pathf(prefix, "dr[%zu]", i);
 	d->line = map_line(c, prefix);
 	path_of(path, prefix, "pool");
-	if (convert_dr_key(c, prefix, raw, d) < 0 || check_dr_unique(c, prefix, cfg, i) < 0 ||
-	    convert_pool_ref(c, path, raw->pool, cfg, &d->pool) < 0 ||
+	if (convert_dr_key(c, prefix, map, d) < 0 ||
+	    check_dr_unique(c, prefix, cfg, (size_t)(d - cfg->dr)) < 0 ||
+	    convert_pool_ref(c, path, ystr(&dr_sec, map, "pool"), &d->pool) < 0 ||
 	    check_dr_nodes(c, prefix, cfg, d) < 0)
 		return -EINVAL;
 	path_of(path, prefix, "scheduler");
-	if (convert_enum(c, path, "scheduler", raw->scheduler ? raw->scheduler : "mh",
-	                 dr_sched_names, NFIELDS(dr_sched_names), &sched) < 0)
+	if (convert_enum(c, path, "scheduler", sched_s ? sched_s : "mh", dr_sched_names,
+	                 NFIELDS(dr_sched_names), &sched) < 0)
 		return -EINVAL;
 	d->scheduler = xstrdup(dr_sched_names[sched]);
-	if (convert_fields(c, prefix, dr_fields, NFIELDS(dr_fields), raw, d) < 0)
-		return -EINVAL;
+	return 0;
+}
+
+static int check_dr(load_ctx_t *c, const char *prefix, const ynode_t *map, void *obj)
+{
+	const lb_dr_conf_t *d = obj;
+	char path[PATH_LEN];
+
+	(void)map;
 	if (d->persistence % 1000 != 0) {
 		path_of(path, prefix, "persistence");
 		return fail(c, path, "must be a whole number of seconds (IPVS counts in seconds)");
@@ -2119,107 +2100,141 @@ static int convert_dr(load_ctx_t *c, const raw_dr_t *raw, lb_config_t *cfg, size
 	return 0;
 }
 
-static int convert_dr_section(load_ctx_t *c, const raw_config_t *raw, lb_config_t *cfg)
+static bool value_dr_vip(FILE *out, const ckey_t *k, const void *obj, const lb_config_t *cfg);
+static bool value_dr_fwmark(FILE *out, const ckey_t *k, const void *obj, const lb_config_t *cfg);
+
+static const ckey_t dr_keys[] = {
+    {.name = "vip", .type = T_VALUE, .value = value_dr_vip},
+    {.name = "fwmark",
+     .type = T_COUNT,
+     .off = offsetof(lb_dr_conf_t, fwmark),
+     .min = 1,
+     .max = UINT32_MAX,
+     .by_check = true,
+     .value = value_dr_fwmark},
+    {.name = "family", .type = T_VALUE, .value = value_dr_fwmark},
+    {.name = "port",
+     .type = T_COUNT,
+     .off = offsetof(lb_dr_conf_t, port),
+     .min = 1,
+     .max = 65535,
+     .by_check = true,
+     .value = value_dr_fwmark},
+    {.name = "pool", .type = T_VALUE, .off = offsetof(lb_dr_conf_t, pool), .value = value_pool_ref},
+    {.name = "scheduler",
+     .type = T_STRING,
+     .off = offsetof(lb_dr_conf_t, scheduler),
+     .by_check = true},
+    K_BOOL("mh_fallback", lb_dr_conf_t, mh_fallback, 1),
+    K_BOOL("mh_port", lb_dr_conf_t, mh_port, 0),
+    K_NUM("persistence", T_DURATION, lb_dr_conf_t, persistence, 0, 0, MAX_PERSISTENCE),
+    K_NUM("upper_threshold", T_COUNT, lb_dr_conf_t, upper_threshold, 0, 0, UINT32_MAX),
+    K_NUM("lower_threshold", T_COUNT, lb_dr_conf_t, lower_threshold, 0, 0, UINT32_MAX),
+};
+static const csec_t dr_sec = {dr_keys, NFIELDS(dr_keys), check_dr, check_dr_first};
+
+/* ---------------------------------------------------------------------------------------- */
+/* The top level.                                                                            */
+
+static const csec_t top_sec;
+
+#define MAX_WORKERS 1024
+
+/* `workers: auto | N`: 0 for auto (the CPUs s3lb may run on, counted at start). */
+static int convert_workers(load_ctx_t *c, const char *v, lb_config_t *cfg)
 {
-	cfg->dr_state = xstrdup("/run/s3lb/ipvs-owned");
-	if (convert_string(c, "", "dr_state", raw->dr_state, &cfg->dr_state) < 0)
+	char *end;
+	unsigned long n;
+
+	cfg->workers = 0;
+	if (v == NULL || strcmp(v, "auto") == 0)
+		return 0;
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (v[0] < '0' || v[0] > '9' || *end != '\0' || errno != 0 || n < 1 || n > MAX_WORKERS)
+		return fail(c, "workers", "invalid value '%s' (auto, or a number from 1 to %d)",
+		            show(v).s, MAX_WORKERS);
+	cfg->workers = (unsigned)n;
+	return 0;
+}
+
+static void put_scalar(FILE *out, const char *s);
+
+static bool value_workers(FILE *out, const ckey_t *k, const void *obj, const lb_config_t *cfg)
+{
+	const lb_config_t *c = obj;
+	char n[16];
+
+	(void)k;
+	(void)cfg;
+	snprintf(n, sizeof(n), "%u", c->workers);
+	if (out != NULL)
+		put_scalar(out, c->workers ? n : "auto");
+	return true;
+}
+
+static int check_top(load_ctx_t *c, const char *prefix, const ynode_t *map, void *obj)
+{
+	lb_config_t *cfg = obj;
+
+	(void)prefix;
+	if (convert_workers(c, ystr(&top_sec, map, "workers"), cfg) < 0)
+		return -EINVAL;
+	if (convert_list_of(c, "", &top_sec, map, cfg, "pools", "pool") < 0 ||
+	    convert_list_of(c, "", &top_sec, map, cfg, "frontends", "frontend") < 0)
 		return -EINVAL;
 	if (cfg->dr_state[0] != '/')
 		return fail(c, "dr_state", "invalid path '%s' (must be absolute)",
 		            show(cfg->dr_state).s);
-	cfg->dr = xcalloc(raw->dr_count, sizeof(*cfg->dr));
-	cfg->ndr = raw->dr_count;
-	for (size_t i = 0; i < cfg->ndr; i++)
-		if (convert_dr(c, &raw->dr[i], cfg, i) < 0)
-			return -EINVAL;
-	return 0;
+	return convert_entries(c, "dr", sec_key(&top_sec, "dr"), yget(&top_sec, map, "dr"), cfg);
 }
 
-static int convert(load_ctx_t *c, const raw_config_t *raw, lb_config_t *cfg)
-{
-	if (convert_admin_log(c, raw, cfg) < 0 || convert_admin_auth(c, &raw->admin, cfg) < 0 ||
-	    convert_fields(c, "limits", limits_fields, NFIELDS(limits_fields), &raw->limits,
-	                   &cfg->limits) < 0 ||
-	    /* A request head is parsed whole in the client's buffer: one byte more than
-	     * max_header_size must fit to see that a head is too large (431), else the read stops
-	     * at a full buffer and the head times out (408). */
-	    check_order(c, "limits", V_SIZE, "max_header_size", raw->limits.max_header_size,
-	                cfg->limits.max_header_size, "buffer_size", cfg->limits.buffer_size,
-	                true) < 0 ||
-	    convert_fields(c, "timeouts", timeouts_fields, NFIELDS(timeouts_fields), &raw->timeouts,
-	                   &cfg->timeouts) < 0)
-		return -EINVAL;
-	if (raw->pools_count == 0)
-		return fail(c, "pools", "at least one pool is required");
-	cfg->pools = xcalloc(raw->pools_count, sizeof(*cfg->pools));
-	cfg->npools = raw->pools_count;
-	for (size_t i = 0; i < cfg->npools; i++)
-		if (convert_pool(c, &raw->pools[i], cfg->pools, i) < 0)
-			return -EINVAL;
-	if (raw->frontends_count == 0)
-		return fail(c, "frontends", "at least one frontend is required");
-	cfg->frontends = xcalloc(raw->frontends_count, sizeof(*cfg->frontends));
-	cfg->nfrontends = raw->frontends_count;
-	for (size_t i = 0; i < cfg->nfrontends; i++)
-		if (convert_frontend(c, &raw->frontends[i], cfg, i) < 0)
-			return -EINVAL;
-	return convert_dr_section(c, raw, cfg);
-}
-
+static const ckey_t top_keys[] = {
+    {.name = "admin", .type = T_MAP, .off = 0, .sub = &admin_sec},
+    K_MAP("log", lb_config_t, log, log_sec),
+    K_MAP("limits", lb_config_t, limits, limits_sec),
+    K_MAP("timeouts", lb_config_t, timeouts, timeouts_sec),
+    K_MAPS("pools", lb_config_t, pools, npools, lb_pool_conf_t, pool_sec),
+    K_MAPS("frontends", lb_config_t, frontends, nfrontends, lb_frontend_conf_t, frontend_sec),
+    {.name = "workers", .type = T_VALUE, .value = value_workers},
+    K_STR("dr_state", lb_config_t, dr_state, "/run/s3lb/ipvs-owned"),
+    K_MAPS("dr", lb_config_t, dr, ndr, lb_dr_conf_t, dr_sec),
+};
+static const csec_t top_sec = SEC(top_keys, check_top);
 /* ---------------------------------------------------------------------------------------- */
 /* Entry points.                                                                             */
+
+/* Frees what the tables say obj owns: strings, lists, sub-sections, lists of sections. */
+static void sec_free(const csec_t *sec, void *obj)
+{
+	for (size_t i = 0; i < sec->nkeys; i++) {
+		const ckey_t *k = &sec->keys[i];
+		char *p = (char *)obj + k->off;
+
+		if (k->type == T_STRING || k->type == T_NAME) {
+			free(*(char **)p);
+		} else if (k->type == T_MAP) {
+			sec_free(k->sub, p);
+		} else if (list_stored(k) || k->type == T_MAPS) {
+			for (size_t e = 0; *(char **)p != NULL && e < list_len(k, obj); e++) {
+				if (k->type == T_MAPS)
+					sec_free(k->sub, *(char **)p + e * k->esize);
+				else if (k->esize == 0)
+					free(((char **)*(char **)p)[e]);
+			}
+			free(*(char **)p);
+		}
+	}
+}
 
 static void config_free(lb_config_t *cfg)
 {
 	if (cfg == NULL)
 		return;
-	for (size_t i = 0; cfg->pools != NULL && i < cfg->npools; i++) {
-		lb_pool_conf_t *p = &cfg->pools[i];
-
-		for (size_t k = 0; p->nodes != NULL && k < p->nnodes; k++) {
-			free(p->nodes[k].name);
-			health_free(&p->nodes[k].health);
-		}
-		free(p->nodes);
-		health_free(&p->health);
-		free(p->name);
-		free(p->tls.ca_file);
-		free(p->tls.server_name);
-	}
-	for (size_t i = 0; cfg->frontends != NULL && i < cfg->nfrontends; i++) {
-		lb_frontend_conf_t *f = &cfg->frontends[i];
-
-		for (size_t k = 0; f->routes != NULL && k < f->nroutes; k++) {
-			free(f->routes[k].bucket);
-			free(f->routes[k].host);
-		}
-		for (size_t k = 0; f->domains != NULL && k < f->ndomains; k++)
-			free(f->domains[k]);
-		free(f->routes);
-		free(f->domains);
-		free(f->listen);
-		free(f->name);
-		free(f->tls_cert);
-		free(f->tls_key);
-	}
-	for (size_t i = 0; cfg->dr != NULL && i < cfg->ndr; i++)
-		free(cfg->dr[i].scheduler);
-	free(cfg->dr);
-	free(cfg->dr_state);
-	free(cfg->pools);
-	free(cfg->frontends);
-	free(cfg->log.access);
-	free(cfg->log.error);
+	sec_free(&top_sec, cfg);
 	if (cfg->admin_token != NULL)
 		explicit_bzero(cfg->admin_token, strlen(cfg->admin_token));
 	free(cfg->admin_token);
-	free(cfg->admin_token_file);
-	for (size_t k = 0; k < cfg->nadmin_hosts; k++)
-		free(cfg->admin_hosts[k]);
-	free(cfg->admin_hosts);
-	for (size_t k = 0; k < cfg->nadmin_origins; k++)
-		free(cfg->admin_origins[k]);
-	free(cfg->admin_origins);
 	free(cfg->path);
 	free(cfg);
 }
@@ -2228,47 +2243,33 @@ int lb_config_load_string(const char *name, const char *yaml, size_t len, lb_con
                           char *err, size_t errlen)
 {
 	load_ctx_t c = {.name = name, .err = err, .errlen = errlen};
-	cyaml_report_t report;
-	cyaml_config_t cy = {
-	    .log_fn = on_cyaml_log,
-	    .log_ctx = &report,
-	    .mem_fn = cyaml_mem,
-	    .log_level = CYAML_LOG_ERROR,
-	    .flags = CYAML_CFG_DEFAULT,
-	};
-	raw_config_t empty = {0}, *raw = NULL;
 	lb_config_t *cfg = NULL;
-	cyaml_err_t cerr;
 	int rc;
 
 	*out = NULL;
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
-	memset(&report, 0, sizeof(report));
 	if (yaml == NULL)
 		yaml = "";
 	rc = map_build(&c, (const unsigned char *)yaml, len);
+	if (rc == 0 && c.root != NULL)
+		rc = check_shape(&c, "", c.root, Y_MAP) < 0
+		         ? -EINVAL
+		         : sec_check_structure(&c, "", &top_sec, c.root);
 	if (rc < 0)
-		goto out_map;
-	cerr = cyaml_load_data((const uint8_t *)yaml, len, &cy, &top_value, (cyaml_data_t **)&raw,
-	                       NULL);
-	if (cerr != CYAML_OK) {
-		rc = cyaml_fail(&c, &report, cerr);
-		goto out_map;
-	}
+		goto out;
 	cfg = xcalloc(1, sizeof(*cfg));
 	cfg->path = xstrdup(name);
 	cfg->refs = 1;
-	rc = convert(&c, raw ? raw : &empty, cfg);
-	if (rc < 0) {
+	c.cfg = cfg;
+	sec_defaults(&top_sec, cfg);
+	rc = sec_convert(&c, "", &top_sec, c.root, cfg);
+	if (rc < 0)
 		config_free(cfg);
-		goto out_raw;
-	}
-	*out = cfg;
-out_raw:
-	if (raw != NULL)
-		cyaml_free(&cy, &top_value, raw, 0);
-out_map:
+	else
+		*out = cfg;
+out:
+	arena_free(&c);
 	map_free(&c);
 	return rc;
 }
@@ -2323,18 +2324,25 @@ int lb_config_load(const char *path, lb_config_t **out, char *err, size_t errlen
 
 lb_config_t *lb_config_ref(lb_config_t *cfg)
 {
-	cfg->refs++;
+	__atomic_add_fetch(&cfg->refs, 1, __ATOMIC_RELAXED); /* shared by the workers */
 	return cfg;
 }
 
 void lb_config_unref(lb_config_t *cfg)
 {
-	if (cfg != NULL && --cfg->refs == 0)
+	if (cfg != NULL && __atomic_sub_fetch(&cfg->refs, 1, __ATOMIC_ACQ_REL) == 0)
 		config_free(cfg);
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* Dump: YAML that lb_config_load reads back to the same config.                             */
+/* Dump: YAML that lb_config_load reads back to the same config, from the tables.            */
+
+struct dump_s {
+	FILE *out; /* NULL: only count what would be written */
+	const lb_config_t *cfg;
+	const void *parent; /* the object that holds the list being written */
+	bool dash;          /* the next line starts a list entry ("- ") */
+};
 
 /* Plain when it cannot be mistaken for YAML syntax, double-quoted otherwise. */
 static void put_scalar(FILE *out, const char *s)
@@ -2359,36 +2367,190 @@ static void put_scalar(FILE *out, const char *s)
 	fputc('"', out);
 }
 
-static void put_key_scalar(FILE *out, int indent, const char *key, const char *s)
+/* Writes the value of k in obj inline; out NULL: only says whether it has one. */
+static bool put_value(FILE *out, const ckey_t *k, const void *obj, const lb_config_t *cfg)
 {
-	if (s == NULL)
-		return;
-	fprintf(out, "%*s%s: ", indent, "", key);
-	put_scalar(out, s);
-	fputc('\n', out);
-}
-
-static void put_field(FILE *out, int indent, const field_t *f, const void *obj)
-{
+	const char *p = (const char *)obj + k->off, *s = NULL;
 	char buf[32];
 
-	format_value(f->kind, load_value(f, obj), buf, sizeof(buf));
-	fprintf(out, "%*s%s: %s\n", indent, "", f->key, buf);
+	if (k->value != NULL)
+		return k->value(out, k, obj, cfg);
+	switch (k->type) {
+	case T_STRING:
+	case T_NAME:
+		s = *(const char *const *)p;
+		break;
+	case T_ADDR:
+		s = ((const lb_addr_t *)p)->text;
+		break;
+	case T_ENUM:
+		s = k->names[*(const int *)p];
+		break;
+	default:
+		format_value(k->type, load_value(k, obj), buf, sizeof(buf));
+		s = buf;
+		break;
+	}
+	if (s != NULL && out != NULL) {
+		if (k->type == T_ENUM || is_number(k->type))
+			fputs(s, out);
+		else
+			put_scalar(out, s);
+	}
+	return s != NULL;
 }
 
-static void put_fields(FILE *out, int indent, const field_t *fields, size_t n, const void *obj)
+/* The value of k in obj as text (caller frees), NULL when it has none. */
+static char *value_text(const ckey_t *k, const void *obj, const lb_config_t *cfg)
 {
-	for (size_t i = 0; i < n; i++)
-		put_field(out, indent, &fields[i], obj);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp;
+
+	if (!put_value(NULL, k, obj, cfg))
+		return NULL;
+	fp = open_memstream(&buf, &len);
+	if (fp == NULL)
+		abort();
+	put_value(fp, k, obj, cfg);
+	if (fclose(fp) != 0)
+		abort();
+	return buf;
+}
+
+static void put_indent(dump_t *d, int indent)
+{
+	if (d->dash)
+		fprintf(d->out, "%*s- ", indent - 2, "");
+	else
+		fprintf(d->out, "%*s", indent, "");
+	d->dash = false;
+}
+
+/* One entry of a list of sections on one line: `- { k: v, k: v }`, sub-sections left out. */
+static void put_flow(dump_t *d, int indent, const csec_t *sec, const void *obj)
+{
+	const char *sep = "";
+
+	fprintf(d->out, "%*s- {", indent, "");
+	for (size_t i = 0; i < sec->nkeys; i++) {
+		char *text =
+		    sec->keys[i].type == T_MAP ? NULL : value_text(&sec->keys[i], obj, d->cfg);
+
+		if (text == NULL)
+			continue;
+		fprintf(d->out, "%s %s: %s", sep, sec->keys[i].name, text);
+		sep = ",";
+		free(text);
+	}
+	fprintf(d->out, " }\n");
+}
+
+/*
+ * Writes the keys of sec in obj at indent; with base, only those whose value differs from
+ * base's (a node's health over its pool's). A sub-section with nothing to write is left out.
+ * Returns how many keys were (or, d->out NULL, would be) written.
+ */
+static size_t dump_sec(dump_t *d, int indent, const csec_t *sec, const void *obj, const void *base)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < sec->nkeys; i++) {
+		const ckey_t *k = &sec->keys[i];
+		const char *p = (const char *)obj + k->off;
+
+		if (k->type == T_MAP) {
+			dump_t q = *d;
+			const void *sub_base = base ? (const char *)base + k->off : NULL;
+			size_t m;
+
+			if (k->put != NULL) {
+				n += k->put(d, indent, k, obj);
+				continue;
+			}
+			q.out = NULL;
+			m = dump_sec(&q, indent + 2, k->sub, p, sub_base);
+			if (m == 0)
+				continue;
+			n += m;
+			if (d->out == NULL)
+				continue;
+			put_indent(d, indent);
+			fprintf(d->out, "%s:\n", k->name);
+			dump_sec(d, indent + 2, k->sub, p, sub_base);
+		} else if (k->type == T_MAPS || (k->type == T_LIST && k->value == NULL)) {
+			size_t len = list_len(k, obj);
+
+			n++;
+			if (d->out == NULL)
+				continue;
+			put_indent(d, indent);
+			fprintf(d->out, "%s:%s\n", k->name, len ? "" : " []");
+			for (size_t e = 0; e < len; e++) {
+				const void *entry = list_entry(k, obj, e);
+				dump_t q = {d->out, d->cfg, obj, false};
+
+				if (k->type == T_LIST) {
+					fprintf(d->out, "%*s- ", indent + 2, "");
+					put_scalar(d->out, entry);
+					fputc('\n', d->out);
+				} else if (k->flow != NULL && k->flow(&q, entry)) {
+					put_flow(&q, indent + 2, k->sub, entry);
+				} else {
+					q.dash = true;
+					dump_sec(&q, indent + 4, k->sub, entry, NULL);
+				}
+			}
+		} else {
+			char *text = value_text(k, obj, d->cfg);
+			char *was =
+			    text != NULL && base != NULL ? value_text(k, base, d->cfg) : NULL;
+			bool same = was != NULL && strcmp(text, was) == 0;
+
+			if (text != NULL && !same) {
+				n++;
+				if (d->out != NULL) {
+					put_indent(d, indent);
+					fprintf(d->out, "%s: %s\n", k->name, text);
+				}
+			}
+			free(text);
+			free(was);
+		}
+	}
+	return n;
+}
+
+static bool value_admin_listen(FILE *out, const ckey_t *k, const void *obj, const lb_config_t *cfg)
+{
+	const lb_config_t *c = obj;
+
+	(void)k;
+	(void)cfg;
+	if (out != NULL)
+		put_scalar(out, c->admin_enabled ? c->admin_listen.text : "off");
+	return true;
+}
+
+static bool value_none(FILE *out, const ckey_t *k, const void *obj, const lb_config_t *cfg)
+{
+	(void)out;
+	(void)k;
+	(void)obj;
+	(void)cfg;
+	return false;
 }
 
 /* Canonical forms: 200, 2xx, 200-204. */
-static void put_expect(FILE *out, int indent, const lb_health_conf_t *h)
+static bool value_expect(FILE *out, const ckey_t *k, const void *obj, const lb_config_t *cfg)
 {
-	fprintf(out, "%*sexpect: [", indent, "");
-	for (size_t k = 0; k < h->nexpect; k++) {
-		const lb_status_range_t *r = &h->expect[k];
-		const char *sep = k ? ", " : "";
+	const lb_health_conf_t *h = obj;
+
+	(void)k;
+	(void)cfg;
+	for (size_t i = 0; out != NULL && i < h->nexpect; i++) {
+		const lb_status_range_t *r = &h->expect[i];
+		const char *sep = i ? ", " : "[";
 
 		if (r->lo == r->hi)
 			fprintf(out, "%s%u", sep, r->lo);
@@ -2397,211 +2559,107 @@ static void put_expect(FILE *out, int indent, const lb_health_conf_t *h)
 		else
 			fprintf(out, "%s%u-%u", sep, r->lo, r->hi);
 	}
-	fprintf(out, "]\n");
+	if (out != NULL)
+		fputc(']', out);
+	return true;
 }
 
-/*
- * The keys of one health sub-section: all of them without `base`, else only those that differ
- * from base's (a node's section, over its pool's). With out NULL, only counts them.
- */
-static size_t put_health_sec(FILE *out, int indent, const health_sec_t *sec,
-                             const lb_health_conf_t *h, const lb_health_conf_t *base)
+/* A route's operations, with the four mpu-* written as the group `multipart`. */
+static bool value_ops(FILE *out, const ckey_t *k, const void *obj, const lb_config_t *cfg)
 {
-	size_t n = 0;
+	const lb_route_conf_t *r = obj;
+	bool group = (r->ops & LB_OP_MULTIPART) == LB_OP_MULTIPART;
+	const char *sep = "";
 
-	for (size_t i = 0; i < sec->nfields; i++) {
-		const field_t *f = &sec->fields[i];
+	(void)k;
+	(void)cfg;
+	if (r->ops == 0 || out == NULL)
+		return r->ops != 0;
+	fputc('[', out);
+	for (uint32_t bit = 1; bit <= LB_OP_OTHER; bit <<= 1) {
+		if ((r->ops & bit) && !(group && (bit & LB_OP_MULTIPART))) {
+			fprintf(out, "%s%s", sep, lb_op_name((lb_op_t)bit));
+			sep = ", ";
+		}
+	}
+	if (group)
+		fprintf(out, "%smultipart", sep);
+	fputc(']', out);
+	return true;
+}
 
-		if (base != NULL && load_value(f, h) == load_value(f, base))
-			continue;
-		n++;
-		if (out != NULL)
-			put_field(out, indent, f, h);
-	}
-	for (size_t i = 0; i < sec->nstrs; i++) {
-		const char *v = STR_IN(h, sec->strs[i].off);
-		const char *b = base != NULL ? STR_IN(base, sec->strs[i].off) : NULL;
+static bool value_pool_ref(FILE *out, const ckey_t *k, const void *obj, const lb_config_t *cfg)
+{
+	size_t pool = *(const size_t *)((const char *)obj + k->off);
 
-		if (v == NULL || (b != NULL && strcmp(v, b) == 0))
-			continue;
-		n++;
-		if (out != NULL)
-			put_key_scalar(out, indent, sec->strs[i].key, v);
-	}
-	if (sec->expect &&
-	    (base == NULL || h->nexpect != base->nexpect ||
-	     memcmp(h->expect, base->expect, h->nexpect * sizeof(*h->expect)) != 0)) {
-		n++;
-		if (out != NULL)
-			put_expect(out, indent, h);
-	}
+	if (out != NULL)
+		put_scalar(out, cfg->pools[pool].name);
+	return true;
+}
+
+static bool value_dr_vip(FILE *out, const ckey_t *k, const void *obj, const lb_config_t *cfg)
+{
+	const lb_dr_conf_t *d = obj;
+
+	(void)k;
+	(void)cfg;
+	if (d->has_vip && out != NULL)
+		put_scalar(out, d->vip.text);
+	return d->has_vip;
+}
+
+/* fwmark, family and port: only for a firewall-mark service. */
+static bool value_dr_fwmark(FILE *out, const ckey_t *k, const void *obj, const lb_config_t *cfg)
+{
+	const lb_dr_conf_t *d = obj;
+
+	(void)cfg;
+	if (d->has_vip || out == NULL)
+		return !d->has_vip;
+	if (strcmp(k->name, "family") == 0)
+		fputs(dr_family_name(d->family), out);
+	else
+		fprintf(out, "%u", strcmp(k->name, "port") == 0 ? d->port : d->fwmark);
+	return true;
+}
+
+static bool flow_always(dump_t *d, const void *entry)
+{
+	(void)d;
+	(void)entry;
+	return true;
+}
+
+/* A node's `health:`: only the keys that differ from its pool's (d->parent). */
+static size_t put_node_health(dump_t *d, int indent, const ckey_t *k, const void *obj)
+{
+	const lb_health_conf_t *h = (const lb_health_conf_t *)((const char *)obj + k->off);
+	const lb_health_conf_t *base = &((const lb_pool_conf_t *)d->parent)->health;
+	dump_t q = *d;
+	size_t n;
+
+	q.out = NULL;
+	n = dump_sec(&q, indent + 2, &health_sec, h, base);
+	if (n == 0 || d->out == NULL)
+		return n;
+	put_indent(d, indent);
+	fprintf(d->out, "health:\n");
+	dump_sec(d, indent + 2, &health_sec, h, base);
 	return n;
 }
 
-/* Writes `health:` (see put_health_sec for `base`); returns how many keys it has (0: nothing
- * written). */
-static size_t put_health(FILE *out, int indent, const lb_health_conf_t *h,
-                         const lb_health_conf_t *base)
+/* A node is written on one line unless its health differs from its pool's. */
+static bool node_flow(dump_t *d, const void *entry)
 {
-	size_t n[NFIELDS(health_secs)], total = 0;
-	bool kind = base == NULL || h->kind != base->kind;
+	dump_t q = *d;
 
-	for (size_t i = 0; i < NFIELDS(health_secs); i++)
-		total += n[i] = put_health_sec(NULL, 0, &health_secs[i], h, base);
-	if (out == NULL || total + kind == 0)
-		return total + kind;
-	fprintf(out, "%*shealth:\n", indent, "");
-	if (kind)
-		fprintf(out, "%*skind: %s\n", indent + 2, "", lb_probe_kind_name(h->kind));
-	for (size_t i = 0; i < NFIELDS(health_secs); i++) {
-		const health_sec_t *sec = &health_secs[i];
-
-		if (n[i] == 0)
-			continue;
-		if (sec->name[0] != '\0')
-			fprintf(out, "%*s%s:\n", indent + 2, "", sec->name);
-		put_health_sec(out, indent + (sec->name[0] != '\0' ? 4 : 2), sec, h, base);
-	}
-	return total + kind;
-}
-
-static void dump_pool(FILE *out, const lb_pool_conf_t *p)
-{
-	put_key_scalar(out, 2, "- name", p->name);
-	fprintf(out, "    balance: %s\n", lb_balance_name(p->balance));
-	put_fields(out, 4, pool_fields, NFIELDS(pool_fields), p);
-	fprintf(out, "    tls:\n");
-	put_fields(out, 6, upstream_tls_fields, NFIELDS(upstream_tls_fields), &p->tls);
-	put_key_scalar(out, 6, "ca", p->tls.ca_file);
-	put_key_scalar(out, 6, "server_name", p->tls.server_name);
-	put_health(out, 4, &p->health, NULL);
-	fprintf(out, "    nodes:\n");
-	for (size_t k = 0; k < p->nnodes; k++) {
-		const lb_node_conf_t *n = &p->nodes[k];
-
-		if (put_health(NULL, 0, &n->health, &p->health) == 0) {
-			fprintf(out, "      - { name: ");
-			put_scalar(out, n->name);
-			fprintf(out, ", addr: ");
-			put_scalar(out, n->addr.text);
-			fprintf(out, ", weight: %u }\n", n->weight);
-			continue;
-		}
-		/* Block style, with only the health keys that differ from the pool's. */
-		put_key_scalar(out, 6, "- name", n->name);
-		put_key_scalar(out, 8, "addr", n->addr.text);
-		put_fields(out, 8, node_fields, NFIELDS(node_fields), n);
-		put_health(out, 8, &n->health, &p->health);
-	}
-}
-
-static void dump_route(FILE *out, const lb_config_t *cfg, const lb_route_conf_t *r)
-{
-	const char *sep = "";
-
-	fprintf(out, "      - {");
-	if (r->bucket != NULL) {
-		fprintf(out, " bucket: ");
-		put_scalar(out, r->bucket);
-		sep = ",";
-	}
-	if (r->ops != 0) {
-		bool group = (r->ops & LB_OP_MULTIPART) == LB_OP_MULTIPART;
-
-		fprintf(out, "%s op: [", sep);
-		sep = "";
-		for (uint32_t bit = 1; bit <= LB_OP_OTHER; bit <<= 1) {
-			if ((r->ops & bit) && !(group && (bit & LB_OP_MULTIPART))) {
-				fprintf(out, "%s%s", sep, lb_op_name((lb_op_t)bit));
-				sep = ", ";
-			}
-		}
-		if (group)
-			fprintf(out, "%smultipart", sep);
-		fprintf(out, "]");
-		sep = ",";
-	}
-	if (r->host != NULL) {
-		fprintf(out, "%s host: ", sep);
-		put_scalar(out, r->host);
-		sep = ",";
-	}
-	fprintf(out, "%s pool: ", sep);
-	put_scalar(out, cfg->pools[r->pool].name);
-	fprintf(out, " }\n");
-}
-
-static void dump_frontend(FILE *out, const lb_config_t *cfg, const lb_frontend_conf_t *f)
-{
-	put_key_scalar(out, 2, "- name", f->name);
-	fprintf(out, "    listen:\n");
-	for (size_t k = 0; k < f->nlisten; k++) {
-		fprintf(out, "      - ");
-		put_scalar(out, f->listen[k].text);
-		fputc('\n', out);
-	}
-	if (f->tls_cert != NULL) {
-		fprintf(out, "    tls:\n");
-		put_key_scalar(out, 6, "cert", f->tls_cert);
-		put_key_scalar(out, 6, "key", f->tls_key);
-	}
-	fprintf(out, "    domains:%s\n", f->ndomains ? "" : " []");
-	for (size_t k = 0; k < f->ndomains; k++) {
-		fprintf(out, "      - ");
-		put_scalar(out, f->domains[k]);
-		fputc('\n', out);
-	}
-	put_fields(out, 4, frontend_fields, NFIELDS(frontend_fields), f);
-	fprintf(out, "    routes:\n");
-	for (size_t k = 0; k < f->nroutes; k++)
-		dump_route(out, cfg, &f->routes[k]);
-}
-
-static void dump_dr(FILE *out, const lb_config_t *cfg, const lb_dr_conf_t *d)
-{
-	if (d->has_vip)
-		put_key_scalar(out, 2, "- vip", d->vip.text);
-	else
-		fprintf(out, "  - fwmark: %u\n    family: %s\n    port: %u\n", d->fwmark,
-		        dr_family_name(d->family), d->port);
-	put_key_scalar(out, 4, "pool", cfg->pools[d->pool].name);
-	fprintf(out, "    scheduler: %s\n", d->scheduler);
-	put_fields(out, 4, dr_fields, NFIELDS(dr_fields), d);
+	q.out = NULL;
+	return put_node_health(&q, 0, sec_key(&node_sec, "health"), entry) == 0;
 }
 
 void lb_config_dump(const lb_config_t *cfg, FILE *out)
 {
-	fprintf(out, "admin:\n  listen: ");
-	put_scalar(out, cfg->admin_enabled ? cfg->admin_listen.text : "off");
-	fputc('\n', out);
-	put_key_scalar(out, 2, "token_file", cfg->admin_token_file); /* never the token itself */
-	fprintf(out, "  allowed_hosts:%s\n", cfg->nadmin_hosts ? "" : " []");
-	for (size_t k = 0; k < cfg->nadmin_hosts; k++) {
-		fprintf(out, "    - ");
-		put_scalar(out, cfg->admin_hosts[k]);
-		fputc('\n', out);
-	}
-	fprintf(out, "  allowed_origins:%s\n", cfg->nadmin_origins ? "" : " []");
-	for (size_t k = 0; k < cfg->nadmin_origins; k++) {
-		fprintf(out, "    - ");
-		put_scalar(out, cfg->admin_origins[k]);
-		fputc('\n', out);
-	}
-	fprintf(out, "log:\n  level: %s\n", level_names[cfg->log.level]);
-	put_key_scalar(out, 2, "access", cfg->log.access);
-	put_key_scalar(out, 2, "error", cfg->log.error);
-	fprintf(out, "limits:\n");
-	put_fields(out, 2, limits_fields, NFIELDS(limits_fields), &cfg->limits);
-	fprintf(out, "timeouts:\n");
-	put_fields(out, 2, timeouts_fields, NFIELDS(timeouts_fields), &cfg->timeouts);
-	fprintf(out, "pools:\n");
-	for (size_t i = 0; i < cfg->npools; i++)
-		dump_pool(out, &cfg->pools[i]);
-	fprintf(out, "frontends:\n");
-	for (size_t i = 0; i < cfg->nfrontends; i++)
-		dump_frontend(out, cfg, &cfg->frontends[i]);
-	put_key_scalar(out, 0, "dr_state", cfg->dr_state);
-	fprintf(out, "dr:%s\n", cfg->ndr ? "" : " []");
-	for (size_t i = 0; i < cfg->ndr; i++)
-		dump_dr(out, cfg, &cfg->dr[i]);
+	dump_t d = {out, cfg, NULL, false};
+
+	dump_sec(&d, 0, &top_sec, cfg, NULL);
 }

@@ -1,5 +1,5 @@
 /*
- * The operator's config, loaded from one YAML file with libcyaml and validated into this
+ * The operator's config, loaded from one YAML file (libyaml) and validated into this
  * immutable form. A loaded config is never changed: SIGHUP loads a new one and swaps it;
  * the old one is freed when its last user (a connection) lets go (see lb_config_ref/unref).
  *
@@ -225,7 +225,8 @@ typedef struct lb_config_s {
 	size_t nfrontends;
 	lb_dr_conf_t *dr; /* `dr:` list, may be empty */
 	size_t ndr;
-	char *dr_state; /* `dr_state:` file recording which IPVS entries s3lb created,
+	unsigned workers; /* `workers:` event loops (threads), 0 = auto: one per CPU s3lb may use */
+	char *dr_state;   /* `dr_state:` file recording which IPVS entries s3lb created,
 	                 * default /run/s3lb/ipvs-owned */
 	unsigned refs;  /* see lb_config_ref; 1 after load */
 } lb_config_t;

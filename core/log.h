@@ -1,10 +1,14 @@
 /*
  * Error log and access log. Error-log macros check the level before evaluating their arguments.
- * Runs on the main loop's thread only (no locking).
+ * Any thread may write: each line goes out in one write(2) on a descriptor opened O_APPEND, so
+ * lines of different workers never mix, and a reopen (SIGHUP, logrotate) puts the new file under
+ * the same descriptor number (dup2), so a writer never holds a closed descriptor.
  */
 #ifndef S3LB_CORE_LOG_H
 #define S3LB_CORE_LOG_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
 #include "core/config.h"
@@ -15,7 +19,7 @@ void lb_log_write(lb_log_level_t level, const char *fmt, ...) __attribute__((for
 
 #define LB_LOG(lvl, ...)                                                                           \
 	do {                                                                                       \
-		if ((lvl) <= lb_log_level)                                                         \
+		if ((int)(lvl) <= (int)__atomic_load_n(&lb_log_level, __ATOMIC_RELAXED))           \
 			lb_log_write((lvl), __VA_ARGS__);                                          \
 	} while (0)
 #define LB_ERR(...)   LB_LOG(LB_LOG_ERROR, __VA_ARGS__)
@@ -29,7 +33,8 @@ void lb_log_write(lb_log_level_t level, const char *fmt, ...) __attribute__((for
  */
 int lb_log_open(const lb_log_conf_t *conf, char *err, size_t errlen);
 
-/* The access log stream, or NULL when off. */
-FILE *lb_log_access(void);
+/* Whether the access log is on, and one line (with its newline) to it. */
+bool lb_log_access_on(void);
+void lb_log_access_line(const char *line, size_t len);
 
 #endif

@@ -17,7 +17,6 @@
 
 void gw_access_log(const gw_conn_t *c)
 {
-	FILE *fp = lb_log_access();
 	uint64_t dur_ns = uv_hrtime() - c->t_start;
 	const char *pool = c->pool ? c->pool->conf->name : "-";
 	char stamp[48], pool_mem[4096], *line;
@@ -31,7 +30,7 @@ void gw_access_log(const gw_conn_t *c)
 
 	gw_metrics_request(c->srv->metrics, pool, c->s3.op ? c->s3.op : LB_OP_OTHER, c->status,
 	                   c->bytes_in, c->bytes_out, dur_ns / 1000);
-	if (!fp)
+	if (!lb_log_access_on())
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
@@ -64,6 +63,6 @@ void gw_access_log(const gw_conn_t *c)
 	                        &len);
 	if (!line)
 		abort(); /* only on allocation failure */
-	fwrite(line, 1, len, fp);
+	lb_log_access_line(line, len);
 	free(line);
 }

@@ -159,6 +159,9 @@ static void conn_free(gw_conn_t *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	srv->nconns--;
+	if (c->counted)
+		gw_count_put(gw_client_count());
+	GW_DEC(srv->metrics->open_conns);
 	net_http_free(&c->req);
 	net_rbuf_free(&c->rb);
 	free(c->head);
@@ -218,10 +221,14 @@ static void release_upstream(gw_conn_t *c, gw_release_t how)
 	}
 	if (node) {
 		gw_pool_t *pool = node->pool;
-		if (pool->lbn[node->index].outstanding)
+		if (pool->lbn[node->index].outstanding) {
 			pool->lbn[node->index].outstanding--;
-		if (c->retrying && pool->retries_inflight)
+			GW_DEC(node->stats->outstanding);
+		}
+		if (c->retrying && pool->retries_inflight) {
 			pool->retries_inflight--;
+			GW_DEC(pool->series->retries_inflight);
+		}
 		c->retrying = false;
 		c->node = NULL;
 	}
@@ -277,6 +284,7 @@ void gw_conn_accept(gw_listener_t *l)
 		srv->conns->prev = c;
 	srv->conns = c;
 	srv->nconns++;
+	GW_INC(srv->metrics->open_conns);
 	uv_timer_init(srv->loop, &c->timer);
 	c->timer.data = c;
 	c->pending = 2;
@@ -293,7 +301,8 @@ void gw_conn_accept(gw_listener_t *l)
 		conn_close(c, false);
 		return;
 	}
-	if (srv->nconns > cfg->limits.max_connections) {
+	c->counted = gw_count_take(gw_client_count(), cfg->limits.max_connections);
+	if (!c->counted) {
 		c->t_start = uv_hrtime();
 		make_request_id(c);
 		LB_WARN("connection limit %u reached, client: %s", cfg->limits.max_connections,
@@ -428,11 +437,46 @@ static const char *absolute_target(gw_conn_t *c, const char *t, size_t n, size_t
 	return slash;
 }
 
+/* The current runtime's index of the connection's frontend (by name), or -1: the frontend is
+ * gone from the config. */
+static int current_fe(const gw_conn_t *c)
+{
+	const gw_runtime_t *rt = c->srv->rt;
+	if (c->rt == rt)
+		return (int)(c->fe - c->rt->fes);
+	for (size_t i = 0; rt && i < rt->nfes; i++)
+		if (!strcmp(rt->fes[i].conf->name, c->fe->conf->name))
+			return (int)i;
+	return -1;
+}
+
+/*
+ * Between requests a connection moves to the current runtime (after a reload), so each request
+ * follows the config current when it begins, and a reload closes no kept-alive connection
+ * (closing one races with the client's next request, which would be lost). False when its
+ * frontend is gone: the connection ends.
+ */
+static bool follow_reload(gw_conn_t *c)
+{
+	gw_runtime_t *old = c->rt;
+	int i;
+	if (c->rt == c->srv->rt)
+		return true;
+	if ((i = current_fe(c)) < 0)
+		return false;
+	c->rt = c->srv->rt;
+	c->rt->refs++;
+	c->fe = &c->rt->fes[i];
+	gw_runtime_unref(old);
+	return true;
+}
+
 /* A complete head: checked, rebuilt for the nodes, routed; then CONNECT. */
 static void on_request_head(gw_conn_t *c)
 {
 	const char *msg = c->rb.data + c->rb.start;
 	const net_http_t *h = &c->req;
+	bool followed = follow_reload(c); /* a connection idle across a reload */
 	const lb_frontend_conf_t *fe = c->fe->conf;
 	const char *path = NULL;
 	size_t path_len = 0;
@@ -440,6 +484,9 @@ static void on_request_head(gw_conn_t *c)
 	const char *why;
 	int hi, ri;
 
+	if (!followed)
+		c->close_after =
+		    true; /* its frontend is gone: this request on the old rules, the last */
 	c->method = net_http_method(h);
 	c->is_head = strcmp(c->method, "HEAD") == 0;
 	c->req_has_body = net_http_has_body(h);
@@ -492,6 +539,7 @@ static void on_request_head(gw_conn_t *c)
 	if (!c->tried)
 		abort();
 	c->pool->inflight++;
+	GW_INC(c->pool->series->inflight);
 	c->inflight = true;
 	go(c, CS_CONNECT);
 }
@@ -637,11 +685,14 @@ static void start_attempt(gw_conn_t *c)
 	c->node = &pool->nodes[idx];
 	c->node_name = c->node->conf->name;
 	pool->lbn[idx].outstanding++;
+	GW_INC(c->node->stats->outstanding);
 	if (c->attempts++ > 0) {
 		c->retrying = !c->failover; /* failovers do not count against the budget */
-		if (c->retrying)
+		if (c->retrying) {
 			pool->retries_inflight++;
-		c->node->stats->retries++;
+			GW_INC(pool->series->retries_inflight);
+		}
+		GW_INC(c->node->stats->retries);
 	}
 	rc = gw_upstream_get(c->node, &up_ops, c, c->is_head, &up, &ready);
 	if (rc < 0) {
@@ -736,15 +787,15 @@ static void on_up_head(gw_upstream_t *up, const net_http_t *h, const char *msg)
 		if (status >= 500) {
 			char why5[32];
 			snprintf(why5, sizeof(why5), "status %d", status);
-			c->node->stats->responses_5xx++;
+			GW_INC(c->node->stats->responses_5xx);
 			c->reporting = true;
 			gw_node_report(c->node, false, why5);
 			c->reporting = false;
 		} else {
 			gw_node_report(c->node, true, NULL);
 		}
-		if (!c->client_keep_alive || c->client_eof || c->srv->stopping || c->rt->retired ||
-		    net_http_needs_eof(h) || !c->req_done)
+		if (!c->client_keep_alive || c->client_eof || c->srv->stopping ||
+		    current_fe(c) < 0 || net_http_needs_eof(h) || !c->req_done)
 			c->close_after = true;
 		if (c->close_after)
 			hc = GW_HEAD_CONN_CLOSE;
@@ -796,7 +847,7 @@ static void on_up_error(gw_upstream_t *up, net_client_err_t e, int status, const
 	case NET_CLIENT_E_SEND_TIMEOUT:
 	case NET_CLIENT_E_HEAD_TIMEOUT:
 	case NET_CLIENT_E_READ_TIMEOUT:
-		c->node->stats->errors++;
+		GW_INC(c->node->stats->errors);
 		attempt_failed(c, GW_ERR_GATEWAY_TIMEOUT, true, why);
 		return;
 	case NET_CLIENT_E_WRITE:
@@ -805,7 +856,7 @@ static void on_up_error(gw_upstream_t *up, net_client_err_t e, int status, const
 	case NET_CLIENT_E_READ:
 	case NET_CLIENT_E_CLOSED:
 	case NET_CLIENT_E_INVALID:
-		c->node->stats->errors++;
+		GW_INC(c->node->stats->errors);
 		attempt_failed(c, GW_ERR_BAD_GATEWAY, true, why);
 		return;
 	}
@@ -978,7 +1029,7 @@ static void on_splice_progress(net_splice_t *s, uint64_t n)
 	gw_conn_t *c = splice_owner(s);
 	if (c) {
 		c->bytes_out += n;
-		c->srv->metrics->spliced_bytes += n;
+		GW_ADD(c->srv->metrics->spliced_bytes, n);
 	}
 }
 
@@ -997,7 +1048,7 @@ static void splice_failed(gw_conn_t *c, net_splice_side_t side, const char *why)
 {
 	stop_splice(c);
 	if (side == NET_SPLICE_SRC) {
-		c->node->stats->errors++;
+		GW_INC(c->node->stats->errors);
 		attempt_failed(c, GW_ERR_BAD_GATEWAY, true, why);
 		return;
 	}
@@ -1061,10 +1112,10 @@ static bool try_splice(gw_conn_t *c)
 	                     cfg->timeouts.upstream_read, cfg->timeouts.client_send) < 0) {
 		free(s);
 		c->no_splice = true;
-		c->srv->metrics->splice_fallbacks++;
+		GW_INC(c->srv->metrics->splice_fallbacks);
 		return false;
 	}
-	c->srv->metrics->spliced_responses++;
+	GW_INC(c->srv->metrics->spliced_responses);
 	net_client_body_taken(&c->up->cl);
 	c->splice = s;
 	client_timer(c, C_NONE, 0); /* the splice times both sides */
@@ -1241,9 +1292,10 @@ static void end_request(gw_conn_t *c)
 	release_upstream(c, GW_UP_CLOSE);
 	if (c->inflight) {
 		c->pool->inflight--;
+		GW_DEC(c->pool->series->inflight);
 		c->inflight = false;
 	}
-	if (c->close_after || c->srv->stopping || c->rt->retired) {
+	if (c->close_after || c->srv->stopping || !follow_reload(c)) {
 		if (c->linger && !c->client_eof)
 			go(c, CS_LINGER);
 		else
@@ -1256,6 +1308,7 @@ static void end_request(gw_conn_t *c)
 /* Forgets the request that ended, keeping what the client sent after it. */
 static void reset_request(gw_conn_t *c)
 {
+	net_http_free(&c->req); /* the header index: an idle connection holds none */
 	free(c->head);
 	free(c->host);
 	free(c->tried);
@@ -1321,9 +1374,9 @@ static void go(gw_conn_t *c, int state)
 		return;
 	case CS_PROXY:
 		/* a node connection is ready: the head goes out with the body bytes at hand */
-		c->node->stats->requests++;
+		GW_INC(c->node->stats->requests);
 		if (c->up->reused)
-			c->node->stats->reused++;
+			GW_INC(c->node->stats->reused);
 		if (!c->body_t0)
 			c->body_t0 = uv_now(c->srv->loop);
 		c->timer_kind = C_NONE;
@@ -1362,6 +1415,7 @@ static void go(gw_conn_t *c, int state)
 		release_upstream(c, GW_UP_CLOSE);
 		if (c->inflight) {
 			c->pool->inflight--;
+			GW_DEC(c->pool->series->inflight);
 			c->inflight = false;
 		}
 		uv_timer_stop(&c->timer);

@@ -44,23 +44,57 @@ void gw_metrics_free(gw_metrics_t *m)
 	free(m);
 }
 
-gw_node_stats_t *gw_metrics_node(gw_metrics_t *m, const char *pool, const char *node)
+/* A series becomes visible to readers of other threads complete. */
+#define PUBLISH(slot, s) __atomic_store_n(&(slot), (s), __ATOMIC_RELEASE)
+#define FIRST(slot)      __atomic_load_n(&(slot), __ATOMIC_ACQUIRE)
+
+const gw_node_stats_t *gw_metrics_node_find(const gw_metrics_t *m, const char *pool,
+                                            const char *node)
 {
-	gw_node_series_t *s;
-	for (s = m->nodes; s; s = s->next)
+	for (const gw_node_series_t *s = FIRST(m->nodes); s; s = FIRST(s->next))
 		if (!strcmp(s->pool, pool) && !strcmp(s->node, node))
 			return &s->stats;
+	return NULL;
+}
+
+gw_node_stats_t *gw_metrics_node(gw_metrics_t *m, const char *pool, const char *node)
+{
+	gw_node_series_t *s, **tail = &m->nodes;
+	const gw_node_stats_t *found = gw_metrics_node_find(m, pool, node);
+	if (found)
+		return (gw_node_stats_t *)found;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		abort();
 	s->pool = xstrdup(pool);
 	s->node = xstrdup(node);
 	/* appended, so listings keep the config's order */
-	gw_node_series_t **tail = &m->nodes;
 	while (*tail)
 		tail = &(*tail)->next;
-	*tail = s;
+	PUBLISH(*tail, s);
 	return &s->stats;
+}
+
+const gw_pool_series_t *gw_metrics_pool_find(const gw_metrics_t *m, const char *pool)
+{
+	for (const gw_pool_series_t *p = FIRST(m->pools); p; p = FIRST(p->next))
+		if (!strcmp(p->pool, pool))
+			return p;
+	return NULL;
+}
+
+gw_pool_series_t *gw_metrics_pool(gw_metrics_t *m, const char *pool)
+{
+	gw_pool_series_t *p = (gw_pool_series_t *)gw_metrics_pool_find(m, pool);
+	if (p)
+		return p;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		abort();
+	p->pool = xstrdup(pool);
+	p->next = m->pools;
+	PUBLISH(m->pools, p);
+	return p;
 }
 
 static unsigned hash_key(const char *pool, uint32_t op, int status)
@@ -73,45 +107,85 @@ static unsigned hash_key(const char *pool, uint32_t op, int status)
 	return h & 255;
 }
 
-void gw_metrics_request(gw_metrics_t *m, const char *pool, lb_op_t op, int status,
-                        uint64_t bytes_in, uint64_t bytes_out, uint64_t duration_us)
+static gw_req_series_t *req_series(gw_metrics_t *m, const char *pool, uint32_t op, int status)
 {
 	unsigned h = hash_key(pool, op, status);
 	gw_req_series_t *s;
-	gw_pool_series_t *p;
+	for (s = FIRST(m->req[h]); s; s = FIRST(s->next))
+		if (s->op == op && s->status == status && !strcmp(s->pool, pool))
+			return s;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		abort();
+	s->pool = xstrdup(pool);
+	s->op = op;
+	s->status = status;
+	s->next = m->req[h];
+	PUBLISH(m->req[h], s);
+	return s;
+}
+
+static void lat_add(gw_pool_series_t *p, double secs)
+{
+	double sum;
+	__atomic_load(&p->lat_sum, &sum, __ATOMIC_RELAXED);
+	sum += secs;
+	__atomic_store(&p->lat_sum, &sum, __ATOMIC_RELAXED);
+}
+
+void gw_metrics_request(gw_metrics_t *m, const char *pool, lb_op_t op, int status,
+                        uint64_t bytes_in, uint64_t bytes_out, uint64_t duration_us)
+{
+	gw_pool_series_t *p = gw_metrics_pool(m, pool);
 	double secs = (double)duration_us / 1e6;
 	size_t b;
 
-	for (s = m->req[h]; s; s = s->next)
-		if (s->op == (uint32_t)op && s->status == status && !strcmp(s->pool, pool))
-			break;
-	if (!s) {
-		s = calloc(1, sizeof(*s));
-		if (!s)
-			abort();
-		s->pool = xstrdup(pool);
-		s->op = op;
-		s->status = status;
-		s->next = m->req[h];
-		m->req[h] = s;
-	}
-	s->count++;
-	for (p = m->pools; p; p = p->next)
-		if (!strcmp(p->pool, pool))
-			break;
-	if (!p) {
-		p = calloc(1, sizeof(*p));
-		if (!p)
-			abort();
-		p->pool = xstrdup(pool);
-		p->next = m->pools;
-		m->pools = p;
-	}
-	p->bytes_in += bytes_in;
-	p->bytes_out += bytes_out;
-	p->lat_count++;
-	p->lat_sum += secs;
+	GW_INC(req_series(m, pool, op, status)->count);
+	GW_ADD(p->bytes_in, bytes_in);
+	GW_ADD(p->bytes_out, bytes_out);
+	GW_INC(p->lat_count);
+	lat_add(p, secs);
 	for (b = 0; b < GW_LAT_BUCKETS && secs > gw_lat_bounds[b]; b++)
 		;
-	p->lat_buckets[b]++;
+	GW_INC(p->lat_buckets[b]);
+}
+
+void gw_metrics_add(gw_metrics_t *dst, const gw_metrics_t *src)
+{
+	for (size_t h = 0; h < 256; h++)
+		for (const gw_req_series_t *s = FIRST(src->req[h]); s; s = FIRST(s->next))
+			req_series(dst, s->pool, s->op, s->status)->count += GW_GET(s->count);
+	for (const gw_pool_series_t *s = FIRST(src->pools); s; s = FIRST(s->next)) {
+		gw_pool_series_t *d = gw_metrics_pool(dst, s->pool);
+		double sum;
+		d->bytes_in += GW_GET(s->bytes_in);
+		d->bytes_out += GW_GET(s->bytes_out);
+		d->lat_count += GW_GET(s->lat_count);
+		__atomic_load(&s->lat_sum, &sum, __ATOMIC_RELAXED);
+		d->lat_sum += sum;
+		for (size_t b = 0; b <= GW_LAT_BUCKETS; b++)
+			d->lat_buckets[b] += GW_GET(s->lat_buckets[b]);
+		d->inflight += GW_GET(s->inflight);
+		d->retries_inflight += GW_GET(s->retries_inflight);
+	}
+	for (const gw_node_series_t *s = FIRST(src->nodes); s; s = FIRST(s->next)) {
+		gw_node_stats_t *d = gw_metrics_node(dst, s->pool, s->node);
+		d->requests += GW_GET(s->stats.requests);
+		d->responses_5xx += GW_GET(s->stats.responses_5xx);
+		d->connects += GW_GET(s->stats.connects);
+		d->connect_errors += GW_GET(s->stats.connect_errors);
+		d->errors += GW_GET(s->stats.errors);
+		d->retries += GW_GET(s->stats.retries);
+		d->reused += GW_GET(s->stats.reused);
+		d->open += GW_GET(s->stats.open);
+		d->idle += GW_GET(s->stats.idle);
+		d->outstanding += GW_GET(s->stats.outstanding);
+	}
+	dst->conns_accepted += GW_GET(src->conns_accepted);
+	dst->spliced_responses += GW_GET(src->spliced_responses);
+	dst->spliced_bytes += GW_GET(src->spliced_bytes);
+	dst->splice_fallbacks += GW_GET(src->splice_fallbacks);
+	dst->reloads += GW_GET(src->reloads);
+	dst->reload_errors += GW_GET(src->reload_errors);
+	dst->open_conns += GW_GET(src->open_conns);
 }

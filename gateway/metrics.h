@@ -1,6 +1,12 @@
 /*
- * Counters for /status and /metrics. They live in the server, not in a runtime, so they survive
- * reloads; series are keyed by names (pool, node), not by pointers. Main loop only.
+ * Counters for /status and /metrics. They live in the server (one per worker), not in a runtime,
+ * so they survive reloads; series are keyed by names (pool, node), not by pointers.
+ *
+ * Each worker's counters are written by that worker's thread only and read by the admin on the
+ * main thread, which sums the workers' at scrape time (gw_metrics_add). So every write and every
+ * foreign read is a relaxed atomic (GW_ADD / GW_GET: a plain load, add and store on x86-64, no
+ * locked instruction, nothing shared between workers), and a new series is linked only once it
+ * is complete (a release store) and never unlinked before the metrics are freed.
  */
 #ifndef S3LB_GATEWAY_METRICS_H
 #define S3LB_GATEWAY_METRICS_H
@@ -9,6 +15,12 @@
 #include <stdio.h>
 
 #include "core/config.h"
+
+#define GW_GET(field)    __atomic_load_n(&(field), __ATOMIC_RELAXED)
+#define GW_ADD(field, n) __atomic_store_n(&(field), GW_GET(field) + (n), __ATOMIC_RELAXED)
+#define GW_SUB(field, n) __atomic_store_n(&(field), GW_GET(field) - (n), __ATOMIC_RELAXED)
+#define GW_INC(field)    GW_ADD(field, 1)
+#define GW_DEC(field)    GW_SUB(field, 1)
 
 /* Per-node counters, looked up by pool and node name. */
 typedef struct gw_node_stats_s {
@@ -19,6 +31,10 @@ typedef struct gw_node_stats_s {
 	uint64_t errors;         /* resets, timeouts and invalid responses after connect */
 	uint64_t retries;        /* attempts on this node that were retries */
 	uint64_t reused;         /* requests sent over a kept-alive connection */
+	/* gauges, summed over runtimes and workers */
+	uint64_t open;        /* connections: connecting, busy or idle */
+	uint64_t idle;        /* idle kept-alive connections */
+	uint64_t outstanding; /* requests at the node now (what least-requests balances) */
 } gw_node_stats_t;
 
 /* Upper bounds (seconds) of the request duration histogram; the last bucket is +Inf. */
@@ -39,6 +55,7 @@ typedef struct gw_pool_series_s {
 	uint64_t lat_count;
 	double lat_sum;                           /* seconds */
 	uint64_t lat_buckets[GW_LAT_BUCKETS + 1]; /* not cumulative; the last is +Inf */
+	uint64_t inflight, retries_inflight;      /* gauges (the runtimes' pools) */
 	struct gw_pool_series_s *next;
 } gw_pool_series_t;
 
@@ -57,11 +74,21 @@ typedef struct gw_metrics_s {
 	uint64_t spliced_bytes;
 	uint64_t splice_fallbacks; /* would have spliced, copied instead (no pipe free) */
 	uint64_t reloads, reload_errors;
+	uint64_t open_conns; /* gauge: open client connections (admin not included) */
 } gw_metrics_t;
 
 int gw_metrics_new(gw_metrics_t **out);
 void gw_metrics_free(gw_metrics_t *m);
+/* The series of (pool, node) or of pool, made on first use (by the metrics' own thread). */
 gw_node_stats_t *gw_metrics_node(gw_metrics_t *m, const char *pool, const char *node);
+gw_pool_series_t *gw_metrics_pool(gw_metrics_t *m, const char *pool);
+/* Looks up without making; NULL when (pool, node) has no series. */
+const gw_node_stats_t *gw_metrics_node_find(const gw_metrics_t *m, const char *pool,
+                                            const char *node);
+const gw_pool_series_t *gw_metrics_pool_find(const gw_metrics_t *m, const char *pool);
+/* Adds src's figures to dst's (dst is the caller's, src may be written meanwhile by its worker:
+ * each figure is read once, atomically). */
+void gw_metrics_add(gw_metrics_t *dst, const gw_metrics_t *src);
 void gw_metrics_request(gw_metrics_t *m, const char *pool, lb_op_t op, int status,
                         uint64_t bytes_in, uint64_t bytes_out, uint64_t duration_us);
 

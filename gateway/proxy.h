@@ -1,7 +1,9 @@
 /*
  * Types shared by the gateway's files: the server (one per process), the runtime built from one
  * loaded config (pools, nodes, balancers, TLS contexts), upstream connections and client
- * connections. Everything here lives on the main loop's thread.
+ * connections. Everything here lives on one worker's loop thread (gateway/workers.h), but for a
+ * build (made on the main thread, then adopted by each worker) and the metrics (read by the
+ * admin on the main thread: gateway/metrics.h).
  *
  * Lifetimes: the server holds the current runtime. Each client connection holds a reference to
  * the runtime that was current when it was accepted, so a reload (SIGHUP) never changes the rules
@@ -43,7 +45,7 @@ struct gw_node_s {
 	gw_node_state_t state;
 	gw_upstream_t *idle; /* LIFO list of idle keep-alive connections */
 	uint32_t nidle;
-	uint32_t nconns; /* every upstream connection of this node: connecting, busy or idle */
+	uint32_t nconns; /* this runtime's connections to the node: connecting, busy or idle */
 	uint32_t consecutive_failures;
 	bool stray_after_bodyless; /* seen sending bytes after a body-less response (upstream.c) */
 	gw_node_stats_t *stats;    /* owned by the server's metrics, survives reloads */
@@ -57,6 +59,9 @@ struct gw_pool_s {
 	size_t n;
 	gw_balancer_t *bal;
 	net_tls_ctx_t *tls;        /* towards nodes, NULL: plain */
+	gw_pool_series_t *series;  /* the pool's counters and gauges in the server's metrics */
+	uint32_t max_conns;        /* this worker's share of max_conns_per_node (at least 1) */
+	uint32_t max_idle;         /* ... and of max_idle_per_node */
 	uint32_t inflight;         /* requests in flight through this pool */
 	uint32_t retries_inflight; /* retry attempts in flight (retry budget) */
 };
@@ -105,9 +110,29 @@ typedef struct gw_hooks_s {
 	void (*admin_stop)(void *arg);
 } gw_hooks_t;
 
+/* One listening address of a build: a socket per worker (the admin listener: worker 0's). */
+typedef struct gw_bind_s {
+	char addr[64];
+	bool admin;
+	int *fds; /* [nworkers]; -1 once a worker took its socket */
+} gw_bind_t;
+
+/* What a config needs before a worker can take it (server.c, gw_build_new). */
+typedef struct gw_build_s {
+	lb_config_t *cfg;
+	unsigned nworkers;
+	net_tls_ctx_t **pool_tls; /* [cfg->npools], NULL: plain */
+	net_tls_ctx_t **fe_tls;   /* [cfg->nfrontends] */
+	gw_bind_t *binds;         /* the addresses not open before */
+	size_t nbinds;
+} gw_build_t;
+
 struct gw_server_s {
 	uv_loop_t *loop;
-	gw_runtime_t *rt; /* current */
+	unsigned worker;   /* 0: the main loop's */
+	unsigned nworkers; /* limits shared by the process are divided by this */
+	bool own_signals;  /* a server on its own (gw_server_init): SIGHUP, SIGTERM are its */
+	gw_runtime_t *rt;  /* current */
 	gw_listener_t *listeners;
 	gw_metrics_t *metrics;
 	uv_signal_t sig_hup, sig_term, sig_int;
@@ -172,6 +197,7 @@ struct gw_conn_s {
 	net_http_t req;
 	net_rbuf_t rb; /* request bytes from the client */
 	bool client_eof;
+	bool counted;      /* counts against limits.max_connections (gw_client_count) */
 	bool in_next;      /* inside proxy_next: events only ask for another round */
 	bool again;        /* ... and this says one was asked for */
 	bool client_moved; /* the client sent or took bytes since the client timer was set */
@@ -237,10 +263,30 @@ struct gw_conn_s {
 };
 
 /* server.c */
+/* A server on its own (one worker, its own signal handling); it takes the caller's reference to
+ * cfg, also on failure. */
 int gw_server_init(gw_server_t *srv, uv_loop_t *loop, lb_config_t *cfg, char *err, size_t errlen);
 int gw_server_reload(gw_server_t *srv, char *err, size_t errlen);
+/* Everything that can fail before cfg becomes current: TLS contexts, and nworkers listening
+ * sockets for each address that have (a server, NULL: none) does not listen on yet. Takes its
+ * own reference to cfg. */
+int gw_build_new(lb_config_t *cfg, unsigned nworkers, const gw_server_t *have, gw_build_t **out,
+                 char *err, size_t errlen);
+void gw_build_free(gw_build_t *b);
+/* Worker `worker` of nworkers starts on loop with b (its loop's thread). */
+void gw_server_init_worker(gw_server_t *srv, uv_loop_t *loop, gw_build_t *b, unsigned worker,
+                           unsigned nworkers);
+/* b becomes current (on the server's thread; it cannot fail): listeners, then the runtime. */
+void gw_server_adopt(gw_server_t *srv, gw_build_t *b);
+/* SIGTERM: stop accepting, finish what is open, then gw_server_stop (on_stop runs). */
+void gw_server_begin_stop(gw_server_t *srv);
 void gw_server_stop(gw_server_t *srv);
 void gw_runtime_unref(gw_runtime_t *rt);
+/* A count shared by the workers: take one if below limit (true), put it back. */
+bool gw_count_take(uint32_t *count, uint32_t limit);
+void gw_count_put(uint32_t *count);
+/* Client connections of every worker, against limits.max_connections. */
+uint32_t *gw_client_count(void);
 void gw_node_report(gw_node_t *node, bool ok, const char *why);
 /* Health's verdict for (pool, node) in the current runtime; unknown names are ignored. */
 void gw_server_node_state(gw_server_t *srv, const char *pool, const char *node,

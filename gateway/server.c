@@ -2,11 +2,18 @@
  * The server: listeners, the current runtime (pools, balancers, TLS contexts built from one
  * config), reload on SIGHUP and graceful stop on SIGTERM/SIGINT. Main loop only.
  *
- * Reload builds a complete new runtime first; only when every part of it (config, TLS files,
- * listeners) is ready does it become current. A failed reload changes nothing and is logged.
+ * A config becomes current in two steps. gw_build_new, on the main thread, does everything that
+ * can fail: TLS files, and one listening socket per worker (SO_REUSEPORT) for each address not
+ * open yet. Then each worker adopts the build on its own loop (gw_server_adopt), which cannot
+ * fail: a reload is all or nothing, for every worker and for health (which applies the config
+ * between the two steps). Open connections keep the runtime they were accepted with.
  */
+#include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "gateway/proxy.h"
@@ -67,13 +74,46 @@ static gw_node_state_t carried_state(gw_runtime_t *old, const char *pool, const 
 	return GW_NODE_UP;
 }
 
-static int runtime_new(gw_server_t *srv, lb_config_t *cfg, gw_runtime_t **out, char *err,
-                       size_t errlen)
+/* ---- counts shared by the workers ---------------------------------------------------------- */
+
+static uint32_t shared_clients; /* client connections of every worker (limits.max_connections) */
+
+bool gw_count_take(uint32_t *count, uint32_t limit)
 {
+	uint32_t cur = __atomic_load_n(count, __ATOMIC_RELAXED);
+	do {
+		if (cur >= limit)
+			return false;
+	} while (!__atomic_compare_exchange_n(count, &cur, cur + 1, true, __ATOMIC_RELAXED,
+	                                      __ATOMIC_RELAXED));
+	return true;
+}
+
+void gw_count_put(uint32_t *count)
+{
+	__atomic_sub_fetch(count, 1, __ATOMIC_RELAXED);
+}
+
+uint32_t *gw_client_count(void)
+{
+	return &shared_clients;
+}
+
+/* This worker's share of a limit for the whole process: at least 1. */
+static uint32_t share(uint32_t limit, unsigned nworkers)
+{
+	uint32_t n = nworkers ? nworkers : 1;
+	return limit / n + (limit % n != 0);
+}
+
+/* The runtime of b for this server; it cannot fail (b holds whatever could). */
+static gw_runtime_t *runtime_new(gw_server_t *srv, const gw_build_t *b)
+{
+	lb_config_t *cfg = b->cfg;
 	gw_runtime_t *rt = calloc(1, sizeof(*rt));
 	if (!rt)
 		abort();
-	rt->cfg = cfg;
+	rt->cfg = lb_config_ref(cfg);
 	rt->srv = srv;
 	rt->refs = 1;
 	rt->npools = cfg->npools;
@@ -88,6 +128,9 @@ static int runtime_new(gw_server_t *srv, lb_config_t *cfg, gw_runtime_t **out, c
 		p->conf = pc;
 		p->rt = rt;
 		p->n = pc->nnodes;
+		p->series = gw_metrics_pool(srv->metrics, pc->name);
+		p->max_conns = share(pc->max_conns_per_node, srv->nworkers);
+		p->max_idle = share(pc->max_idle_per_node, srv->nworkers);
 		p->nodes = calloc(p->n, sizeof(*p->nodes));
 		p->lbn = calloc(p->n, sizeof(*p->lbn));
 		if (!p->nodes || !p->lbn)
@@ -106,23 +149,123 @@ static int runtime_new(gw_server_t *srv, lb_config_t *cfg, gw_runtime_t **out, c
 		p->bal = gw_balancer_new(pc->balance, p->lbn, p->n);
 		if (!p->bal)
 			abort();
-		if (pc->tls.enabled && net_tls_client_ctx_new(pc->tls.ca_file, pc->tls.verify,
-		                                              &p->tls, err, errlen) < 0) {
-			runtime_free(rt);
+		p->tls = b->pool_tls[i] ? net_tls_ctx_ref(b->pool_tls[i]) : NULL;
+	}
+	for (size_t i = 0; i < cfg->nfrontends; i++) {
+		rt->fes[i].conf = &cfg->frontends[i];
+		rt->fes[i].tls = b->fe_tls[i] ? net_tls_ctx_ref(b->fe_tls[i]) : NULL;
+	}
+	return rt;
+}
+
+/* ---- builds ------------------------------------------------------------------------------ */
+
+/* A listening socket on a, with SO_REUSEPORT for the workers' sockets of one address (the
+ * kernel spreads the connections over them). */
+static int listen_socket(const lb_addr_t *a, bool reuseport, int *out, char *err, size_t errlen)
+{
+	int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), on = 1;
+	socklen_t len =
+	    a->ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
+	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) < 0) ||
+	    (a->ss.ss_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) < 0) ||
+	    bind(fd, (const struct sockaddr *)&a->ss, len) < 0 || listen(fd, 1024) < 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", a->text, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	*out = fd;
+	return 0;
+}
+
+static gw_listener_t *listener_find(const gw_server_t *srv, const char *addr, bool admin);
+
+/* Binds nworkers sockets (the admin listener: one) for a, unless have listens on it already. */
+static int build_bind(gw_build_t *b, const gw_server_t *have, const lb_addr_t *a, bool admin,
+                      char *err, size_t errlen)
+{
+	gw_bind_t *x;
+	unsigned n = admin ? 1 : b->nworkers;
+	if (have && listener_find(have, a->text, admin))
+		return 0;
+	x = &b->binds[b->nbinds++];
+	snprintf(x->addr, sizeof(x->addr), "%s", a->text);
+	x->admin = admin;
+	x->fds = malloc(b->nworkers * sizeof(*x->fds));
+	if (!x->fds)
+		abort();
+	for (unsigned k = 0; k < b->nworkers; k++)
+		x->fds[k] = -1;
+	for (unsigned k = 0; k < n; k++)
+		if (listen_socket(a, !admin, &x->fds[k], err, errlen) < 0)
 			return -1;
-		}
+	return 0;
+}
+
+int gw_build_new(lb_config_t *cfg, unsigned nworkers, const gw_server_t *have, gw_build_t **out,
+                 char *err, size_t errlen)
+{
+	gw_build_t *b = calloc(1, sizeof(*b));
+	size_t nl = cfg->admin_enabled ? 1 : 0;
+	if (!b)
+		abort();
+	for (size_t i = 0; i < cfg->nfrontends; i++)
+		nl += cfg->frontends[i].nlisten;
+	b->cfg = lb_config_ref(cfg);
+	b->nworkers = nworkers ? nworkers : 1;
+	b->pool_tls = calloc(cfg->npools + 1, sizeof(*b->pool_tls));
+	b->fe_tls = calloc(cfg->nfrontends + 1, sizeof(*b->fe_tls));
+	b->binds = calloc(nl + 1, sizeof(*b->binds));
+	if (!b->pool_tls || !b->fe_tls || !b->binds)
+		abort();
+	for (size_t i = 0; i < cfg->npools; i++) {
+		const lb_pool_conf_t *pc = &cfg->pools[i];
+		if (pc->tls.enabled && net_tls_client_ctx_new(pc->tls.ca_file, pc->tls.verify,
+		                                              &b->pool_tls[i], err, errlen) < 0)
+			goto fail;
 	}
 	for (size_t i = 0; i < cfg->nfrontends; i++) {
 		const lb_frontend_conf_t *fc = &cfg->frontends[i];
-		rt->fes[i].conf = fc;
-		if (fc->tls_cert && net_tls_server_ctx_new(fc->tls_cert, fc->tls_key,
-		                                           &rt->fes[i].tls, err, errlen) < 0) {
-			runtime_free(rt);
-			return -1;
-		}
+		if (fc->tls_cert && net_tls_server_ctx_new(fc->tls_cert, fc->tls_key, &b->fe_tls[i],
+		                                           err, errlen) < 0)
+			goto fail;
+		for (size_t j = 0; j < fc->nlisten; j++)
+			if (build_bind(b, have, &fc->listen[j], false, err, errlen) < 0)
+				goto fail;
 	}
-	*out = rt;
+	if (cfg->admin_enabled && build_bind(b, have, &cfg->admin_listen, true, err, errlen) < 0)
+		goto fail;
+	*out = b;
 	return 0;
+fail:
+	gw_build_free(b);
+	return -1;
+}
+
+void gw_build_free(gw_build_t *b)
+{
+	if (!b)
+		return;
+	for (size_t i = 0; i < b->cfg->npools; i++)
+		if (b->pool_tls[i])
+			net_tls_ctx_unref(b->pool_tls[i]);
+	for (size_t i = 0; i < b->cfg->nfrontends; i++)
+		if (b->fe_tls[i])
+			net_tls_ctx_unref(b->fe_tls[i]);
+	for (size_t i = 0; i < b->nbinds; i++) {
+		for (unsigned k = 0; k < b->nworkers; k++)
+			if (b->binds[i].fds[k] >= 0)
+				close(b->binds[i].fds[k]);
+		free(b->binds[i].fds);
+	}
+	free(b->pool_tls);
+	free(b->fe_tls);
+	free(b->binds);
+	lb_config_unref(b->cfg);
+	free(b);
 }
 
 /* ---- listeners -------------------------------------------------------------------------- */
@@ -150,7 +293,7 @@ static void on_connection(uv_stream_t *server, int status)
 		LB_WARN("accept on %s: %s", l->addr, uv_strerror(status));
 		return;
 	}
-	l->srv->metrics->conns_accepted++;
+	GW_INC(l->srv->metrics->conns_accepted);
 	if (!l->admin)
 		gw_conn_accept(l);
 	else if (l->srv->hooks.admin_accept)
@@ -164,8 +307,8 @@ static void on_listener_closed(uv_handle_t *h)
 	free(h->data);
 }
 
-static int listener_open(gw_server_t *srv, const lb_addr_t *addr, bool admin, gw_listener_t **out,
-                         char *err, size_t errlen)
+/* A listener on the socket fd (bound and listening already): it cannot fail but for memory. */
+static gw_listener_t *listener_adopt(gw_server_t *srv, const char *addr, bool admin, int fd)
 {
 	gw_listener_t *l = calloc(1, sizeof(*l));
 	int rc;
@@ -173,23 +316,20 @@ static int listener_open(gw_server_t *srv, const lb_addr_t *addr, bool admin, gw
 		abort();
 	l->srv = srv;
 	l->admin = admin;
-	snprintf(l->addr, sizeof(l->addr), "%s", addr->text);
+	snprintf(l->addr, sizeof(l->addr), "%s", addr);
 	uv_tcp_init(srv->loop, &l->tcp);
 	l->tcp.data = l;
-	rc = uv_tcp_bind(&l->tcp, (const struct sockaddr *)&addr->ss,
-	                 addr->ss.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
-	if (rc == 0)
-		rc = uv_listen((uv_stream_t *)&l->tcp, 1024, on_connection);
-	if (rc < 0) {
-		snprintf(err, errlen, "cannot listen on %s: %s", addr->text, uv_strerror(rc));
+	if ((rc = uv_tcp_open(&l->tcp, fd)) < 0 ||
+	    (rc = uv_listen((uv_stream_t *)&l->tcp, 1024, on_connection)) < 0) {
+		/* only for a descriptor that is not a listening socket: a bug, said loudly */
+		LB_ERR("listener %s: %s", addr, uv_strerror(rc));
 		uv_close((uv_handle_t *)&l->tcp, on_listener_closed);
-		return rc;
+		return NULL;
 	}
-	*out = l;
-	return 0;
+	return l;
 }
 
-static gw_listener_t *listener_find(gw_server_t *srv, const char *addr, bool admin)
+static gw_listener_t *listener_find(const gw_server_t *srv, const char *addr, bool admin)
 {
 	for (gw_listener_t *l = srv->listeners; l; l = l->next)
 		if (l->admin == admin && !strcmp(l->addr, addr))
@@ -197,47 +337,58 @@ static gw_listener_t *listener_find(gw_server_t *srv, const char *addr, bool adm
 	return NULL;
 }
 
-/*
- * Makes the listeners match cfg: keeps those whose address is unchanged (no connection is
- * refused during a reload), opens new ones, closes the rest. On failure the new ones are closed
- * again and the old set stays as it was.
- */
-static int listeners_apply(gw_server_t *srv, const lb_config_t *cfg, char *err, size_t errlen)
+/* This worker's socket for addr in b (taken: the build no longer closes it), or -1. */
+static int build_take(gw_build_t *b, const char *addr, bool admin, unsigned worker)
 {
-	gw_listener_t *added = NULL, *l, *next, **pp;
+	for (size_t i = 0; i < b->nbinds; i++) {
+		gw_bind_t *x = &b->binds[i];
+		if (x->admin == admin && !strcmp(x->addr, addr)) {
+			int fd = x->fds[worker];
+			x->fds[worker] = -1;
+			return fd;
+		}
+	}
+	return -1;
+}
+
+/*
+ * Makes the listeners match b's config: keeps those whose address is unchanged (no connection is
+ * refused during a reload), takes the new sockets from b, closes the rest. The admin listener is
+ * worker 0's.
+ */
+static void listeners_apply(gw_server_t *srv, gw_build_t *b)
+{
+	const lb_config_t *cfg = b->cfg;
+	gw_listener_t *l, **pp;
 	size_t nfe = cfg->nfrontends;
 
 	for (l = srv->listeners; l; l = l->next)
 		l->seen = false;
 	for (size_t i = 0; i <= nfe; i++) {
 		bool admin = i == nfe;
-		size_t nl = admin ? (cfg->admin_enabled ? 1 : 0) : cfg->frontends[i].nlisten;
+		size_t nl = admin ? (cfg->admin_enabled && srv->worker == 0 ? 1 : 0)
+		                  : cfg->frontends[i].nlisten;
 		for (size_t j = 0; j < nl; j++) {
 			const lb_addr_t *a =
 			    admin ? &cfg->admin_listen : &cfg->frontends[i].listen[j];
 			l = listener_find(srv, a->text, admin);
 			if (!l) {
-				for (gw_listener_t *x = added; x; x = x->next)
-					if (x->admin == admin && !strcmp(x->addr, a->text))
-						l = x;
-			}
-			if (!l) {
-				if (listener_open(srv, a, admin, &l, err, errlen) < 0) {
-					for (l = added; l; l = next) {
-						next = l->next;
-						uv_close((uv_handle_t *)&l->tcp,
-						         on_listener_closed);
-					}
-					return -1;
+				int fd = build_take(b, a->text, admin, srv->worker);
+				if (fd < 0 || !(l = listener_adopt(srv, a->text, admin, fd))) {
+					LB_ERR("worker %u: no socket for %s", srv->worker, a->text);
+					continue;
 				}
-				l->next = added;
-				added = l;
+				l->next = srv->listeners;
+				srv->listeners = l;
+				if (srv->worker == 0)
+					LB_INFO("listening on %s%s", l->addr,
+					        l->admin ? " (admin)" : "");
 			}
 			l->seen = true;
 			l->fe_index = i;
 		}
 	}
-	/* close what the new config no longer has, then adopt the new ones */
+	/* close what the new config no longer has */
 	for (pp = &srv->listeners; (l = *pp);) {
 		if (!l->seen) {
 			*pp = l->next;
@@ -246,13 +397,6 @@ static int listeners_apply(gw_server_t *srv, const lb_config_t *cfg, char *err, 
 			pp = &l->next;
 		}
 	}
-	for (l = added; l; l = next) {
-		next = l->next;
-		l->next = srv->listeners;
-		srv->listeners = l;
-		LB_INFO("listening on %s%s", l->addr, l->admin ? " (admin)" : "");
-	}
-	return 0;
 }
 
 /* ---- signals, reload, stop -------------------------------------------------------------- */
@@ -266,38 +410,44 @@ static void retire(gw_runtime_t *rt)
 	gw_runtime_unref(rt);
 }
 
+void gw_server_adopt(gw_server_t *srv, gw_build_t *b)
+{
+	gw_runtime_t *old = srv->rt;
+	listeners_apply(srv, b);
+	srv->rt = runtime_new(srv, b);
+	if (old)
+		retire(old);
+}
+
 int gw_server_reload(gw_server_t *srv, char *err, size_t errlen)
 {
 	lb_config_t *cfg;
-	gw_runtime_t *rt, *old = srv->rt;
+	gw_build_t *b;
 
 	if (lb_config_load(srv->config_path, &cfg, err, errlen) < 0)
 		goto fail;
-	if (runtime_new(srv, cfg, &rt, err, errlen) < 0) {
-		/* runtime_new took the config and freed it */
+	if (gw_build_new(cfg, 1, srv, &b, err, errlen) < 0) {
+		lb_config_unref(cfg);
 		goto fail;
 	}
-	if (srv->hooks.reloading && srv->hooks.reloading(srv->hooks.arg, cfg, err, errlen) != 0) {
-		runtime_free(rt);
+	lb_config_unref(cfg); /* b holds it */
+	if (srv->hooks.reloading &&
+	    srv->hooks.reloading(srv->hooks.arg, b->cfg, err, errlen) != 0) {
+		gw_build_free(b);
 		goto fail;
 	}
-	if (listeners_apply(srv, cfg, err, errlen) < 0) {
-		runtime_free(rt);
-		goto fail;
-	}
-	if (lb_log_open(&cfg->log, err, errlen) < 0)
+	if (lb_log_open(&b->cfg->log, err, errlen) < 0)
 		LB_ERR("reload: %s (logs unchanged)", err);
-	srv->rt = rt;
-	if (old)
-		retire(old);
-	srv->metrics->reloads++;
+	gw_server_adopt(srv, b);
+	GW_INC(srv->metrics->reloads);
 	if (srv->hooks.reloaded)
-		srv->hooks.reloaded(srv->hooks.arg, cfg);
-	LB_INFO("reloaded %s: %zu pools, %zu frontends", srv->config_path, cfg->npools,
-	        cfg->nfrontends);
+		srv->hooks.reloaded(srv->hooks.arg, b->cfg);
+	LB_INFO("reloaded %s: %zu pools, %zu frontends", srv->config_path, b->cfg->npools,
+	        b->cfg->nfrontends);
+	gw_build_free(b);
 	return 0;
 fail:
-	srv->metrics->reload_errors++;
+	GW_INC(srv->metrics->reload_errors);
 	LB_ERR("reload failed, keeping the running config: %s", err);
 	return -1;
 }
@@ -319,13 +469,14 @@ static void on_grace_expired(uv_timer_t *t)
 	}
 }
 
-static void begin_stop(gw_server_t *srv)
+void gw_server_begin_stop(gw_server_t *srv)
 {
 	gw_listener_t *l, *next;
 	if (srv->stopping)
 		return;
 	srv->stopping = true;
-	LB_INFO("stopping: %u connections open, grace %llu ms", srv->nconns,
+	LB_INFO("%sstopping: %u connections open, grace %llu ms",
+	        srv->nworkers > 1 ? "worker " : "", srv->nconns,
 	        (unsigned long long)srv->rt->cfg->timeouts.shutdown_grace);
 	for (l = srv->listeners; l; l = next) {
 		next = l->next;
@@ -349,7 +500,7 @@ static void begin_stop(gw_server_t *srv)
 static void on_sigterm(uv_signal_t *h, int signum)
 {
 	(void)signum;
-	begin_stop(h->data);
+	gw_server_begin_stop(h->data);
 }
 
 void gw_server_stop(gw_server_t *srv)
@@ -357,40 +508,64 @@ void gw_server_stop(gw_server_t *srv)
 	if (srv->stopped)
 		return;
 	srv->stopped = true;
-	uv_close((uv_handle_t *)&srv->sig_hup, NULL);
-	uv_close((uv_handle_t *)&srv->sig_term, NULL);
-	uv_close((uv_handle_t *)&srv->sig_int, NULL);
+	if (srv->own_signals) {
+		uv_close((uv_handle_t *)&srv->sig_hup, NULL);
+		uv_close((uv_handle_t *)&srv->sig_term, NULL);
+		uv_close((uv_handle_t *)&srv->sig_int, NULL);
+	}
 	uv_close((uv_handle_t *)&srv->grace_timer, NULL);
 	net_sockq_close(&srv->sockq);
 	if (srv->rt) {
 		retire(srv->rt);
 		srv->rt = NULL;
 	}
+	if (srv->nworkers <= 1)
+		LB_INFO("stopped");
 	if (srv->on_stop)
 		srv->on_stop(srv->on_stop_arg);
-	LB_INFO("stopped");
 }
 
-int gw_server_init(gw_server_t *srv, uv_loop_t *loop, lb_config_t *cfg, char *err, size_t errlen)
+static void server_setup(gw_server_t *srv, uv_loop_t *loop, const char *path, unsigned worker,
+                         unsigned nworkers)
 {
 	memset(srv, 0, sizeof(*srv));
 	srv->loop = loop;
-	srv->config_path = strdup(cfg->path);
+	srv->worker = worker;
+	srv->nworkers = nworkers;
+	srv->config_path = strdup(path);
 	srv->started_ms = uv_now(loop);
 	if (!srv->config_path || gw_metrics_new(&srv->metrics) < 0)
 		abort();
 	/* handles first, so that gw_server_stop can always close them */
+	uv_timer_init(loop, &srv->grace_timer);
+	net_sockq_init(loop, &srv->sockq);
+	srv->grace_timer.data = srv;
+}
+
+void gw_server_init_worker(gw_server_t *srv, uv_loop_t *loop, gw_build_t *b, unsigned worker,
+                           unsigned nworkers)
+{
+	server_setup(srv, loop, b->cfg->path, worker, nworkers);
+	gw_server_adopt(srv, b);
+}
+
+int gw_server_init(gw_server_t *srv, uv_loop_t *loop, lb_config_t *cfg, char *err, size_t errlen)
+{
+	gw_build_t *b;
+	int rc;
+
+	server_setup(srv, loop, cfg->path, 0, 1);
+	srv->own_signals = true;
 	uv_signal_init(loop, &srv->sig_hup);
 	uv_signal_init(loop, &srv->sig_term);
 	uv_signal_init(loop, &srv->sig_int);
-	uv_timer_init(loop, &srv->grace_timer);
-	net_sockq_init(loop, &srv->sockq);
 	srv->sig_hup.data = srv->sig_term.data = srv->sig_int.data = srv;
-	srv->grace_timer.data = srv;
-	if (runtime_new(srv, cfg, &srv->rt, err, errlen) < 0)
+	rc = gw_build_new(cfg, 1, NULL, &b, err, errlen);
+	lb_config_unref(cfg); /* the caller's reference: the build and the runtime hold theirs */
+	if (rc < 0)
 		return -1;
-	if (listeners_apply(srv, cfg, err, errlen) < 0)
-		return -1;
+	gw_server_adopt(srv, b);
+	gw_build_free(b);
 	uv_signal_start(&srv->sig_hup, on_sighup, SIGHUP);
 	uv_signal_start(&srv->sig_term, on_sigterm, SIGTERM);
 	uv_signal_start(&srv->sig_int, on_sigterm, SIGINT);

@@ -16,8 +16,7 @@ static void node_refresh(gw_node_t *node)
 {
 	gw_pool_t *pool = node->pool;
 	pool->lbn[node->index].available =
-	    node->state == GW_NODE_UP &&
-	    (node->nidle > 0 || node->nconns < pool->conf->max_conns_per_node);
+	    node->state == GW_NODE_UP && (node->nidle > 0 || node->nconns < pool->max_conns);
 }
 
 static void idle_unlink(gw_upstream_t *up)
@@ -34,6 +33,7 @@ static void idle_unlink(gw_upstream_t *up)
 	up->next_idle = up->prev_idle = NULL;
 	up->idle = false;
 	node->nidle--;
+	GW_DEC(node->stats->idle);
 }
 
 static void up_close(gw_upstream_t *up, bool abort)
@@ -45,6 +45,7 @@ static void up_close(gw_upstream_t *up, bool abort)
 	up->owner = NULL;
 	idle_unlink(up);
 	node->nconns--;
+	GW_DEC(node->stats->open);
 	node_refresh(node);
 	net_client_close(&up->cl, abort);
 }
@@ -121,7 +122,7 @@ static void on_error(net_client_t *cl, net_client_err_t e, int status, const cha
 {
 	gw_upstream_t *up = UP(cl);
 	if (e == NET_CLIENT_E_CONNECT || e == NET_CLIENT_E_CONNECT_TIMEOUT) {
-		up->node->stats->connect_errors++;
+		GW_INC(up->node->stats->connect_errors);
 		LB_DEBUG("connect to node %s (%s) failed: %s", up->node->conf->name,
 		         up->node->conf->addr.text, why);
 	}
@@ -189,7 +190,7 @@ int gw_upstream_get(gw_node_t *node, const gw_upstream_ops_t *ops, void *owner, 
 			mark_stray(node);
 		up_close(up, false);
 	}
-	if (node->nconns >= pool->conf->max_conns_per_node)
+	if (node->nconns >= pool->max_conns)
 		return UV_EBUSY;
 	up = calloc(1, sizeof(*up));
 	if (!up)
@@ -207,14 +208,15 @@ int gw_upstream_get(gw_node_t *node, const gw_upstream_ops_t *ops, void *owner, 
 	net_client_init(pool->rt->srv->loop, &up->cl, &client_cbs, &cc, up);
 	pool->rt->refs++;
 	node->nconns++;
-	node->stats->connects++;
+	GW_INC(node->stats->open);
+	GW_INC(node->stats->connects);
 	node_refresh(node);
 	rc = net_client_connect(&up->cl, (const struct sockaddr *)&node->conf->addr.ss, pool->tls,
 	                        pool->conf->tls.server_name ? pool->conf->tls.server_name
 	                                                    : node->conf->addr.host);
 	up->cl.sock.q = &pool->rt->srv->sockq; /* set after the connect initialised it */
 	if (rc < 0) {
-		node->stats->connect_errors++;
+		GW_INC(node->stats->connect_errors);
 		up_close(up, false);
 		return rc;
 	}
@@ -236,7 +238,7 @@ void gw_upstream_release(gw_upstream_t *up, gw_release_t how)
 	if (how == GW_UP_REUSE && up->cl.bodyless && node->stray_after_bodyless)
 		how = GW_UP_CLOSE;
 	if (how != GW_UP_REUSE || up->cl.state != NCL_READY || pool->rt->retired ||
-	    node->state != GW_NODE_UP || node->nidle >= pool->conf->max_idle_per_node) {
+	    node->state != GW_NODE_UP || node->nidle >= pool->max_idle) {
 		up_close(up, how == GW_UP_ABORT);
 		return;
 	}
@@ -246,6 +248,7 @@ void gw_upstream_release(gw_upstream_t *up, gw_release_t how)
 		node->idle->prev_idle = up;
 	node->idle = up;
 	node->nidle++;
+	GW_INC(node->stats->idle);
 	up->idle = true;
 	net_client_idle(&up->cl, pool->rt->cfg->timeouts.upstream_idle);
 	node_refresh(node);

@@ -180,22 +180,26 @@ static int on_message_complete(llhttp_t *p)
 	return HPE_PAUSED;
 }
 
+/* One settings table for every parser: it holds only callbacks (per-parser state is in
+ * net_http_t), and a copy in each parser would cost 240 bytes per connection. */
+static const llhttp_settings_t settings = {
+    .on_message_begin = on_message_begin,
+    .on_method = on_method,
+    .on_url = on_url,
+    .on_status = on_status,
+    .on_header_field = on_header_field,
+    .on_header_field_complete = on_header_field_complete,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
 void net_http_init(net_http_t *h, llhttp_type_t type, uint32_t max_headers, uint64_t max_head)
 {
 	memset(h, 0, sizeof(*h));
-	llhttp_settings_init(&h->settings);
-	h->settings.on_message_begin = on_message_begin;
-	h->settings.on_method = on_method;
-	h->settings.on_url = on_url;
-	h->settings.on_status = on_status;
-	h->settings.on_header_field = on_header_field;
-	h->settings.on_header_field_complete = on_header_field_complete;
-	h->settings.on_header_value = on_header_value;
-	h->settings.on_header_value_complete = on_header_value_complete;
-	h->settings.on_headers_complete = on_headers_complete;
-	h->settings.on_body = on_body;
-	h->settings.on_message_complete = on_message_complete;
-	llhttp_init(&h->p, type, &h->settings);
+	llhttp_init(&h->p, type, &settings);
 	h->max_headers = max_headers;
 	h->max_head = max_head;
 }

@@ -44,7 +44,6 @@ typedef enum {
 
 typedef struct net_http_s {
 	llhttp_t p;
-	llhttp_settings_t settings;
 	size_t head_len; /* length of the head once NET_HTTP_HEAD was returned */
 	uint32_t method_off, method_len, url_off, url_len, status_off, status_len;
 	net_hdr_t *hdrs;

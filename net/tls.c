@@ -224,13 +224,13 @@ fail:
 
 net_tls_ctx_t *net_tls_ctx_ref(net_tls_ctx_t *ctx)
 {
-	ctx->refs++;
+	__atomic_add_fetch(&ctx->refs, 1, __ATOMIC_RELAXED); /* shared by the workers */
 	return ctx;
 }
 
 void net_tls_ctx_unref(net_tls_ctx_t *ctx)
 {
-	if (!ctx || --ctx->refs > 0)
+	if (!ctx || __atomic_sub_fetch(&ctx->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
 	SSL_CTX_free(ctx->ssl_ctx);
 	free(ctx);

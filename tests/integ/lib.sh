@@ -256,6 +256,7 @@ tcp_answers() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 # s3lb_config FILE PORT ADMIN_PORT [EXTRA_YAML...]: the test config; extra lines are appended.
 # S3LB_EXTRA_POOLS (YAML lines) adds pools after "ceph"; S3LB_EXTRA_ROUTES adds routes before the
 # default one. The admin token (for drain) is in FILE's directory, admin.token (mode 0600).
+# Workers: S3LB_TEST_WORKERS, else 2 (every suite runs with connections on more than one loop).
 s3lb_config() {
 	local file=$1 port=$2 admin=$3 line
 	shift 3
@@ -263,6 +264,7 @@ s3lb_config() {
 	cat >"$file" <<EOF
 admin: { listen: 127.0.0.1:$admin, token_file: $(dirname "$file")/admin.token }
 log: { level: info, access: $INTEG_TMP/access.log, error: $INTEG_TMP/error.log }
+workers: ${S3LB_TEST_WORKERS:-2}
 pools:
   - name: ceph
     balance: round-robin

@@ -70,7 +70,8 @@ def main():
            f"    nodes:\n      - {{ name: n1, addr: {n1.addr} }}\n"
            f"      - {{ name: n2, addr: {n2.addr} }}\n      - {{ name: n3, addr: {n3.addr} }}\n"
            f"frontends:\n  - name: s3\n    listen: [127.0.0.1:{port}]\n    domains: [s3.local]\n"
-           f"    routes:\n      - {{ pool: p }}\n")
+           f"    routes:\n      - {{ pool: p }}\n"
+           f"workers: {tp.WORKERS}\n")
     lb = tp.S3lb(cfg)
     try:
         tp.wait_port(port)

@@ -463,7 +463,8 @@ def main():
                     extra="    max_conns_per_node: 1\n    max_idle_per_node: 1\n",
                     limits=", min_body_rate: 1KiB",
                     timeouts=", upstream_read: 3s, client_send: 10s",
-                    fe_extra="    x_forwarded_for: true\n")
+                    fe_extra="    x_forwarded_for: true\n",
+                    workers=1)  # every client on the one pooled node connection
     lb = tp.S3lb(cfg)
     try:
         tp.wait_port(port)

@@ -248,8 +248,13 @@ class S3lb:
                 self.proc.wait()
 
 
+# Workers of the s3lb under test: S3LB_TEST_WORKERS, else 2, so that every suite runs with
+# connections spread over more than one loop.
+WORKERS = int(os.environ.get("S3LB_TEST_WORKERS", "2"))
+
+
 def config(port, admin, nodes, extra="", routes="      - { pool: p }\n", timeouts="",
-           limits="", fe_extra="", balance="round-robin"):
+           limits="", fe_extra="", balance="round-robin", workers=None):
     n = "".join("      - { name: n%d, addr: %s }\n" % (i + 1, a) for i, a in enumerate(nodes))
     return (f"admin: {{ listen: 127.0.0.1:{admin} }}\n"
             f"log: {{ level: info, access: {TMP}/access.log, error: {TMP}/s3lb.log }}\n"
@@ -259,7 +264,8 @@ def config(port, admin, nodes, extra="", routes="      - { pool: p }\n", timeout
             f"pools:\n  - name: p\n    balance: {balance}\n"
             f"    health: {{ kind: none, passive: {{ failures: 0 }} }}\n{extra}    nodes:\n{n}"
             f"frontends:\n  - name: s3\n    listen: [127.0.0.1:{port}]\n    domains: [s3.local]\n"
-            f"{fe_extra}    routes:\n{routes}")
+            f"{fe_extra}    routes:\n{routes}"
+            f"workers: {workers or WORKERS}\n")
 
 
 def wait_port(port, timeout=10):
@@ -340,9 +346,12 @@ def main():
     if lb.proc.returncode not in (0, None):
         check("s3lb exits 0 on SIGTERM", False, "exit %s" % lb.proc.returncode)
     port, admin = free_port(), free_port()
+    # one worker: max_conns_per_node is each worker's share, and which worker a connection
+    # lands on is the kernel's choice (SO_REUSEPORT); max_connections holds for the process
     lb = S3lb(config(port, admin, [n1.addr, n2.addr],
                      extra="    max_conns_per_node: 1\n    max_idle_per_node: 1\n",
-                     limits=", max_connections: 3", fe_extra="    x_real_ip: true\n"))
+                     limits=", max_connections: 3", fe_extra="    x_real_ip: true\n",
+                     workers=1))
     try:
         wait_port(port)
         run_limits(lb, port, n1, n2)
@@ -655,7 +664,10 @@ def run_limits(lb, port, n1, n2):
     out, _ = exchange(port, b"GET /bkt/k HTTP/1.1\r\n" + host + b"Connection: close\r\n\r\n")
     check("every node at its connection limit -> 503 SlowDown",
           out.startswith(b"HTTP/1.1 503") and b"<Code>SlowDown</Code>" in out, repr(out[:300]))
-    # client connection limit (3): a and b are open; a third is served, a fourth is refused
+    # client connection limit (3): a and b are open; a third is served, a fourth is refused.
+    # The SlowDown above lingers until s3lb has read our close: give it that time first, or c
+    # may come while that connection still counts
+    time.sleep(0.3)
     c = socket.create_connection(("127.0.0.1", port), 5)
     time.sleep(0.2)
     out, _ = exchange(port, b"GET /bkt/k HTTP/1.1\r\n" + host + b"\r\n")

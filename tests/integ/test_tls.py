@@ -106,7 +106,8 @@ def main():
                 f"    tls: {{ cert: {live_crt}, key: {live_key} }}\n"
                 f"    domains: [s3.local]\n    routes:\n"
                 f"      - {{ bucket: \"secure-*\", pool: secure }}\n"
-                f"      - {{ pool: plain }}\n")
+                f"      - {{ pool: plain }}\n"
+                f"workers: {tp.WORKERS}\n")
 
     lb = tp.S3lb(cfg(ca[1]))
     try:

@@ -1,6 +1,7 @@
 /*
  * core/config.c: loading, defaults, every error with its exact "FILE:LINE: key: message",
- * the dump (load -> dump -> load -> dump is stable), and the example etc/s3lb.yaml.
+ * the dump (load -> dump -> load -> dump is stable), the example etc/s3lb.yaml, and that
+ * docs/config.md documents exactly the keys of the key tables. Includes the .c for the tables.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -13,9 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cmocka.h>
+/* Before cmocka.h, whose fail() macro would rename the file's own fail(). */
+#include "core/config.c"
 
-#include "core/config.h"
+#include <cmocka.h>
 
 /* The smallest valid config: lines 1-4 and 5-8. Error cases append from line 9 on. */
 #define POOL                                                                                       \
@@ -401,6 +403,7 @@ static const char minimal_dump[] = "admin:\n"
                                    "    x_real_ip: false\n"
                                    "    routes:\n"
                                    "      - { pool: ceph }\n"
+                                   "workers: auto\n"
                                    "dr_state: /run/s3lb/ipvs-owned\n"
                                    "dr: []\n";
 
@@ -1112,6 +1115,13 @@ static void test_errors_values(void **state)
 	     "s3lb.yaml:10: limits.max_connections: must be at least 1"},
 	    {MINIMAL "limits:\n  max_connections: 4294967296\n",
 	     "s3lb.yaml:10: limits.max_connections: must be at most 4294967295"},
+	    {MINIMAL "workers: 0\n",
+	     "s3lb.yaml:9: workers: invalid value '0' (auto, or a number from 1 to 1024)"},
+	    {MINIMAL "workers: many\n",
+	     "s3lb.yaml:9: workers: invalid value 'many' (auto, or a number from 1 to 1024)"},
+	    {MINIMAL "workers: 1025\n",
+	     "s3lb.yaml:9: workers: invalid value '1025' (auto, or a number from 1 to 1024)"},
+	    {MINIMAL "workers: [2]\n", "s3lb.yaml:9: workers: expected a single value, got a list"},
 	    {MINIMAL "log:\n  level: verbose\n",
 	     "s3lb.yaml:10: log.level: invalid level 'verbose' (expected error, warn, info or "
 	     "debug)"},
@@ -1479,6 +1489,25 @@ static void test_errors_dr(void **state)
 	"      - name: rgw2\n"                                                                     \
 	"        addr: 127.0.0.12:8000\n"
 
+/* With two mistakes in one entry, the one that names the entry (a dr service's vip, pool or
+ * scheduler) is reported, wherever the other is. */
+static void test_errors_first(void **state)
+{
+	static const err_case_t cases[] = {
+	    {DR_HEAD "  - mh_port: maybe\n    vip: 192.0.2.10\n    pool: ceph\n",
+	     "s3lb.yaml:11: dr[0].vip: invalid address '192.0.2.10' (missing port)"},
+	    {DR_HEAD "  - { vip: 192.0.2.10:80, mh_fallback: 2, pool: nope }\n",
+	     "s3lb.yaml:10: dr[0].pool: unknown pool 'nope'"},
+	    {DR_HEAD
+	     "  - { vip: 192.0.2.10:80, pool: ceph, upper_threshold: x, scheduler: lblc }\n",
+	     "s3lb.yaml:10: dr[0].scheduler: invalid scheduler 'lblc' (expected rr, wrr, lc, wlc, "
+	     "sh or mh)"},
+	};
+
+	(void)state;
+	RUN_CASES(cases);
+}
+
 static void test_errors_health(void **state)
 {
 	static const err_case_t cases[] = {
@@ -1677,19 +1706,26 @@ static void test_load_file_ok(void **state)
 }
 
 /* The shipped example loads and says what the docs say it says. */
+/* A file of the source tree: under $S3LB_SRC, else beside this test's own path. */
+static void src_path(char *buf, size_t len, const char *rel)
+{
+	const char *src = getenv("S3LB_SRC");
+
+	if (src != NULL)
+		snprintf(buf, len, "%s/%s", src, rel);
+	else /* __FILE__ is .../tests/unit/test_core_config.c */
+		snprintf(buf, len, "%.*s/%s",
+		         (int)(strlen(__FILE__) - strlen("/tests/unit/test_core_config.c")),
+		         __FILE__, rel);
+}
+
 static void test_example_config(void **state)
 {
 	char path[1024];
-	const char *src = getenv("S3LB_SRC");
 	char err[512] = "";
 	lb_config_t *cfg = NULL;
 
-	if (src != NULL)
-		snprintf(path, sizeof(path), "%s/etc/s3lb.yaml", src);
-	else /* __FILE__ is .../tests/unit/test_core_config.c */
-		snprintf(path, sizeof(path), "%.*s/etc/s3lb.yaml",
-		         (int)(strlen(__FILE__) - strlen("/tests/unit/test_core_config.c")),
-		         __FILE__);
+	src_path(path, sizeof(path), "etc/s3lb.yaml");
 	if (lb_config_load(path, &cfg, err, sizeof(err)) != 0)
 		print_error("%s\n", err);
 	assert_non_null(cfg);
@@ -1725,6 +1761,130 @@ static void test_example_config(void **state)
 	assert_string_equal(cfg->dr_state, "/run/s3lb/ipvs-owned");
 	assert_int_equal(cfg->ndr, 0);
 	lb_config_unref(cfg);
+}
+
+/* A set of key paths ("pools[].nodes[].addr"), each with whether it holds a value (a leaf). */
+typedef struct keyset_s {
+	char *path[512];
+	bool leaf[512];
+	size_t n;
+} keyset_t;
+
+static void keyset_add(keyset_t *s, const char *path, bool leaf)
+{
+	assert_true(s->n < sizeof(s->path) / sizeof(s->path[0]));
+	s->path[s->n] = strdup(path);
+	assert_non_null(s->path[s->n]);
+	s->leaf[s->n++] = leaf;
+}
+
+static bool keyset_has(const keyset_t *s, const char *path)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->path[i], path) == 0)
+			return true;
+	return false;
+}
+
+/* Every key of sec under prefix; a section met a second time (a node's `health`, the pool's
+ * keys) is one key, documented once where it first appears. */
+static void declared_keys(keyset_t *s, const csec_t *sec, const char *prefix, const csec_t **seen,
+                          size_t *nseen)
+{
+	for (size_t i = 0; i < sec->nkeys; i++) {
+		const ckey_t *k = &sec->keys[i];
+		bool section = k->type == T_MAP || k->type == T_MAPS, again = false;
+		char path[256];
+
+		snprintf(path, sizeof(path), "%s%s", prefix, k->name);
+		keyset_add(s, path, !section);
+		for (size_t j = 0; section && j < *nseen; j++)
+			again = again || seen[j] == k->sub;
+		if (!section || again)
+			continue;
+		seen[(*nseen)++] = k->sub;
+		strcat(path, k->type == T_MAPS ? "[]." : ".");
+		declared_keys(s, k->sub, path, seen, nseen);
+	}
+}
+
+/*
+ * The key tables of docs/config.md: each follows a line `<!-- keys: PREFIX -->` (PREFIX
+ * "(top level)" for none), has `key` as its first column, and a row per key, `| \`name\` |`;
+ * the key's path is PREFIX followed by the name.
+ */
+static void documented_keys(keyset_t *s, FILE *fp)
+{
+	char line[4096], prefix[128] = "";
+	bool pending = false, in_table = false;
+
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		if (sscanf(line, "<!-- keys: %127s -->", prefix) == 1) {
+			if (strcmp(prefix, "(top") == 0)
+				prefix[0] = '\0';
+			pending = true;
+			continue;
+		}
+		if (strncmp(line, "| key |", 7) == 0) {
+			if (!pending)
+				print_error("docs/config.md: key table without <!-- keys: -->: %s",
+				            line);
+			assert_true(pending);
+			pending = false;
+			in_table = true;
+			continue;
+		}
+		if (line[0] != '|') {
+			in_table = false;
+			continue;
+		}
+		if (in_table && strncmp(line, "| `", 3) == 0) {
+			char path[256];
+			size_t n = strcspn(line + 3, "`");
+
+			snprintf(path, sizeof(path), "%s%.*s", prefix, (int)n, line + 3);
+			keyset_add(s, path, true);
+		}
+	}
+}
+
+/* docs/config.md documents every key that holds a value, and no key that does not exist. */
+static void test_docs_keys(void **state)
+{
+	keyset_t declared = {0}, documented = {0};
+	const csec_t *seen[32];
+	size_t nseen = 0;
+	int failures = 0;
+	char path[1024];
+	FILE *fp;
+
+	src_path(path, sizeof(path), "docs/config.md");
+	fp = fopen(path, "r");
+	assert_non_null(fp);
+	documented_keys(&documented, fp);
+	fclose(fp);
+	declared_keys(&declared, &top_sec, "", seen, &nseen);
+	assert_true(documented.n > 50);
+	for (size_t i = 0; i < declared.n; i++) {
+		if (declared.leaf[i] && !keyset_has(&documented, declared.path[i])) {
+			print_error("key %s is not documented in docs/config.md\n",
+			            declared.path[i]);
+			failures++;
+		}
+	}
+	for (size_t i = 0; i < documented.n; i++) {
+		if (!keyset_has(&declared, documented.path[i])) {
+			print_error("docs/config.md documents %s, which is no key\n",
+			            documented.path[i]);
+			failures++;
+		}
+	}
+	for (size_t i = 0; i < declared.n; i++)
+		free(declared.path[i]);
+	for (size_t i = 0; i < documented.n; i++)
+		free(documented.path[i]);
+	assert_int_equal(failures, 0);
+	(void)state;
 }
 
 static void test_names(void **state)
@@ -1792,9 +1952,11 @@ int main(void)
 	    cmocka_unit_test(test_errors_frontend),
 	    cmocka_unit_test(test_errors_health),
 	    cmocka_unit_test(test_errors_dr),
+	    cmocka_unit_test(test_errors_first),
 	    cmocka_unit_test(test_file_errors),
 	    cmocka_unit_test(test_load_file_ok),
 	    cmocka_unit_test(test_example_config),
+	    cmocka_unit_test(test_docs_keys),
 	    cmocka_unit_test(test_names),
 	};
 

@@ -54,7 +54,6 @@ static char *contents(void)
 	size_t n;
 
 	assert_non_null(buf);
-	fflush(lb_log_access());
 	f = fopen(path, "r");
 	assert_non_null(f);
 	n = fread(buf, 1, (1 << 20) - 1, f);

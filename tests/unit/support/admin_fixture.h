@@ -136,11 +136,15 @@ static inline void feed(fixture_t *f)
 	m->reloads = 3;
 	m->reload_errors = 1;
 	f->srv.nconns = 5;
+	m->open_conns = 5;
 
 	s = gw_metrics_node(m, "ceph-a", "rgw1");
 	s->requests = 7;
 	s->connects = 2;
 	s->reused = 5;
+	s->open = 3;
+	s->idle = 1;
+	s->outstanding = 2;
 	s = gw_metrics_node(m, "ceph-a", "rgw2");
 	s->connect_errors = 4;
 	s->responses_5xx = 1;
@@ -149,6 +153,8 @@ static inline void feed(fixture_t *f)
 
 	a->inflight = 2;
 	a->retries_inflight = 1;
+	gw_metrics_pool(m, "ceph-a")->inflight = 2;
+	gw_metrics_pool(m, "ceph-a")->retries_inflight = 1;
 	a->lbn[0].outstanding = 2;
 	a->nodes[0].nconns = 3;
 	a->nodes[0].nidle = 1;
