@@ -9,6 +9,7 @@
 
 #include "admin/prom.h"
 #include "admin/render.h"
+#include "net/sock.h"
 
 static int cmp_req(const void *a, const void *b)
 {
@@ -291,11 +292,21 @@ void adm_render_metrics(const adm_sources_t *src, FILE *out)
 	metrics_scalar(out, "s3lb_connections_accepted_total", "counter",
 	               "Connections accepted on every listener, admin included.",
 	               m ? m->conns_accepted : 0);
+	adm_prom_family(out, "s3lb_accept_errors_total", "counter",
+	                "Connections refused at accept (emfile/enfile: the open file limit was "
+	                "reached; other: any other accept error), every listener.");
+	for (net_accept_reason_t r = 0; r < NET_ACCEPT_NREASONS; r++) {
+		const char *lb[] = {"reason", net_accept_reason_name(r), NULL};
+		adm_prom_u64(out, "s3lb_accept_errors_total", lb, net_sock_accept_errors(r));
+	}
 	metrics_scalar(out, "s3lb_spliced_responses_total", "counter",
 	               "Response bodies moved from the node's socket to the client's by splice(2).",
 	               m ? m->spliced_responses : 0);
+	metrics_scalar(out, "s3lb_spliced_requests_total", "counter",
+	               "Request bodies moved from the client's socket to the node's by splice(2).",
+	               m ? m->spliced_requests : 0);
 	metrics_scalar(out, "s3lb_spliced_bytes_total", "counter",
-	               "Response body bytes moved by splice(2), never copied through s3lb.",
+	               "Body bytes moved by splice(2), both directions, never copied through s3lb.",
 	               m ? m->spliced_bytes : 0);
 	metrics_scalar(
 	    out, "s3lb_splice_fallbacks_total", "counter",

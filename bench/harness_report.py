@@ -14,7 +14,7 @@ import sys
 
 TITLES = {"get4k": "GET 4 KiB", "get1m": "GET 1 MiB", "get64m": "GET 64 MiB", "put1m": "PUT 1 MiB",
           "mixed": "mixed (45% GET, 30% HEAD, 15% PUT, 10% DELETE; 4 KiB..1 MiB)"}
-PROXIES = ["s3lb", "haproxy", "nginx"]
+PROXIES = ["s3lb", "haproxy", "haproxy_splice", "nginx"]
 IDLE_GOAL_MIB, SLOW_GOAL_MIB = 64, 256
 
 
@@ -205,6 +205,20 @@ def goal_rows(meta, cells, wrk, mem):
                     want = f"{'≥' if higher else '≤'} {bound}x"
                     ok = r is not None and (r >= bound if higher else r <= bound)
                 rows.append((f"s3lb vs {peer}: {TITLES[name]} {unit} {want}, c={c}",
+                             f"{fmt(s)} vs {fmt(p)} = {rfmt(r)}", verdict(None if r is None else ok)))
+    # large objects against HAProxy's strongest configuration (issue 11's goals)
+    for c in concs:
+        for name in ("get1m", "get64m"):
+            cell = cells.get((name, c))
+            if not cell or "s3lb" not in cell.t or "haproxy_splice" not in cell.t:
+                continue
+            for key, unit, higher, bound in (("cpu_s_gb", "CPU-s per GB", False, 0.8),
+                                             ("mb_s", "MB/s", True, 1.05)):
+                s, p = cell.t["s3lb"][key], cell.t["haproxy_splice"][key]
+                r = ratio(s, p)
+                want = f"{'≥' if higher else '≤'} {bound}x"
+                ok = r is not None and (r >= bound if higher else r <= bound)
+                rows.append((f"s3lb vs haproxy_splice: {TITLES[name]} {unit} {want}, c={c}",
                              f"{fmt(s)} vs {fmt(p)} = {rfmt(r)}", verdict(None if r is None else ok)))
     for mode, goal in (("idle", IDLE_GOAL_MIB), ("slow", SLOW_GOAL_MIB)):
         m = mem.get(("s3lb", mode))

@@ -1,6 +1,7 @@
 /*
  * A worker's loop: connections that run S3 operations one after the other on keep-alive
- * connections (net_sock_t: plain or TLS), with responses parsed by bench/http.c.
+ * connections (net/client.h: plain or TLS; it parses the responses, and its body callback hands
+ * over the decoded body for verification).
  *
  * Each connection carries one operation at a time; an operation is one or more HTTP exchanges
  * (a multipart upload: create, the parts, complete). One state enum and one do_next():
@@ -23,6 +24,10 @@
  * (and close) before a PUT's body is sent; the exchange then ends with the response and the
  * connection is closed, since the unsent rest would be taken for the next request.
  *
+ * Timeouts: each exchange has one deadline (--timeout, from its start), checked by a sweep over
+ * the connections; net/client's own timers are set behind it, as a backstop, and report the
+ * same error.
+ *
  * Load: closed loop, each connection starts its next operation when one ends; open loop, a 1 ms
  * tick starts the operations whose intended time has come on idle connections, and every
  * operation's latency counts from its intended start time, so queueing in the generator or the
@@ -41,15 +46,17 @@
 #include <time.h>
 
 #include "bench/body.h"
-#include "bench/http.h"
+#include "bench/resp.h"
 #include "bench/s3.h"
 #include "bench/worker.h"
 #include "core/sbuf.h"
-#include "net/sock.h"
+#include "net/client.h"
+#include "net/rbuf.h"
 #include "net/tls.h"
 
-#define RBUF_CAP      (256 * 1024) /* one per worker: reads are handled before the next */
-#define WBUF_CAP      (64 * 1024)  /* one per connection that sends bodies, made on first use */
+#define RBUF_CAP      (256 * 1024) /* shared: back to the spares whenever consumed */
+#define MAX_HEADERS   200
+#define WBUF_CAP      (64 * 1024) /* one per connection that sends bodies, made on first use */
 #define HEAD_CAP      4096
 #define XML_CAP       2048
 #define BACKOFF_MS    50
@@ -104,7 +111,7 @@ typedef struct op_s {
 
 typedef struct conn_s {
 	bench_worker_t *w;
-	net_sock_t sock;
+	net_client_t cl;   /* initialised at each connect, until on_close */
 	uv_timer_t timer;  /* backoff and retry waits */
 	uint64_t deadline; /* of the exchange in START or EXCHANGE (uv_now ms) */
 	cstate_t state;
@@ -113,11 +120,11 @@ typedef struct conn_s {
 	bool req_done, resp_done;
 	bool must_close;
 	bool backoff;
-	bool writing;
+	bool head_req; /* the exchange's request is a HEAD: no body follows */
 	bool timer_closed;
 	uint64_t body_sent;
 	size_t head_len;
-	bench_http_t *http;
+	bench_resp_t resp; /* the final head of the exchange's response */
 	char *wbuf;
 	char head[HEAD_CAP];
 	op_t op;
@@ -132,15 +139,15 @@ struct bench_worker_s {
 	uv_loop_t loop;
 	uv_thread_t thread;
 	uv_timer_t tick, end, flush, sweep;
-	net_sockq_t sockq; /* write completions (gateway/sock.h) */
-	uv_async_t stop;   /* bench_worker_stop, from the main thread */
-	uv_mutex_t mu;     /* guards stop_open against the main thread */
-	bool stop_open;    /* the async handle may still be signalled */
+	net_sockq_t sockq; /* write completions (net/sock.h) */
+	net_client_conf_t cconf;
+	uv_async_t stop; /* bench_worker_stop, from the main thread */
+	uv_mutex_t mu;   /* guards stop_open against the main thread */
+	bool stop_open;  /* the async handle may still be signalled */
 	bool timers_on;
 	conn_t *conns;
 	unsigned dead;
 	unsigned *idle; /* stack of idle connections (open loop) */
-	char *rbuf;
 	unsigned nidle;
 	bench_s3_t s3;
 	net_tls_ctx_t *tls;
@@ -530,7 +537,7 @@ static void rb_resolve(conn_t *c)
 {
 	op_t *op = &c->op;
 	const bench_objects_t *t = c->w->ph->objs;
-	int64_t clen = bench_http_content_length(c->http);
+	int64_t clen = c->resp.clen;
 
 	op->rb_resolved = true;
 	if (op->rb.state != BENCH_OBJ_UNKNOWN || !is_ok(op->status))
@@ -624,7 +631,7 @@ static bool step_done(conn_t *c)
 	bench_worker_t *w = c->w;
 	const bench_opts_t *o = w->o;
 	op_t *op = &c->op;
-	int64_t clen = bench_http_content_length(c->http);
+	int64_t clen = c->resp.clen;
 	char code[64];
 
 	if (op->aborting)
@@ -678,12 +685,13 @@ static bool step_done(conn_t *c)
 			if (!op->etags)
 				abort();
 		} else if (op->step <= op->nparts) {
-			const char *etag = bench_http_etag(c->http);
+			const char *etag = c->resp.etag;
 			if (!etag[0]) {
 				op_fail(op, "no ETag", "part %u: no ETag", op->step);
 				break;
 			}
-			snprintf(op->etags[op->step - 1], sizeof(op->etags[0]), "%s", etag);
+			snprintf(op->etags[op->step - 1], sizeof(op->etags[0]), "%.*s",
+			         (int)sizeof(op->etags[0]) - 1, etag); /* cut as before */
 			if (op->step == op->nparts) { /* all parts sent: the completion's body */
 				lb_sbuf_t b;
 				size_t cap = 64 + (size_t)op->nparts * 128;
@@ -735,14 +743,14 @@ failed:
 
 /* ---- the connection ------------------------------------------------------------------------ */
 
-static void on_body(void *ud, const char *p, size_t len)
+/* The decoded response body (net_http_t.body_cb): checked against the object, or the start of
+ * it kept (an XML answer). */
+static void on_decoded(void *ud, const char *p, size_t len)
 {
 	conn_t *c = ud;
 	op_t *op = &c->op;
 	int64_t bad;
 
-	if (!op->status)
-		op->status = bench_http_status(c->http);
 	if (op->kind == BENCH_OP_READBACK && !op->rb_resolved)
 		rb_resolve(c);
 	if (op->check && is_ok(op->status)) {
@@ -764,17 +772,9 @@ static void on_body(void *ud, const char *p, size_t len)
 		count_bytes(c, len);
 }
 
-static void on_alloc(net_sock_t *s, uv_buf_t *buf)
+static conn_t *C(net_client_t *cl)
 {
-	conn_t *c = s->data;
-	*buf = uv_buf_init(c->w->rbuf, RBUF_CAP);
-}
-
-static void on_sock_closed(net_sock_t *s)
-{
-	conn_t *c = s->data;
-	c->sock_state = S_NONE;
-	do_next(c);
+	return cl->data;
 }
 
 static void close_sock(conn_t *c)
@@ -782,7 +782,7 @@ static void close_sock(conn_t *c)
 	if (c->sock_state == S_NONE || c->sock_state == S_CLOSING)
 		return;
 	c->sock_state = S_CLOSING;
-	net_sock_close(&c->sock, on_sock_closed);
+	net_client_close(&c->cl, false);
 }
 
 /* Ends the current exchange (ok or failed); the state machine goes on from AFTER. */
@@ -805,84 +805,141 @@ static void exchange_fail(conn_t *c, const char *what, const char *detail)
 	do_next(c);
 }
 
-static void on_read(net_sock_t *s, ssize_t nread, const uv_buf_t *buf)
+static void timeout_fail(conn_t *c)
 {
-	conn_t *c = s->data;
-	op_t *op = &c->op;
-	size_t used = 0;
-	bench_http_result_t r;
+	char why[64];
+	snprintf(why, sizeof(why), "no answer within %llums",
+	         (unsigned long long)c->w->o->timeout_ms);
+	exchange_fail(c, "timeout", why);
+}
 
+static void connect_fail(conn_t *c, int status)
+{
+	const char *why = status == UV_EPROTO && c->cl.sock.tls ? net_tls_last_error(&c->cl.sock)
+	                                                        : uv_strerror(status);
+	c->backoff = true;
+	exchange_fail(c, "connect", why);
+}
+
+static void on_connect(net_client_t *cl, int status)
+{
+	conn_t *c = C(cl);
 	if (c->state == C_DEAD)
 		return;
-	if (nread < 0) {
-		if (c->state != C_EXCHANGE || c->resp_done) {
-			/* The server closed an idle keep-alive connection (or reset it). */
-			close_sock(c);
-			return;
-		}
-		if (nread == UV_EOF && bench_http_eof(c->http) == BENCH_HTTP_DONE) {
-			op->status = bench_http_status(c->http);
-			c->resp_done = true;
-			c->must_close = true; /* a body that ran until close */
-			exchange_end(c);
-			do_next(c);
-			return;
-		}
-		exchange_fail(c, "closed",
-		              nread == UV_EOF ? bench_http_error(c->http)
-		                              : uv_strerror((int)nread));
+	if (status < 0) {
+		connect_fail(c, status);
 		return;
 	}
-	if (c->state != C_EXCHANGE || c->resp_done) {
-		/* Bytes nobody asked for: the connection cannot be trusted any more. */
-		if (c->state == C_EXCHANGE)
-			exchange_fail(c, "http", "bytes after the response");
-		else
-			close_sock(c);
-		return;
-	}
-	if (!op->t_first)
-		op->t_first = uv_hrtime();
-	r = bench_http_feed(c->http, buf->base, (size_t)nread, &used);
-	if (r == BENCH_HTTP_ERROR) {
-		exchange_fail(c, "http", bench_http_error(c->http));
-		return;
-	}
-	if (!op->status && bench_http_head_done(c->http))
-		op->status = bench_http_status(c->http);
-	if (r == BENCH_HTTP_MORE)
-		return;
-	c->resp_done = true;
-	if (used < (size_t)nread || !bench_http_keep_alive(c->http))
-		c->must_close = true;
-	if (!c->req_done && c->body_sent == op->src_len && !c->must_close)
-		return;  /* every byte is with the kernel: on_write_done ends the exchange */
-	exchange_end(c); /* an answer before the whole body went out closes the connection */
+	c->sock_state = S_OPEN;
 	do_next(c);
 }
 
-static void send_more(conn_t *c);
-
-static void on_write_done(net_sock_t *s, int status)
+/* The first response byte: time to first byte counts from the operation's start. */
+static void on_recv(net_client_t *cl, size_t n)
 {
-	conn_t *c = s->data;
-	c->writing = false;
-	if (c->state != C_EXCHANGE)
-		return; /* the exchange ended (response first, failure, stop) */
-	if (status < 0) {
-		exchange_fail(c, "closed", uv_strerror(status));
-		return;
-	}
-	if (c->body_sent < c->op.src_len) {
-		send_more(c);
-		return;
-	}
-	c->req_done = true;
-	if (c->resp_done) {
-		exchange_end(c);
-		do_next(c);
-	}
+	conn_t *c = C(cl);
+	(void)n;
+	if (!c->op.t_first)
+		c->op.t_first = uv_hrtime();
 }
+
+static void on_head(net_client_t *cl, const net_http_t *h, const char *msg)
+{
+	conn_t *c = C(cl);
+	int st = net_http_status(h);
+	if (st >= 100 && st < 200 && st != 101)
+		return; /* interim: the final head follows */
+	bench_resp_head(&c->resp, h, msg);
+	c->op.status = st;
+}
+
+/* The raw bytes are not needed: on_decoded saw the body. */
+static void on_body(net_client_t *cl, const char *data, size_t len)
+{
+	(void)data;
+	if (len)
+		net_client_consumed(cl);
+}
+
+static void on_done(net_client_t *cl, bool reusable)
+{
+	conn_t *c = C(cl);
+	if (c->state != C_EXCHANGE)
+		return;
+	c->resp_done = true;
+	if (!reusable)
+		c->must_close = true; /* Connection: close, a body until close, or answered early */
+	exchange_end(c);
+	do_next(c);
+}
+
+static void on_error(net_client_t *cl, net_client_err_t e, int status, const char *why)
+{
+	conn_t *c = C(cl);
+	if (c->state != C_START && c->state != C_EXCHANGE) {
+		close_sock(c);
+		return;
+	}
+	switch (e) {
+	case NET_CLIENT_E_CONNECT:
+		connect_fail(c, status);
+		return;
+	case NET_CLIENT_E_CONNECT_TIMEOUT:
+	case NET_CLIENT_E_SEND_TIMEOUT:
+	case NET_CLIENT_E_HEAD_TIMEOUT:
+	case NET_CLIENT_E_READ_TIMEOUT:
+		timeout_fail(c);
+		return;
+	case NET_CLIENT_E_INVALID:
+		exchange_fail(c, "http", why);
+		return;
+	case NET_CLIENT_E_CLOSED:
+		exchange_fail(c, "closed",
+		              cl->resp.head_done ? "connection closed mid-response"
+		                                 : "connection closed before a response");
+		return;
+	case NET_CLIENT_E_WRITE:
+	case NET_CLIENT_E_READ:
+		break;
+	}
+	exchange_fail(c, "closed", why);
+}
+
+/* Never idled (net_client_idle is not used): a connection waits in READY, where the server's
+ * close shows at the next net_client_begin. */
+static void on_idle_end(net_client_t *cl, net_client_idle_t why)
+{
+	(void)why;
+	close_sock(C(cl));
+}
+
+static void on_close(net_client_t *cl)
+{
+	conn_t *c = C(cl);
+	c->sock_state = S_NONE;
+	do_next(c);
+}
+
+static void send_body(conn_t *c);
+
+static void on_written(net_client_t *cl)
+{
+	conn_t *c = C(cl);
+	if (c->state == C_EXCHANGE)
+		send_body(c);
+}
+
+static const net_client_cbs_t client_cbs = {
+    .on_connect = on_connect,
+    .on_written = on_written,
+    .on_head = on_head,
+    .on_body = on_body,
+    .on_done = on_done,
+    .on_error = on_error,
+    .on_idle_end = on_idle_end,
+    .on_close = on_close,
+    .on_recv = on_recv,
+};
 
 /* The next chunk of the request body (after the head went out with the first). */
 static size_t fill_body(conn_t *c, size_t cap)
@@ -900,15 +957,56 @@ static size_t fill_body(conn_t *c, size_t cap)
 	return len;
 }
 
-static void send_more(conn_t *c)
+/* Writes request bytes; true when the kernel took them at once and more may follow. After the
+ * last byte it returns false: the request is done, and the exchange may end (and the next one
+ * begin) inside net_client_request_done. */
+static bool write_out(conn_t *c, const uv_buf_t *b, unsigned n)
 {
-	uv_buf_t b = uv_buf_init(c->wbuf, (unsigned)fill_body(c, WBUF_CAP));
-	int rc = net_sock_write(&c->sock, &b, 1, on_write_done);
+	bool last = c->body_sent == c->op.src_len;
+	int rc = net_client_write(&c->cl, b, n);
 	if (rc < 0) {
 		exchange_fail(c, "closed", uv_strerror(rc));
+		return false;
+	}
+	if (last) {
+		c->req_done = true;
+		net_client_request_done(&c->cl);
+		return false;
+	}
+	return rc == 1;
+}
+
+/* The rest of the request body, chunk after chunk while the kernel takes them at once. */
+static void send_body(conn_t *c)
+{
+	uv_buf_t b;
+	do
+		b = uv_buf_init(c->wbuf, (unsigned)fill_body(c, WBUF_CAP));
+	while (write_out(c, &b, 1));
+}
+
+/* START with an open connection: the request goes out (head and the first body chunk
+ * together). A connection the server closed (or sent bytes nobody asked for) while it waited is
+ * closed, and the request waits in START for a new one. */
+static void send_request(conn_t *c)
+{
+	op_t *op = &c->op;
+	uv_buf_t b[2];
+	unsigned n = 1;
+
+	if (net_client_begin(&c->cl, c->head_req, NULL) < 0) {
+		close_sock(c);
 		return;
 	}
-	c->writing = true;
+	c->state = C_EXCHANGE;
+	c->body_sent = 0;
+	b[0] = uv_buf_init(c->head, (unsigned)c->head_len);
+	if (op->src != B_NONE && op->src_len > 0) {
+		b[1] = uv_buf_init(c->wbuf, (unsigned)fill_body(c, WBUF_CAP));
+		n = 2;
+	}
+	if (write_out(c, b, n))
+		send_body(c);
 }
 
 static void on_timer(uv_timer_t *t)
@@ -925,56 +1023,11 @@ static void on_sweep(uv_timer_t *t)
 {
 	bench_worker_t *w = t->data;
 	uint64_t now = uv_now(&w->loop);
-	char why[64];
-	snprintf(why, sizeof(why), "no answer within %llums", (unsigned long long)w->o->timeout_ms);
 	for (unsigned i = 0; i < w->nconns; i++) {
 		conn_t *c = &w->conns[i];
 		if ((c->state == C_START || c->state == C_EXCHANGE) && now >= c->deadline)
-			exchange_fail(c, "timeout", why);
+			timeout_fail(c);
 	}
-}
-
-static void on_connect(net_sock_t *s, int status)
-{
-	conn_t *c = s->data;
-	if (c->state == C_DEAD)
-		return;
-	if (status < 0) {
-		const char *why =
-		    status == UV_EPROTO && s->tls ? net_tls_last_error(s) : uv_strerror(status);
-		c->backoff = true;
-		exchange_fail(c, "connect", why);
-		return;
-	}
-	c->sock_state = S_OPEN;
-	bench_http_reset(c->http);
-	if (net_sock_read_start(&c->sock, on_alloc, on_read) < 0) {
-		exchange_fail(c, "connect", "cannot read");
-		return;
-	}
-	do_next(c);
-}
-
-/* START with an open sock: the request goes out (head and the first body chunk together). */
-static void send_request(conn_t *c)
-{
-	op_t *op = &c->op;
-	uv_buf_t b[2];
-	unsigned n = 1;
-	int rc;
-
-	c->state = C_EXCHANGE;
-	c->body_sent = 0;
-	b[0] = uv_buf_init(c->head, (unsigned)c->head_len);
-	if (op->src != B_NONE && op->src_len > 0) {
-		b[1] = uv_buf_init(c->wbuf, (unsigned)fill_body(c, WBUF_CAP));
-		n = 2;
-	}
-	if ((rc = net_sock_write(&c->sock, b, n, on_write_done)) < 0) {
-		exchange_fail(c, "closed", uv_strerror(rc));
-		return;
-	}
-	c->writing = true;
 }
 
 /* Prepares the exchange of the operation's current step and enters START. */
@@ -993,7 +1046,8 @@ static void exchange_begin(conn_t *c)
 		c->state = C_AFTER;
 		return;
 	}
-	bench_http_begin(c->http, head, on_body, c);
+	c->head_req = head;
+	bench_resp_reset(&c->resp);
 	c->deadline =
 	    uv_now(&w->loop) + (op->kind == BENCH_OP_BUCKET && w->o->timeout_ms < BUCKET_TMO_MS
 	                            ? BUCKET_TMO_MS
@@ -1049,11 +1103,13 @@ static void do_next(conn_t *c)
 			if (c->sock_state == S_NONE) {
 				int rc;
 				c->sock_state = S_CONNECTING;
-				rc = net_sock_connect(
-				    &w->loop, &c->sock, (const struct sockaddr *)&w->ph->t->addr,
-				    w->tls, w->sni[0] ? w->sni : NULL, on_connect);
-				c->sock.data = c;
-				c->sock.q = &w->sockq;
+				net_client_init(&w->loop, &c->cl, &client_cbs, &w->cconf, c);
+				c->cl.resp.body_cb = on_decoded;
+				c->cl.resp.body_arg = c;
+				rc = net_client_connect(&c->cl,
+				                        (const struct sockaddr *)&w->ph->t->addr,
+				                        w->tls, w->sni[0] ? w->sni : NULL);
+				c->cl.sock.q = &w->sockq; /* set after the connect initialised it */
 				if (rc < 0) {
 					c->sock_state = S_OPEN; /* initialised: must be closed */
 					c->backoff = true;
@@ -1068,8 +1124,8 @@ static void do_next(conn_t *c)
 		case C_AFTER:
 			if (c->must_close)
 				close_sock(c);
-			if (c->sock_state == S_CLOSING || c->writing)
-				return; /* on_sock_closed comes (after any write callback) */
+			if (c->sock_state == S_CLOSING)
+				return; /* on_close comes */
 			c->must_close = false;
 			if (c->backoff) {
 				c->backoff = false;
@@ -1264,9 +1320,24 @@ static void worker_main(void *arg)
 		do_next(c);
 	}
 	uv_run(&w->loop, UV_RUN_DEFAULT);
+	net_rbuf_spares_free();
 	if (uv_loop_close(&w->loop) != 0)
 		fprintf(stderr, "s3lb-bench: worker %u: handles left open at exit\n", w->id);
 	atomic_fetch_add(&ph->workers_done, 1);
+}
+
+/* net/client's timers stand behind the exchange's deadline (the sweep finds it first). */
+static net_client_conf_t client_conf(const bench_opts_t *o)
+{
+	uint64_t ms =
+	    (o->timeout_ms > BUCKET_TMO_MS ? o->timeout_ms : BUCKET_TMO_MS) + 2 * SWEEP_MS;
+	return (net_client_conf_t){.connect_ms = ms,
+	                           .send_ms = ms,
+	                           .head_ms = ms,
+	                           .read_ms = ms,
+	                           .buffer_size = RBUF_CAP,
+	                           .max_headers = MAX_HEADERS,
+	                           .share_buffer = true};
 }
 
 bench_worker_t *bench_worker_new(bench_phase_t *ph, unsigned id, unsigned nconns, double rate)
@@ -1280,6 +1351,7 @@ bench_worker_t *bench_worker_new(bench_phase_t *ph, unsigned id, unsigned nconns
 	w->nconns = nconns;
 	w->rate = rate;
 	w->interval = rate > 0 ? (uint64_t)(1e9 / rate) : 0;
+	w->cconf = client_conf(ph->o);
 	if (rate > 0 && w->interval == 0)
 		w->interval = 1;
 	bench_rng_seed(&w->rng, ph->o->seed * 0x10001 + id + (uint64_t)ph->kind * 977 +
@@ -1289,8 +1361,7 @@ bench_worker_t *bench_worker_new(bench_phase_t *ph, unsigned id, unsigned nconns
 	w->prog = malloc(sizeof(*w->prog));
 	w->conns = calloc(nconns, sizeof(*w->conns));
 	w->idle = calloc(nconns, sizeof(*w->idle));
-	w->rbuf = malloc(RBUF_CAP);
-	if (!w->prog || !w->conns || !w->idle || !w->rbuf || uv_mutex_init(&w->mu) != 0)
+	if (!w->prog || !w->conns || !w->idle || uv_mutex_init(&w->mu) != 0)
 		abort();
 	bench_hist_init(w->prog);
 	return w;
@@ -1325,7 +1396,6 @@ int bench_worker_start(bench_worker_t *w, char *err, size_t errlen)
 	for (unsigned i = 0; i < w->nconns; i++) {
 		conn_t *c = &w->conns[i];
 		c->w = w;
-		c->http = bench_http_new();
 		uv_timer_init(&w->loop, &c->timer);
 		c->timer.data = c;
 		c->state = C_IDLE;
@@ -1359,7 +1429,6 @@ void bench_worker_free(bench_worker_t *w)
 		return;
 	for (unsigned i = 0; i < w->nconns; i++) {
 		conn_t *c = &w->conns[i];
-		bench_http_free(c->http);
 		free(c->wbuf);
 		free(c->op.text);
 		free(c->op.etags);
@@ -1371,7 +1440,6 @@ void bench_worker_free(bench_worker_t *w)
 	free(w->prog);
 	free(w->conns);
 	free(w->idle);
-	free(w->rbuf);
 	uv_mutex_destroy(&w->mu);
 	free(w);
 }

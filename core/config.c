@@ -1394,9 +1394,17 @@ static const csec_t limits_sec = SEC(limits_keys, check_limits);
 
 #define TIMEOUT(m, def) K_NUM(#m, T_DURATION, lb_timeouts_t, m, def, 1, UINT64_MAX)
 static const ckey_t timeouts_keys[] = {
-    TIMEOUT(client_header, 10000), TIMEOUT(client_idle, 60000),     TIMEOUT(client_body, 60000),
-    TIMEOUT(client_send, 60000),   TIMEOUT(upstream_connect, 2000), TIMEOUT(upstream_header, 60000),
-    TIMEOUT(upstream_read, 60000), TIMEOUT(upstream_idle, 30000),   TIMEOUT(shutdown_grace, 30000),
+    TIMEOUT(client_header, 10000),
+    TIMEOUT(client_idle, 60000),
+    TIMEOUT(client_body, 60000),
+    TIMEOUT(client_send, 60000),
+    TIMEOUT(upstream_connect, 2000),
+    TIMEOUT(upstream_header, 60000),
+    TIMEOUT(upstream_read, 60000),
+    TIMEOUT(upstream_idle, 30000),
+    TIMEOUT(shutdown_grace, 30000),
+    /* 0 is the default: no delay */
+    K_NUM("shutdown_delay", T_DURATION, lb_timeouts_t, shutdown_delay, 0, 0, UINT64_MAX),
 };
 static const csec_t timeouts_sec = SEC(timeouts_keys, NULL);
 
@@ -1893,6 +1901,10 @@ static int check_frontend(load_ctx_t *c, const char *prefix, const ynode_t *map,
 		    check_listen_unique(c, cfg, i, k, path) < 0)
 			return -EINVAL;
 	}
+	if (f->healthz != NULL && f->healthz[0] != '/') {
+		path_of(path, prefix, "healthz");
+		return fail(c, path, "invalid path '%s' (must start with /)", show(f->healthz).s);
+	}
 	if ((f->tls_cert == NULL) != (f->tls_key == NULL)) {
 		path_of(path, prefix, f->tls_cert ? "tls.key" : "tls.cert");
 		return fail(c, path, "missing (tls needs both cert and key)");
@@ -1930,6 +1942,7 @@ static const ckey_t frontend_keys[] = {
     K_STRS("domains", lb_frontend_conf_t, domains, ndomains),
     K_BOOL("x_forwarded_for", lb_frontend_conf_t, x_forwarded_for, 1),
     K_BOOL("x_real_ip", lb_frontend_conf_t, x_real_ip, 0),
+    K_STR("healthz", lb_frontend_conf_t, healthz, NULL),
     {.name = "routes",
      .type = T_MAPS,
      .off = offsetof(lb_frontend_conf_t, routes),

@@ -140,6 +140,9 @@ typedef struct lb_frontend_conf_s {
 	size_t ndomains;
 	bool x_forwarded_for; /* default true: append the client address */
 	bool x_real_ip;       /* default false */
+	/* `healthz:` a path answered by the gateway itself (200 while a pool it routes to has a
+	 * node up and s3lb is not stopping, else 503), for an L4 tier in front; NULL: off */
+	char *healthz;
 	lb_route_conf_t *routes;
 	size_t nroutes;
 	int line;
@@ -172,6 +175,9 @@ typedef struct lb_timeouts_s {
 	uint64_t upstream_read;    /* stall while reading a response body. default 60s */
 	uint64_t upstream_idle;    /* pooled idle connection lifetime. default 30s */
 	uint64_t shutdown_grace;   /* SIGTERM: time for in-flight requests. default 30s */
+	/* SIGTERM: how long healthz answers 503 while everything else is served as before, so that
+	 * an L4 tier moves new connections away before the listeners close. default 0 */
+	uint64_t shutdown_delay;
 } lb_timeouts_t;
 
 typedef struct lb_log_conf_s {

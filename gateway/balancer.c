@@ -17,8 +17,11 @@
  */
 #include "gateway/balancer.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 typedef struct gw_balancer_vt_s {
 	int (*pick)(gw_balancer_t *b, const uint8_t *tried, const char *key, size_t key_len);
@@ -36,8 +39,8 @@ struct gw_balancer_s {
 	} slot[];
 };
 
-/* Fixed so that runs are reproducible; mixed with the node count at creation. */
-#define SEED_BASE 0x5333b1b5eed00001ULL
+/* Instances made by this process: each gets a seed of its own even within one clock tick. */
+static _Atomic uint64_t instances;
 
 static bool eligible(const gw_balancer_t *b, const uint8_t *tried, size_t i)
 {
@@ -209,7 +212,13 @@ gw_balancer_t *gw_balancer_new(lb_balance_t kind, const gw_lb_node_t *nodes, siz
 	b->vt = vt;
 	b->nodes = nodes;
 	b->n = n;
-	gw_balancer_seed(b, SEED_BASE + n);
+	/* Seeded per instance (clock, process, instance count): pools of several s3lb processes,
+	 * workers or reloads must not make the same least-requests choices in lockstep. */
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	gw_balancer_seed(b, mix64(((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) ^
+	                          ((uint64_t)getpid() << 40) ^
+	                          (atomic_fetch_add(&instances, 1) * 0x9E3779B97F4A7C15ULL)));
 	if (kind == LB_BALANCE_HASH_KEY) {
 		for (size_t i = 0; i < n; i++)
 			b->slot[i].name_hash = hash64(nodes[i].name, strlen(nodes[i].name));

@@ -31,8 +31,8 @@ void gw_balancer_free(gw_balancer_t *b);
 
 /*
  * Restarts the random sequence of a least-requests balancer (the others do not use it). A new
- * balancer is seeded from a fixed value and the node count, so runs are reproducible; the pool
- * may reseed from a clock so that several directors do not move in lockstep.
+ * balancer is seeded from the clock, the process id and an instance count, so that no two
+ * instances (processes, workers, reloads) move in lockstep; tests seed it to reproduce a run.
  */
 void gw_balancer_seed(gw_balancer_t *b, uint64_t seed);
 

@@ -43,6 +43,7 @@
 #include "core/log.h"
 #include "gateway/access_log.h"
 #include "gateway/head.h"
+#include "gateway/internal.h"
 #include "gateway/proxy.h"
 #include "gateway/router.h"
 #include "net/splice.h"
@@ -75,8 +76,10 @@ static const lb_config_t *cfg_of(gw_conn_t *c)
 
 static void make_request_id(gw_conn_t *c)
 {
-	static uint64_t seq;
-	uint64_t x = ((uint64_t)time(NULL) << 20) ^ (++seq * 0x9E3779B97F4A7C15ULL) ^ c->id;
+	static _Thread_local uint64_t
+	    seq; /* per worker thread; the worker's index keeps them apart */
+	uint64_t n = ++seq * 1024 + c->srv->worker;
+	uint64_t x = ((uint64_t)time(NULL) << 20) ^ (n * 0x9E3779B97F4A7C15ULL) ^ c->id;
 	x ^= x >> 31;
 	x *= 0xBF58476D1CE4E5B9ULL;
 	x ^= x >> 29;
@@ -139,6 +142,10 @@ static void proxy_timer(gw_conn_t *c)
 	if (c->writing_down) {
 		kind = C_SEND;
 		ms = cfg_of(c)->timeouts.client_send;
+	} else if (c->req_splice) {
+		if (c->timer_kind == C_BODY)
+			return; /* min_body_rate tripped (on_req_splice_progress): it fires */
+		/* else the splice times the body (only while it waits for the client) */
 	} else if (!c->req_done && !c->up_writing) {
 		kind = C_BODY;
 		ms = body_timeout(c);
@@ -160,7 +167,7 @@ static void conn_free(gw_conn_t *c)
 		c->next->prev = c->prev;
 	srv->nconns--;
 	if (c->counted)
-		gw_count_put(gw_client_count());
+		gw__count_put(gw__client_count());
 	GW_DEC(srv->metrics->open_conns);
 	net_http_free(&c->req);
 	net_rbuf_free(&c->rb);
@@ -170,7 +177,7 @@ static void conn_free(gw_conn_t *c)
 	free(c->pend);
 	free(c->down_buf);
 	free(c->err_buf);
-	gw_runtime_unref(c->rt);
+	gw__runtime_unref(c->rt);
 	free(c);
 	if (srv->stopping && srv->nconns == 0)
 		gw_server_stop(srv);
@@ -196,6 +203,10 @@ static void stop_splice(gw_conn_t *c)
 		net_splice_close(c->splice); /* frees itself when closed */
 		c->splice = NULL;
 	}
+	if (c->req_splice) {
+		net_splice_close(c->req_splice);
+		c->req_splice = NULL;
+	}
 }
 
 /* Gives the node connection back: reused only when its exchange ended cleanly; reset when the
@@ -207,6 +218,11 @@ static void release_upstream(gw_conn_t *c, gw_release_t how)
 		net_rbuf_abandon(&c->rb); /* its bytes stay unreleased, for a retry */
 	c->up_writing = c->up_head = false;
 	stop_splice(c);
+	if (c->up && c->dechunk) {
+		c->up->cl.resp.body_cb = NULL; /* the node connection may serve another client */
+		c->up->cl.resp.body_arg = NULL;
+	}
+	c->dechunk = false;
 	if (c->up) {
 		if (c->head_sent && !c->req_sent)
 			how = GW_UP_ABORT;
@@ -216,7 +232,7 @@ static void release_upstream(gw_conn_t *c, gw_release_t how)
 			if (how == GW_UP_REUSE)
 				how = GW_UP_CLOSE;
 		}
-		gw_upstream_release(c->up, how);
+		gw__upstream_release(c->up, how);
 		c->up = NULL;
 	}
 	if (node) {
@@ -242,7 +258,7 @@ static void conn_close(gw_conn_t *c, bool abort)
 	go(c, CS_CLOSING);
 }
 
-void gw_conn_force_close(gw_conn_t *c)
+void gw__conn_force_close(gw_conn_t *c)
 {
 	if (c->state != CS_HEAD || c->rb.len > c->rb.start) {
 		if (!c->status)
@@ -253,7 +269,7 @@ void gw_conn_force_close(gw_conn_t *c)
 	conn_close(c, true);
 }
 
-void gw_conn_shutdown(gw_conn_t *c)
+void gw__conn_shutdown(gw_conn_t *c)
 {
 	c->close_after = true;
 	if (c->state == CS_HEAD && c->rb.len == c->rb.start)
@@ -262,7 +278,7 @@ void gw_conn_shutdown(gw_conn_t *c)
 
 /* ---- accept and reading ----------------------------------------------------------------- */
 
-void gw_conn_accept(gw_listener_t *l)
+void gw__conn_accept(gw_listener_t *l)
 {
 	gw_server_t *srv = l->srv;
 	gw_runtime_t *rt = srv->rt;
@@ -301,7 +317,7 @@ void gw_conn_accept(gw_listener_t *l)
 		conn_close(c, false);
 		return;
 	}
-	c->counted = gw_count_take(gw_client_count(), cfg->limits.max_connections);
+	c->counted = gw__count_take(gw__client_count(), cfg->limits.max_connections);
 	if (!c->counted) {
 		c->t_start = uv_hrtime();
 		make_request_id(c);
@@ -387,8 +403,8 @@ static void on_client_read(net_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 
 static void client_read_start(gw_conn_t *c)
 {
-	if (c->state == CS_CLOSING || c->state == CS_ERROR)
-		return;
+	if (c->state == CS_CLOSING || c->state == CS_ERROR || c->req_splice)
+		return; /* while the request body is spliced, the splice reads the client */
 	if (net_sock_read_start(&c->sock, on_client_alloc, on_client_read) < 0)
 		conn_close(c, false);
 }
@@ -467,8 +483,63 @@ static bool follow_reload(gw_conn_t *c)
 	c->rt = c->srv->rt;
 	c->rt->refs++;
 	c->fe = &c->rt->fes[i];
-	gw_runtime_unref(old);
+	gw__runtime_unref(old);
 	return true;
+}
+
+/* Whether the request asks for the frontend's healthz path (GET or HEAD, any query). */
+static bool is_healthz(const gw_conn_t *c, const char *msg, const char *path, size_t path_len)
+{
+	const char *want = c->fe->conf->healthz, *t = path ? path : msg + c->req.url_off;
+	size_t n = path ? path_len : c->req.url_len, k = 0;
+	if (!want || c->req_has_body || (strcmp(c->method, "GET") && !c->is_head))
+		return false;
+	while (k < n && t[k] != '?')
+		k++;
+	return k == strlen(want) && !memcmp(t, want, k);
+}
+
+/*
+ * GET /healthz (frontends[].healthz), answered here: 200 while a pool this frontend routes to
+ * has a node up and s3lb is neither draining (SIGTERM, timeouts.shutdown_delay) nor stopping;
+ * else 503 with the reason. For an L4 tier in front: it moves new connections away first.
+ */
+static void answer_healthz(gw_conn_t *c)
+{
+	const lb_frontend_conf_t *fe = c->fe->conf;
+	const char *why = NULL;
+	bool up = false;
+	char *buf;
+	int len;
+
+	for (size_t i = 0; i < fe->nroutes && !up; i++) {
+		const gw_pool_t *p = &c->rt->pools[fe->routes[i].pool];
+		for (size_t j = 0; j < p->n && !up; j++)
+			up = p->nodes[j].state == GW_NODE_UP;
+	}
+	if (c->srv->stopping || c->srv->draining)
+		why = "stopping";
+	else if (!up)
+		why = "no node up";
+	if (!c->client_keep_alive || c->client_eof || c->srv->stopping)
+		c->close_after = true;
+	c->status = why ? 503 : 200;
+	len = asprintf(&buf,
+	               "HTTP/1.1 %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+	               "Cache-Control: no-store\r\n%s\r\n%s\n",
+	               why ? "503 Service Unavailable" : "200 OK", strlen(why ? why : "ok") + 1,
+	               c->close_after ? "Connection: close\r\n" : "",
+	               c->is_head ? ""
+	               : why      ? why
+	                          : "ok");
+	if (len < 0)
+		abort();
+	if (c->is_head) /* the same head, no body */
+		len = (int)(strstr(buf, "\r\n\r\n") + 4 - buf);
+	free(c->err_buf);
+	c->err_buf = buf;
+	c->err_len = (size_t)len;
+	go(c, CS_ERROR);
 }
 
 /* A complete head: checked, rebuilt for the nodes, routed; then CONNECT. */
@@ -492,6 +563,7 @@ static void on_request_head(gw_conn_t *c)
 	c->req_has_body = net_http_has_body(h);
 	c->req_done = h->msg_done; /* a body-less request ends with its head */
 	c->client_keep_alive = net_http_keep_alive(h);
+	c->req_minor = (uint8_t)net_http_minor(h); /* kept: a spliced body resets the parser */
 	c->bytes_in = h->head_len;
 	make_request_id(c);
 	client_timer(c, C_NONE, 0);
@@ -525,6 +597,10 @@ static void on_request_head(gw_conn_t *c)
 	}
 	/* the head lives on in c->head; release its bytes from the client buffer */
 	c->rb.start = c->rb.parsed;
+	if (is_healthz(c, msg, path, path_len)) {
+		answer_healthz(c);
+		return;
+	}
 
 	ri = gw_route(fe, &c->s3, c->host, strlen(c->host));
 	if (ri < 0) {
@@ -607,7 +683,7 @@ static void attempt_failed(gw_conn_t *c, gw_err_t err, bool reached, const char 
 	if (node) {
 		/* after the release: health may mark the node down and look for its requests */
 		c->reporting = true;
-		gw_node_report(node, false, why);
+		gw__node_report(node, false, why);
 		c->reporting = false;
 	}
 	c->last_err = err;
@@ -627,7 +703,7 @@ static void attempt_failed(gw_conn_t *c, gw_err_t err, bool reached, const char 
 	send_error(c, err, true);
 }
 
-void gw_conn_node_down(gw_conn_t *c, gw_node_t *node)
+void gw__conn_node_down(gw_conn_t *c, gw_node_t *node)
 {
 	/* Health marked the node down (e.g. a stopped process that still holds its sockets): a
 	 * request waiting on it that can be retried safely moves now instead of waiting for its
@@ -694,7 +770,7 @@ static void start_attempt(gw_conn_t *c)
 		}
 		GW_INC(c->node->stats->retries);
 	}
-	rc = gw_upstream_get(c->node, &up_ops, c, c->is_head, &up, &ready);
+	rc = gw__upstream_get(c->node, &up_ops, c, c->is_head, &up, &ready);
 	if (rc < 0) {
 		attempt_failed(c, rc == UV_EBUSY ? GW_ERR_SLOW_DOWN : GW_ERR_SERVICE_UNAVAILABLE,
 		               false, rc == UV_EBUSY ? "connection limit" : uv_strerror(rc));
@@ -740,11 +816,14 @@ static void on_up_written(gw_upstream_t *up)
 
 static void pend_add(gw_conn_t *c, const char *b, size_t n)
 {
+	if (!n)
+		return;
 	if (c->pend_len + n > c->pend_cap) {
 		size_t cap = c->pend_len + n + 256;
 		char *p = realloc(c->pend, cap);
 		if (!p)
-			abort(); /* bounded: MAX_INTERIM heads of at most buffer_size */
+			abort(); /* bounded: MAX_INTERIM heads of at most buffer_size, or one lent
+			          * buffer of decoded body (its span is held until written) */
 		c->pend = p;
 		c->pend_cap = cap;
 	}
@@ -755,6 +834,15 @@ static void pend_add(gw_conn_t *c, const char *b, size_t n)
 /* A response head from the node: interim ones are relayed (not to HTTP/1.0 clients, and not
  * without bound), a final one decides the connection's future and waits in pend for the body
  * bytes that come with it (one write, usually one packet, for a small object). */
+static void pend_add(gw_conn_t *c, const char *b, size_t n);
+
+/* The decoded body of a chunked response to an HTTP/1.0 client (net/http's body callback). */
+static void on_dechunked(void *arg, const char *data, size_t len)
+{
+	gw_conn_t *c = arg;
+	pend_add(c, data, len);
+}
+
 static void on_up_head(gw_upstream_t *up, const net_http_t *h, const char *msg)
 {
 	gw_conn_t *c = owner(up);
@@ -780,7 +868,7 @@ static void on_up_head(gw_upstream_t *up, const net_http_t *h, const char *msg)
 			attempt_failed(c, GW_ERR_BAD_GATEWAY, true, "sent too many 1xx responses");
 			return;
 		}
-		if (net_http_minor(&c->req) == 0)
+		if (c->req_minor == 0)
 			return; /* HTTP/1.0 has no interim responses (RFC 9110 15.2) */
 	} else {
 		c->status = status;
@@ -789,18 +877,27 @@ static void on_up_head(gw_upstream_t *up, const net_http_t *h, const char *msg)
 			snprintf(why5, sizeof(why5), "status %d", status);
 			GW_INC(c->node->stats->responses_5xx);
 			c->reporting = true;
-			gw_node_report(c->node, false, why5);
+			gw__node_report(c->node, false, why5);
 			c->reporting = false;
 		} else {
-			gw_node_report(c->node, true, NULL);
+			gw__node_report(c->node, true, NULL);
 		}
 		if (!c->client_keep_alive || c->client_eof || c->srv->stopping ||
 		    current_fe(c) < 0 || net_http_needs_eof(h) || !c->req_done)
 			c->close_after = true;
-		if (c->close_after)
+		if (c->req_minor == 0 && net_http_chunked(h)) {
+			/* an HTTP/1.0 client cannot take chunks (RFC 9112 6.1): the body goes to
+			 * it decoded, ended by the close */
+			c->close_after = true;
+			c->dechunk = true;
+			c->up->cl.resp.body_cb = on_dechunked;
+			c->up->cl.resp.body_arg = c;
+			hc = GW_HEAD_CONN_CLOSE_UNCHUNKED;
+		} else if (c->close_after) {
 			hc = GW_HEAD_CONN_CLOSE;
-		else if (net_http_minor(&c->req) == 0)
+		} else if (c->req_minor == 0) {
 			hc = GW_HEAD_CONN_KEEP_ALIVE;
+		}
 	}
 	gw_head_response(h, msg, hc, &out, &len);
 	pend_add(c, out, len);
@@ -817,7 +914,9 @@ static void on_up_body(gw_upstream_t *up, const char *data, size_t len)
 		return;
 	if (len) {
 		c->span = data;
-		c->span_len = len;
+		/* decoding: the decoded bytes are in pend already (on_dechunked); the raw span is
+		 * only held until they are written, for backpressure */
+		c->span_len = c->dechunk ? 0 : len;
 	}
 	proxy_next(c);
 }
@@ -876,9 +975,13 @@ static const gw_upstream_ops_t up_ops = {
 
 /* Request side: parses the body bytes at hand and writes what is parsed to the node (the head
  * first, with the first body bytes when they are there). False when the request failed. */
+static bool try_req_splice(gw_conn_t *c);
+
 static bool pump_request(gw_conn_t *c)
 {
 	net_rbuf_t *rb = &c->rb;
+	if (c->req_splice)
+		return true;
 	for (;;) {
 		uv_buf_t b[2];
 		unsigned nb = 0;
@@ -913,6 +1016,8 @@ static bool pump_request(gw_conn_t *c)
 			if (c->req_done && !c->req_sent) {
 				c->req_sent = true;
 				net_client_request_done(&c->up->cl);
+			} else if (!c->req_done) {
+				(void)try_req_splice(c);
 			}
 			return true;
 		}
@@ -987,9 +1092,9 @@ static bool flush_down(gw_conn_t *c)
 		int rc;
 		if (np)
 			b[nb++] = uv_buf_init(c->pend, (unsigned)np);
-		if (span)
+		if (span && c->span_len)
 			b[nb++] = uv_buf_init((char *)c->span, (unsigned)c->span_len);
-		rc = write_down(c, b, nb, true);
+		rc = nb ? write_down(c, b, nb, true) : 1; /* a decoded span may hold nothing */
 		if (rc < 0) {
 			if (!c->status)
 				c->status = 499;
@@ -1088,6 +1193,139 @@ static const net_splice_cbs_t splice_cbs = {
     .on_close = on_splice_closed,
 };
 
+/* ---- the request body by splice ------------------------------------------------------------ */
+
+static gw_conn_t *req_splice_owner(net_splice_t *s)
+{
+	gw_conn_t *c = s->data;
+	return c && c->req_splice == s ? c : NULL;
+}
+
+static void on_req_splice_progress(net_splice_t *s, uint64_t n)
+{
+	gw_conn_t *c = req_splice_owner(s);
+	if (!c)
+		return;
+	c->body_rx += n;
+	c->bytes_in += n;
+	c->body_released = true; /* no retry: the node has body bytes */
+	c->client_moved = true;
+	GW_ADD(c->srv->metrics->spliced_bytes, n);
+	/* limits.min_body_rate as in the copying path, checked as bytes come (the splice's own
+	 * stall timer runs only while it waits for the client: a node slow to take the body is
+	 * not the client's fault) */
+	if (!c->resp_started && !body_timeout(c))
+		client_timer(c, C_BODY, 1);
+}
+
+static void on_req_splice_done(net_splice_t *s)
+{
+	gw_conn_t *c = req_splice_owner(s);
+	if (!c)
+		return;
+	net_splice_close(s);
+	c->req_splice = NULL;
+	net_http_body_skipped(&c->req); /* every byte of the body went around the parser */
+	c->req_done = true;
+	c->req_sent = true;
+	net_client_request_done(&c->up->cl);
+	client_timer(c, C_NONE, 0);
+	client_read_start(c); /* a pipelined request, or the client's close */
+	if (c->state == CS_PROXY)
+		proxy_next(c);
+}
+
+/* A client that goes away mid-body: the node never completes the request (reset), the client's
+ * connection ends. A node that fails to take it: as a failed write in the copying path. */
+static void req_splice_failed(gw_conn_t *c, net_splice_side_t side, const char *why, bool timeout)
+{
+	net_splice_close(c->req_splice);
+	c->req_splice = NULL;
+	if (side == NET_SPLICE_DST) {
+		if (timeout)
+			GW_INC(c->node->stats->errors);
+		attempt_failed(c, timeout ? GW_ERR_GATEWAY_TIMEOUT : GW_ERR_SERVICE_UNAVAILABLE,
+		               true, why);
+		return;
+	}
+	LB_INFO("client %s mid-request body, client: %s, received: %" PRIu64 " bytes, "
+	        "request_id: %s",
+	        why, c->client_ip, c->body_rx, c->reqid);
+	release_upstream(c, GW_UP_ABORT);
+	if (timeout && !c->resp_started) {
+		send_error(c, GW_ERR_REQUEST_TIMEOUT, true);
+		return;
+	}
+	if (!c->status)
+		c->status = 499;
+	gw_access_log(c);
+	conn_close(c, true);
+}
+
+static void on_req_splice_error(net_splice_t *s, net_splice_side_t side, int err)
+{
+	gw_conn_t *c = req_splice_owner(s);
+	if (c)
+		req_splice_failed(
+		    c, side, side == NET_SPLICE_SRC && err == UV_EOF ? "closed" : uv_strerror(err),
+		    false);
+}
+
+static void on_req_splice_stall(net_splice_t *s, net_splice_side_t side)
+{
+	gw_conn_t *c = req_splice_owner(s);
+	if (c)
+		req_splice_failed(c, side, side == NET_SPLICE_SRC ? "body timeout" : "send timeout",
+		                  true);
+}
+
+static void on_splice_closed(net_splice_t *s);
+
+static const net_splice_cbs_t req_splice_cbs = {
+    .on_progress = on_req_splice_progress,
+    .on_done = on_req_splice_done,
+    .on_error = on_req_splice_error,
+    .on_stall = on_req_splice_stall,
+    .on_close = on_splice_closed,
+};
+
+/*
+ * The request side: once the head and every body byte read so far are written to the node, the
+ * rest of a large Content-Length body goes from the client's socket to the node's through a pipe,
+ * when both are plain TCP. Reading the client stops meanwhile (the splice reads it); the client's
+ * timer keeps limits.min_body_rate; the node's response, should it come early, is relayed as
+ * usual. True when it started.
+ */
+static bool try_req_splice(gw_conn_t *c)
+{
+	const lb_config_t *cfg = cfg_of(c);
+	uint64_t left = net_http_body_left(&c->req);
+	uv_os_fd_t cfd, nfd;
+	net_splice_t *s;
+	if (!cfg->limits.splice_min || c->no_req_splice || c->req_splice || c->splice ||
+	    c->sock.tls || c->up->cl.sock.tls || !c->head_sent || c->up_writing || c->req_done ||
+	    c->resp_started || c->rb.len != c->rb.parsed || c->rb.writing ||
+	    left < cfg->limits.splice_min || uv_fileno((uv_handle_t *)&c->sock.tcp, &cfd) != 0 ||
+	    uv_fileno((uv_handle_t *)&c->up->cl.sock.tcp, &nfd) != 0)
+		return false;
+	if (!(s = malloc(sizeof(*s))))
+		abort();
+	/* the source's stall timer is timeouts.client_body between bytes; min_body_rate is
+	 * checked on progress */
+	if (net_splice_start(c->srv->loop, s, &req_splice_cbs, c, cfd, nfd, left,
+	                     cfg->timeouts.client_body, cfg->timeouts.upstream_read) < 0) {
+		free(s);
+		c->no_req_splice = true;
+		GW_INC(c->srv->metrics->splice_fallbacks);
+		return false;
+	}
+	GW_INC(c->srv->metrics->spliced_requests);
+	c->req_splice = s;
+	net_sock_read_stop(&c->sock);
+	client_timer(c, C_NONE, 0); /* the splice times both sides */
+	return true;
+}
+
 /*
  * Once the head and the bytes that came with it are written, the rest of a large Content-Length
  * body goes from the node's socket to the client's through a pipe (net/splice.h), when both are
@@ -1128,7 +1366,7 @@ static void finish_response(gw_conn_t *c)
 {
 	/* reused only when the node saw a persistent request: the Connection header is never
 	 * relayed, so an HTTP/1.0 request ends its connection at the node */
-	bool reuse = c->up_reusable && c->req_sent && net_http_minor(&c->req) == 1;
+	bool reuse = c->up_reusable && c->req_sent && c->req_minor == 1;
 	if (!c->req_done)
 		c->close_after = true; /* the rest of the body is still coming: no way to go on */
 	release_upstream(c, reuse ? GW_UP_REUSE : GW_UP_CLOSE);
@@ -1325,6 +1563,7 @@ static void reset_request(gw_conn_t *c)
 	c->head_sent = c->up_writing = c->up_head = c->body_released = false;
 	c->req_done = c->req_sent = false;
 	c->resp_started = c->resp_done = c->up_reusable = c->linger = c->no_splice = false;
+	c->no_req_splice = false;
 	c->span = NULL;
 	c->status = 0;
 	c->bytes_in = c->bytes_out = 0;

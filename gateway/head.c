@@ -60,6 +60,12 @@ static bool token_other_than_chunked(const char *t, size_t n, const void *arg)
 	return !name_eq(t, n, "chunked");
 }
 
+static bool any_token(const char *t, size_t n, const void *arg)
+{
+	(void)t, (void)n, (void)arg;
+	return true;
+}
+
 typedef struct {
 	const char *msg;
 	const net_hdr_t *hd;
@@ -152,6 +158,9 @@ bool gw_head_check_request(const net_http_t *h, const char *msg, gw_err_t *err, 
 		if (each_token(h, msg, "transfer-encoding", token_other_than_chunked, NULL))
 			return refuse(err, why, GW_ERR_NOT_IMPLEMENTED,
 			              "transfer coding other than chunked");
+		/* llhttp frames an empty one as no body while a node may not: never relay it */
+		if (!each_token(h, msg, "transfer-encoding", any_token, NULL))
+			return refuse(err, why, GW_ERR_INVALID_REQUEST, "empty Transfer-Encoding");
 	}
 	if (memchr(msg + h->url_off, '#', h->url_len))
 		return refuse(err, why, GW_ERR_INVALID_REQUEST, "fragment in the request target");
@@ -165,7 +174,7 @@ static void put(char *dst, size_t *p, const void *src, size_t n)
 }
 
 static void put_fields(const net_http_t *h, const char *msg, char *out, size_t *p,
-                       bool drop_real_ip)
+                       bool drop_real_ip, bool drop_te)
 {
 	for (uint32_t i = 0; i < h->nhdrs; i++) {
 		const net_hdr_t *hd = &h->hdrs[i];
@@ -173,6 +182,8 @@ static void put_fields(const net_http_t *h, const char *msg, char *out, size_t *
 			continue;
 		if (drop_real_ip && net_http_name_is(h, msg, i, "x-real-ip"))
 			continue; /* ours replaces a client-supplied one */
+		if (drop_te && net_http_name_is(h, msg, i, "transfer-encoding"))
+			continue;
 		put(out, p, msg + hd->name_off, hd->line_end - hd->name_off);
 		put(out, p, "\r\n", 2);
 	}
@@ -195,7 +206,7 @@ void gw_head_request(const net_http_t *h, const char *msg, const gw_head_req_opt
 	else
 		put(b, &p, msg + h->url_off, h->url_len);
 	p += (size_t)snprintf(b + p, cap - p, " HTTP/1.%d\r\n", net_http_minor(h));
-	put_fields(h, msg, b, &p, o->x_real_ip);
+	put_fields(h, msg, b, &p, o->x_real_ip, false);
 	if (o->x_forwarded_for && ip_len)
 		p += (size_t)snprintf(b + p, cap - p, "X-Forwarded-For: %s\r\n", o->client_ip);
 	if (o->x_real_ip && ip_len)
@@ -232,8 +243,8 @@ void gw_head_response(const net_http_t *h, const char *msg, gw_head_conn_t conn,
 	                      net_http_status(h));
 	put(b, &p, msg + h->status_off, h->status_len);
 	put(b, &p, "\r\n", 2);
-	put_fields(h, msg, b, &p, false);
-	if (conn == GW_HEAD_CONN_CLOSE)
+	put_fields(h, msg, b, &p, false, conn == GW_HEAD_CONN_CLOSE_UNCHUNKED);
+	if (conn == GW_HEAD_CONN_CLOSE || conn == GW_HEAD_CONN_CLOSE_UNCHUNKED)
 		put(b, &p, "Connection: close\r\n", 19);
 	else if (conn == GW_HEAD_CONN_KEEP_ALIVE)
 		put(b, &p, "Connection: keep-alive\r\n", 24);

@@ -22,9 +22,9 @@
 
 /*
  * A request head that llhttp accepted, checked against what s3lb relays: HTTP/1.0 or 1.1; exactly
- * one Host with a valid host[:port]; Transfer-Encoding only as the single coding `chunked` and
- * never in HTTP/1.0; no Connection token naming Content-Length, Transfer-Encoding or Host; no
- * fragment in the target. True when it passes; else *err is the answer and *why the reason for
+ * one Host with a valid host[:port]; Transfer-Encoding only as the single coding `chunked`, not
+ * empty, never in HTTP/1.0; no Connection token naming Content-Length, Transfer-Encoding or Host;
+ * no fragment in the target. True when it passes; else *err is the answer and *why the reason for
  * the log.
  */
 bool gw_head_check_request(const net_http_t *h, const char *msg, gw_err_t *err, const char **why);
@@ -51,6 +51,9 @@ typedef enum {
 	GW_HEAD_CONN_NONE = 0,   /* add nothing (interim responses; HTTP/1.1 keep-alive) */
 	GW_HEAD_CONN_CLOSE,      /* add Connection: close */
 	GW_HEAD_CONN_KEEP_ALIVE, /* add Connection: keep-alive (an HTTP/1.0 client stays) */
+	/* Connection: close, and no Transfer-Encoding: the body goes decoded, ended by the close
+	 * (a chunked response to an HTTP/1.0 client, which cannot take chunks: RFC 9112 6.1) */
+	GW_HEAD_CONN_CLOSE_UNCHUNKED,
 } gw_head_conn_t;
 
 /* The response head to send to the client, malloc'd into *out. */

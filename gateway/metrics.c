@@ -183,6 +183,7 @@ void gw_metrics_add(gw_metrics_t *dst, const gw_metrics_t *src)
 	}
 	dst->conns_accepted += GW_GET(src->conns_accepted);
 	dst->spliced_responses += GW_GET(src->spliced_responses);
+	dst->spliced_requests += GW_GET(src->spliced_requests);
 	dst->spliced_bytes += GW_GET(src->spliced_bytes);
 	dst->splice_fallbacks += GW_GET(src->splice_fallbacks);
 	dst->reloads += GW_GET(src->reloads);

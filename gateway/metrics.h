@@ -71,8 +71,10 @@ typedef struct gw_metrics_s {
 	gw_node_series_t *nodes;
 	uint64_t conns_accepted;
 	uint64_t spliced_responses; /* response bodies moved socket to socket (splice) */
+	uint64_t spliced_requests;  /* request bodies moved socket to socket */
 	uint64_t spliced_bytes;
 	uint64_t splice_fallbacks; /* would have spliced, copied instead (no pipe free) */
+	/* spliced_bytes counts both directions */
 	uint64_t reloads, reload_errors;
 	uint64_t open_conns; /* gauge: open client connections (admin not included) */
 } gw_metrics_t;

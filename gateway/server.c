@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "gateway/internal.h"
 #include "gateway/proxy.h"
 #include "net/tls.h"
 
@@ -53,7 +54,7 @@ static void runtime_free(gw_runtime_t *rt)
 	free(rt);
 }
 
-void gw_runtime_unref(gw_runtime_t *rt)
+void gw__runtime_unref(gw_runtime_t *rt)
 {
 	if (--rt->refs == 0)
 		runtime_free(rt);
@@ -78,7 +79,7 @@ static gw_node_state_t carried_state(gw_runtime_t *old, const char *pool, const 
 
 static uint32_t shared_clients; /* client connections of every worker (limits.max_connections) */
 
-bool gw_count_take(uint32_t *count, uint32_t limit)
+bool gw__count_take(uint32_t *count, uint32_t limit)
 {
 	uint32_t cur = __atomic_load_n(count, __ATOMIC_RELAXED);
 	do {
@@ -89,12 +90,12 @@ bool gw_count_take(uint32_t *count, uint32_t limit)
 	return true;
 }
 
-void gw_count_put(uint32_t *count)
+void gw__count_put(uint32_t *count)
 {
 	__atomic_sub_fetch(count, 1, __ATOMIC_RELAXED);
 }
 
-uint32_t *gw_client_count(void)
+uint32_t *gw__client_count(void)
 {
 	return &shared_clients;
 }
@@ -290,12 +291,14 @@ static void on_connection(uv_stream_t *server, int status)
 {
 	gw_listener_t *l = server->data;
 	if (status < 0) {
-		LB_WARN("accept on %s: %s", l->addr, uv_strerror(status));
+		char msg[256];
+		if (net_sock_accept_error(server, status, msg, sizeof(msg)))
+			LB_WARN("accept on %s: %s", l->addr, msg);
 		return;
 	}
 	GW_INC(l->srv->metrics->conns_accepted);
 	if (!l->admin)
-		gw_conn_accept(l);
+		gw__conn_accept(l);
 	else if (l->srv->hooks.admin_accept)
 		l->srv->hooks.admin_accept(l->srv->hooks.arg, server, l->addr);
 	else
@@ -320,7 +323,7 @@ static gw_listener_t *listener_adopt(gw_server_t *srv, const char *addr, bool ad
 	uv_tcp_init(srv->loop, &l->tcp);
 	l->tcp.data = l;
 	if ((rc = uv_tcp_open(&l->tcp, fd)) < 0 ||
-	    (rc = uv_listen((uv_stream_t *)&l->tcp, 1024, on_connection)) < 0) {
+	    (rc = net_sock_listen((uv_stream_t *)&l->tcp, 1024, on_connection)) < 0) {
 		/* only for a descriptor that is not a listening socket: a bug, said loudly */
 		LB_ERR("listener %s: %s", addr, uv_strerror(rc));
 		uv_close((uv_handle_t *)&l->tcp, on_listener_closed);
@@ -406,8 +409,8 @@ static void retire(gw_runtime_t *rt)
 	rt->retired = true;
 	for (size_t i = 0; i < rt->npools; i++)
 		for (size_t j = 0; j < rt->pools[i].n; j++)
-			gw_upstream_close_idle(&rt->pools[i].nodes[j]);
-	gw_runtime_unref(rt);
+			gw__upstream_close_idle(&rt->pools[i].nodes[j]);
+	gw__runtime_unref(rt);
 }
 
 void gw_server_adopt(gw_server_t *srv, gw_build_t *b)
@@ -465,7 +468,7 @@ static void on_grace_expired(uv_timer_t *t)
 	LB_WARN("shutdown grace time over: closing %u connections", srv->nconns);
 	for (gw_conn_t *c = srv->conns, *n; c; c = n) {
 		n = c->next;
-		gw_conn_force_close(c);
+		gw__conn_force_close(c);
 	}
 }
 
@@ -487,7 +490,7 @@ void gw_server_begin_stop(gw_server_t *srv)
 		srv->hooks.admin_stop(srv->hooks.arg);
 	for (gw_conn_t *c = srv->conns, *n; c; c = n) {
 		n = c->next;
-		gw_conn_shutdown(c);
+		gw__conn_shutdown(c);
 	}
 	if (srv->nconns == 0) {
 		gw_server_stop(srv);
@@ -572,7 +575,7 @@ int gw_server_init(gw_server_t *srv, uv_loop_t *loop, lb_config_t *cfg, char *er
 	return 0;
 }
 
-void gw_node_report(gw_node_t *node, bool ok, const char *why)
+void gw__node_report(gw_node_t *node, bool ok, const char *why)
 {
 	gw_server_t *srv = node->pool->rt->srv;
 	if (ok)
@@ -596,12 +599,12 @@ void gw_server_node_state(gw_server_t *srv, const char *pool, const char *node,
 			gw_node_t *n = &rt->pools[i].nodes[j];
 			if (strcmp(n->conf->name, node))
 				continue;
-			gw_node_set_state(n, state);
+			gw__node_set_state(n, state);
 			if (state != GW_NODE_DOWN)
 				continue;
 			for (gw_conn_t *c = srv->conns, *next; c; c = next) {
 				next = c->next; /* a retry never frees c, but be safe */
-				gw_conn_node_down(c, n);
+				gw__conn_node_down(c, n);
 			}
 		}
 	}

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "gateway/internal.h"
 #include "gateway/proxy.h"
 
 static void node_refresh(gw_node_t *node)
@@ -149,7 +150,7 @@ static void on_close(net_client_t *cl)
 	gw_upstream_t *up = UP(cl);
 	gw_runtime_t *rt = up->node->pool->rt;
 	free(up);
-	gw_runtime_unref(rt);
+	gw__runtime_unref(rt);
 }
 
 static const net_client_cbs_t client_cbs = {
@@ -165,8 +166,8 @@ static const net_client_cbs_t client_cbs = {
 
 /* ---- the pool ------------------------------------------------------------------------------ */
 
-int gw_upstream_get(gw_node_t *node, const gw_upstream_ops_t *ops, void *owner, bool head_request,
-                    gw_upstream_t **out, bool *ready)
+int gw__upstream_get(gw_node_t *node, const gw_upstream_ops_t *ops, void *owner, bool head_request,
+                     gw_upstream_t **out, bool *ready)
 {
 	gw_pool_t *pool = node->pool;
 	const lb_config_t *cfg = pool->rt->cfg;
@@ -225,7 +226,7 @@ int gw_upstream_get(gw_node_t *node, const gw_upstream_ops_t *ops, void *owner, 
 	return 0;
 }
 
-void gw_upstream_release(gw_upstream_t *up, gw_release_t how)
+void gw__upstream_release(gw_upstream_t *up, gw_release_t how)
 {
 	gw_node_t *node = up->node;
 	gw_pool_t *pool = node->pool;
@@ -254,16 +255,16 @@ void gw_upstream_release(gw_upstream_t *up, gw_release_t how)
 	node_refresh(node);
 }
 
-void gw_upstream_close_idle(gw_node_t *node)
+void gw__upstream_close_idle(gw_node_t *node)
 {
 	while (node->idle)
 		up_close(node->idle, false);
 }
 
-void gw_node_set_state(gw_node_t *node, gw_node_state_t state)
+void gw__node_set_state(gw_node_t *node, gw_node_state_t state)
 {
 	node->state = state;
 	if (state != GW_NODE_UP)
-		gw_upstream_close_idle(node);
+		gw__upstream_close_idle(node);
 	node_refresh(node);
 }

@@ -12,7 +12,7 @@
 #include "net/rbuf.h"
 #include "net/splice.h"
 
-typedef enum { M_STATE, M_ADOPT, M_STOP, M_PASSIVE, M_STOPPED } msg_kind_t;
+typedef enum { M_STATE, M_ADOPT, M_DRAIN, M_STOP, M_PASSIVE, M_STOPPED } msg_kind_t;
 
 /* A build adopted by several workers: the last one to take it frees it. */
 typedef struct shared_build_s {
@@ -59,7 +59,9 @@ struct gw_workers_s {
 	void *arg;
 	mailbox_t box; /* to the main loop */
 	uv_signal_t sig_hup, sig_term, sig_int;
+	uv_timer_t delay; /* timeouts.shutdown_delay: SIGTERM's first phase */
 	unsigned running; /* workers not stopped yet */
+	bool draining;
 	bool stopping;
 	char *config_path;
 };
@@ -207,6 +209,9 @@ static void worker_deliver(mailbox_t *box, msg_t *m)
 			gw_server_adopt(&w->srv, m->build->b);
 		release_build(m->build);
 		break;
+	case M_DRAIN:
+		w->srv.draining = true;
+		break;
 	case M_STOP:
 		gw_server_begin_stop(&w->srv);
 		break;
@@ -260,6 +265,7 @@ static void all_stopped(gw_workers_t *ws)
 	uv_close((uv_handle_t *)&ws->sig_hup, NULL);
 	uv_close((uv_handle_t *)&ws->sig_term, NULL);
 	uv_close((uv_handle_t *)&ws->sig_int, NULL);
+	uv_close((uv_handle_t *)&ws->delay, NULL);
 	mailbox_close(&ws->box);
 	LB_INFO("stopped");
 	if (ws->on_stop)
@@ -280,6 +286,7 @@ static void main_deliver(mailbox_t *box, msg_t *m)
 		break;
 	case M_STATE:
 	case M_ADOPT:
+	case M_DRAIN:
 	case M_STOP:
 		break;
 	}
@@ -368,14 +375,35 @@ fail:
 	return -1;
 }
 
-void gw_workers_stop(gw_workers_t *ws)
+static void stop_now(gw_workers_t *ws)
 {
-	if (ws->stopping)
-		return;
-	ws->stopping = true;
 	for (unsigned k = 1; k < ws->n; k++)
 		post(&ws->w[k].box, msg_new(M_STOP));
 	gw_server_begin_stop(&ws->w[0].srv);
+}
+
+static void on_delay(uv_timer_t *t)
+{
+	stop_now(t->data);
+}
+
+void gw_workers_stop(gw_workers_t *ws)
+{
+	uint64_t delay = ws->w[0].srv.rt ? ws->w[0].srv.rt->cfg->timeouts.shutdown_delay : 0;
+	if (ws->stopping)
+		return;
+	ws->stopping = true;
+	if (!delay) {
+		stop_now(ws);
+		return;
+	}
+	/* first, every healthz says 503 while everything else is served: an L4 tier in front
+	 * moves new connections away before the listeners close */
+	LB_INFO("stopping in %llu ms: healthz answers 503 meanwhile", (unsigned long long)delay);
+	ws->w[0].srv.draining = true;
+	for (unsigned k = 1; k < ws->n; k++)
+		post(&ws->w[k].box, msg_new(M_DRAIN));
+	uv_timer_start(&ws->delay, on_delay, delay, 0);
 }
 
 static void on_sighup(uv_signal_t *h, int signum)
@@ -440,7 +468,8 @@ int gw_workers_start(uv_loop_t *loop, lb_config_t *cfg, unsigned n, const gw_hoo
 	uv_signal_init(loop, &ws->sig_hup);
 	uv_signal_init(loop, &ws->sig_term);
 	uv_signal_init(loop, &ws->sig_int);
-	ws->sig_hup.data = ws->sig_term.data = ws->sig_int.data = ws;
+	uv_timer_init(loop, &ws->delay);
+	ws->sig_hup.data = ws->sig_term.data = ws->sig_int.data = ws->delay.data = ws;
 
 	sb = share_build(b, n);
 	w0 = &ws->w[0];

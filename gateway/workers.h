@@ -42,7 +42,8 @@ void gw_workers_node_state(gw_workers_t *ws, const char *pool, const char *node,
                            gw_node_state_t state);
 /* SIGHUP: all workers and health take the new config, or none does. */
 int gw_workers_reload(gw_workers_t *ws, char *err, size_t errlen);
-/* SIGTERM: every worker stops accepting and drains. */
+/* SIGTERM: every worker stops accepting and drains; with timeouts.shutdown_delay, first every
+ * worker's healthz answers 503 for that long while everything else is served. */
 void gw_workers_stop(gw_workers_t *ws);
 /* The sum of every worker's counters and gauges, made now; the caller frees it. */
 gw_metrics_t *gw_workers_metrics(const gw_workers_t *ws);

@@ -588,19 +588,40 @@ int hc_subscribe(hc_t *hc, hc_event_cb cb, void *arg)
 	return 0;
 }
 
+/* Another node of n's pool takes traffic: ejecting n leaves the pool usable. */
+static bool pool_has_other_up(const hc_node_t *n)
+{
+	for (const hc_node_t *o = n->hc->nodes; o; o = o->next)
+		if (o != n && !strcmp(o->pool, n->pool) && hc_fsm_state(&o->fsm) == HC_UP)
+			return true;
+	return false;
+}
+
 void hc_passive(hc_t *hc, const char *pool, const char *node, bool ok, const char *why)
 {
 	hc_node_t *n = find(hc, pool, node);
 	const lb_health_conf_t *h;
 	hc_state_t before;
+	hc_passive_t r;
+	bool may_eject;
 	char reason[160];
 
 	if (!n)
 		return;
 	h = hcfg(n);
 	before = hc_fsm_state(&n->fsm);
-	if (hc_fsm_passive(&n->fsm, ok, h->passive_failures, h->passive_backoff,
-	                   h->passive_max_backoff, uv_now(hc->loop))) {
+	/* Passive health never takes out a pool's last usable node: with it gone every client
+	 * gets 503, where the node itself may be fine (its probes say so) and only some requests
+	 * fail. The active probes can still mark it down. */
+	may_eject = before != HC_UP || pool_has_other_up(n);
+	r = hc_fsm_passive(&n->fsm, hc_req_classify(ok, why), may_eject, h->passive_failures,
+	                   h->passive_backoff, h->passive_max_backoff, uv_now(hc->loop));
+	if (r == HC_PASSIVE_SPARED) {
+		LB_WARN(
+		    "node %s/%s (%s) not ejected: %u consecutive failed requests, last: %s, but "
+		    "it is the last usable node of its pool (passive health never empties a pool)",
+		    n->pool, n->name, n->conf->addr.text, h->passive_failures, why ? why : "?");
+	} else if (r == HC_PASSIVE_EJECTED) {
 		snprintf(reason, sizeof(reason),
 		         "passive: %u consecutive failed requests, last: %s", h->passive_failures,
 		         why ? why : "?");

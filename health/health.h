@@ -6,8 +6,9 @@
  * Active probes run on the main libuv loop and never block it: tcp (connect), http (a request,
  * the status checked against `expect`, the connection kept alive between probes when the node
  * allows it) and s3 (a SigV4-signed HEAD of a canary object). Passive reports from the gateway
- * eject a node after consecutive failures; it comes back only through active probes, after a
- * back-off that doubles with each ejection. An operator's drain overrides both.
+ * eject a node after consecutive failures (never the last usable node of a pool); it comes back
+ * only through active probes, after a back-off that doubles with each ejection. An operator's
+ * drain overrides both.
  */
 #ifndef S3LB_HEALTH_HEALTH_H
 #define S3LB_HEALTH_HEALTH_H
@@ -59,8 +60,9 @@ int hc_apply(hc_t *hc, lb_config_t *cfg, char *err, size_t errlen);
 
 int hc_subscribe(hc_t *hc, hc_event_cb cb, void *arg);
 
-/* The gateway's view of one request to a node: ok, or a failure (connect error, reset,
- * timeout, 5xx). */
+/* The gateway's view of one request to a node: ok, or a failure with why ("status NNN" for a
+ * 5xx response, else the attempt's error). hc_req_classify() decides what counts against the
+ * node; a node that is its pool's last usable one is never ejected (state.h, hc_fsm_passive). */
 void hc_passive(hc_t *hc, const char *pool, const char *node, bool ok, const char *why);
 
 /* Drains (on) or undrains a node: `name` is "node" (every pool's node of that name) or

@@ -1,3 +1,6 @@
+#include <stdlib.h>
+#include <string.h>
+
 #include "health/state.h"
 
 const char *hc_state_name(hc_state_t s)
@@ -43,26 +46,60 @@ bool hc_fsm_probe(hc_fsm_t *f, bool ok, uint32_t rise, uint32_t fall, uint64_t n
 		return false;
 	f->up = !f->up;
 	f->count = 0;
-	if (f->up)
+	if (f->up) {
 		f->passive_fails = 0;
+		f->passive_fault = false;
+		f->passive_spared = false;
+	}
 	return true;
 }
 
-bool hc_fsm_passive(hc_fsm_t *f, bool ok, uint32_t threshold, uint64_t backoff,
-                    uint64_t max_backoff, uint64_t now)
+hc_req_t hc_req_classify(bool ok, const char *why)
+{
+	static const char prefix[] = "status ";
+	if (ok)
+		return HC_REQ_OK;
+	if (why && !strncmp(why, prefix, sizeof(prefix) - 1)) {
+		int status = atoi(why + sizeof(prefix) - 1);
+		if (status == 502 || status == 503 || status == 504)
+			return HC_REQ_FAULT;
+		if (status >= 500 && status <= 599)
+			return HC_REQ_SOFT;
+	}
+	return HC_REQ_FAULT;
+}
+
+hc_passive_t hc_fsm_passive(hc_fsm_t *f, hc_req_t r, bool may_eject, uint32_t threshold,
+                            uint64_t backoff, uint64_t max_backoff, uint64_t now)
 {
 	uint64_t wait = backoff;
 	if (threshold == 0)
-		return false;
-	if (ok) {
+		return HC_PASSIVE_NONE;
+	if (r == HC_REQ_OK) {
 		f->passive_fails = 0;
-		return false;
+		f->passive_fault = false;
+		f->passive_spared = false;
+		return HC_PASSIVE_NONE;
 	}
-	if (++f->passive_fails < threshold || !f->up)
-		return false;
+	if (r == HC_REQ_FAULT)
+		f->passive_fault = true;
+	else if (!f->passive_fault)
+		return HC_PASSIVE_NONE; /* only 500s so far: the requests may be at fault */
+	if (f->passive_fails < threshold)
+		f->passive_fails++;
+	if (f->passive_fails < threshold || !f->up)
+		return HC_PASSIVE_NONE;
+	if (!may_eject) {
+		if (f->passive_spared)
+			return HC_PASSIVE_NONE;
+		f->passive_spared = true;
+		return HC_PASSIVE_SPARED;
+	}
 	f->up = false;
 	f->count = 0;
 	f->passive_fails = 0;
+	f->passive_fault = false;
+	f->passive_spared = false;
 	/* The first ejection holds nothing back: a node that died once and restarts is probed
 	 * back at once. Ejections that follow before the node was forgiven wait backoff, then
 	 * twice that, and so on: a flapping node is not hammered. */
@@ -75,7 +112,7 @@ bool hc_fsm_passive(hc_fsm_t *f, bool ok, uint32_t threshold, uint64_t backoff,
 	f->ejections++;
 	f->ejected_at = now;
 	f->probe_after = now + wait;
-	return true;
+	return HC_PASSIVE_EJECTED;
 }
 
 bool hc_fsm_drain(hc_fsm_t *f, bool on)

@@ -17,6 +17,8 @@ typedef struct hc_fsm_s {
 	bool draining;  /* the operator's drain */
 	uint32_t count; /* consecutive results against the verdict (rise or fall progress) */
 	uint32_t passive_fails; /* consecutive failed requests seen by the gateway */
+	bool passive_fault;     /* that run holds a node fault (not only 500s) */
+	bool passive_spared;    /* that run reached the threshold on the pool's last usable node */
 	uint32_t ejections;     /* consecutive passive ejections, for the back-off */
 	uint64_t probe_after;   /* no active probe before this time (ms): ejection back-off */
 	uint64_t ejected_at;    /* time of the last passive ejection (ms) */
@@ -36,14 +38,36 @@ bool hc_fsm_probe(hc_fsm_t *f, bool ok, uint32_t rise, uint32_t fall, uint64_t n
                   uint64_t forgive);
 
 /*
- * A request's outcome seen by the gateway. `threshold` consecutive failures eject the node (the
- * verdict goes DOWN; it comes back through active probes). The first ejection does not delay the
- * probes; each further one before the node was forgiven holds the next probe back for
- * backoff x 2^(n-2) for the n-th, at most max_backoff. A success resets the count. Returns true
- * when the verdict flipped. threshold 0: passive health is off.
+ * What one request's outcome says about its node (the passive-health rule, docs/operations.md):
+ * OK: the node answered below 500. FAULT: the node itself failed: a connect error, a reset, a
+ * timeout, an invalid or cut response, or 502/503/504 (the node says it cannot serve). SOFT: any
+ * other 5xx (500, 501, 505, ...): RGW answers 500 for requests that are themselves wrong (an
+ * over-long key: ENAMETOOLONG), so a 500 alone proves nothing about the node.
  */
-bool hc_fsm_passive(hc_fsm_t *f, bool ok, uint32_t threshold, uint64_t backoff,
-                    uint64_t max_backoff, uint64_t now);
+typedef enum { HC_REQ_OK = 0, HC_REQ_FAULT, HC_REQ_SOFT } hc_req_t;
+
+/* Classifies the gateway's report (gw_node_report: ok, or why = "status NNN" for a 5xx
+ * response, any other text for a failed attempt). */
+hc_req_t hc_req_classify(bool ok, const char *why);
+
+typedef enum {
+	HC_PASSIVE_NONE = 0, /* nothing to tell */
+	HC_PASSIVE_EJECTED,  /* the verdict went DOWN */
+	HC_PASSIVE_SPARED,   /* the threshold was reached, but the node is its pool's last usable
+	                      * one: it stays UP (said once per run of failures) */
+} hc_passive_t;
+
+/*
+ * A request's outcome seen by the gateway. A run of `threshold` failures ejects the node (the
+ * verdict goes DOWN; it comes back through active probes). FAULTs count; a SOFT failure counts
+ * only in a run that already holds a FAULT, and otherwise neither counts nor ends the run; OK
+ * ends the run. `may_eject` false (the node is the last usable one of its pool) spares the node:
+ * passive health never empties a pool, only the active probes can. The first ejection does not
+ * delay the probes; each further one before the node was forgiven holds the next probe back for
+ * backoff x 2^(n-2) for the n-th, at most max_backoff. threshold 0: passive health is off.
+ */
+hc_passive_t hc_fsm_passive(hc_fsm_t *f, hc_req_t r, bool may_eject, uint32_t threshold,
+                            uint64_t backoff, uint64_t max_backoff, uint64_t now);
 
 /* Drain on or off; returns true when the published state changed. */
 bool hc_fsm_drain(hc_fsm_t *f, bool on);

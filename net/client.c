@@ -159,6 +159,11 @@ static void on_read(net_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	cl->rb.len += (size_t)nread;
+	if (cl->cb->on_recv) {
+		cl->cb->on_recv(cl, (size_t)nread);
+		if (cl->state != NCL_EXCHANGE)
+			return;
+	}
 	advance(cl, true);
 }
 
@@ -311,6 +316,8 @@ static void advance(net_client_t *cl, bool progress)
 		break; /* waiting for bytes */
 	}
 	cl->in_advance = false;
+	if (cl->conf.share_buffer && !cl->lent)
+		net_rbuf_drop(&cl->rb); /* only when empty */
 	if (cl->state == NCL_EXCHANGE && !cl->taken) {
 		if (!cl->lent)
 			reading(cl);

@@ -61,6 +61,11 @@ typedef struct net_client_conf_s {
 	uint64_t connect_ms, send_ms, head_ms, read_ms;
 	size_t buffer_size;   /* the response buffer; a response head must fit in it */
 	uint32_t max_headers; /* per response head */
+	/* The buffer goes back to the thread's spares (net/rbuf.h) whenever every byte in it was
+	 * consumed, and is taken again when bytes come: connections that read in turn then share
+	 * a few buffers that stay in cache. For callers that consume at once (the bench); the
+	 * gateway keeps its buffers. */
+	bool share_buffer;
 } net_client_conf_t;
 
 typedef struct net_client_cbs_s {
@@ -84,6 +89,10 @@ typedef struct net_client_cbs_s {
 	void (*on_idle_end)(net_client_t *cl, net_client_idle_t why);
 	/* The last callback: the memory may go. */
 	void (*on_close)(net_client_t *cl);
+	/* Optional (NULL: none): n > 0 bytes came from the server during an exchange, head,
+	 * framing and body alike, before they are parsed; for callers that time the first
+	 * response byte or count bytes on the wire (the bench). */
+	void (*on_recv)(net_client_t *cl, size_t n);
 } net_client_cbs_t;
 
 enum { NCL_NEW = 0, NCL_CONNECTING, NCL_READY, NCL_EXCHANGE, NCL_IDLE, NCL_FAILED, NCL_CLOSING };

@@ -42,6 +42,7 @@ static int on_message_begin(llhttp_t *p)
 	h->trailer_bytes = 0;
 	h->ntrailers = 0;
 	h->in_field = false;
+	h->ext_len = 0;
 	return 0;
 }
 
@@ -165,6 +166,30 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 	return 0;
 }
 
+/*
+ * Chunk extensions are relayed raw, so what llhttp lets through reaches the node: it accepts an
+ * empty name or value (";=b", ";a="), which RFC 9112 7.1.1 does not, and a node may read such a
+ * chunk line differently. Names and values may come in pieces; the complete callbacks check.
+ */
+static int on_chunk_ext_part(llhttp_t *p, const char *at, size_t len)
+{
+	(void)at;
+	H(p)->ext_len += len;
+	return 0;
+}
+
+static int on_chunk_ext_complete(llhttp_t *p)
+{
+	net_http_t *h = H(p);
+	if (h->ext_len == 0) {
+		h->err = NET_HTTP_E_INVALID;
+		h->why = "empty chunk extension name or value";
+		return HPE_USER;
+	}
+	h->ext_len = 0;
+	return 0;
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
 	net_http_t *h = H(p);
@@ -193,6 +218,10 @@ static const llhttp_settings_t settings = {
     .on_header_value_complete = on_header_value_complete,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
+    .on_chunk_extension_name = on_chunk_ext_part,
+    .on_chunk_extension_value = on_chunk_ext_part,
+    .on_chunk_extension_name_complete = on_chunk_ext_complete,
+    .on_chunk_extension_value_complete = on_chunk_ext_complete,
     .on_message_complete = on_message_complete,
 };
 
@@ -220,6 +249,7 @@ void net_http_next(net_http_t *h)
 	h->trailer_bytes = 0;
 	h->ntrailers = 0;
 	h->in_field = false;
+	h->ext_len = 0;
 	h->why = NULL;
 }
 

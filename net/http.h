@@ -54,7 +54,8 @@ typedef struct net_http_s {
 	/* the execute call in progress: its bytes and their offset from the message start */
 	const char *cur_data;
 	size_t cur_pos;
-	bool in_field; /* inside a field name (llhttp may report it in several pieces) */
+	bool in_field;    /* inside a field name (llhttp may report it in several pieces) */
+	uint32_t ext_len; /* bytes of the chunk extension name or value being parsed */
 	bool head_done;
 	bool msg_done;
 	bool skip_body; /* set before the head completes: a response to HEAD has no body */

@@ -34,9 +34,15 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <assert.h>
 #include <string.h>
+#include <time.h>
+#include <stdio.h>
+#include <unistd.h>
 
 #include "net/sock.h"
 #include "net/tls.h"
@@ -348,12 +354,131 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	s->read_cb(s, nread, buf);
 }
 
+/* ---- listening at the fd limit ------------------------------------------------------------ */
+
+/*
+ * The fd given up to refuse connections at EMFILE: one per process (the fd table is the
+ * process's; any worker's loop may give it up or take it back), once the process listens. Rule:
+ * whenever libuv may call accept(2), either the reserve is held or one fd is free; otherwise EMFILE
+ * comes back at once from every accept and libuv calls the connection callback again and again
+ * without returning to the loop. So the refusal gives the reserve up and leaves the slot free; the
+ * loop's check handle (net_sockq) takes it back after the poll phase; a connection that libuv
+ * accepts into the free slot before that is itself refused when the reserve cannot be taken back;
+ * an outgoing connect fails with UV_EMFILE.
+ */
+static _Atomic int reserve_fd = -1;
+static _Atomic bool reserve_wanted;
+static _Atomic uint64_t accept_errors[NET_ACCEPT_NREASONS];
+/* Rate limit of the log line, every thread together: the second of the last line, and what was
+ * refused since then without a line. */
+static _Atomic uint64_t accept_log_sec;
+static _Atomic uint64_t accept_unlogged;
+
+const char *net_accept_reason_name(net_accept_reason_t r)
+{
+	static const char *const names[] = {"emfile", "enfile", "other"};
+	return r < NET_ACCEPT_NREASONS ? names[r] : "?";
+}
+
+uint64_t net_sock_accept_errors(net_accept_reason_t r)
+{
+	return r < NET_ACCEPT_NREASONS ? atomic_load(&accept_errors[r]) : 0;
+}
+
+/* false: this thread listens and the reserve cannot be held (no fd free). */
+static bool reserve_take(void)
+{
+	int fd, none = -1;
+	if (!atomic_load(&reserve_wanted) || atomic_load(&reserve_fd) >= 0)
+		return true;
+	if ((fd = open("/", O_RDONLY | O_CLOEXEC)) < 0)
+		return false;
+	if (!atomic_compare_exchange_strong(&reserve_fd, &none, fd))
+		close(fd); /* another thread took it back first */
+	return true;
+}
+
+/* libuv keeps a reserve of its own for the same purpose, but refuses with it silently, before
+ * any callback. It reopens it in every uv_tcp_init while it has none; every socket of ours gives
+ * it up again (an open and a close of /dev/null per socket). A handle that another module inits
+ * (admin connections) turns it back on until the next socket of ours: refusals in that window
+ * are neither counted nor logged. */
+static void libuv_reserve_off(uv_loop_t *loop)
+{
+	if (loop->emfile_fd != -1) {
+		close(loop->emfile_fd);
+		loop->emfile_fd = -1;
+	}
+}
+
+int net_sock_listen(uv_stream_t *server, int backlog, uv_connection_cb cb)
+{
+	reserve_wanted = true;
+	(void)reserve_take();
+	libuv_reserve_off(server->loop);
+	return uv_listen(server, backlog, cb);
+}
+
+static void count_refused(net_accept_reason_t r, uint64_t n)
+{
+	atomic_fetch_add(&accept_errors[r], n);
+	atomic_fetch_add(&accept_unlogged, n);
+}
+
+bool net_sock_accept_error(uv_stream_t *server, int status, char *msg, size_t msglen)
+{
+	net_accept_reason_t r = status == UV_EMFILE   ? NET_ACCEPT_EMFILE
+	                        : status == UV_ENFILE ? NET_ACCEPT_ENFILE
+	                                              : NET_ACCEPT_OTHER;
+	uint64_t n = 1, sec, last, total;
+	struct timespec now;
+	struct rlimit rl = {0, 0};
+	uv_os_fd_t fd;
+
+	/* one clock for every thread: each loop's uv_now has its own origin */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	sec = (uint64_t)now.tv_sec + 1;
+	libuv_reserve_off(server->loop);
+	int spare = r != NET_ACCEPT_OTHER ? atomic_exchange(&reserve_fd, -1) : -1;
+	if (spare >= 0 && uv_fileno((uv_handle_t *)server, &fd) == 0) {
+		/* What nginx and libuv do: free one fd, accept and close what waits. The slot stays
+		 * free until the check handle takes the reserve back (see above). */
+		close(spare);
+		n = 0;
+		for (;;) {
+			int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+			if (c >= 0) {
+				close(c);
+				n++;
+			} else if (errno != EINTR && errno != ECONNABORTED) {
+				break;
+			}
+		}
+	}
+	count_refused(r, n);
+	last = atomic_load(&accept_log_sec);
+	if (last == sec || !atomic_compare_exchange_strong(&accept_log_sec, &last, sec))
+		return false;
+	total = atomic_exchange(&accept_unlogged, 0);
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		rl.rlim_cur = 0;
+	snprintf(msg, msglen,
+	         "%s: %llu connection(s) refused or failed since the last such line (open file "
+	         "limit %llu)",
+	         uv_strerror(status), (unsigned long long)total, (unsigned long long)rl.rlim_cur);
+	return true;
+}
+
+int (*net__tcp_init)(uv_loop_t *loop, uv_tcp_t *tcp) = uv_tcp_init;
+
 static int sock_init(uv_loop_t *loop, net_sock_t *s)
 {
 	int rc;
 	memset(s, 0, sizeof(*s));
-	if ((rc = uv_tcp_init(loop, &s->tcp)) < 0)
+	/* on failure handles stays 0: net_sock_close then has no handle to close */
+	if ((rc = net__tcp_init(loop, &s->tcp)) < 0)
 		return rc;
+	libuv_reserve_off(loop);
 	s->tcp.data = s;
 	s->handles = 1;
 	return 0;
@@ -366,6 +491,11 @@ int net_sock_accept(uv_stream_t *server, net_sock_t *s, net_tls_ctx_t *tls_ctx)
 		return rc;
 	if ((rc = uv_accept(server, (uv_stream_t *)&s->tcp)) < 0)
 		return rc;
+	if (!reserve_take()) {
+		/* this connection took the free slot that the next refusal needs: refuse it */
+		count_refused(NET_ACCEPT_EMFILE, 1);
+		return UV_EMFILE;
+	}
 	uv_tcp_nodelay(&s->tcp, 1);
 	s->connected = true;
 	/* A server handshake starts when the owner reads: the client speaks first. */
@@ -392,6 +522,8 @@ int net_sock_connect(uv_loop_t *loop, net_sock_t *s, const struct sockaddr *addr
 	int rc;
 	if ((rc = sock_init(loop, s)) < 0)
 		return rc;
+	if (!reserve_take())
+		return UV_EMFILE; /* the fd would be the one that refusing connections needs */
 	if (tls_ctx) {
 		/* Without a name, the node's certificate must carry its IP address. */
 		if (!sni && addr->sa_family == AF_INET)
@@ -499,6 +631,7 @@ static void q_run(net_sockq_t *q)
 
 static void on_q_check(uv_check_t *h)
 {
+	(void)reserve_take(); /* after the poll phase, where a refusal gave it up */
 	q_run(h->data);
 }
 
@@ -619,6 +752,13 @@ void net_sock_close(net_sock_t *s, net_sock_close_cb cb)
 	s->closing = true;
 	s->reading = false;
 	s->close_cb = cb;
+	if (s->handles == 0) {
+		/* uv_tcp_init failed: nothing was opened, nothing can be pending; the owner still
+		 * gets its one close_cb (here, from inside this call) */
+		if (cb)
+			cb(s);
+		return;
+	}
 	if (s->tls)
 		tls_close(s);
 	if (s->abort_on_close) {

@@ -79,7 +79,41 @@ struct net_sockq_s {
 int net_sockq_init(uv_loop_t *loop, net_sockq_t *q);
 void net_sockq_close(net_sockq_t *q);
 
-/* Accepts a connection from server into s (initialised here). tls_ctx NULL: plain. */
+/*
+ * Listening at the fd limit. When accept(2) fails with EMFILE or ENFILE, libuv on its own closes
+ * a reserve fd, accepts and closes every pending connection and says nothing to the program: the
+ * clients are refused and no log or metric shows it. net_sock_listen takes that over: it gives
+ * libuv's reserve up (every net_sock_t does again: libuv reopens it in uv_tcp_init) and keeps
+ * one of its own (one per process), so the connection callback gets
+ * UV_EMFILE / UV_ENFILE and hands it to net_sock_accept_error, which refuses the pending
+ * connections the same way, counts them and says when to log (at most one line a second). The
+ * kernel's listen queue keeps clients until then; without the reserve (another thread took the
+ * freed fd) libuv calls back at once again, as it does itself when its reserve is gone.
+ */
+typedef enum {
+	NET_ACCEPT_EMFILE = 0,
+	NET_ACCEPT_ENFILE,
+	NET_ACCEPT_OTHER,
+	NET_ACCEPT_NREASONS
+} net_accept_reason_t;
+const char *net_accept_reason_name(net_accept_reason_t r); /* "emfile", "enfile", "other" */
+
+/* uv_listen on the loop's thread, with the reserve fd above. */
+__attribute__((warn_unused_result)) int net_sock_listen(uv_stream_t *server, int backlog,
+                                                        uv_connection_cb cb);
+/* A connection callback's status < 0 on server. Counts it; at the fd limit refuses what waits in
+ * the listen queue (counted one each). true: a log line is due (at most one a second, every
+ * thread together), its text in msg (the error, how many since the last line, the limit). */
+bool net_sock_accept_error(uv_stream_t *server, int status, char *msg, size_t msglen);
+/* Connections refused or accept errors since start, every thread together. */
+uint64_t net_sock_accept_errors(net_accept_reason_t r);
+
+/* Internal: uv_tcp_init, replaced by tests to make it fail. */
+extern int (*net__tcp_init)(uv_loop_t *loop, uv_tcp_t *tcp);
+
+/* Accepts a connection from server into s (initialised here). tls_ctx NULL: plain. On an error
+ * s must still be closed with net_sock_close (its close_cb comes at once when the TCP handle
+ * could not even be initialised). */
 __attribute__((warn_unused_result)) int net_sock_accept(uv_stream_t *server, net_sock_t *s,
                                                         net_tls_ctx_t *tls_ctx);
 

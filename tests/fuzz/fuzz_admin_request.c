@@ -4,7 +4,7 @@
  * checks the property that matters: a drain or undrain is only ever decided for a request that
  * carries the configured token, an accepted Origin (or none) and a node name.
  *
- * Built by the tests/fuzz build with clang -fsanitize=fuzzer,address,undefined; by hand:
+ * Built by the fuzz build (-DS3LB_FUZZ=ON, scripts/fuzz; docs/testing-fuzz.md); by hand:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
  *     -D_GNU_SOURCE -I. \
  *     tests/fuzz/fuzz_admin_request.c admin/request.c net/http.c core/parse.c \

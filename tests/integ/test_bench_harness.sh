@@ -29,7 +29,7 @@ grep '^harness:' "$INTEG_TMP/harness.out" | sed 's/^/     /'
 }
 pass "bench/harness --quick ran the whole matrix (exit 0)"
 
-targets="direct s3lb haproxy nginx"
+targets="direct s3lb haproxy haproxy_splice nginx"
 for cell in get4k get1m get64m put1m mixed; do
 	for c in 1 8; do
 		j=$out/cells/$cell-c$c.json
@@ -46,7 +46,7 @@ for cell in get4k get1m get64m put1m mixed; do
 		done
 	done
 done
-pass "5 cells x 2 concurrencies x 4 targets: every one moved bytes with 0 errors, every proxy's CPU seen"
+pass "5 cells x 2 concurrencies x 5 targets: every one moved bytes with 0 errors, every proxy's CPU seen"
 
 for c in 16 64; do
 	grep -q 'Requests/sec' "$out/cells/wrk-c$c-r1.txt" || fail "wrk c=$c: no result"

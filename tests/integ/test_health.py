@@ -56,6 +56,7 @@ def get(port, path, timeout=10):
 
 def main():
     n1, n2, n3 = tp.Node("127.0.0.51"), tp.Node("127.0.0.52"), tp.Node("127.0.0.53")
+    n4 = tp.Node("127.0.0.54")
     port, admin = tp.free_port(), tp.free_port()
     token_file = os.path.join(TMP, "admin.token")
     with open(os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
@@ -69,12 +70,18 @@ def main():
            f"passive: {{ failures: 3, backoff: 2s, max_backoff: 8s }} }}\n"
            f"    nodes:\n      - {{ name: n1, addr: {n1.addr} }}\n"
            f"      - {{ name: n2, addr: {n2.addr} }}\n      - {{ name: n3, addr: {n3.addr} }}\n"
+           f"  - name: solo\n"
+           f"    health: {{ interval: 500ms, timeout: 250ms, fast_interval: 100ms, rise: {RISE}, "
+           f"fall: {FALL}, http: {{ path: /health }}, "
+           f"passive: {{ failures: 3, backoff: 2s, max_backoff: 8s }} }}\n"
+           f"    nodes:\n      - {{ name: n4, addr: {n4.addr} }}\n"
            f"frontends:\n  - name: s3\n    listen: [127.0.0.1:{port}]\n    domains: [s3.local]\n"
-           f"    routes:\n      - {{ pool: p }}\n"
+           f"    routes:\n      - {{ bucket: solo, pool: solo }}\n      - {{ pool: p }}\n"
            f"workers: {tp.WORKERS}\n")
     lb = tp.S3lb(cfg)
     try:
         tp.wait_port(port)
+        run_passive_rules(port, admin, n1, n4)
         run(lb, port, admin, n1, n2, n3)
     finally:
         lb.stop()
@@ -82,6 +89,60 @@ def main():
     if tp.FAILED:
         print("logs kept in " + TMP)
     return 1 if tp.FAILED else 0
+
+
+def log_text():
+    try:
+        with open(os.path.join(TMP, "s3lb.log"), errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def run_passive_rules(port, admin, n1, n4):
+    """Issue 9 defect 15: 500s that the requests caused (RGW: ENAMETOOLONG for an over-long
+    key) ejected the pool's only node, and every client got 503. 500s alone never eject;
+    passive ejection never takes out a pool's last usable node."""
+    wait_state(admin, "n1", "up", 5)
+    wait_state(admin, "n4", "up", 5)
+    time.sleep(0.5)
+    tr1 = node_state(admin, "n1")["health"]["transitions"]
+    tr4 = node_state(admin, "n4")["health"]["transitions"]
+
+    # a node of a 3-node pool answering 500 to every request, its probes fine: not ejected
+    n1.fail_status = 500
+    codes = [get(port, "/bkt/e%d" % i)[0] for i in range(12)]
+    n1.fail_status = None
+    n = node_state(admin, "n1")
+    tp.check("500s alone do not eject a node (its 500s relayed, no 503, node stays up)",
+             codes.count(500) >= 3 and codes.count(500) + codes.count(200) == 12 and
+             n["state"] == "up" and
+             n["health"]["transitions"] == tr1, repr((codes, n)))
+
+    # the only node of a pool answering 500: every client gets the node's own 500, never 503
+    n4.fail_status = 500
+    before = len(n4.requests)
+    codes = [get(port, "/solo/%s" % ("k" * 200 + str(i)))[0] for i in range(8)]
+    n = node_state(admin, "n4")
+    tp.check("pool's only node answering 500: 8 x 500 from the node, no 503, node up",
+             codes == [500] * 8 and len(n4.requests) - before == 8 and n["state"] == "up" and
+             n["health"]["transitions"] == tr4, repr((codes, n)))
+
+    # the only node answering 503 (a node fault): passive health spares it, says so once
+    n4.fail_status = 503
+    before = len(n4.requests)
+    codes = [get(port, "/solo/f%d" % i)[0] for i in range(8)]
+    n4.fail_status = None
+    n = node_state(admin, "n4")
+    spared = [line for line in log_text().splitlines()
+              if "n4" in line and "not ejected" in line and "last usable node" in line]
+    tp.check("pool's last usable node is never ejected passively (8 x 503 from the node, up)",
+             codes == [503] * 8 and len(n4.requests) - before == 8 and n["state"] == "up" and
+             n["health"]["transitions"] == tr4, repr((codes, n)))
+    tp.check("sparing the last node is logged once per run of failures", len(spared) == 1,
+             repr(spared))
+    codes = [get(port, "/solo/ok%d" % i)[0] for i in range(3)]
+    tp.check("the spared node serves again", codes == [200] * 3, repr(codes))
 
 
 def run(lb, port, admin, n1, n2, n3):

@@ -13,6 +13,7 @@ downloads. Run time: about 10 s under the ASan build. Each case prints `ok NAME`
 import hashlib
 import os
 import re
+import select
 import socket
 import struct
 import sys
@@ -47,6 +48,7 @@ class Node:
         self.addr = "%s:%d" % self.sock.getsockname()
         self.lock = threading.Lock()
         self.ends = []  # how each served connection ended
+        self.puts = []  # ("complete" | "incomplete", body bytes received) per PUT
         threading.Thread(target=self.accept_loop, daemon=True).start()
 
     def accept_loop(self):
@@ -72,6 +74,11 @@ class Node:
                 method, path = head.split(" ")[:2]
                 if "s3lb-health" in head:
                     c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                    continue
+                if method == "PUT":
+                    if not self.take_put(c, head, buf, path):
+                        return
+                    buf = b""
                     continue
                 m = re.match(r"/(obj|cut|reset|stall)/(\d+)(?:/(\d+))?", path)
                 kind, size = m.group(1), int(m.group(2))
@@ -101,6 +108,32 @@ class Node:
             with self.lock:
                 self.ends.append(end)
             c.close()
+
+
+    def take_put(self, c, head, buf, path):
+        """A PUT body read whole (after a pause for /slowput): answered with its SHA-256 and
+        length; one that ends short is recorded as incomplete (the node never saw a request)."""
+        n = int(re.search(r"(?i)\r\ncontent-length: *(\d+)", head).group(1))
+        if path.startswith("/slowput"):
+            time.sleep(3)
+        h = hashlib.sha256(buf[:n])
+        got = len(buf[:n])
+        while got < n:
+            try:
+                d = c.recv(min(1 << 20, n - got))
+            except OSError:
+                d = b""  # reset: s3lb aborted the request
+            if not d:
+                with self.lock:
+                    self.puts.append(("incomplete", got))
+                return False
+            h.update(d)
+            got += len(d)
+        with self.lock:
+            self.puts.append(("complete", got))
+        body = b"%s %d" % (h.hexdigest().encode(), got)
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        return True
 
 
 def read_head(s):
@@ -144,7 +177,8 @@ def get(s, path, method="GET", slow=0.0):
 def metrics(admin):
     out, _ = tp.exchange(admin, b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     vals = {}
-    for name in ("s3lb_spliced_responses_total", "s3lb_spliced_bytes_total",
+    for name in ("s3lb_spliced_responses_total", "s3lb_spliced_requests_total",
+                 "s3lb_spliced_bytes_total",
                  "s3lb_splice_fallbacks_total"):
         m = re.search(rb"\n" + name.encode() + rb" (\d+)", out)
         vals[name] = int(m.group(1)) if m else None
@@ -304,6 +338,100 @@ def pipes_one_worker():
         lb.stop()
 
 
+def put(s, path, size, rate=None, stop_at=None):
+    """PUT of size pattern bytes: (status, response body); rate: bytes per second after the
+    first 256 KiB; stop_at: send that many body bytes, then go away (reset)."""
+    s.sendall(b"PUT %s HTTP/1.1\r\nHost: b.s3.local\r\nContent-Length: %d\r\n\r\n" % (
+        path.encode(), size))
+    view = memoryview(BODY)
+    sent = 0
+    end = size if stop_at is None else stop_at
+    try:
+        while sent < end:
+            step = 1 << 20 if rate is None or sent < (256 << 10) else max(1, rate // 10)
+            k = min(step, end - sent)
+            s.sendall(view[sent:sent + k])
+            sent += k
+            if rate is not None and sent >= (256 << 10):
+                time.sleep(0.1)
+                if select.select([s], [], [], 0)[0]:
+                    break  # s3lb answered before the end of the body (an error): read it
+    except OSError:
+        return None, b"send failed at %d" % sent
+    if stop_at is not None:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+        return None, b""
+    head, n, rest = read_head(s)
+    while len(rest) < (n or 0):
+        d = s.recv(65536)
+        if not d:
+            break
+        rest += d
+    return int(head.split(" ")[1]), rest
+
+
+def request_bodies(port, admin, node):
+    before = metrics(admin)
+    for size in (SPLICE_MIN + 1, 1 << 20, (16 << 20) + 3, 64 << 20):
+        s = conn(port)
+        st, body = put(s, "/put/%d" % size, size)
+        want = b"%s %d" % (hashlib.sha256(BODY[:size]).hexdigest().encode(), size)
+        check("PUT of %d bytes reaches the node byte-exact" % size, st == 200 and body == want,
+              "%s %r" % (st, body[:80]))
+        st2, _, b2, how = get(s, "/obj/%d" % SPLICE_MIN)
+        check("and the connection carries the next request (%d)" % size,
+              how == "whole" and b2 == BODY[:SPLICE_MIN])
+        s.close()
+    after = metrics(admin)
+    n = after["s3lb_spliced_requests_total"] - before["s3lb_spliced_requests_total"]
+    check("large request bodies were spliced", n >= 3, "%d spliced" % n)
+
+    # a client that goes away mid-body: the node never completes the request
+    k = len(node.puts)
+    s = conn(port)
+    put(s, "/put/%d" % (16 << 20), 16 << 20, stop_at=5 << 20)
+    deadline = time.time() + 5
+    while len(node.puts) == k and time.time() < deadline:
+        time.sleep(0.05)
+    check("a client gone mid-body: the node sees an incomplete request, never a whole one",
+          node.puts[k:] and node.puts[k][0] == "incomplete", repr(node.puts[k:]))
+
+
+
+def trickled_body():
+    """limits.min_body_rate holds for a spliced body: a trickle gets 400 RequestTimeout and the
+    node's connection is reset before it has the whole request."""
+    node = Node("127.0.0.46")
+    port, admin = tp.free_port(), tp.free_port()
+    lb = tp.S3lb(tp.config(port, admin, [node.addr], limits=", min_body_rate: 1MiB"))
+    try:
+        tp.wait_port(port)
+        s = conn(port)
+        t = time.time()
+        st, body = put(s, "/put/%d" % (8 << 20), 8 << 20, rate=20000)
+        took = time.time() - t
+        check("a trickled spliced body -> 400 RequestTimeout within 4 s",
+              st == 400 and b"RequestTimeout" in body and took < 4,
+              "%s after %.1f s: %r" % (st, took, body[:100]))
+        s.close()
+        deadline = time.time() + 3
+        while not node.puts and time.time() < deadline:
+            time.sleep(0.05)
+        check("... and the node never had the whole request",
+              node.puts and node.puts[0][0] == "incomplete", repr(node.puts))
+        check("... the body was spliced", metrics(admin)["s3lb_spliced_requests_total"] == 1)
+        # a node slow to take the body (3 s, client_body is 1 s, upstream_read 60 s): the
+        # client is not timed out
+        s = conn(port)
+        st, body = put(s, "/slowput/%d" % (4 << 20), 4 << 20)
+        check("a node slow to take a spliced body: the client is not timed out", st == 200 and
+              body.endswith(b" %d" % (4 << 20)), "%s %r" % (st, body[:80]))
+        s.close()
+    finally:
+        lb.stop()
+
+
 def threshold_off(port0):
     """A second s3lb with splice_min: 0 copies every body."""
     node = Node("127.0.0.36")
@@ -336,6 +464,8 @@ def main():
         slow_reader(port)
         node_ends_mid_body(port)
         client_goes_away(port, lb.proc.pid)
+        request_bodies(port, admin, node)
+        trickled_body()
         pipes_one_worker()
         threshold_off(port)
     finally:

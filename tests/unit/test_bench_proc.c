@@ -9,6 +9,9 @@
 
 #include <cmocka.h>
 
+#include <stdlib.h>
+#include <time.h>
+
 #include "bench/proc.h"
 
 static void parse(void **state)
@@ -31,10 +34,32 @@ static void live(void **state)
 {
 	double cpu;
 	uint64_t rss;
+	double cpu2, own0, own1;
+	uint64_t rss2;
+	struct timespec ts;
+	volatile uint64_t x = 1;
+	char *mem;
+	const size_t big = 64u << 20;
 	(void)state;
 	assert_int_equal(bench_proc_read(0, &cpu, &rss), 0);
-	assert_true(cpu >= 0);
-	assert_true(rss > 0);
+	/* burn 0.3 s of CPU: the figure grows by that, within a clock tick or two */
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	own0 = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	do {
+		for (int i = 0; i < 100000; i++)
+			x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+		own1 = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	} while (own1 - own0 < 0.3);
+	/* touch 64 MiB: RSS grows by most of it */
+	mem = malloc(big);
+	assert_non_null(mem);
+	memset(mem, 0x5a, big);
+	assert_int_equal(bench_proc_read(0, &cpu2, &rss2), 0);
+	assert_true(cpu2 - cpu >= 0.25 && cpu2 - cpu <= own1 - own0 + 0.1);
+	assert_true(rss2 >= rss + (48u << 10)); /* kB */
+	assert_true(mem[big - 1] == 0x5a);
+	free(mem);
 	assert_int_not_equal(bench_proc_read(0x7ffffff0, &cpu, &rss), 0);
 }
 

@@ -82,6 +82,12 @@ static const req_case_t req_cases[] = {
      GW_ERR_NOT_IMPLEMENTED, NULL},
     {"PUT / HTTP/1.0\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n", false,
      GW_ERR_INVALID_REQUEST, NULL},
+    /* an empty Transfer-Encoding: llhttp reads no body, a node may read one (smuggling) */
+    {"PUT / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\r\n\r\n", false, GW_ERR_INVALID_REQUEST,
+     NULL},
+    {"PUT / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: ,chunked\r\n\r\n", true, 0,
+     "PUT / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: ,chunked\r\n"
+     "X-Forwarded-For: 10.0.0.1\r\n\r\n"},
     /* versions and targets */
     {"GET / HTTP/2.0\r\nHost: h\r\n\r\n", false, GW_ERR_HTTP_VERSION, NULL},
     {"GET / HTTP/0.9\r\nHost: h\r\n\r\n", false, GW_ERR_HTTP_VERSION, NULL},
@@ -163,6 +169,9 @@ static const resp_case_t resp_cases[] = {
     {"HTTP/1.1 200 OK\r\nConnection: content-length, transfer-encoding\r\n"
      "Content-Length: 2\r\n\r\n",
      GW_HEAD_CONN_NONE, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n"},
+    /* chunked to an HTTP/1.0 client: decoded, ended by the close */
+    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nETag: \"e\"\r\n\r\n",
+     GW_HEAD_CONN_CLOSE_UNCHUNKED, "HTTP/1.1 200 OK\r\nETag: \"e\"\r\nConnection: close\r\n\r\n"},
     {"HTTP/1.0 200 OK\r\nServer: x\r\n\r\n", GW_HEAD_CONN_CLOSE,
      "HTTP/1.0 200 OK\r\nServer: x\r\nConnection: close\r\n\r\n"},
     {"HTTP/1.1 100 Continue\r\n\r\n", GW_HEAD_CONN_NONE, "HTTP/1.1 100 Continue\r\n\r\n"},

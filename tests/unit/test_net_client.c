@@ -156,6 +156,12 @@ typedef struct {
 	net_client_idle_t idle_why;
 	int written;
 	bool stop_on_done; /* stop the loop at on_done */
+	/* on_recv (test_recv_and_decoded_body) */
+	size_t recv_bytes;
+	int recv_calls;
+	int heads_at_first_recv;
+	char decoded[256];
+	size_t decoded_len;
 } probe_t;
 
 static probe_t *P(net_client_t *cl)
@@ -221,8 +227,27 @@ static void on_close(net_client_t *cl)
 	P(cl)->closed = true;
 }
 
-static const net_client_cbs_t cbs = {on_connect, on_written, on_head,     on_body,
-                                     on_done,    on_error,   on_idle_end, on_close};
+static const net_client_cbs_t cbs = {on_connect, on_written,  on_head,  on_body, on_done,
+                                     on_error,   on_idle_end, on_close, NULL};
+
+static void on_recv(net_client_t *cl, size_t n)
+{
+	probe_t *p = P(cl);
+	if (p->recv_calls++ == 0)
+		p->heads_at_first_recv = p->heads;
+	p->recv_bytes += n;
+}
+
+static const net_client_cbs_t cbs_recv = {on_connect, on_written,  on_head,  on_body, on_done,
+                                          on_error,   on_idle_end, on_close, on_recv};
+
+static void on_decoded(void *arg, const char *data, size_t len)
+{
+	probe_t *p = arg;
+	assert_true(p->decoded_len + len <= sizeof(p->decoded));
+	memcpy(p->decoded + p->decoded_len, data, len);
+	p->decoded_len += len;
+}
 
 static const net_client_conf_t conf = {.connect_ms = 1000,
                                        .send_ms = 1000,
@@ -359,6 +384,92 @@ static void test_chunked_raw_with_trailers(void **state)
 	assert_int_equal(p.body_len, strlen(body));
 	assert_memory_equal(p.body, body, p.body_len);
 	teardown(&loop, &s, &p);
+}
+
+/* on_recv sees every byte of the response (head, framing, trailers) as it arrives, the first
+ * before the head is complete, while resp.body_cb gets the decoded body: what the bench needs to
+ * time the first byte and verify a chunked body. */
+static void test_recv_and_decoded_body(void **state)
+{
+	static const char part1[] = "HTTP/1.1 200 OK\r\nTransfer-Enc";
+	static const char part2[] =
+	    "oding: chunked\r\n\r\n"
+	    "5;x=1\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum: AAAA\r\n\r\n";
+	static const char second[] = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc";
+	uv_loop_t loop;
+	server_t s;
+	probe_t p;
+	(void)state;
+	setup(&loop, &s, &p, part1, NULL);
+	p.cl.cb = &cbs_recv; /* the same callbacks, and on_recv */
+	p.cl.resp.body_cb = on_decoded;
+	p.cl.resp.body_arg = &p;
+	s.later_bytes = part2;
+	request(&p, false, "GET /c HTTP/1.1\r\nHost: x\r\n\r\n");
+	uv_timer_start(&s.later, on_later, 30, 0); /* the rest of the head comes later */
+	run_until_stop(&p);
+	assert_true(p.done);
+	assert_true(p.reusable);
+	assert_true(p.recv_calls >= 2);
+	assert_int_equal(p.heads_at_first_recv, 0);
+	assert_int_equal(p.recv_bytes, strlen(part1) + strlen(part2));
+	assert_int_equal(p.decoded_len, 11);
+	assert_memory_equal(p.decoded, "hello world", 11);
+	/* a second exchange counts its own bytes: the caller resets, on_recv only adds */
+	p.done = false;
+	p.recv_bytes = 0;
+	p.decoded_len = 0;
+	s.answer = second;
+	s.answer_len = strlen(second);
+	request(&p, false, "GET /d HTTP/1.1\r\nHost: x\r\n\r\n");
+	run_until_stop(&p);
+	assert_true(p.done);
+	assert_int_equal(p.recv_bytes, strlen(second));
+	assert_memory_equal(p.decoded, "abc", 3);
+	teardown(&loop, &s, &p);
+}
+
+/* share_buffer: a buffer whose bytes were all consumed goes back to the spares (and comes back
+ * for the next bytes); one with lent bytes, or a partial head, stays. */
+static void test_share_buffer(void **state)
+{
+	static const char part1[] = "HTTP/1.1 200 OK\r\nContent-Le";
+	static const char part2[] = "ngth: 5\r\n\r\nhello";
+	net_client_conf_t c = conf;
+	uv_loop_t loop;
+	server_t s;
+	probe_t p;
+	(void)state;
+	c.share_buffer = true;
+	setup(&loop, &s, &p, part1, &c);
+	s.later_bytes = part2;
+	request(&p, false, "GET /s HTTP/1.1\r\nHost: x\r\n\r\n");
+	uv_timer_start(&s.later, on_later, 30, 0);
+	while (p.cl.rb.len == 0) /* the first part only: a partial head keeps its buffer */
+		uv_run(&loop, UV_RUN_ONCE);
+	assert_false(p.done);
+	assert_non_null(p.cl.rb.data);
+	run_until_stop(&p);
+	assert_true(p.done);
+	assert_true(p.reusable);
+	assert_memory_equal(p.body, "hello", 5);
+	assert_null(p.cl.rb.data); /* consumed: given back */
+	/* lent bytes keep it */
+	p.done = false;
+	p.body_len = 0;
+	p.hold = true;
+	s.answer = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc";
+	s.answer_len = strlen(s.answer);
+	request(&p, false, "GET /t HTTP/1.1\r\nHost: x\r\n\r\n");
+	run_until_stop(&p);
+	assert_int_equal(p.body_len, 3);
+	assert_non_null(p.cl.rb.data);
+	p.hold = false;
+	net_client_consumed(&p.cl);
+	assert_true(p.done);
+	assert_null(p.cl.rb.data);
+	teardown(&loop, &s, &p);
+	net_rbuf_spares_free();
 }
 
 static void test_interim_then_final(void **state)
@@ -631,6 +742,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_get_then_reuse),
 	    cmocka_unit_test(test_chunked_raw_with_trailers),
+	    cmocka_unit_test(test_recv_and_decoded_body),
+	    cmocka_unit_test(test_share_buffer),
 	    cmocka_unit_test(test_interim_then_final),
 	    cmocka_unit_test(test_head_then_stray_bytes),
 	    cmocka_unit_test(test_truncated),

@@ -311,6 +311,33 @@ static void test_bad_chunk_framing(void **state)
 	every_split(HTTP_REQUEST,
 	            "PUT / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcd\r\n",
 	            false, check_invalid);
+	/* chunk extensions are relayed raw: llhttp lets an empty name or value through */
+	every_split(
+	    HTTP_REQUEST,
+	    "PUT / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3;=b\r\nabc\r\n", false,
+	    check_invalid);
+	every_split(
+	    HTTP_REQUEST,
+	    "PUT / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3;a;\r\nabc\r\n", false,
+	    check_invalid);
+	every_split(HTTP_REQUEST,
+	            "PUT / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0;a=\r\n\r\n",
+	            false, check_invalid);
+}
+
+static void check_one_valid(const result_t *r)
+{
+	assert_false(r->error);
+	assert_int_equal(r->nmsgs, 1);
+}
+
+static void test_chunk_extensions(void **state)
+{
+	(void)state;
+	every_split(HTTP_REQUEST,
+	            "PUT / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+	            "3;a;bc=d;e=\"\"\r\nabc\r\n0;long-name=long-value\r\n\r\n",
+	            false, check_one_valid);
 }
 
 static void test_header_limits(void **state)
@@ -631,6 +658,7 @@ int main(void)
 	    cmocka_unit_test(test_put_chunked),
 	    cmocka_unit_test(test_smuggling_rejected),
 	    cmocka_unit_test(test_bad_chunk_framing),
+	    cmocka_unit_test(test_chunk_extensions),
 	    cmocka_unit_test(test_header_limits),
 	    cmocka_unit_test(test_response_continue),
 	    cmocka_unit_test(test_response_to_head),

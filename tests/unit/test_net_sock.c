@@ -988,10 +988,50 @@ static void test_queue_close_with_done_write(void **state)
 	assert_int_equal(peers[1].rx_total, 5);
 }
 
+/* Issue 10: when uv_tcp_init failed, the close path called uv_close on a handle never
+ * initialised. Now the owner's close_cb comes once and the loop has nothing left. */
+static int failing_tcp_init(uv_loop_t *loop, uv_tcp_t *tcp)
+{
+	(void)loop;
+	(void)tcp;
+	return UV_ENOMEM;
+}
+
+static int init_fail_closes;
+
+static void on_init_fail_closed(net_sock_t *s)
+{
+	(void)s;
+	init_fail_closes++;
+}
+
+static void test_tcp_init_failure_closes(void **state)
+{
+	uv_loop_t loop;
+	net_sock_t s;
+	struct sockaddr_in addr;
+	int (*saved)(uv_loop_t *, uv_tcp_t *) = net__tcp_init;
+	(void)state;
+	assert_int_equal(uv_loop_init(&loop), 0);
+	uv_ip4_addr("127.0.0.1", 9, &addr);
+	net__tcp_init = failing_tcp_init;
+	assert_int_equal(
+	    net_sock_connect(&loop, &s, (const struct sockaddr *)&addr, NULL, NULL, NULL),
+	    UV_ENOMEM);
+	net__tcp_init = saved;
+	init_fail_closes = 0;
+	net_sock_close(&s, on_init_fail_closed);
+	net_sock_close(&s, on_init_fail_closed); /* idempotent */
+	assert_int_equal(init_fail_closes, 1);
+	assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_plain_echo),
+	    cmocka_unit_test(test_tcp_init_failure_closes),
 	    cmocka_unit_test(test_tls_echo),
 	    cmocka_unit_test(test_plain_bulk_tiny_buffers),
 	    cmocka_unit_test(test_tls_bulk_tiny_buffers),
