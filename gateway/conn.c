@@ -86,6 +86,12 @@ static void make_request_id(gw_conn_t *c)
 	snprintf(c->reqid, sizeof(c->reqid), "%016" PRIX64, x);
 }
 
+/* Safe: a node that runs it late changes nothing (RFC 9110 9.2.1). */
+static bool method_safe(const char *m)
+{
+	return !strcmp(m, "GET") || !strcmp(m, "HEAD") || !strcmp(m, "OPTIONS");
+}
+
 static bool method_idempotent(const char *m)
 {
 	return !strcmp(m, "GET") || !strcmp(m, "HEAD") || !strcmp(m, "PUT") ||
@@ -674,6 +680,8 @@ static void parse_head(gw_conn_t *c)
 static void attempt_failed(gw_conn_t *c, gw_err_t err, bool reached, const char *why)
 {
 	gw_node_t *node = c->node;
+	bool stalled = c->stalled;
+	c->stalled = false;
 	LB_WARN("upstream %s, node: %s (%s), client: %s, method: %s, bucket: %.*s, attempt: %u, "
 	        "request_id: %s",
 	        why, node ? node->conf->name : "-", node ? node->conf->addr.text : "-",
@@ -696,7 +704,11 @@ static void attempt_failed(gw_conn_t *c, gw_err_t err, bool reached, const char 
 		conn_close(c, true);
 		return;
 	}
-	if (!c->body_released && (!reached || method_idempotent(c->method))) {
+	/* a node that took the request and went quiet may still run it later: retrying a write
+	 * elsewhere would let that late run undo what the client does next (a DELETE run after
+	 * the client wrote the key again). Only safe methods move then. */
+	if (!c->body_released &&
+	    (!reached || method_safe(c->method) || (method_idempotent(c->method) && !stalled))) {
 		go(c, CS_CONNECT);
 		return;
 	}
@@ -709,7 +721,7 @@ void gw__conn_node_down(gw_conn_t *c, gw_node_t *node)
 	 * request waiting on it that can be retried safely moves now instead of waiting for its
 	 * timeout. Others keep their chance to complete. */
 	if (c->node != node || c->reporting || (c->state != CS_CONNECT && c->state != CS_PROXY) ||
-	    c->resp_started || c->body_released || !method_idempotent(c->method) ||
+	    c->resp_started || c->body_released || (c->head_sent && !method_safe(c->method)) ||
 	    (c->up && c->up->cl.final_head))
 		return;
 	attempt_failed(c, GW_ERR_SERVICE_UNAVAILABLE, true, "node marked down by health");
@@ -947,6 +959,7 @@ static void on_up_error(gw_upstream_t *up, net_client_err_t e, int status, const
 	case NET_CLIENT_E_HEAD_TIMEOUT:
 	case NET_CLIENT_E_READ_TIMEOUT:
 		GW_INC(c->node->stats->errors);
+		c->stalled = true;
 		attempt_failed(c, GW_ERR_GATEWAY_TIMEOUT, true, why);
 		return;
 	case NET_CLIENT_E_WRITE:

@@ -229,6 +229,8 @@ struct gw_conn_s {
 	bool is_head;
 	bool inflight;
 	bool
+	    stalled; /* the attempt timed out on a node that had the request: it may run it later */
+	bool
 	    reporting; /* inside gw_node_report: health's reaction must not re-enter this request */
 	int status;
 	gw_err_t last_err;
