@@ -86,6 +86,14 @@ static void make_request_id(gw_conn_t *c)
 	snprintf(c->reqid, sizeof(c->reqid), "%016" PRIX64, x);
 }
 
+/* A failure of s3lb's own (its connection limit to the node, no fd, no memory, no local port),
+ * not the node's: it does not count against the node's health. */
+static bool local_error(int rc)
+{
+	return rc == UV_EBUSY || rc == UV_EMFILE || rc == UV_ENFILE || rc == UV_ENOMEM ||
+	       rc == UV_ENOBUFS || rc == UV_EADDRNOTAVAIL;
+}
+
 /* Safe: a node that runs it late changes nothing (RFC 9110 9.2.1). */
 static bool method_safe(const char *m)
 {
@@ -680,15 +688,15 @@ static void parse_head(gw_conn_t *c)
 static void attempt_failed(gw_conn_t *c, gw_err_t err, bool reached, const char *why)
 {
 	gw_node_t *node = c->node;
-	bool stalled = c->stalled;
-	c->stalled = false;
+	bool stalled = c->stalled, local = c->local_fault;
+	c->stalled = c->local_fault = false;
 	LB_WARN("upstream %s, node: %s (%s), client: %s, method: %s, bucket: %.*s, attempt: %u, "
 	        "request_id: %s",
 	        why, node ? node->conf->name : "-", node ? node->conf->addr.text : "-",
 	        c->client_ip, c->method, (int)c->s3.bucket_len, c->s3.bucket ? c->s3.bucket : "",
 	        c->attempts, c->reqid);
 	release_upstream(c, GW_UP_CLOSE);
-	if (node) {
+	if (node && !local) {
 		/* after the release: health may mark the node down and look for its requests */
 		c->reporting = true;
 		gw__node_report(node, false, why);
@@ -784,6 +792,7 @@ static void start_attempt(gw_conn_t *c)
 	}
 	rc = gw__upstream_get(c->node, &up_ops, c, c->is_head, &up, &ready);
 	if (rc < 0) {
+		c->local_fault = local_error(rc);
 		attempt_failed(c, rc == UV_EBUSY ? GW_ERR_SLOW_DOWN : GW_ERR_SERVICE_UNAVAILABLE,
 		               false, rc == UV_EBUSY ? "connection limit" : uv_strerror(rc));
 		return;
@@ -950,6 +959,7 @@ static void on_up_error(gw_upstream_t *up, net_client_err_t e, int status, const
 		return;
 	switch (e) {
 	case NET_CLIENT_E_CONNECT:
+		c->local_fault = local_error(status);
 		attempt_failed(c, GW_ERR_SERVICE_UNAVAILABLE, false, why);
 		return;
 	case NET_CLIENT_E_CONNECT_TIMEOUT:

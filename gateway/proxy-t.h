@@ -230,6 +230,7 @@ struct gw_conn_s {
 	bool inflight;
 	bool
 	    stalled; /* the attempt timed out on a node that had the request: it may run it later */
+	bool local_fault; /* the attempt failed for a reason of s3lb's own: not the node's health */
 	bool
 	    reporting; /* inside gw_node_report: health's reaction must not re-enter this request */
 	int status;
