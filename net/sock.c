@@ -455,6 +455,13 @@ bool net_sock_accept_error(uv_stream_t *server, int status, char *msg, size_t ms
 			}
 		}
 	}
+	if (r != NET_ACCEPT_OTHER && spare < 0) {
+		/* Another worker holds the slot: nothing was refused (the connection waits in the
+		 * backlog), and libuv calls again at once without returning to the loop. Yield the
+		 * CPU a moment instead of spinning, so that the other workers free descriptors. */
+		n = 0;
+		usleep(1000);
+	}
 	count_refused(r, n);
 	last = atomic_load(&accept_log_sec);
 	if (last == sec || !atomic_compare_exchange_strong(&accept_log_sec, &last, sec))
