@@ -1146,41 +1146,94 @@ static bool flush_down(gw_conn_t *c)
 
 /* ---- the body around user space ------------------------------------------------------------ */
 
-static gw_conn_t *splice_owner(net_splice_t *s)
+/* The connection a splice belongs to, and whether it moves the request body (else the
+ * response's); NULL for a splice already given up (closing). */
+static gw_conn_t *splice_owner(net_splice_t *s, bool *req)
 {
 	gw_conn_t *c = s->data;
-	return c && c->splice == s ? c : NULL;
+	if (!c || (c->splice != s && c->req_splice != s))
+		return NULL;
+	*req = c->req_splice == s;
+	return c;
 }
 
 static void on_splice_progress(net_splice_t *s, uint64_t n)
 {
-	gw_conn_t *c = splice_owner(s);
-	if (c) {
+	bool req;
+	gw_conn_t *c = splice_owner(s, &req);
+	if (!c)
+		return;
+	GW_ADD(c->srv->metrics->spliced_bytes, n);
+	if (!req) {
 		c->bytes_out += n;
-		GW_ADD(c->srv->metrics->spliced_bytes, n);
+		return;
 	}
+	c->body_rx += n;
+	c->bytes_in += n;
+	c->body_released = true; /* no retry: the node has body bytes */
+	c->client_moved = true;
+	/* limits.min_body_rate as in the copying path, checked as bytes come (the splice's own
+	 * stall timer runs only while it waits for the client: a node slow to take the body is
+	 * not the client's fault) */
+	if (!c->resp_started && !body_timeout(c))
+		client_timer(c, C_BODY, 1);
 }
 
 static void on_splice_done(net_splice_t *s)
 {
-	gw_conn_t *c = splice_owner(s);
+	bool req;
+	gw_conn_t *c = splice_owner(s, &req);
 	if (!c)
 		return;
 	stop_splice(c);
-	net_client_body_moved(&c->up->cl); /* on_up_done follows at once */
-}
-
-/* Whichever side failed, the response has begun: the client's connection is reset, never left
- * with a short body that looks whole; a node that stopped sending is the node's fault. */
-static void splice_failed(gw_conn_t *c, net_splice_side_t side, const char *why)
-{
-	stop_splice(c);
-	if (side == NET_SPLICE_SRC) {
-		GW_INC(c->node->stats->errors);
-		attempt_failed(c, GW_ERR_BAD_GATEWAY, true, why);
+	if (!req) {
+		net_client_body_moved(&c->up->cl); /* on_up_done follows at once */
 		return;
 	}
-	LB_INFO("client %s mid-response, client: %s, request_id: %s", why, c->client_ip, c->reqid);
+	net_http_body_skipped(&c->req); /* every byte of the body went around the parser */
+	c->req_done = true;
+	c->req_sent = true;
+	net_client_request_done(&c->up->cl);
+	client_timer(c, C_NONE, 0);
+	client_read_start(c); /* a pipelined request, or the client's close */
+	if (c->state == CS_PROXY)
+		proxy_next(c);
+}
+
+/*
+ * Response: whichever side failed, the response has begun: the client's connection is reset,
+ * never left with a short body that looks whole; a node that stopped sending is the node's
+ * fault. Request: a client that goes away mid-body leaves the node a reset (it never completes
+ * the request) and its connection ends; a node that fails to take the body is a failed write,
+ * as in the copying path.
+ */
+static void splice_failed(gw_conn_t *c, bool req, net_splice_side_t side, const char *why,
+                          bool timeout)
+{
+	stop_splice(c);
+	if (req ? side == NET_SPLICE_DST : side == NET_SPLICE_SRC) {
+		if (!req || timeout)
+			GW_INC(c->node->stats->errors);
+		attempt_failed(c,
+		               !req      ? GW_ERR_BAD_GATEWAY
+		               : timeout ? GW_ERR_GATEWAY_TIMEOUT
+		                         : GW_ERR_SERVICE_UNAVAILABLE,
+		               true, why);
+		return;
+	}
+	if (req) {
+		LB_INFO("client %s mid-request body, client: %s, received: %" PRIu64 " bytes, "
+		        "request_id: %s",
+		        why, c->client_ip, c->body_rx, c->reqid);
+		release_upstream(c, GW_UP_ABORT);
+		if (timeout && !c->resp_started) {
+			send_error(c, GW_ERR_REQUEST_TIMEOUT, true);
+			return;
+		}
+	} else {
+		LB_INFO("client %s mid-response, client: %s, request_id: %s", why, c->client_ip,
+		        c->reqid);
+	}
 	if (!c->status)
 		c->status = 499;
 	gw_access_log(c);
@@ -1189,18 +1242,26 @@ static void splice_failed(gw_conn_t *c, net_splice_side_t side, const char *why)
 
 static void on_splice_error(net_splice_t *s, net_splice_side_t side, int err)
 {
-	gw_conn_t *c = splice_owner(s);
+	bool req;
+	gw_conn_t *c = splice_owner(s, &req);
 	if (c)
-		splice_failed(c, side,
-		              side == NET_SPLICE_SRC && err == UV_EOF ? "closed mid-response"
-		                                                      : uv_strerror(err));
+		splice_failed(c, req, side,
+		              side == NET_SPLICE_SRC && err == UV_EOF
+		                  ? (req ? "closed" : "closed mid-response")
+		                  : uv_strerror(err),
+		              false);
 }
 
 static void on_splice_stall(net_splice_t *s, net_splice_side_t side)
 {
-	gw_conn_t *c = splice_owner(s);
+	bool req;
+	gw_conn_t *c = splice_owner(s, &req);
 	if (c)
-		splice_failed(c, side, side == NET_SPLICE_SRC ? "read timeout" : "send timeout");
+		splice_failed(c, req, side,
+		              side == NET_SPLICE_DST ? "send timeout"
+		              : req                  ? "body timeout"
+		                                     : "read timeout",
+		              true);
 }
 
 static void on_splice_closed(net_splice_t *s)
@@ -1217,100 +1278,6 @@ static const net_splice_cbs_t splice_cbs = {
 };
 
 /* ---- the request body by splice ------------------------------------------------------------ */
-
-static gw_conn_t *req_splice_owner(net_splice_t *s)
-{
-	gw_conn_t *c = s->data;
-	return c && c->req_splice == s ? c : NULL;
-}
-
-static void on_req_splice_progress(net_splice_t *s, uint64_t n)
-{
-	gw_conn_t *c = req_splice_owner(s);
-	if (!c)
-		return;
-	c->body_rx += n;
-	c->bytes_in += n;
-	c->body_released = true; /* no retry: the node has body bytes */
-	c->client_moved = true;
-	GW_ADD(c->srv->metrics->spliced_bytes, n);
-	/* limits.min_body_rate as in the copying path, checked as bytes come (the splice's own
-	 * stall timer runs only while it waits for the client: a node slow to take the body is
-	 * not the client's fault) */
-	if (!c->resp_started && !body_timeout(c))
-		client_timer(c, C_BODY, 1);
-}
-
-static void on_req_splice_done(net_splice_t *s)
-{
-	gw_conn_t *c = req_splice_owner(s);
-	if (!c)
-		return;
-	net_splice_close(s);
-	c->req_splice = NULL;
-	net_http_body_skipped(&c->req); /* every byte of the body went around the parser */
-	c->req_done = true;
-	c->req_sent = true;
-	net_client_request_done(&c->up->cl);
-	client_timer(c, C_NONE, 0);
-	client_read_start(c); /* a pipelined request, or the client's close */
-	if (c->state == CS_PROXY)
-		proxy_next(c);
-}
-
-/* A client that goes away mid-body: the node never completes the request (reset), the client's
- * connection ends. A node that fails to take it: as a failed write in the copying path. */
-static void req_splice_failed(gw_conn_t *c, net_splice_side_t side, const char *why, bool timeout)
-{
-	net_splice_close(c->req_splice);
-	c->req_splice = NULL;
-	if (side == NET_SPLICE_DST) {
-		if (timeout)
-			GW_INC(c->node->stats->errors);
-		attempt_failed(c, timeout ? GW_ERR_GATEWAY_TIMEOUT : GW_ERR_SERVICE_UNAVAILABLE,
-		               true, why);
-		return;
-	}
-	LB_INFO("client %s mid-request body, client: %s, received: %" PRIu64 " bytes, "
-	        "request_id: %s",
-	        why, c->client_ip, c->body_rx, c->reqid);
-	release_upstream(c, GW_UP_ABORT);
-	if (timeout && !c->resp_started) {
-		send_error(c, GW_ERR_REQUEST_TIMEOUT, true);
-		return;
-	}
-	if (!c->status)
-		c->status = 499;
-	gw_access_log(c);
-	conn_close(c, true);
-}
-
-static void on_req_splice_error(net_splice_t *s, net_splice_side_t side, int err)
-{
-	gw_conn_t *c = req_splice_owner(s);
-	if (c)
-		req_splice_failed(
-		    c, side, side == NET_SPLICE_SRC && err == UV_EOF ? "closed" : uv_strerror(err),
-		    false);
-}
-
-static void on_req_splice_stall(net_splice_t *s, net_splice_side_t side)
-{
-	gw_conn_t *c = req_splice_owner(s);
-	if (c)
-		req_splice_failed(c, side, side == NET_SPLICE_SRC ? "body timeout" : "send timeout",
-		                  true);
-}
-
-static void on_splice_closed(net_splice_t *s);
-
-static const net_splice_cbs_t req_splice_cbs = {
-    .on_progress = on_req_splice_progress,
-    .on_done = on_req_splice_done,
-    .on_error = on_req_splice_error,
-    .on_stall = on_req_splice_stall,
-    .on_close = on_splice_closed,
-};
 
 /*
  * The request side: once the head and every body byte read so far are written to the node, the
@@ -1335,7 +1302,7 @@ static bool try_req_splice(gw_conn_t *c)
 		abort();
 	/* the source's stall timer is timeouts.client_body between bytes; min_body_rate is
 	 * checked on progress */
-	if (net_splice_start(c->srv->loop, s, &req_splice_cbs, c, cfd, nfd, left,
+	if (net_splice_start(c->srv->loop, s, &splice_cbs, c, cfd, nfd, left,
 	                     cfg->timeouts.client_body, cfg->timeouts.upstream_read) < 0) {
 		free(s);
 		c->no_req_splice = true;

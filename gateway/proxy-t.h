@@ -131,11 +131,11 @@ struct gw_server_s {
 	uv_loop_t *loop;
 	unsigned worker;   /* 0: the main loop's */
 	unsigned nworkers; /* limits shared by the process are divided by this */
-	bool own_signals;  /* a server on its own (gw_server_init): SIGHUP, SIGTERM are its */
+	bool own_signals;  /* a server on its own (gw_server_init): SIGTERM and SIGINT are its */
 	gw_runtime_t *rt;  /* current */
 	gw_listener_t *listeners;
 	gw_metrics_t *metrics;
-	uv_signal_t sig_hup, sig_term, sig_int;
+	uv_signal_t sig_term, sig_int; /* own_signals only */
 	uv_timer_t grace_timer;
 	net_sockq_t sockq; /* write completions of the client and upstream sockets */
 	uint32_t nconns;   /* open client connections (not admin) */

@@ -11,10 +11,9 @@
 const char *gw_node_state_name(gw_node_state_t s);
 
 /* server.c */
-/* A server on its own (one worker, its own signal handling); it takes the caller's reference to
- * cfg, also on failure. */
+/* A server on its own (one worker that stops on SIGTERM/SIGINT; reloads are gateway/workers.c's);
+ * it takes the caller's reference to cfg, also on failure. */
 int gw_server_init(gw_server_t *srv, uv_loop_t *loop, lb_config_t *cfg, char *err, size_t errlen);
-int gw_server_reload(gw_server_t *srv, char *err, size_t errlen);
 /* Everything that can fail before cfg becomes current: TLS contexts, and nworkers listening
  * sockets for each address that have (a server, NULL: none) does not listen on yet. Takes its
  * own reference to cfg. */

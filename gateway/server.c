@@ -1,6 +1,7 @@
 /*
  * The server: listeners, the current runtime (pools, balancers, TLS contexts built from one
- * config), reload on SIGHUP and graceful stop on SIGTERM/SIGINT. Main loop only.
+ * config), the two steps of a config becoming current, and the graceful stop of one worker.
+ * Each server runs on its worker's loop (gateway/workers.c owns SIGHUP and the workers).
  *
  * A config becomes current in two steps. gw_build_new, on the main thread, does everything that
  * can fail: TLS files, and one listening socket per worker (SO_REUSEPORT) for each address not
@@ -422,46 +423,6 @@ void gw_server_adopt(gw_server_t *srv, gw_build_t *b)
 		retire(old);
 }
 
-int gw_server_reload(gw_server_t *srv, char *err, size_t errlen)
-{
-	lb_config_t *cfg;
-	gw_build_t *b;
-
-	if (lb_config_load(srv->config_path, &cfg, err, errlen) < 0)
-		goto fail;
-	if (gw_build_new(cfg, 1, srv, &b, err, errlen) < 0) {
-		lb_config_unref(cfg);
-		goto fail;
-	}
-	lb_config_unref(cfg); /* b holds it */
-	if (srv->hooks.reloading &&
-	    srv->hooks.reloading(srv->hooks.arg, b->cfg, err, errlen) != 0) {
-		gw_build_free(b);
-		goto fail;
-	}
-	if (lb_log_open(&b->cfg->log, err, errlen) < 0)
-		LB_ERR("reload: %s (logs unchanged)", err);
-	gw_server_adopt(srv, b);
-	GW_INC(srv->metrics->reloads);
-	if (srv->hooks.reloaded)
-		srv->hooks.reloaded(srv->hooks.arg, b->cfg);
-	LB_INFO("reloaded %s: %zu pools, %zu frontends", srv->config_path, b->cfg->npools,
-	        b->cfg->nfrontends);
-	gw_build_free(b);
-	return 0;
-fail:
-	GW_INC(srv->metrics->reload_errors);
-	LB_ERR("reload failed, keeping the running config: %s", err);
-	return -1;
-}
-
-static void on_sighup(uv_signal_t *h, int signum)
-{
-	char err[512];
-	(void)signum;
-	(void)gw_server_reload(h->data, err, sizeof(err));
-}
-
 static void on_grace_expired(uv_timer_t *t)
 {
 	gw_server_t *srv = t->data;
@@ -512,7 +473,6 @@ void gw_server_stop(gw_server_t *srv)
 		return;
 	srv->stopped = true;
 	if (srv->own_signals) {
-		uv_close((uv_handle_t *)&srv->sig_hup, NULL);
 		uv_close((uv_handle_t *)&srv->sig_term, NULL);
 		uv_close((uv_handle_t *)&srv->sig_int, NULL);
 	}
@@ -559,17 +519,15 @@ int gw_server_init(gw_server_t *srv, uv_loop_t *loop, lb_config_t *cfg, char *er
 
 	server_setup(srv, loop, cfg->path, 0, 1);
 	srv->own_signals = true;
-	uv_signal_init(loop, &srv->sig_hup);
 	uv_signal_init(loop, &srv->sig_term);
 	uv_signal_init(loop, &srv->sig_int);
-	srv->sig_hup.data = srv->sig_term.data = srv->sig_int.data = srv;
+	srv->sig_term.data = srv->sig_int.data = srv;
 	rc = gw_build_new(cfg, 1, NULL, &b, err, errlen);
 	lb_config_unref(cfg); /* the caller's reference: the build and the runtime hold theirs */
 	if (rc < 0)
 		return -1;
 	gw_server_adopt(srv, b);
 	gw_build_free(b);
-	uv_signal_start(&srv->sig_hup, on_sighup, SIGHUP);
 	uv_signal_start(&srv->sig_term, on_sigterm, SIGTERM);
 	uv_signal_start(&srv->sig_int, on_sigterm, SIGINT);
 	return 0;
