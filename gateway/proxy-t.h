@@ -84,6 +84,14 @@ struct gw_runtime_s {
 
 struct gw_listener_s {
 	uv_tcp_t tcp;
+	uv_timer_t resume; /* a paused listener listens again (see server.c, "at the fd limit") */
+	int spare;         /* a second descriptor of the listening socket, or -1 */
+	unsigned stuck;    /* NET_ACCEPT_STUCK callbacks in a row */
+	unsigned handles;  /* open handles of tcp and resume; freed at 0 */
+	unsigned npaused;  /* pauses since the last log line of one */
+	uint64_t pause_logged; /* uv_now of that line */
+	enum { GW_LISTEN_OPEN, GW_LISTEN_PAUSING, GW_LISTEN_PAUSED } lstate;
+	bool closing;
 	gw_server_t *srv;
 	char addr[64];
 	size_t fe_index; /* frontend index in the current runtime (rebound on reload) */

@@ -10,6 +10,7 @@
  * between the two steps). Open connections keep the runtime they were accepted with.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,13 +289,130 @@ static void refuse_admin(gw_listener_t *l)
 	uv_close((uv_handle_t *)t, on_refused_closed);
 }
 
+/*
+ * At the fd limit. A listener whose accept fails with neither the reserve nor a free fd
+ * (NET_ACCEPT_STUCK) is called back by libuv again and again without returning to the loop, so
+ * this worker would serve nothing, and serving is what frees fds (with every worker stuck, the
+ * process would hang for good). Such a callback first yields a millisecond: another worker is
+ * usually refusing with the reserve and will give an fd back at once. After STUCK_YIELDS of them
+ * in a row the listener pauses: its handle is closed (which ends libuv's accept loop; `spare`, a
+ * second descriptor of the socket, keeps the socket and its listen queue) and every RESUME_MS the
+ * resume timer tries to listen again, which takes a free fd for the next spare: while there is
+ * none, it stays paused and its queue waits. A listener without a spare (its dup failed) only
+ * yields.
+ */
+#define STUCK_YIELDS 20
+#define RESUME_MS    100
+
+static void listener_free_if_done(gw_listener_t *l)
+{
+	if (l->closing && l->handles == 0) {
+		if (l->spare >= 0)
+			close(l->spare);
+		free(l);
+	}
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+	gw_listener_t *l = h->data;
+	l->handles--;
+	listener_free_if_done(l);
+}
+
+static void on_paused_closed(uv_handle_t *h)
+{
+	gw_listener_t *l = h->data;
+	l->handles--;
+	l->lstate = GW_LISTEN_PAUSED;
+	listener_free_if_done(l);
+}
+
+static void listener_close(gw_listener_t *l)
+{
+	l->closing = true;
+	uv_close((uv_handle_t *)&l->resume, on_listener_closed);
+	if (l->lstate == GW_LISTEN_OPEN)
+		uv_close((uv_handle_t *)&l->tcp, on_listener_closed);
+}
+
+static void on_connection(uv_stream_t *server, int status);
+
+/* Listens on fd with l's handle (initialised here); fd is then the handle's. */
+static int listener_listen(gw_listener_t *l, int fd)
+{
+	int rc;
+	uv_tcp_init(l->srv->loop, &l->tcp);
+	l->tcp.data = l;
+	l->handles++;
+	l->lstate = GW_LISTEN_OPEN;
+	if ((rc = uv_tcp_open(&l->tcp, fd)) < 0)
+		close(fd);
+	else
+		rc = net_sock_listen((uv_stream_t *)&l->tcp, 1024, on_connection);
+	return rc;
+}
+
+static void on_resume(uv_timer_t *t)
+{
+	gw_listener_t *l = t->data;
+	int next, rc;
+	if (l->closing)
+		return;
+	if (l->lstate != GW_LISTEN_PAUSED || (next = fcntl(l->spare, F_DUPFD_CLOEXEC, 0)) < 0) {
+		uv_timer_start(&l->resume, on_resume, RESUME_MS, 0); /* no fd free yet */
+		return;
+	}
+	rc = listener_listen(l, l->spare);
+	l->spare = next;
+	l->stuck = 0;
+	if (rc < 0) {
+		/* a bug, said loudly: the listener stays paused */
+		LB_ERR("listener %s: cannot listen again: %s", l->addr, uv_strerror(rc));
+		l->lstate = GW_LISTEN_PAUSING;
+		uv_close((uv_handle_t *)&l->tcp, on_paused_closed);
+		return;
+	}
+	if (l->npaused == 0) /* the pause was logged */
+		LB_INFO("accept on %s: listening again", l->addr);
+}
+
+static void listener_pause(gw_listener_t *l)
+{
+	uint64_t now = uv_now(l->srv->loop);
+	l->npaused++;
+	if (!l->pause_logged || now - l->pause_logged >= 1000) {
+		LB_WARN("accept on %s: no fd left to refuse connections with: paused (%u time(s) "
+		        "since the last such line), they wait in the listen queue",
+		        l->addr, l->npaused);
+		l->pause_logged = now;
+		l->npaused = 0;
+	}
+	l->lstate = GW_LISTEN_PAUSING;
+	uv_close((uv_handle_t *)&l->tcp, on_paused_closed);
+	uv_timer_start(&l->resume, on_resume, RESUME_MS, 0);
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
 	gw_listener_t *l = server->data;
 	if (status < 0) {
 		char msg[256];
-		if (net_sock_accept_error(server, status, msg, sizeof(msg)))
+		int r = net_sock_accept_error(server, status, msg, sizeof(msg));
+		if (r & NET_ACCEPT_LOG)
 			LB_WARN("accept on %s: %s", l->addr, msg);
+		if (!(r & NET_ACCEPT_STUCK)) {
+			l->stuck = 0;
+		} else if (++l->stuck <= STUCK_YIELDS || l->spare < 0 || l->closing) {
+			usleep(1000);
+		} else {
+			listener_pause(l);
+		}
+		return;
+	}
+	l->stuck = 0;
+	if (l->admin && !net_sock_accept_keep()) {
+		refuse_admin(l); /* it took the fd that refusing needs */
 		return;
 	}
 	GW_INC(l->srv->metrics->conns_accepted);
@@ -304,11 +422,6 @@ static void on_connection(uv_stream_t *server, int status)
 		l->srv->hooks.admin_accept(l->srv->hooks.arg, server, l->addr);
 	else
 		refuse_admin(l);
-}
-
-static void on_listener_closed(uv_handle_t *h)
-{
-	free(h->data);
 }
 
 /* A listener on the socket fd (bound and listening already): it cannot fail but for memory. */
@@ -321,13 +434,14 @@ static gw_listener_t *listener_adopt(gw_server_t *srv, const char *addr, bool ad
 	l->srv = srv;
 	l->admin = admin;
 	snprintf(l->addr, sizeof(l->addr), "%s", addr);
-	uv_tcp_init(srv->loop, &l->tcp);
-	l->tcp.data = l;
-	if ((rc = uv_tcp_open(&l->tcp, fd)) < 0 ||
-	    (rc = net_sock_listen((uv_stream_t *)&l->tcp, 1024, on_connection)) < 0) {
+	uv_timer_init(srv->loop, &l->resume);
+	l->resume.data = l;
+	l->handles = 1;
+	l->spare = fcntl(fd, F_DUPFD_CLOEXEC, 0); /* -1: this listener cannot pause */
+	if ((rc = listener_listen(l, fd)) < 0) {
 		/* only for a descriptor that is not a listening socket: a bug, said loudly */
 		LB_ERR("listener %s: %s", addr, uv_strerror(rc));
-		uv_close((uv_handle_t *)&l->tcp, on_listener_closed);
+		listener_close(l);
 		return NULL;
 	}
 	return l;
@@ -396,7 +510,7 @@ static void listeners_apply(gw_server_t *srv, gw_build_t *b)
 	for (pp = &srv->listeners; (l = *pp);) {
 		if (!l->seen) {
 			*pp = l->next;
-			uv_close((uv_handle_t *)&l->tcp, on_listener_closed);
+			listener_close(l);
 		} else {
 			pp = &l->next;
 		}
@@ -444,7 +558,7 @@ void gw_server_begin_stop(gw_server_t *srv)
 	        (unsigned long long)srv->rt->cfg->timeouts.shutdown_grace);
 	for (l = srv->listeners; l; l = next) {
 		next = l->next;
-		uv_close((uv_handle_t *)&l->tcp, on_listener_closed);
+		listener_close(l);
 	}
 	srv->listeners = NULL;
 	if (srv->hooks.admin_stop)

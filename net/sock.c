@@ -425,12 +425,13 @@ static void count_refused(net_accept_reason_t r, uint64_t n)
 	atomic_fetch_add(&accept_unlogged, n);
 }
 
-bool net_sock_accept_error(uv_stream_t *server, int status, char *msg, size_t msglen)
+int net_sock_accept_error(uv_stream_t *server, int status, char *msg, size_t msglen)
 {
 	net_accept_reason_t r = status == UV_EMFILE   ? NET_ACCEPT_EMFILE
 	                        : status == UV_ENFILE ? NET_ACCEPT_ENFILE
 	                                              : NET_ACCEPT_OTHER;
 	uint64_t n = 1, sec, last, total;
+	int ret = 0;
 	struct timespec now;
 	struct rlimit rl = {0, 0};
 	uv_os_fd_t fd;
@@ -456,24 +457,31 @@ bool net_sock_accept_error(uv_stream_t *server, int status, char *msg, size_t ms
 		}
 	}
 	if (r != NET_ACCEPT_OTHER && spare < 0) {
-		/* Another worker holds the slot: nothing was refused (the connection waits in the
-		 * backlog), and libuv calls again at once without returning to the loop. Yield the
-		 * CPU a moment instead of spinning, so that the other workers free descriptors. */
+		/* nothing was refused: the connection waits in the listen queue */
 		n = 0;
-		usleep(1000);
+		ret |= NET_ACCEPT_STUCK;
 	}
 	count_refused(r, n);
 	last = atomic_load(&accept_log_sec);
 	if (last == sec || !atomic_compare_exchange_strong(&accept_log_sec, &last, sec))
-		return false;
-	total = atomic_exchange(&accept_unlogged, 0);
+		return ret;
+	if ((total = atomic_exchange(&accept_unlogged, 0)) == 0)
+		return ret; /* nothing refused yet (stuck): the caller says what it does */
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		rl.rlim_cur = 0;
 	snprintf(msg, msglen,
 	         "%s: %llu connection(s) refused or failed since the last such line (open file "
 	         "limit %llu)",
 	         uv_strerror(status), (unsigned long long)total, (unsigned long long)rl.rlim_cur);
-	return true;
+	return ret | NET_ACCEPT_LOG;
+}
+
+bool net_sock_accept_keep(void)
+{
+	if (reserve_take())
+		return true;
+	count_refused(NET_ACCEPT_EMFILE, 1);
+	return false;
 }
 
 int (*net__tcp_init)(uv_loop_t *loop, uv_tcp_t *tcp) = uv_tcp_init;
@@ -498,11 +506,8 @@ int net_sock_accept(uv_stream_t *server, net_sock_t *s, net_tls_ctx_t *tls_ctx)
 		return rc;
 	if ((rc = uv_accept(server, (uv_stream_t *)&s->tcp)) < 0)
 		return rc;
-	if (!reserve_take()) {
-		/* this connection took the free slot that the next refusal needs: refuse it */
-		count_refused(NET_ACCEPT_EMFILE, 1);
-		return UV_EMFILE;
-	}
+	if (!net_sock_accept_keep())
+		return UV_EMFILE; /* it took the free slot that the next refusal needs: refused */
 	uv_tcp_nodelay(&s->tcp, 1);
 	s->connected = true;
 	/* A server handshake starts when the owner reads: the client speaks first. */

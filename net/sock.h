@@ -88,7 +88,8 @@ void net_sockq_close(net_sockq_t *q);
  * UV_EMFILE / UV_ENFILE and hands it to net_sock_accept_error, which refuses the pending
  * connections the same way, counts them and says when to log (at most one line a second). The
  * kernel's listen queue keeps clients until then; without the reserve (another thread took the
- * freed fd) libuv calls back at once again, as it does itself when its reserve is gone.
+ * freed fd) libuv calls back at once again, as it does itself when its reserve is gone: see
+ * NET_ACCEPT_STUCK.
  */
 typedef enum {
 	NET_ACCEPT_EMFILE = 0,
@@ -101,10 +102,27 @@ const char *net_accept_reason_name(net_accept_reason_t r); /* "emfile", "enfile"
 /* uv_listen on the loop's thread, with the reserve fd above. */
 __attribute__((warn_unused_result)) int net_sock_listen(uv_stream_t *server, int backlog,
                                                         uv_connection_cb cb);
+/* What net_sock_accept_error asks of the caller (bits). */
+enum {
+	NET_ACCEPT_LOG = 1, /* a log line is due, its text in msg */
+	/* At the fd limit with neither the reserve nor a free fd (another thread is refusing with
+	 * the reserve, or it could not be taken back): nothing was refused, the connection waits in
+	 * the listen queue, and libuv calls back at once again, without returning to the loop, for
+	 * as long as the queue holds one. The caller yields a moment; if that lasts, it steps out
+	 * of accept by closing the listening handle (a second descriptor of the socket keeps the
+	 * socket and its queue) and listens again once an fd is free: its loop goes on serving, and
+	 * serving frees fds. */
+	NET_ACCEPT_STUCK = 2,
+};
 /* A connection callback's status < 0 on server. Counts it; at the fd limit refuses what waits in
- * the listen queue (counted one each). true: a log line is due (at most one a second, every
- * thread together), its text in msg (the error, how many since the last line, the limit). */
-bool net_sock_accept_error(uv_stream_t *server, int status, char *msg, size_t msglen);
+ * the listen queue (counted one each). Returns NET_ACCEPT_* bits; with NET_ACCEPT_LOG (at most
+ * once a second, every thread together) msg holds the line (the error, how many since the last
+ * line, the limit). */
+int net_sock_accept_error(uv_stream_t *server, int status, char *msg, size_t msglen);
+/* After a successful accept on a listener of net_sock_listen whose connection does not go through
+ * net_sock_accept (the admin listener): false when that connection took the fd that refusing
+ * needs; the caller closes it at once (counted here as refused). */
+bool net_sock_accept_keep(void);
 /* Connections refused or accept errors since start, every thread together. */
 uint64_t net_sock_accept_errors(net_accept_reason_t r);
 

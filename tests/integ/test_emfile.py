@@ -45,16 +45,46 @@ def burst(port, n):
         except OSError:
             refused += 1
     time.sleep(0.3)
-    for s in held:
-        s.settimeout(0.05)
-        try:
-            if s.recv(1) == b"":
-                refused += 1
-        except socket.timeout:
-            pass
-        except OSError:
-            refused += 1
+    refused += sum(closed(s, 0.05) for s in held)
     return held, refused
+
+
+def closed(s, timeout):
+    """True when s3lb closed (refused) the connection s within timeout."""
+    s.settimeout(timeout)
+    try:
+        return s.recv(1) == b""
+    except socket.timeout:
+        return False
+    except OSError:
+        return True
+
+
+def ask(s, i):
+    """One request on the kept-alive connection s; the status code, or None (no answer in 3 s)."""
+    try:
+        s.settimeout(3)
+        s.sendall(b"GET /b/alive%d HTTP/1.1\r\nHost: x\r\n\r\n" % i)
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            d = s.recv(65536)
+            if not d:
+                return None
+            buf += d
+        head, _, body = buf.partition(b"\r\n\r\n")
+        n = 0
+        for line in head.split(b"\r\n")[1:]:
+            k, _, v = line.partition(b":")
+            if k.strip().lower() == b"content-length":
+                n = int(v)
+        while len(body) < n:
+            d = s.recv(65536)
+            if not d:
+                return None
+            body += d
+        return int(head.split(b" ")[1])
+    except (OSError, ValueError):
+        return None
 
 
 def main():
@@ -77,6 +107,10 @@ def main():
         code = tp.responses(tp.exchange(port, b"GET /b/k HTTP/1.1\r\nHost: x\r\n"
                                         b"Connection: close\r\n\r\n")[0])
         tp.check("serves before the limit", code and code[0][0] == 200, repr(code))
+        # kept-alive connections made before the limit, spread over the workers
+        alive = [socket.create_connection(("127.0.0.1", port), timeout=2) for _ in range(16)]
+        tp.check("kept-alive connections served before the limit",
+                 [ask(s, i) for i, s in enumerate(alive)] == [200] * 16)
         time.sleep(0.2)
         base = fds(lb.proc.pid)
         _, hard = resource.prlimit(lb.proc.pid, resource.RLIMIT_NOFILE)
@@ -93,10 +127,34 @@ def main():
             held += h
             refused += r
             time.sleep(0.5)
+        # At the limit, with connections waiting in every worker's backlog, each worker still
+        # serves the connections it has: a worker that cannot refuse (another holds the reserve)
+        # pauses its listener instead of looping in accept.
+        codes = [ask(s, i) for i, s in enumerate(alive)]
+        tp.check("every worker serves its connections at the limit", codes == [200] * 16,
+                 repr(codes))
+
+        # The reserve lost: the limit lowered under the reserve's own number, so that freeing it
+        # frees nothing below the limit and it cannot be taken back (as when another open takes
+        # the freed slot first). Every worker that has a connection waiting then has neither the
+        # reserve nor a free fd: it must step out of accept (pause its listener), not loop in it.
+        reserve = [int(n) for n in os.listdir("/proc/%d/fd" % lb.proc.pid)
+                   if os.readlink("/proc/%d/fd/%s" % (lb.proc.pid, n)) == "/"]
+        tp.check("s3lb holds one reserve fd at the limit", len(reserve) == 1, repr(reserve))
+        resource.prlimit(lb.proc.pid, resource.RLIMIT_NOFILE, (reserve[0], hard))
+        waiting = [socket.create_connection(("127.0.0.1", port), timeout=2) for _ in range(8)]
+        time.sleep(0.3)
+        codes = [ask(s, i) for i, s in enumerate(alive)]
+        tp.check("every worker serves its connections with the reserve lost",
+                 codes == [200] * 16, repr(codes))
+        resource.prlimit(lb.proc.pid, resource.RLIMIT_NOFILE, (base + HEADROOM, hard))
+        time.sleep(0.5)
+        refused += sum(closed(s, 2) for s in waiting)
+        held += waiting
         took = time.time() - t0
         tp.check("connections past the limit are refused (%d of 120)" % refused,
                  refused >= 120 - 6 * HEADROOM, "refused %d" % refused)
-        for s in held:
+        for s in held + alive:
             s.close()
         time.sleep(0.5)
         got = lines(port)
