@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <libxml/parser.h>
 #include <libxml/tree.h>
 
 typedef struct {
@@ -62,6 +63,11 @@ static const err_def_t errors[GW_ERR__COUNT] = {
 static const err_def_t *def(gw_err_t e)
 {
 	return (unsigned)e < GW_ERR__COUNT ? &errors[e] : &errors[GW_ERR_INTERNAL];
+}
+
+void gw_err_init(void)
+{
+	xmlInitParser();
 }
 
 int gw_err_status(gw_err_t e)

@@ -2,13 +2,13 @@
  * Workers and their mailboxes (see workers.h). The main loop's side: signals, reload, stop and
  * the relay of health's verdicts; a worker thread's side: its loop, its server and its mailbox.
  */
-#include <libxml/parser.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
+#include "gateway/s3err.h"
 #include "gateway/workers.h"
 #include "net/rbuf.h"
 #include "net/splice.h"
@@ -446,9 +446,7 @@ int gw_workers_start(uv_loop_t *loop, lb_config_t *cfg, unsigned n, const gw_hoo
 
 	if (!ws)
 		abort();
-	/* libxml2 (our S3 error bodies) must be initialised on the main thread before threads use
-	 * it: else its state is made by whichever worker answers an error first, and leaks with it */
-	xmlInitParser();
+	gw_err_init(); /* before the threads */
 	n = n ? n : 1;
 	ws->config_path = strdup(cfg->path);
 	ws->w = calloc(n, sizeof(*ws->w));
