@@ -238,9 +238,10 @@ void gw_head_response(const net_http_t *h, const char *msg, gw_head_conn_t conn,
 
 	if (!b)
 		abort(); /* bounded by the buffer size */
-	/* the status line rebuilt from its parts: a node may precede it with empty lines */
-	p += (size_t)snprintf(b, cap, "HTTP/%d.%d %03d ", net_http_major(h), net_http_minor(h),
-	                      net_http_status(h));
+	/* the status line rebuilt from its parts (a node may precede it with empty lines), with
+	 * s3lb's own version: a proxy sends its own (RFC 9110 6.2), and the framing of what follows
+	 * is s3lb's (a close-delimited body always goes with Connection: close) */
+	p += (size_t)snprintf(b, cap, "HTTP/1.1 %03d ", net_http_status(h));
 	put(b, &p, msg + h->status_off, h->status_len);
 	put(b, &p, "\r\n", 2);
 	put_fields(h, msg, b, &p, false, conn == GW_HEAD_CONN_CLOSE_UNCHUNKED);

@@ -866,12 +866,15 @@ def response_ref(ci, version):
     return [m for m in msgs if m.interim], (finals[0] if finals else None), valid
 
 
-def resp_form(m):
+def resp_form(m, sent=False):
+    """The parts of response m that the client must get as the node sent them. sent: m is what
+    the node sent, whose version the client gets as s3lb's own, HTTP/1.1 (a proxy sends its
+    own: RFC 9110 6.2)."""
     conn = set(m.tokens("connection")) - {b"content-length", b"transfer-encoding", b"host"}
     drop = set(http1.HOP_BY_HOP) | conn
-    return (m.version, m.status, m.reason, [(f.name, f.value) for f in m.fields
-                                            if f.lname not in drop],
-            m.body, [(t.name, t.value) for t in m.trailers])
+    return (b"HTTP/1.1" if sent else m.version, m.status, m.reason,
+            [(f.name, f.value) for f in m.fields if f.lname not in drop], m.body,
+            [(t.name, t.value) for t in m.trailers])
 
 
 def check_response(x, node_got):
@@ -892,10 +895,10 @@ def check_response(x, node_got):
         if not finals:
             return ["%s: no complete response at the client (%s): %r" % (tag, x.how,
                                                                         x.out[:200])]
-        if [resp_form(m) for m in got_interims] != [resp_form(m) for m in want]:
+        if [resp_form(m) for m in got_interims] != [resp_form(m, True) for m in want]:
             out.append("%s: 1xx relayed as %r, node sent %r" % (
                 tag, [m.status for m in got_interims], [m.status for m in want]))
-        expect = resp_form(final)
+        expect = resp_form(final, True)
         if cver == b"1.0" and final.framing == "chunked":
             # an HTTP/1.0 client cannot take chunks (RFC 9112 6.1): the same body decoded,
             # without Transfer-Encoding and trailers, ended by the close

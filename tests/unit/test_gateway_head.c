@@ -172,8 +172,11 @@ static const resp_case_t resp_cases[] = {
     /* chunked to an HTTP/1.0 client: decoded, ended by the close */
     {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nETag: \"e\"\r\n\r\n",
      GW_HEAD_CONN_CLOSE_UNCHUNKED, "HTTP/1.1 200 OK\r\nETag: \"e\"\r\nConnection: close\r\n\r\n"},
+    /* a node's HTTP/1.0 goes out as s3lb's own version (RFC 9110 6.2) */
     {"HTTP/1.0 200 OK\r\nServer: x\r\n\r\n", GW_HEAD_CONN_CLOSE,
-     "HTTP/1.0 200 OK\r\nServer: x\r\nConnection: close\r\n\r\n"},
+     "HTTP/1.1 200 OK\r\nServer: x\r\nConnection: close\r\n\r\n"},
+    {"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n", GW_HEAD_CONN_KEEP_ALIVE,
+     "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n"},
     {"HTTP/1.1 100 Continue\r\n\r\n", GW_HEAD_CONN_NONE, "HTTP/1.1 100 Continue\r\n\r\n"},
     {"HTTP/1.1 099 Odd\r\n\r\n", GW_HEAD_CONN_NONE, NULL},
     {"HTTP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n", GW_HEAD_CONN_NONE, NULL},
