@@ -3,9 +3,10 @@
  * by net/sock on the same loop, plain or TLS): rise and fall with their exact probe counts, the
  * probe connection kept alive between probes (or not, when the node closes it), a node that
  * accepts and never answers, one that trickles its answer past the probe's timeout, a refused
- * connection, a wrong status with a HEAD probe, TLS (a good and a wrong CA), drain and undrain,
- * a reload that removes, adds and moves nodes (and one refused as a whole), and hc_close with
- * probes in flight. Every test ends with uv_loop_close() == 0: no handle left behind.
+ * connection, a body over the 1 MiB a probe reads, a wrong status with a HEAD probe, TLS (a good
+ * and a wrong CA), drain and undrain, a reload that removes, adds and moves nodes (and one
+ * refused as a whole), and hc_close with probes in flight. Every test ends with
+ * uv_loop_close() == 0: no handle left behind.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -34,7 +35,12 @@ typedef enum {
 	ANSWER = 0, /* answers each request head with `status` */
 	SILENT,     /* accepts and reads, never answers */
 	TRICKLE,    /* sends a head and then one body byte every 10 ms, never the end */
+	BIG,        /* answers `status` with a body of BIG_BODY bytes */
 } mode_t_;
+
+#define BIG_BODY (1500u * 1024) /* above the 1 MiB a probe reads */
+
+static char big_body[BIG_BODY];
 
 typedef struct srv_s srv_t;
 
@@ -89,15 +95,17 @@ static void sconn_written(net_sock_t *s, int status)
 		sconn_close(c);
 }
 
-static void sconn_send(sconn_t *c, const char *text)
+/* Sends text, then big_body when big. */
+static void sconn_send(sconn_t *c, const char *text, bool big)
 {
-	uv_buf_t b;
+	uv_buf_t b[2];
 	if (c->writing || c->closing)
 		return; /* a trickle byte while the head is still in flight: skip it */
 	snprintf(c->out, sizeof(c->out), "%s", text);
-	b = uv_buf_init(c->out, (unsigned)strlen(c->out));
+	b[0] = uv_buf_init(c->out, (unsigned)strlen(c->out));
+	b[1] = uv_buf_init(big_body, sizeof(big_body));
 	c->writing = true;
-	if (net_sock_write(&c->sock, &b, 1, sconn_written) < 0)
+	if (net_sock_write(&c->sock, b, big ? 2 : 1, sconn_written) < 0)
 		sconn_close(c);
 }
 
@@ -130,13 +138,19 @@ static void sconn_read(net_sock_t *s, ssize_t n, const uv_buf_t *b)
 		if (srv->mode == SILENT)
 			continue;
 		if (srv->mode == TRICKLE) {
-			sconn_send(c, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n");
+			sconn_send(c, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", false);
+			continue;
+		}
+		if (srv->mode == BIG) {
+			snprintf(resp, sizeof(resp), "HTTP/1.1 %d X\r\nContent-Length: %u\r\n\r\n",
+			         srv->status, BIG_BODY);
+			sconn_send(c, resp, true);
 			continue;
 		}
 		snprintf(resp, sizeof(resp), "HTTP/1.1 %d X\r\nContent-Length: 2\r\n%s\r\n%s",
 		         srv->status, srv->close_after ? "Connection: close\r\n" : "",
 		         head ? "" : "ok");
-		sconn_send(c, resp);
+		sconn_send(c, resp, false);
 	}
 }
 
@@ -162,7 +176,7 @@ static void on_trickle(uv_timer_t *t)
 		return;
 	for (sconn_t *c = srv->conns; c; c = c->next)
 		if (c->asked)
-			sconn_send(c, "x");
+			sconn_send(c, "x", false);
 }
 
 static void srv_start(uv_loop_t *loop, srv_t *srv, int status)
@@ -595,6 +609,25 @@ static void test_timeout_trickle(void **state)
 	check_timeout(TRICKLE);
 }
 
+/* A body over the 1 MiB a probe reads: the status decides, and the connection is not kept (the
+ * rest of the body is not read). */
+static void test_big_body(void **state)
+{
+	fx_t fx;
+	srv_t s;
+	(void)state;
+	fx_one(&fx, &s, 200, ", fall: 1, rise: 1");
+	s.mode = BIG;
+	wait_ok(&fx, "a", 2);
+	assert_int_equal(info(&fx, "a")->probes_failed, 0);
+	assert_int_equal(s.accepted, s.requests); /* a connection per probe */
+	assert_true(s.accepted >= 2);
+	s.status = 404;
+	wait_state(&fx, "a", HC_DOWN);
+	assert_string_equal(info(&fx, "a")->last_probe_error, "response too large");
+	fx_done(&fx, &s, 1);
+}
+
 /* Nothing listens: connection refused, DOWN at the first probe (a node starts one failure away
  * from DOWN), and a tcp probe sees the same. */
 static void test_refused(void **state)
@@ -861,17 +894,12 @@ static void test_close_in_flight(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_rise_fall),
-	    cmocka_unit_test(test_connection_not_kept),
-	    cmocka_unit_test(test_timeout),
-	    cmocka_unit_test(test_timeout_trickle),
-	    cmocka_unit_test(test_refused),
-	    cmocka_unit_test(test_tcp_probe),
-	    cmocka_unit_test(test_wrong_status_head),
-	    cmocka_unit_test(test_tls),
-	    cmocka_unit_test(test_drain),
-	    cmocka_unit_test(test_reload),
-	    cmocka_unit_test(test_close_in_flight),
+	    cmocka_unit_test(test_rise_fall), cmocka_unit_test(test_connection_not_kept),
+	    cmocka_unit_test(test_timeout),   cmocka_unit_test(test_timeout_trickle),
+	    cmocka_unit_test(test_big_body),  cmocka_unit_test(test_refused),
+	    cmocka_unit_test(test_tcp_probe), cmocka_unit_test(test_wrong_status_head),
+	    cmocka_unit_test(test_tls),       cmocka_unit_test(test_drain),
+	    cmocka_unit_test(test_reload),    cmocka_unit_test(test_close_in_flight),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, NULL, NULL);
