@@ -459,17 +459,18 @@ static void wait_requests(fx_t *fx, srv_t *srv, int n)
 	assert_true(run_until(fx, p_requests_at_least, 5000));
 }
 
-/* interval 60ms, fast 20ms, no jitter; health keys added by `extra`, one node per port. */
+/* interval 150ms, fast 20ms, timeout 120ms unless `extra` sets one (generous: a probe that
+ * times out on a loaded machine would fail tests that are not about timeouts), no jitter; health
+ * keys added by `extra`, one node per port. */
 static char *config(const char *extra, const char *names[], const int ports[], int n)
 {
 	static char buf[4096];
 	int len = snprintf(buf, sizeof(buf),
 	                   "pools:\n"
 	                   "  - name: p\n"
-	                   "    health: { interval: 60ms, fast_interval: 20ms, timeout: 50ms, "
-	                   "jitter: 0%%%s }\n"
+	                   "    health: { interval: 150ms, fast_interval: 20ms, jitter: 0%%%s%s }\n"
 	                   "    nodes:\n",
-	                   extra);
+	                   strstr(extra, "timeout:") ? "" : ", timeout: 120ms", extra);
 	for (int i = 0; i < n; i++)
 		len += snprintf(buf + len, sizeof(buf) - (size_t)len,
 		                "      - { name: %s, addr: 127.0.0.1:%d }\n", names[i], ports[i]);
@@ -584,7 +585,7 @@ static void check_timeout(mode_t_ mode)
 	fx_t fx;
 	srv_t s;
 	const hc_info_t *i;
-	fx_one(&fx, &s, 200, ", fall: 1");
+	fx_one(&fx, &s, 200, ", fall: 1, timeout: 50ms");
 	s.mode = mode;
 	wait_state(&fx, "a", HC_DOWN);
 	i = info(&fx, "a");
