@@ -9,6 +9,14 @@
  *                                      http/s3: request on a kept-    transition, next
  *                                      alive connection or a new one  WAIT
  *
+ * Every probe goes through net/client (net/client.h), the HTTP/1.1 client of the gateway's node
+ * connections and of the bench: a tcp probe is its connect alone (with TLS, the handshake too),
+ * then a close; an http or s3 probe is one exchange, on the connection the last probe left idle
+ * (net_client_idle, until the next probe is due) or on a new one. The response body is read and
+ * dropped, MAX_BODY at most. The probe's `timeout` bounds the whole probe through the node's
+ * timer; net/client's own timers (connect, send, head, read) get the same value and only back it
+ * up, since each of them restarts on progress (a node that trickles bytes would outlive them).
+ *
  * Every probe ends in finish(), which records, publishes and reschedules. Probe connections are
  * heap objects of their own (hc_conn_t), detached from the node when they close, so a callback
  * that arrives late never touches a node that moved on. Main loop only.
@@ -19,29 +27,25 @@
 
 #include "core/log.h"
 #include "core/sigv4.h"
-#include "net/http.h"
-#include "net/sock.h"
+#include "net/client.h"
 #include "net/tls.h"
 #include "health/health.h"
 
-#define PROBE_BUF 16384
+#define PROBE_BUF 16384      /* net/client's buffer: a response head must fit in it */
 #define MAX_BODY  (1u << 20) /* a probe reads at most this much body, then gives up the conn */
 #define MAX_SUBS  8
 
 typedef struct hc_node_s hc_node_t;
 
 typedef struct hc_conn_s {
-	net_sock_t sock;
-	hc_node_t *node; /* NULL once detached */
-	net_http_t http;
-	char buf[PROBE_BUF];
-	size_t len;
-	char req[2048];
+	net_client_t cl;
+	hc_node_t *node; /* NULL once detached (closing) */
+	char req[2048];  /* the request, until written */
 	size_t req_len;
-	uint64_t body;
-	int status;
-	bool connected;
-	bool idle; /* kept alive between probes */
+	uint64_t timeout; /* the probe timeout its net/client timers were given */
+	uint64_t body;    /* body bytes of this probe's response so far */
+	int status;       /* of the last response head */
+	bool idle;        /* kept alive between probes */
 } hc_conn_t;
 
 struct hc_node_s {
@@ -121,13 +125,6 @@ static void publish(hc_node_t *n, hc_state_t from, const char *reason)
 
 /* ---- probe connections ------------------------------------------------------------------ */
 
-static void on_conn_closed(net_sock_t *s)
-{
-	hc_conn_t *c = s->data;
-	net_http_free(&c->http);
-	free(c);
-}
-
 static void conn_close(hc_node_t *n)
 {
 	hc_conn_t *c = n->conn;
@@ -135,7 +132,7 @@ static void conn_close(hc_node_t *n)
 		return;
 	n->conn = NULL;
 	c->node = NULL;
-	net_sock_close(&c->sock, on_conn_closed);
+	net_client_close(&c->cl, false); /* on_cl_close frees c */
 }
 
 static void finish(hc_node_t *n, bool ok, const char *why)
@@ -186,106 +183,11 @@ static bool status_expected(const lb_health_conf_t *h, int status)
 	return false;
 }
 
-static void on_conn_alloc(net_sock_t *s, uv_buf_t *buf)
+static void timeout_failure(hc_node_t *n)
 {
-	hc_conn_t *c = s->data;
-	buf->base = c->buf + c->len;
-	buf->len = sizeof(c->buf) - c->len;
-}
-
-static void on_conn_read(net_sock_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-	hc_conn_t *c = s->data;
-	hc_node_t *n = c->node;
-	size_t pos = 0;
-	char why[96];
-	(void)buf;
-
-	if (!n)
-		return;
-	if (nread < 0) {
-		if (c->idle && !n->probing) {
-			conn_close(n); /* the node ended a kept-alive probe connection: fine */
-			return;
-		}
-		if (nread == UV_EOF && c->http.head_done &&
-		    net_http_finish(&c->http) == NET_HTTP_DONE)
-			goto done;
-		snprintf(why, sizeof(why), "%s",
-		         nread == UV_EOF ? "connection closed" : uv_strerror((int)nread));
-		finish(n, false, why);
-		return;
-	}
-	if (!n->probing) {
-		conn_close(n); /* bytes nobody asked for */
-		return;
-	}
-	c->len += (size_t)nread;
-	while (pos < c->len || c->http.head_done) {
-		size_t used;
-		net_http_result_t r =
-		    net_http_execute(&c->http, c->buf + pos, c->len - pos, pos, &used);
-		pos += used;
-		if (r == NET_HTTP_MORE) {
-			if (c->http.head_done)
-				c->body += used;
-			break;
-		}
-		if (r == NET_HTTP_ERROR) {
-			snprintf(why, sizeof(why), "invalid response: %s",
-			         c->http.why ? c->http.why : "?");
-			finish(n, false, why);
-			return;
-		}
-		if (r == NET_HTTP_HEAD) {
-			c->status = net_http_status(&c->http);
-			/* the head is not needed any more: only the body's end matters */
-			memmove(c->buf, c->buf + pos, c->len - pos);
-			c->len -= pos;
-			pos = 0;
-			continue;
-		}
-		/* NET_HTTP_DONE */
-		if (c->status >= 100 && c->status < 200) {
-			net_http_next(&c->http);
-			c->http.skip_body =
-			    !strcmp(hcfg(n)->http_method, "HEAD") || hcfg(n)->kind == LB_PROBE_S3;
-			continue;
-		}
-		c->idle = net_http_keep_alive(&c->http) && pos == c->len;
-		goto done;
-	}
-	if (pos > 0) {
-		memmove(c->buf, c->buf + pos, c->len - pos);
-		c->len -= pos;
-	}
-	if (c->body > MAX_BODY || c->len == sizeof(c->buf)) {
-		if (c->http.head_done && status_expected(hcfg(n), c->status)) {
-			c->idle = false;
-			finish(n, true, "");
-		} else {
-			finish(n, false, "response too large");
-		}
-	}
-	return;
-done:
-	c->len = 0;
-	c->body = 0;
-	net_http_next(&c->http);
-	if (status_expected(hcfg(n), c->status)) {
-		finish(n, true, "");
-	} else {
-		snprintf(why, sizeof(why), "status %d", c->status);
-		c->idle = false;
-		finish(n, false, why);
-	}
-}
-
-static void on_req_written(net_sock_t *s, int status)
-{
-	hc_conn_t *c = s->data;
-	if (c->node && status < 0)
-		finish(c->node, false, uv_strerror(status));
+	char why[64];
+	snprintf(why, sizeof(why), "timeout (%llu ms)", (unsigned long long)hcfg(n)->timeout);
+	finish(n, false, why);
 }
 
 /*
@@ -330,85 +232,195 @@ static int build_request(hc_node_t *n, hc_conn_t *c)
 	return 0;
 }
 
-static void send_probe(hc_node_t *n)
+/*
+ * Starts the probe's exchange on n->conn, connected (new, or kept from the last probe). Returns
+ * 0 (the probe is under way, or finished), or net_client_begin's error when a kept connection is
+ * no longer usable (the node closed it or sent bytes nobody asked for): nothing was sent then.
+ */
+static int send_probe(hc_node_t *n)
 {
 	hc_conn_t *c = n->conn;
 	const lb_health_conf_t *h = hcfg(n);
 	uv_buf_t b;
+	int rc;
 
+	rc = net_client_begin(&c->cl, !strcmp(h->http_method, "HEAD") || h->kind == LB_PROBE_S3,
+	                      NULL);
+	if (rc < 0)
+		return rc;
 	c->idle = false;
-	c->len = 0;
 	c->body = 0;
 	c->status = 0;
-	c->http.skip_body = !strcmp(h->http_method, "HEAD") || h->kind == LB_PROBE_S3;
 	if (build_request(n, c) < 0) {
 		finish(n, false, "s3 key too long to sign");
-		return;
+		return 0;
 	}
 	b = uv_buf_init(c->req, (unsigned)c->req_len);
-	if (net_sock_read_start(&c->sock, on_conn_alloc, on_conn_read) < 0 ||
-	    net_sock_write(&c->sock, &b, 1, on_req_written) < 0)
+	if (net_client_write(&c->cl, &b, 1) < 0) {
 		finish(n, false, "write failed");
+		return 0;
+	}
+	net_client_request_done(&c->cl);
+	return 0;
 }
 
-static void on_connected(net_sock_t *s, int status)
+/* net/client's callbacks: none comes after conn_close (which detaches c) but on_cl_close, so
+ * c->node is set in every other one. */
+
+static void on_cl_connect(net_client_t *cl, int status)
 {
-	hc_conn_t *c = s->data;
+	hc_conn_t *c = cl->data;
 	hc_node_t *n = c->node;
-	char why[96];
-	if (!n)
-		return;
-	if (status < 0) {
-		snprintf(why, sizeof(why), "%s",
-		         status == UV_EPROTO && net_tls_last_error(s)[0] ? net_tls_last_error(s)
-		                                                         : uv_strerror(status));
-		finish(n, false, why);
-		return;
-	}
-	c->connected = true;
+	int rc;
+	(void)status; /* 0: failures come to on_cl_error */
 	if (hcfg(n)->kind == LB_PROBE_TCP) {
 		finish(n, true, "");
 		return;
 	}
-	send_probe(n);
+	if ((rc = send_probe(n)) < 0)
+		finish(n, false, uv_strerror(rc));
 }
+
+static void on_cl_written(net_client_t *cl)
+{
+	(void)cl;
+}
+
+static void on_cl_head(net_client_t *cl, const net_http_t *h, const char *msg)
+{
+	hc_conn_t *c = cl->data;
+	(void)msg;
+	c->status = net_http_status(h); /* interim heads are followed by the final one */
+}
+
+static void on_cl_body(net_client_t *cl, const char *data, size_t len)
+{
+	hc_conn_t *c = cl->data;
+	hc_node_t *n = c->node;
+	(void)data;
+	if (!len)
+		return;
+	c->body += len;
+	if (c->body > MAX_BODY) {
+		/* not what a health endpoint sends: the status decides, the connection goes */
+		if (status_expected(hcfg(n), c->status))
+			finish(n, true, "");
+		else
+			finish(n, false, "response too large");
+		return;
+	}
+	net_client_consumed(cl); /* may deliver more, or the end, at once */
+}
+
+static void on_cl_done(net_client_t *cl, bool reusable)
+{
+	hc_conn_t *c = cl->data;
+	hc_node_t *n = c->node;
+	char why[32];
+
+	if (!status_expected(hcfg(n), c->status)) {
+		snprintf(why, sizeof(why), "status %d", c->status);
+		finish(n, false, why);
+		return;
+	}
+	c->idle = reusable;
+	finish(n, true, "");
+	/* kept for the next probe; if that one is held back longer (ejection back-off), the
+	 * connection ends and the probe opens a new one */
+	if (n->conn == c && c->idle)
+		net_client_idle(cl, uv_timer_get_due_in(&n->timer) + hcfg(n)->timeout);
+}
+
+static void on_cl_error(net_client_t *cl, net_client_err_t e, int status, const char *why)
+{
+	hc_conn_t *c = cl->data;
+	hc_node_t *n = c->node;
+	char buf[96];
+
+	switch (e) {
+	case NET_CLIENT_E_CONNECT:
+		why = status == UV_EPROTO && net_tls_last_error(&cl->sock)[0]
+		          ? net_tls_last_error(&cl->sock)
+		          : uv_strerror(status);
+		break;
+	case NET_CLIENT_E_CONNECT_TIMEOUT:
+	case NET_CLIENT_E_SEND_TIMEOUT:
+	case NET_CLIENT_E_HEAD_TIMEOUT:
+	case NET_CLIENT_E_READ_TIMEOUT:
+		timeout_failure(n); /* the probe's deadline, whichever timer saw it first */
+		return;
+	case NET_CLIENT_E_CLOSED:
+		why = "connection closed";
+		break;
+	case NET_CLIENT_E_INVALID:
+		snprintf(buf, sizeof(buf), "invalid response: %s", why);
+		why = buf;
+		break;
+	case NET_CLIENT_E_WRITE:
+	case NET_CLIENT_E_READ:
+		break; /* why: the libuv error */
+	}
+	finish(n, false, why);
+}
+
+static void on_cl_idle_end(net_client_t *cl, net_client_idle_t why)
+{
+	hc_conn_t *c = cl->data;
+	(void)why; /* closed, stray bytes or idle too long: the next probe opens another */
+	conn_close(c->node);
+}
+
+static void on_cl_close(net_client_t *cl)
+{
+	free(cl->data);
+}
+
+static const net_client_cbs_t probe_cbs = {
+    .on_connect = on_cl_connect,
+    .on_written = on_cl_written,
+    .on_head = on_cl_head,
+    .on_body = on_cl_body,
+    .on_done = on_cl_done,
+    .on_error = on_cl_error,
+    .on_idle_end = on_cl_idle_end,
+    .on_close = on_cl_close,
+};
 
 static void on_probe_timeout(uv_timer_t *t)
 {
-	hc_node_t *n = t->data;
-	char why[64];
-	snprintf(why, sizeof(why), "timeout (%llu ms)", (unsigned long long)hcfg(n)->timeout);
-	finish(n, false, why);
+	timeout_failure(t->data);
 }
 
 static void start_probe(hc_node_t *n)
 {
 	const lb_health_conf_t *h = hcfg(n);
+	net_client_conf_t cc = {.connect_ms = h->timeout,
+	                        .send_ms = h->timeout,
+	                        .head_ms = h->timeout,
+	                        .read_ms = h->timeout,
+	                        .buffer_size = PROBE_BUF,
+	                        .max_headers = 200};
 	hc_conn_t *c;
 	int rc;
 
 	n->probing = true;
 	n->t0 = uv_hrtime();
 	uv_timer_start(&n->timer, on_probe_timeout, h->timeout, 0);
-	if (n->conn && n->conn->idle && h->kind != LB_PROBE_TCP) {
-		send_probe(n);
+	if (n->conn && n->conn->idle && n->conn->timeout == h->timeout && h->kind != LB_PROBE_TCP &&
+	    send_probe(n) == 0)
 		return;
-	}
 	conn_close(n);
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		abort();
 	c->node = n;
-	net_http_init(&c->http, HTTP_RESPONSE, 200, sizeof(c->buf));
+	c->timeout = h->timeout;
+	net_client_init(n->hc->loop, &c->cl, &probe_cbs, &cc, c);
 	n->conn = c;
-	rc = net_sock_connect(n->hc->loop, &c->sock, (const struct sockaddr *)&n->conf->addr.ss,
-	                      n->tls, n->pconf->tls.server_name, on_connected);
-	c->sock.data = c;
-	if (rc < 0) {
-		char why[96];
-		snprintf(why, sizeof(why), "%s", uv_strerror(rc));
-		finish(n, false, why);
-	}
+	rc = net_client_connect(&c->cl, (const struct sockaddr *)&n->conf->addr.ss, n->tls,
+	                        n->pconf->tls.server_name);
+	if (rc < 0)
+		finish(n, false, uv_strerror(rc));
 }
 
 static void on_due(uv_timer_t *t)
