@@ -788,10 +788,23 @@ int net_sock_shutdown(net_sock_t *s)
 	uv_os_fd_t fd;
 	if (s->closing || s->writing)
 		return UV_EINVAL;
-	if (s->tls)
-		return 0;
 	if (uv_fileno((uv_handle_t *)&s->tcp, &fd) != 0)
 		return UV_EBADF;
+	if (s->tls) {
+		/* close_notify first, then the FIN: the peer reads the end of the stream either
+		 * way. Only when every earlier byte is in the kernel, so the stream stays in order.
+		 */
+		char notify[256];
+		uv_buf_t b;
+		if (!s->connected || s->tx_busy ||
+		    uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp) != 0)
+			return UV_EBUSY;
+		b = uv_buf_init(notify,
+		                (unsigned)net_tls_close_notify(s->tls, notify, sizeof(notify)));
+		if (b.len > 0 && uv_try_write((uv_stream_t *)&s->tcp, &b, 1) != (int)b.len)
+			return UV_EAGAIN; /* the rest of a partial alert is lost: the caller closes
+			                   */
+	}
 	if (shutdown(fd, SHUT_WR) < 0)
 		return -errno;
 	return 0;

@@ -705,6 +705,106 @@ static void test_tls_alpn_h2_only_client(void **state)
 	assert_string_equal(srv_alpn, "");
 }
 
+/* ---- shutdown: the peer reads the end of the stream while we still read ---------------------- */
+
+/* A raw client (plain or TLS): sends "ping", reads "pong" and then must see the end of the stream
+ * (EOF; with TLS, close_notify) within 2 s while the server has not closed; then it closes. */
+static int shut_ok;
+
+static void *shut_client(void *arg)
+{
+	bool tls = arg != NULL;
+	SSL_CTX *ctx = tls ? SSL_CTX_new(TLS_client_method()) : NULL;
+	SSL *ssl = NULL;
+	char buf[8];
+	size_t got = 0;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), n;
+	struct timeval tv = {.tv_sec = 2};
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0)
+		goto out;
+	if (tls) {
+		ssl = SSL_new(ctx);
+		SSL_set_fd(ssl, fd);
+		if (SSL_connect(ssl) != 1 || SSL_write(ssl, "ping", 4) != 4)
+			goto out;
+	} else if (write(fd, "ping", 4) != 4) {
+		goto out;
+	}
+	for (;;) {
+		n = tls ? SSL_read(ssl, buf + got, (int)(sizeof(buf) - got))
+		        : (int)read(fd, buf + got, sizeof(buf) - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	/* the end of the stream, not the 2 s timeout: TLS says so with close_notify */
+	if (got == 4 && !memcmp(buf, "pong", 4) &&
+	    (tls ? SSL_get_error(ssl, n) == SSL_ERROR_ZERO_RETURN : n == 0))
+		shut_ok = 1;
+out:
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	close(fd);
+	ERR_clear_error();
+	return NULL;
+}
+
+static void shut_written(net_sock_t *s, int status)
+{
+	assert_int_equal(status, 0);
+	assert_int_equal(net_sock_shutdown(s), 0);
+}
+
+static void shut_read(net_sock_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	peer_t *p = s->data;
+	(void)buf;
+	if (nread < 0) {
+		/* the client closed after it saw our end: only now do we close */
+		p->read_status = (int)nread;
+		peer_close(p);
+		return;
+	}
+	p->rlen += (size_t)nread;
+	if (p->rlen == 4) {
+		uv_buf_t b = uv_buf_init((char *)"pong", 4);
+		assert_int_equal(net_sock_write(s, &b, 1, shut_written), 0);
+	}
+}
+
+static void shut_accepted(peer_t *p)
+{
+	assert_int_equal(net_sock_read_start(&p->sock, owner_alloc, shut_read), 0);
+}
+
+static void run_shutdown(bool tls)
+{
+	pthread_t th;
+	shut_ok = 0;
+	fx_start(tls ? server_ctx() : NULL, shut_accepted, 1);
+	assert_int_equal(pthread_create(&th, NULL, shut_client, tls ? (void *)1 : NULL), 0);
+	fx_run();
+	pthread_join(th, NULL);
+	assert_int_equal(shut_ok, 1);
+	assert_int_equal(peers[0].read_status, UV_EOF);
+}
+
+static void test_plain_shutdown(void **state)
+{
+	(void)state;
+	run_shutdown(false);
+}
+
+/* With TLS, shutdown sends close_notify and the FIN (it once did nothing: a client reading to the
+ * end waited for the close, 5 s later after a lingering error response) */
+static void test_tls_shutdown(void **state)
+{
+	(void)state;
+	run_shutdown(true);
+}
+
 /* ---- context errors ---------------------------------------------------------------------------
  */
 
@@ -1044,6 +1144,8 @@ int main(void)
 	    cmocka_unit_test(test_tls_ip_verified_without_sni),
 	    cmocka_unit_test(test_tls_client_plain_server),
 	    cmocka_unit_test(test_tls_alpn_h2_only_client),
+	    cmocka_unit_test(test_plain_shutdown),
+	    cmocka_unit_test(test_tls_shutdown),
 	    cmocka_unit_test(test_ctx_errors),
 	    cmocka_unit_test(test_plain_close_pending_write),
 	    cmocka_unit_test(test_tls_close_pending_write),
