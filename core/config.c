@@ -29,9 +29,11 @@
  * Runs on whatever thread loads the config (the main loop, at start and on SIGHUP); no state
  * outside the call. Allocation failures abort (setup path, small and bounded by the file).
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1859,6 +1861,34 @@ static bool find_listener(const lb_config_t *cfg, const char *text, size_t fi, s
 	return false;
 }
 
+/* a listens on every address of vip's family at vip's port (0.0.0.0:PORT, or [::]:PORT: s3lb's
+ * IPv6 sockets are IPv6-only) */
+static bool covers(const lb_addr_t *a, const lb_addr_t *vip)
+{
+	if (a->port != vip->port || a->ss.ss_family != vip->ss.ss_family)
+		return false;
+	if (a->ss.ss_family == AF_INET)
+		return ((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+	return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr);
+}
+
+/* Names in who the listener of cfg on every address at vip's port, if there is one. */
+static bool find_wildcard_listener(const lb_config_t *cfg, const lb_addr_t *vip, char *who)
+{
+	if (cfg->admin_enabled && covers(&cfg->admin_listen, vip)) {
+		pathf(who, "admin.listen (%s)", cfg->admin_listen.text);
+		return true;
+	}
+	for (size_t g = 0; g < cfg->nfrontends; g++)
+		for (size_t m = 0; m < cfg->frontends[g].nlisten; m++)
+			if (covers(&cfg->frontends[g].listen[m], vip)) {
+				pathf(who, "frontends[%zu].listen[%zu] (%s)", g, m,
+				      cfg->frontends[g].listen[m].text);
+				return true;
+			}
+	return false;
+}
+
 /* A listen address must be unique across the admin listener and every frontend. */
 static int check_listen_unique(load_ctx_t *c, const lb_config_t *cfg, size_t fi, size_t li,
                                const char *path)
@@ -2022,7 +2052,8 @@ static int check_dr_unique(load_ctx_t *c, const char *prefix, const lb_config_t 
 	char path[PATH_LEN], who[PATH_LEN];
 
 	path_of(path, prefix, d->has_vip ? "vip" : "fwmark");
-	if (d->has_vip && find_listener(cfg, d->vip.text, cfg->nfrontends, 0, who))
+	if (d->has_vip && (find_listener(cfg, d->vip.text, cfg->nfrontends, 0, who) ||
+	                   find_wildcard_listener(cfg, &d->vip, who)))
 		return fail(c, path,
 		            "address %s is already used by %s (IPVS would take the connections "
 		            "s3lb listens for)",

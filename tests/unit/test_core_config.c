@@ -1349,6 +1349,12 @@ static void test_errors_frontend(void **state)
 	POOL FRONT "  - name: s3b\n"                                                               \
 	           "    listen: [127.0.0.1:8081]\n"                                                \
 	           "    routes: [{ pool: ceph }]\n"
+/* POOL and a frontend listening on LISTEN; `dr:` at line 9. */
+#define DR_WILD(listen)                                                                            \
+	POOL "frontends:\n"                                                                        \
+	     "  - name: s3\n"                                                                      \
+	     "    listen: [" listen "]\n"                                                          \
+	     "    routes: [{ pool: ceph }]\n"
 /* Pools of IPv4 nodes, of IPv6 nodes, and of two nodes on one host; `dr:` at line 15. */
 #define DR_POOLS                                                                                   \
 	"pools:\n"                                                                                 \
@@ -1467,6 +1473,15 @@ static void test_errors_dr(void **state)
 	    {DR_HEAD "  - { vip: 127.0.0.1:9901, pool: ceph }\n",
 	     "s3lb.yaml:10: dr[0].vip: address 127.0.0.1:9901 is already used by admin.listen "
 	     "(IPVS would take the connections s3lb listens for)"},
+	    /* a wildcard listen at the vip's port is the vip's too */
+	    {DR_WILD("0.0.0.0:8080") "dr:\n  - { vip: 192.0.2.10:8080, pool: ceph }\n",
+	     "s3lb.yaml:10: dr[0].vip: address 192.0.2.10:8080 is already used by "
+	     "frontends[0].listen[0] (0.0.0.0:8080) (IPVS would take the connections s3lb "
+	     "listens for)"},
+	    {DR_WILD("\"[::]:8080\"") "dr:\n  - { vip: \"[2001:db8::10]:8080\", pool: ceph }\n",
+	     "s3lb.yaml:10: dr[0].vip: address [2001:db8::10]:8080 is already used by "
+	     "frontends[0].listen[0] ([::]:8080) (IPVS would take the connections s3lb "
+	     "listens for)"},
 
 	    /* dr_state. */
 	    {MINIMAL "dr_state: run/s3lb/ipvs-owned\n",
