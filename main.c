@@ -75,17 +75,38 @@ typedef struct director_s {
 	dsr_director_t *dsr; /* NULL until a config has `dr:` services */
 	adm_t *adm;
 	uv_loop_t *loop;
+	/* While a `dr:` node has had no health verdict yet (just after start), its want is only a
+	 * ceiling over the kernel's weight (dsr/director.h); its first probe may change nothing
+	 * (no event), so the want is built again every VERDICT_MS until every node has one. */
+	uv_timer_t verdicts;
+	bool unknown; /* the last want had a node without a verdict */
 } director_t;
+
+#define VERDICT_MS 100
 
 static gw_node_state_t to_gw(hc_state_t s)
 {
 	return s == HC_UP ? GW_NODE_UP : s == HC_DOWN ? GW_NODE_DOWN : GW_NODE_DRAINING;
 }
 
-static bool node_up(void *arg, const char *pool, const char *node)
+static dsr_node_t node_state(void *arg, const char *pool, const char *node)
 {
-	const hc_info_t *i = hc_info(arg, pool, node);
-	return i && i->state == HC_UP;
+	director_t *d = arg;
+	const hc_info_t *i = hc_info(d->hc, pool, node);
+	if (!i || !i->verdict) {
+		d->unknown = true;
+		return DSR_NODE_UNKNOWN;
+	}
+	return i->state == HC_UP ? DSR_NODE_UP : DSR_NODE_DOWN;
+}
+
+static void dsr_update(director_t *d, const lb_config_t *cfg);
+
+static void on_verdicts(uv_timer_t *t)
+{
+	director_t *d = t->data;
+	if (d->srv->rt)
+		dsr_update(d, d->srv->rt->cfg);
 }
 
 /* The wanted IPVS table for cfg and the current health; starts the dsr thread on first use. */
@@ -104,11 +125,14 @@ static void dsr_update(director_t *d, const lb_config_t *cfg)
 		}
 		adm_set_director(d->adm, d->dsr);
 	}
-	if (dsr_want_build(cfg, node_up, d->hc, &want, err, sizeof(err)) < 0) {
+	d->unknown = false;
+	if (dsr_want_build(cfg, node_state, d, &want, err, sizeof(err)) < 0) {
 		LB_ERR("ipvs: %s", err);
 		return;
 	}
 	dsr_director_want(d->dsr, &want);
+	if (d->unknown)
+		uv_timer_start(&d->verdicts, on_verdicts, VERDICT_MS, 0);
 }
 
 static void on_health_event(void *arg, const hc_event_t *ev)
@@ -147,6 +171,7 @@ static void hook_admin_stop(void *arg)
 static void on_stopped(void *arg)
 {
 	director_t *d = arg;
+	uv_close((uv_handle_t *)&d->verdicts, NULL);
 	hc_close(d->hc);
 	if (d->dsr)
 		dsr_director_stop(d->dsr);
@@ -195,10 +220,13 @@ static int cmd_run(const char *path)
 	}
 	dir.hc = hc;
 	dir.loop = &loop;
+	uv_timer_init(&loop, &dir.verdicts);
+	dir.verdicts.data = &dir;
 	n = gw_workers_wanted(cfg->workers);
 	if (gw_workers_start(&loop, cfg, n, &hooks, on_stopped, &dir, &dir.ws, err, sizeof(err)) <
 	    0) {
 		LB_ERR("%s", err);
+		uv_close((uv_handle_t *)&dir.verdicts, NULL);
 		hc_close(hc);
 		uv_run(&loop, UV_RUN_DEFAULT);
 		uv_loop_close(&loop);

@@ -50,7 +50,7 @@ static void ip_from_addr(const lb_addr_t *a, dsr_ip_t *ip)
 		ip->u.v6 = ((const struct sockaddr_in6 *)&a->ss)->sin6_addr;
 }
 
-int dsr_want_build(const lb_config_t *cfg, dsr_node_up_fn up, void *arg, dsr_table_t *out,
+int dsr_want_build(const lb_config_t *cfg, dsr_node_fn state, void *arg, dsr_table_t *out,
                    char *err, size_t errlen)
 {
 	memset(out, 0, sizeof(*out));
@@ -103,7 +103,18 @@ int dsr_want_build(const lb_config_t *cfg, dsr_node_up_fn up, void *arg, dsr_tab
 			ip_from_addr(&n->addr, &d->addr);
 			d->port = dr->has_vip ? dr->vip.port : dr->port;
 			d->fwd = DSR_FWD_DR;
-			d->weight = up(arg, pool->name, n->name) ? n->weight : 0;
+			switch (state(arg, pool->name, n->name)) {
+			case DSR_NODE_UP:
+				d->weight = n->weight;
+				break;
+			case DSR_NODE_UNKNOWN:
+				d->weight = n->weight;
+				d->keep_weight = true;
+				break;
+			case DSR_NODE_DOWN:
+				d->weight = 0;
+				break;
+			}
 			d->u_thresh = dr->upper_threshold;
 			d->l_thresh = dr->lower_threshold;
 		}

@@ -23,16 +23,21 @@
 #include "core/config.h"
 #include "dsr/types.h"
 
-/* Health as the director needs it: is (pool, node) up? */
-typedef bool (*dsr_node_up_fn)(void *arg, const char *pool, const char *node);
+/* Health as the director needs it: (pool, node) is up, down (or drained), or has had no verdict
+ * yet (s3lb has just started and its first probe has not ended). */
+typedef enum { DSR_NODE_DOWN = 0, DSR_NODE_UP, DSR_NODE_UNKNOWN } dsr_node_t;
+typedef dsr_node_t (*dsr_node_fn)(void *arg, const char *pool, const char *node);
 
 /*
  * The wanted IPVS table for cfg's `dr:` list: one DR service per entry, the pool's nodes as
- * destinations (node IP, the service's port), weight = the node's weight when up, else 0.
- * Pure; out is freed with dsr_table_free. Returns 0 or -EINVAL with err (a node address whose
- * family differs from the service's).
+ * destinations (node IP, the service's port), weight = the node's weight when up, 0 when down.
+ * A node without a verdict gets its weight as a ceiling (dest.keep_weight): the kernel's weight
+ * is kept while lower, and a destination the kernel does not have is added with weight 0, so a
+ * restart never raises a weight before health has spoken (a down node kept at 0 does not get
+ * traffic in the first milliseconds). Pure; out is freed with dsr_table_free. Returns 0 or
+ * -EINVAL with err (a node address whose family differs from the service's).
  */
-int dsr_want_build(const lb_config_t *cfg, dsr_node_up_fn up, void *arg, dsr_table_t *out,
+int dsr_want_build(const lb_config_t *cfg, dsr_node_fn state, void *arg, dsr_table_t *out,
                    char *err, size_t errlen);
 
 typedef struct dsr_director_s dsr_director_t;

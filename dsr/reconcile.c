@@ -175,6 +175,18 @@ static bool dest_differs(const dsr_dest_t *w, const dsr_dest_t *h)
 	       w->fwd != h->fwd;
 }
 
+/* The destination to want, given the kernel's (NULL: none): a weight without a verdict
+ * (keep_weight) is only a ceiling over what the kernel has. */
+static dsr_dest_t wanted_dest(const dsr_dest_t *w, const dsr_dest_t *h)
+{
+	dsr_dest_t d = *w;
+	if (d.keep_weight) {
+		d.weight = h && h->weight < d.weight ? h->weight : h ? d.weight : 0;
+		d.keep_weight = false;
+	}
+	return d;
+}
+
 static void merge_dests(const dsr_tsvc_t *w, const dsr_tsvc_t *h, const dsr_owned_t *owned,
                         steps_t *ph)
 {
@@ -183,17 +195,19 @@ static void merge_dests(const dsr_tsvc_t *w, const dsr_tsvc_t *h, const dsr_owne
 		int c = i == w->ndests   ? 1
 		        : j == h->ndests ? -1
 		                         : dsr_dest_cmp(&w->dests[i], &h->dests[j]);
+		dsr_dest_t d;
 		if (c < 0) {
-			push(&ph[DSR_STEP_DEST_ADD], DSR_STEP_DEST_ADD, &w->svc, &w->dests[i++]);
+			d = wanted_dest(&w->dests[i++], NULL);
+			push(&ph[DSR_STEP_DEST_ADD], DSR_STEP_DEST_ADD, &w->svc, &d);
 		} else if (c > 0) {
 			if (dsr_owned_dest(owned, &h->svc.key, &h->dests[j]))
 				push(&ph[DSR_STEP_DEST_DEL], DSR_STEP_DEST_DEL, &w->svc,
 				     &h->dests[j]);
 			j++;
 		} else {
-			if (dest_differs(&w->dests[i], &h->dests[j]))
-				push(&ph[DSR_STEP_DEST_EDIT], DSR_STEP_DEST_EDIT, &w->svc,
-				     &w->dests[i]);
+			d = wanted_dest(&w->dests[i], &h->dests[j]);
+			if (dest_differs(&d, &h->dests[j]))
+				push(&ph[DSR_STEP_DEST_EDIT], DSR_STEP_DEST_EDIT, &w->svc, &d);
 			i++;
 			j++;
 		}
@@ -232,9 +246,10 @@ int dsr_plan_make(const dsr_table_t *want, const dsr_table_t *have, const dsr_ow
 		if (c < 0) {
 			const dsr_tsvc_t *t = &w.svcs[i++];
 			push(&ph[DSR_STEP_SVC_ADD], DSR_STEP_SVC_ADD, &t->svc, NULL);
-			for (size_t k = 0; k < t->ndests; k++)
-				push(&ph[DSR_STEP_DEST_ADD], DSR_STEP_DEST_ADD, &t->svc,
-				     &t->dests[k]);
+			for (size_t k = 0; k < t->ndests; k++) {
+				dsr_dest_t d = wanted_dest(&t->dests[k], NULL);
+				push(&ph[DSR_STEP_DEST_ADD], DSR_STEP_DEST_ADD, &t->svc, &d);
+			}
 		} else if (c > 0) {
 			unwanted_svc(&h.svcs[j++], owned, ph);
 		} else {

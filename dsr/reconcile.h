@@ -14,7 +14,9 @@
  * Rules (keepalived's ipvswrapper does the same; STYLE.md "Health and IPVS"):
  *   - Every service in want is managed: created if missing, edited when its scheduler, flags,
  *     persistence timeout or netmask differ. Its destinations are created or edited (weight,
- *     thresholds, forwarding method) to match. Down or draining nodes come in want with weight 0.
+ *     thresholds, forwarding method) to match. Down or draining nodes come in want with weight 0;
+ *     a node without a health verdict yet (dest.keep_weight) keeps the kernel's weight while it
+ *     is below the wanted one, and is added with weight 0.
  *   - Destinations are always DR (dest.fwd in want is ignored), and DR cannot change ports: a
  *     destination's port must equal its service's (0 in want means "the service's port");
  *     firewall-mark services keep the destination port as given.

@@ -74,6 +74,9 @@ typedef struct dsr_dest_s {
 	uint32_t l_thresh;
 	uint32_t active, inactive, persist; /* connection counts, dumps only */
 	dsr_stats_t stats;                  /* dumps only */
+	/* want only: weight is a ceiling, the kernel's weight is kept while lower (0 when the
+	 * kernel has no such destination): the node has had no health verdict yet */
+	bool keep_weight;
 } dsr_dest_t;
 
 /* One service with its destinations; a table is the whole (or wanted) IPVS state. */

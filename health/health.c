@@ -113,6 +113,7 @@ static void publish(hc_node_t *n, hc_state_t from, const char *reason)
 	snprintf(n->info.reason, sizeof(n->info.reason), "%s", reason);
 	n->info.since_ms = wall_ms();
 	n->info.state = ev.to;
+	n->info.verdict = true;
 	n->info.transitions++;
 	if (ev.to == HC_UP)
 		LB_INFO("node %s/%s (%s) is up: %s", n->pool, n->name, n->conf->addr.text, reason);
@@ -155,6 +156,7 @@ static void finish(hc_node_t *n, bool ok, const char *why)
 		n->info.probes_ok++;
 	else
 		n->info.probes_failed++;
+	n->info.verdict = true;
 	LB_DEBUG("probe %s/%s: %s in %.1f ms%s%s", n->pool, n->name, ok ? "ok" : "failed",
 	         n->info.last_probe_ms, ok ? "" : ": ", ok ? "" : why);
 	if (hc_fsm_probe(&n->fsm, ok, h->rise, h->fall, now, 2 * h->passive_max_backoff)) {
@@ -561,6 +563,8 @@ int hc_apply(hc_t *hc, lb_config_t *cfg, char *err, size_t errlen)
 			n->pconf = p;
 			n->conf = nc;
 			n->info.kind = lb_probe_kind_name(nc->health.kind);
+			if (nc->health.kind == LB_PROBE_NONE)
+				n->info.verdict = true; /* nothing to wait for */
 			n->seen = true;
 			if (fresh || !n->probing) {
 				uv_timer_stop(&n->timer);

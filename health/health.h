@@ -36,6 +36,8 @@ typedef void (*hc_event_cb)(void *arg, const hc_event_t *ev);
 /* What /status shows of a node. */
 typedef struct hc_info_s {
 	hc_state_t state;
+	bool verdict;         /* health has judged the node: a probe ended, a transition happened,
+	                       * or it has no active probe; false just after start */
 	char reason[160];     /* of the last transition (or "initial") */
 	uint64_t since_ms;    /* wall-clock ms of the last transition */
 	double last_probe_ms; /* duration of the last finished probe, -1 before the first */

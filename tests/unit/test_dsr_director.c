@@ -32,11 +32,15 @@ static const char CFG[] =
 
 static const char *down_node;
 
-static bool up(void *arg, const char *pool, const char *node)
+static const char *unknown_node; /* no verdict yet */
+
+static dsr_node_t up(void *arg, const char *pool, const char *node)
 {
 	(void)arg;
 	(void)pool;
-	return !down_node || strcmp(node, down_node) != 0;
+	if (unknown_node && !strcmp(node, unknown_node))
+		return DSR_NODE_UNKNOWN;
+	return !down_node || strcmp(node, down_node) != 0 ? DSR_NODE_UP : DSR_NODE_DOWN;
 }
 
 static void test_want_from_config_and_health(void **state)
@@ -85,6 +89,17 @@ static void test_want_from_config_and_health(void **state)
 	down_node = NULL;
 	assert_int_equal(dsr_want_build(cfg, up, NULL, &t, err, sizeof(err)), 0);
 	assert_int_equal(t.svcs[0].dests[1].weight, 1);
+	assert_false(t.svcs[0].dests[0].keep_weight);
+	assert_false(t.svcs[0].dests[1].keep_weight);
+	dsr_table_free(&t);
+
+	/* rgw1 without a verdict yet: its weight is a ceiling (the kernel's kept while lower) */
+	unknown_node = "rgw1";
+	assert_int_equal(dsr_want_build(cfg, up, NULL, &t, err, sizeof(err)), 0);
+	assert_int_equal(t.svcs[0].dests[0].weight, 3);
+	assert_true(t.svcs[0].dests[0].keep_weight);
+	assert_false(t.svcs[0].dests[1].keep_weight);
+	unknown_node = NULL;
 	dsr_table_free(&t);
 	lb_config_unref(cfg);
 }

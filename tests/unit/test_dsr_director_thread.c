@@ -475,11 +475,11 @@ static void stop(fx_t *f)
 	assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
 }
 
-static bool up(void *arg, const char *pool, const char *node)
+static dsr_node_t up(void *arg, const char *pool, const char *node)
 {
 	fx_t *f = arg;
 	(void)pool;
-	return !f->down || strcmp(node, f->down) != 0;
+	return !f->down || strcmp(node, f->down) != 0 ? DSR_NODE_UP : DSR_NODE_DOWN;
 }
 
 /* The want for cfg and f->down, as main.c builds it; its text goes into text. */

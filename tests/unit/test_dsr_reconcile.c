@@ -334,6 +334,48 @@ static void test_plan_ignores_counters(void **state)
 	dsr_table_free(&have);
 }
 
+/* Nodes without a health verdict yet (keep_weight): the wanted weight is a ceiling over the
+ * kernel's, never a raise, and a destination the kernel lacks comes in at 0 (issue 13: a
+ * restart gave a down node its weight for the first milliseconds). */
+static void test_plan_keep_weight(void **state)
+{
+	dsr_table_t want = table(V4 " | wlc | 10.0.0.11:80/5 10.0.0.12:80/5 10.0.0.13:80/5 "
+	                            "10.0.0.14:80/5;" V6 " | wlc | [2001:db8::11]:443/3");
+	dsr_table_t have = kernel_table(V4 " | wlc | 10.0.0.11:80/0 10.0.0.12:80/2 10.0.0.13:80/9");
+	dsr_owned_t *owned = dsr_owned_new(NULL);
+	dsr_plan_t plan;
+	char err[256], lines[8][160];
+	(void)state;
+	for (size_t i = 0; i < want.nsvcs; i++)
+		for (size_t j = 0; j < want.svcs[i].ndests; j++)
+			want.svcs[i].dests[j].keep_weight = true;
+	assert_int_equal(dsr_plan_make(&want, &have, owned, &plan, err, sizeof(err)), 0);
+	plan_lines(&plan, lines, 8);
+	/* .11 stays at 0 (down before the restart), .12 stays at 2, .13 comes down to the ceiling
+	 * 5, .14 and the new service's dest start at 0 */
+	assert_int_equal(plan.n, 4);
+	assert_string_equal(lines[0],
+	                    "add service TCP [2001:db8::10]:443 sched wlc flags 0x0 timeout 0");
+	assert_string_equal(lines[1], "add dest 10.0.0.14:80 to TCP 192.0.2.10:80 weight 0");
+	assert_string_equal(lines[2],
+	                    "add dest [2001:db8::11]:443 to TCP [2001:db8::10]:443 weight 0");
+	assert_string_equal(lines[3], "edit dest 10.0.0.13:80 of TCP 192.0.2.10:80 weight 5");
+	dsr_plan_free(&plan);
+	/* once every node has a verdict, the same want raises the weights */
+	for (size_t i = 0; i < want.nsvcs; i++)
+		for (size_t j = 0; j < want.svcs[i].ndests; j++)
+			want.svcs[i].dests[j].keep_weight = false;
+	assert_int_equal(dsr_plan_make(&want, &have, owned, &plan, err, sizeof(err)), 0);
+	plan_lines(&plan, lines, 8);
+	assert_int_equal(plan.n, 6);
+	assert_string_equal(lines[3], "edit dest 10.0.0.11:80 of TCP 192.0.2.10:80 weight 5");
+	assert_string_equal(lines[4], "edit dest 10.0.0.12:80 of TCP 192.0.2.10:80 weight 5");
+	dsr_plan_free(&plan);
+	dsr_owned_free(owned);
+	dsr_table_free(&want);
+	dsr_table_free(&have);
+}
+
 /* ---- a fake kernel in place of dsr/ipvs.c ---- */
 
 struct dsr_ipvs_s {
@@ -858,6 +900,7 @@ int main(void)
 	    cmocka_unit_test(test_plan_table),
 	    cmocka_unit_test(test_plan_rejects),
 	    cmocka_unit_test(test_plan_ignores_counters),
+	    cmocka_unit_test(test_plan_keep_weight),
 	    cmocka_unit_test(test_reconcile_converges),
 	    cmocka_unit_test(test_apply_add_eexist_is_done_not_ours),
 	    cmocka_unit_test(test_apply_delete_gone_is_done),

@@ -511,6 +511,10 @@ static void test_rise_fall(void **state)
 	uint64_t ok0;
 	(void)state;
 	fx_one(&fx, &s, 200, ", rise: 3, fall: 2, http: { path: /ready }");
+	/* no verdict before the first probe ends (the director keeps the kernel's weight) */
+	assert_false(info(&fx, "a")->verdict);
+	wait_ok(&fx, "a", 1);
+	assert_true(info(&fx, "a")->verdict);
 
 	wait_ok(&fx, "a", 3);
 	assert_int_equal(fx.nev, 0); /* UP from the start */
