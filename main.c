@@ -237,6 +237,8 @@ static int cmd_run(const char *path)
 	adm_set_workers(dir.adm, dir.ws);
 	if (hc_subscribe(hc, on_health_event, &dir) < 0)
 		abort();
+	if (hc_drain_restore(hc, err, sizeof(err)) < 0)
+		LB_WARN("%s: drains from before the restart are lost", err);
 	dsr_update(&dir, dir.srv->rt->cfg);
 	LB_INFO("s3lb %s started with %s", S3LB_VERSION, path);
 	uv_run(&loop, UV_RUN_DEFAULT);

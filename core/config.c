@@ -2230,6 +2230,9 @@ static int check_top(load_ctx_t *c, const char *prefix, const ynode_t *map, void
 	if (cfg->dr_state[0] != '/')
 		return fail(c, "dr_state", "invalid path '%s' (must be absolute)",
 		            show(cfg->dr_state).s);
+	if (cfg->drain_state[0] != '/')
+		return fail(c, "drain_state", "invalid path '%s' (must be absolute)",
+		            show(cfg->drain_state).s);
 	return convert_entries(c, "dr", sec_key(&top_sec, "dr"), yget(&top_sec, map, "dr"), cfg);
 }
 
@@ -2242,6 +2245,7 @@ static const ckey_t top_keys[] = {
     K_MAPS("frontends", lb_config_t, frontends, nfrontends, lb_frontend_conf_t, frontend_sec),
     {.name = "workers", .type = T_VALUE, .value = value_workers},
     K_STR("dr_state", lb_config_t, dr_state, "/run/s3lb/ipvs-owned"),
+    K_STR("drain_state", lb_config_t, drain_state, "/var/lib/s3lb/drained"),
     K_MAPS("dr", lb_config_t, dr, ndr, lb_dr_conf_t, dr_sec),
 };
 static const csec_t top_sec = SEC(top_keys, check_top);

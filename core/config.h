@@ -234,7 +234,9 @@ typedef struct lb_config_s {
 	unsigned workers; /* `workers:` event loops (threads), 0 = auto: one per CPU s3lb may use */
 	char *dr_state;   /* `dr_state:` file recording which IPVS entries s3lb created,
 	                   * default /run/s3lb/ipvs-owned */
-	unsigned refs;    /* see lb_config_ref; 1 after load */
+	char *drain_state; /* `drain_state:` file of the drained nodes, kept across restarts,
+	                    * default /var/lib/s3lb/drained */
+	unsigned refs;     /* see lb_config_ref; 1 after load */
 } lb_config_t;
 
 /*

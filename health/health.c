@@ -21,9 +21,14 @@
  * heap objects of their own (hc_conn_t), detached from the node when they close, so a callback
  * that arrives late never touches a node that moved on. Main loop only.
  */
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "core/sigv4.h"
@@ -651,8 +656,86 @@ void hc_passive(hc_t *hc, const char *pool, const char *node, bool ok, const cha
 	n->info.passive_fails = n->fsm.passive_fails;
 }
 
+/* ---- drain kept across restarts ------------------------------------------------------------ */
+
+/* Writes every drained node, "pool/node" a line, to cfg->drain_state (a new file renamed over
+ * the old one, its directory made if missing). A failure is logged: the drain holds until the
+ * restart all the same. */
+static void drain_save(hc_t *hc)
+{
+	const char *path = hc->cfg ? hc->cfg->drain_state : NULL;
+	char tmp[4096], dir[4096];
+	FILE *f;
+	bool ok;
+
+	if (!path || snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return;
+	snprintf(dir, sizeof(dir), "%s", path);
+	if (mkdir(dirname(dir), 0755) < 0 && errno != EEXIST) {
+		LB_WARN("drain state %s: %s (drains are not kept across a restart)", path,
+		        strerror(errno));
+		return;
+	}
+	if (!(f = fopen(tmp, "w"))) {
+		LB_WARN("drain state %s: %s (drains are not kept across a restart)", tmp,
+		        strerror(errno));
+		return;
+	}
+	fputs("# nodes drained through s3lb, kept across restarts (written by s3lb)\n", f);
+	for (hc_node_t *n = hc->nodes; n; n = n->next)
+		if (n->fsm.draining)
+			fprintf(f, "%s/%s\n", n->pool, n->name);
+	ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+	if (fclose(f) != 0 || !ok || rename(tmp, path) < 0) {
+		LB_WARN("drain state %s: %s (drains are not kept across a restart)", path,
+		        strerror(errno));
+		unlink(tmp);
+	}
+}
+
+int hc_drain_restore(hc_t *hc, char *err, size_t errlen)
+{
+	const char *path = hc->cfg ? hc->cfg->drain_state : NULL;
+	char line[512], why[160];
+	int restored = 0, lineno = 0;
+	FILE *f;
+
+	if (!path || !(f = fopen(path, "r"))) {
+		if (!path || errno == ENOENT)
+			return 0;
+		snprintf(err, errlen, "drain state %s: %s", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		size_t len = strcspn(line, "\r\n");
+		lineno++;
+		line[len] = 0;
+		if (!len || line[0] == '#')
+			continue;
+		if (!strchr(line, '/')) {
+			LB_WARN("drain state %s:%d: not pool/node: '%s', skipped", path, lineno, line);
+			continue;
+		}
+		if (hc_drain(hc, line, true, why, sizeof(why)) < 0)
+			LB_WARN("drain state %s:%d: %s (no longer configured), skipped", path, lineno,
+			        why);
+		else
+			restored++;
+	}
+	if (ferror(f)) {
+		snprintf(err, errlen, "drain state %s: %s", path, strerror(errno));
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	if (restored)
+		LB_INFO("drain state %s: %d node(s) drained as before the restart", path, restored);
+	return restored;
+}
+
 int hc_drain(hc_t *hc, const char *name, bool on, char *err, size_t errlen)
 {
+	bool changed = false;
 	const char *slash = strchr(name, '/');
 	int matched = 0;
 	for (hc_node_t *n = hc->nodes; n; n = n->next) {
@@ -667,13 +750,17 @@ int hc_drain(hc_t *hc, const char *name, bool on, char *err, size_t errlen)
 		}
 		matched++;
 		before = hc_fsm_state(&n->fsm);
-		if (hc_fsm_drain(&n->fsm, on))
+		if (hc_fsm_drain(&n->fsm, on)) {
+			changed = true;
 			publish(n, before, on ? "drained by operator" : "undrained by operator");
+		}
 	}
 	if (!matched) {
 		snprintf(err, errlen, "no node named '%s'", name);
 		return -1;
 	}
+	if (changed)
+		drain_save(hc);
 	return matched;
 }
 

@@ -72,6 +72,13 @@ void hc_passive(hc_t *hc, const char *pool, const char *node, bool ok, const cha
  * has that name. */
 int hc_drain(hc_t *hc, const char *name, bool on, char *err, size_t errlen);
 
+/* Drains survive a restart: every change hc_drain makes is written to the config's
+ * `drain_state` file (the drained nodes, "pool/node" a line). hc_drain_restore drains what that
+ * file names, as hc_drain does (call it after hc_subscribe, so subscribers hear of it); names no
+ * longer configured are skipped with a warning. Returns how many were drained, or -1 with err
+ * when the file exists but cannot be read. */
+int hc_drain_restore(hc_t *hc, char *err, size_t errlen);
+
 /* NULL when the node is unknown. Valid until the next hc_apply. */
 const hc_info_t *hc_info(hc_t *hc, const char *pool, const char *node);
 

@@ -265,6 +265,7 @@ s3lb_config() {
 admin: { listen: 127.0.0.1:$admin, token_file: $(dirname "$file")/admin.token }
 log: { level: info, access: $INTEG_TMP/access.log, error: $INTEG_TMP/error.log }
 workers: ${S3LB_TEST_WORKERS:-2}
+drain_state: $INTEG_TMP/drained
 pools:
   - name: ceph
     balance: round-robin

@@ -218,18 +218,26 @@ class Node:
 
 # ---- s3lb ---------------------------------------------------------------------------------------
 
+def own_state(cfg_text):
+    """cfg_text with this test's own drain_state (unless it names one): drains are kept across
+    restarts in that file, and no test may see another's (the default is the host's)."""
+    if "drain_state:" in cfg_text:
+        return cfg_text
+    return cfg_text + "drain_state: %s\n" % os.path.join(TMP, "drained")
+
+
 class S3lb:
     def __init__(self, cfg_text):
         self.cfg = os.path.join(TMP, "s3lb.yaml")
         with open(self.cfg, "w") as f:
-            f.write(cfg_text)
+            f.write(own_state(cfg_text))
         self.err = open(os.path.join(TMP, "error.log"), "ab")
         self.proc = subprocess.Popen([BIN, "run", "-c", self.cfg], stdout=subprocess.DEVNULL,
                                      stderr=self.err)
 
     def rewrite(self, cfg_text):
         with open(self.cfg, "w") as f:
-            f.write(cfg_text)
+            f.write(own_state(cfg_text))
 
     def rss_kb(self):
         with open("/proc/%d/status" % self.proc.pid) as f:

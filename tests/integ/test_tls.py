@@ -172,8 +172,7 @@ def main():
         tp.check("TLS to the node with CA verification",
                  out.startswith(b"HTTP/1.1 200") and b"127.0.0.41" in out, repr(out[:300]))
         # a node whose certificate the configured CA did not sign -> 503, nothing relayed
-        with open(lb.cfg, "w") as f:
-            f.write(cfg(other_ca[1]))
+        lb.rewrite(cfg(other_ca[1]))
         lb.proc.send_signal(signal.SIGHUP)
         time.sleep(0.5)
         out, _ = tls_get(port, ca[1], path="/secure-b/k")
@@ -181,8 +180,7 @@ def main():
                  out.startswith(b"HTTP/1.1 503") and b"ServiceUnavailable" in out, repr(out[:300]))
         # a reload naming a missing certificate fails and keeps the running config
         bad = cfg(ca[1]).replace(live_crt, os.path.join(TMP, "missing.crt"))
-        with open(lb.cfg, "w") as f:
-            f.write(bad)
+        lb.rewrite(bad)
         lb.proc.send_signal(signal.SIGHUP)
         time.sleep(0.5)
         out, _ = tls_get(port, ca[1])

@@ -406,6 +406,7 @@ static const char minimal_dump[] = "admin:\n"
                                    "      - { pool: ceph }\n"
                                    "workers: auto\n"
                                    "dr_state: /run/s3lb/ipvs-owned\n"
+                                   "drain_state: /var/lib/s3lb/drained\n"
                                    "dr: []\n";
 
 /* A token file with `content` and `mode`; its path in `path` (the caller unlinks it). */
@@ -759,6 +760,7 @@ static const char dr_yaml[] =
 
 /* The dr part of dr_yaml's dump: every key of every service, defaults filled in. */
 static const char dr_dump[] = "dr_state: /var/lib/s3lb/ipvs-owned\n"
+                              "drain_state: /var/lib/s3lb/drained\n"
                               "dr:\n"
                               "  - vip: 192.0.2.10:80\n"
                               "    pool: ceph\n"
@@ -1487,6 +1489,8 @@ static void test_errors_dr(void **state)
 	    {MINIMAL "dr_state: run/s3lb/ipvs-owned\n",
 	     "s3lb.yaml:9: dr_state: invalid path 'run/s3lb/ipvs-owned' (must be absolute)"},
 	    {MINIMAL "dr_state: \"\"\n", "s3lb.yaml:9: dr_state: must not be empty"},
+	    {MINIMAL "drain_state: var/drained\n",
+	     "s3lb.yaml:9: drain_state: invalid path 'var/drained' (must be absolute)"},
 	};
 
 	RUN_CASES(cases);

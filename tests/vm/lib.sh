@@ -368,6 +368,7 @@ dr_config() {
 admin: { listen: 127.0.0.1:9901, token_file: $VM_TMP/admin.token }
 log: { level: info, access: off, error: $VM_TMP/s3lb.log }
 dr_state: $VM_TMP/ipvs-owned
+drain_state: $VM_TMP/drained
 pools:
   - name: nodes
     balance: round-robin
