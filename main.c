@@ -21,6 +21,7 @@
 #include "admin/client.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/notify.h"
 #include "core/version.h"
 #include "gateway/proxy.h"
 #include "gateway/workers.h"
@@ -80,6 +81,11 @@ typedef struct director_s {
 	 * (no event), so the want is built again every VERDICT_MS until every node has one. */
 	uv_timer_t verdicts;
 	bool unknown; /* the last want had a node without a verdict */
+	/* systemd (core/notify.h): READY once the listeners are bound and every node has had its
+	 * first verdict; STOPPING from SIGTERM/SIGINT (the gateway's own handlers drain) */
+	uv_timer_t ready_timer;
+	uv_signal_t sig_term, sig_int;
+	bool ready;
 } director_t;
 
 #define VERDICT_MS 100
@@ -148,14 +154,26 @@ static void hook_passive(void *arg, const char *pool, const char *node, bool ok,
 	hc_passive(((director_t *)arg)->hc, pool, node, ok, why);
 }
 
+/* A reload that fails before this (the config does not load) changes nothing and is not told:
+ * systemd's ExecReload runs `s3lb check` before it sends SIGHUP. */
 static int hook_reloading(void *arg, lb_config_t *cfg, char *err, size_t errlen)
 {
-	return hc_apply(((director_t *)arg)->hc, cfg, err, errlen);
+	director_t *d = arg;
+	int rc;
+	if (d->ready)
+		(void)lb_notify(LB_NOTIFY_RELOADING, "reloading");
+	rc = hc_apply(d->hc, cfg, err, errlen);
+	if (rc != 0 && d->ready)
+		(void)lb_notify(LB_NOTIFY_READY, "reload failed, running the previous config");
+	return rc;
 }
 
 static void hook_reloaded(void *arg, lb_config_t *cfg)
 {
-	dsr_update(arg, cfg);
+	director_t *d = arg;
+	dsr_update(d, cfg);
+	if (d->ready)
+		(void)lb_notify(LB_NOTIFY_READY, "serving (reloaded)");
 }
 
 static void hook_admin_accept(void *arg, uv_stream_t *listener, const char *addr)
@@ -168,10 +186,46 @@ static void hook_admin_stop(void *arg)
 	adm_stop(((director_t *)arg)->adm);
 }
 
+static void count_unprobed(void *arg, const char *pool, const char *node, const hc_info_t *i)
+{
+	(void)pool;
+	(void)node;
+	if (!i->verdict)
+		++*(unsigned *)arg;
+}
+
+/* health/ publishes transitions only, and a first probe that agrees with the initial UP is none:
+ * look every 10 ms until each node has its first verdict (the probe timeout bounds the wait). */
+static void on_ready_poll(uv_timer_t *t)
+{
+	director_t *d = t->data;
+	unsigned unprobed = 0;
+	char status[128];
+	hc_each(d->hc, count_unprobed, &unprobed);
+	if (unprobed)
+		return;
+	uv_timer_stop(t);
+	if (d->unknown && d->srv->rt)
+		dsr_update(d, d->srv->rt->cfg); /* every weight may follow health now */
+	d->ready = true;
+	snprintf(status, sizeof(status), "serving: %zu pools, %zu frontends, %u workers",
+	         d->srv->rt->cfg->npools, d->srv->rt->cfg->nfrontends, gw_workers_count(d->ws));
+	(void)lb_notify(LB_NOTIFY_READY, status);
+}
+
+static void on_stop_signal(uv_signal_t *h, int signum)
+{
+	(void)signum;
+	(void)lb_notify(LB_NOTIFY_STOPPING, "draining");
+}
+
 static void on_stopped(void *arg)
 {
 	director_t *d = arg;
 	uv_close((uv_handle_t *)&d->verdicts, NULL);
+	uv_close((uv_handle_t *)&d->ready_timer, NULL);
+	uv_close((uv_handle_t *)&d->sig_term, NULL);
+	uv_close((uv_handle_t *)&d->sig_int, NULL);
 	hc_close(d->hc);
 	if (d->dsr)
 		dsr_director_stop(d->dsr);
@@ -240,6 +294,13 @@ static int cmd_run(const char *path)
 	if (hc_drain_restore(hc, err, sizeof(err)) < 0)
 		LB_WARN("%s: drains from before the restart are lost", err);
 	dsr_update(&dir, dir.srv->rt->cfg);
+	uv_timer_init(&loop, &dir.ready_timer);
+	dir.ready_timer.data = &dir;
+	uv_timer_start(&dir.ready_timer, on_ready_poll, 0, 10);
+	uv_signal_init(&loop, &dir.sig_term);
+	uv_signal_init(&loop, &dir.sig_int);
+	uv_signal_start(&dir.sig_term, on_stop_signal, SIGTERM);
+	uv_signal_start(&dir.sig_int, on_stop_signal, SIGINT);
 	LB_INFO("s3lb %s started with %s", S3LB_VERSION, path);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	rc = uv_loop_close(&loop);
