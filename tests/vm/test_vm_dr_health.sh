@@ -8,7 +8,9 @@
 #   on node1; s3rver started again: weight 1 again;
 # - s3lb restarted (SIGTERM, run again) and reloaded (SIGHUP) while a DR download is in flight: the
 #   download completes with the right md5, the IPVS table is the same throughout, and a foreign
-#   service added with ipvsadm before s3lb started is untouched, also after s3lb stops.
+#   service added with ipvsadm before s3lb started is untouched, also after s3lb stops;
+# - restart with node1 drained and node2 down: /proc/net/ip_vs sampled every 10 ms never shows a
+#   weight above 0 (no weight rises before health has judged the node; the drain is kept).
 set -euo pipefail
 # shellcheck source=tests/vm/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -177,4 +179,52 @@ dr_s3lb_stop
 [ "$(foreign)" = "$foreign0" ] || fail "the foreign service changed after s3lb stopped:"$'\n'"$(foreign)"
 [ "$(ns director ipvsadm -Sn)" = "$table0" ] || fail "s3lb's exit changed IPVS"
 pass "the foreign service 10.99.0.200:9000 (wlc, persistent, 2 destinations) identical after start, restart, reload and stop"
+
+# ---- check 5: a restart with a node down and a node drained: no weight ever rises ----
+# (issue 13: the new s3lb assumed every node up until its first probe, and forgot drains)
+dr_s3lb_start
+ns director "$S3LB_BIN" drain n1 -c "$DR_CFG" >"$VM_TMP/drain.out" 2>&1 || fail "s3lb drain n1: $(cat "$VM_TMP/drain.out")"
+wait_weight director $N1 0 3000 || fail "node1 drained: IPVS weight still $(ipvs_weight director $N1)"
+kill -TERM "$S3RVER2"
+wait "$S3RVER2" || true
+wait_weight director $N2 0 3000 || fail "node2's s3rver stopped: IPVS weight still $(ipvs_weight director $N2)"
+# every 10 ms, the weights of the real servers of the VIP's port 8000 (0x1F40) in /proc/net/ip_vs;
+# shell builtins only (a process per sample takes ~170 ms in the TCG guest)
+cat >"$VM_TMP/sampler.sh" <<'SAMPLER'
+exec 9<> <(:)
+while :; do
+	l=""
+	while read -r a b c d e; do
+		[ "$a" = "->" ] && [[ $b == *:1F40 ]] && l+="$b=$d "
+	done </proc/net/ip_vs
+	echo "$l"
+	read -r -t 0.01 -u 9 || true
+done
+SAMPLER
+nsenter --net=/run/netns/director -- bash "$VM_TMP/sampler.sh" >"$VM_TMP/weights" 2>&1 &
+sampler=$!
+sleep 0.5
+dr_s3lb_stop
+[ "$S3LB_RC" = 0 ] || fail "s3lb exited with status $S3LB_RC on SIGTERM"
+t0=$(ms_now)
+nsenter --net=/run/netns/director -- "$S3LB_BIN" run -c "$DR_CFG" >>"$VM_TMP/s3lb.out" 2>&1 &
+S3LB_PID=$!
+for _ in $(seq 100); do dr_status >/dev/null 2>&1 && break; sleep 0.2; done
+sleep 3 # the first probes (interval 1 s, then fall 2 at 250 ms) and a periodic reconcile
+kill "$sampler"
+wait "$sampler" 2>/dev/null || true
+samples=$(grep -c . "$VM_TMP/weights" || true)
+risen=$(grep -vE '^(\S+=0 )*$' "$VM_TMP/weights" | head -n 3 || true)
+[ "$samples" -ge 20 ] || fail "only $samples weight samples across the restart"
+[ -z "$risen" ] || fail "a weight rose across the restart (node1 drained, node2 down): $risen"
+st=$(dr_status)
+[ "$(jq -r '.pools[].nodes[] | select(.name == "n1") | .state' <<<"$st")" = draining ] || fail "after the restart n1 is not draining: $(jq -c '.pools[].nodes[] | {name, state}' <<<"$st")"
+took=$(($(ms_now) - t0))
+pass "s3lb restarted with node1 drained and node2 down: $samples samples of /proc/net/ip_vs (one per $((took / samples)) ms) over $took ms, every weight 0 throughout; n1 still draining"
+ns director "$S3LB_BIN" undrain n1 -c "$DR_CFG" >"$VM_TMP/drain.out" 2>&1 || fail "s3lb undrain n1: $(cat "$VM_TMP/drain.out")"
+wait_weight director $N1 1 5000 || fail "node1 undrained after the restart: IPVS weight still $(ipvs_weight director $N1)"
+pass "undrained after the restart: node1's weight 1 after $waited ms"
+kill -TERM "$S3LB_PID"
+wait "$S3LB_PID" || true
+
 { grep -iE 'error|fail|warn' "$VM_TMP/s3lb.log" || true; } | while read -r l; do note "s3lb.log: $l"; done
