@@ -77,15 +77,24 @@ static void msg_free(msg_t *m)
 	free(m);
 }
 
-static void on_mail(uv_async_t *a)
+/* Every message waiting in box, in order, taken under its lock; closing: none may come after. */
+static msg_t *mailbox_take(mailbox_t *box, bool closing)
 {
-	mailbox_t *box = a->data;
 	msg_t *list;
 	pthread_mutex_lock(&box->mu);
+	if (closing)
+		box->closed = true;
 	list = box->head;
 	box->head = NULL;
 	box->tail = &box->head;
 	pthread_mutex_unlock(&box->mu);
+	return list;
+}
+
+static void on_mail(uv_async_t *a)
+{
+	mailbox_t *box = a->data;
+	msg_t *list = mailbox_take(box, false);
 	while (list) {
 		msg_t *m = list;
 		list = m->next;
@@ -129,13 +138,7 @@ static void post(mailbox_t *box, msg_t *m)
 /* On the mailbox's loop: what is still queued is dropped, later posts too. */
 static void mailbox_close(mailbox_t *box)
 {
-	msg_t *list;
-	pthread_mutex_lock(&box->mu);
-	box->closed = true;
-	list = box->head;
-	box->head = NULL;
-	box->tail = &box->head;
-	pthread_mutex_unlock(&box->mu);
+	msg_t *list = mailbox_take(box, true);
 	while (list) {
 		msg_t *m = list;
 		list = m->next;
