@@ -108,17 +108,146 @@ static bool method_idempotent(const char *m)
 
 /* ---- the client's timer ----------------------------------------------------------------- */
 
-static void on_client_timer(uv_timer_t *t);
+/*
+ * One libuv timer per loop for every client connection (nginx keeps its timers in one tree the
+ * same way): a uv_timer_t in each connection would be a quarter of an idle one's memory. The
+ * connections whose timer runs are in a binary min-heap on their deadlines (uv_now clock, as
+ * libuv's own timers; c->theap_i is 1 + the position, 0: not in it); the loop's timer is set for
+ * the earliest deadline, moved only when an earlier one comes (when the earliest goes it fires
+ * early, finds nothing due and is set again). Loop thread only.
+ */
+static void on_client_timer(gw_conn_t *c);
+
+static void heap_put(gw_server_t *srv, uint32_t i, gw_conn_t *c)
+{
+	srv->theap[i] = c;
+	c->theap_i = i + 1;
+}
+
+static void heap_up(gw_server_t *srv, uint32_t i)
+{
+	gw_conn_t *c = srv->theap[i];
+	while (i > 0) {
+		uint32_t parent = (i - 1) / 2;
+		if (srv->theap[parent]->deadline <= c->deadline)
+			break;
+		heap_put(srv, i, srv->theap[parent]);
+		i = parent;
+	}
+	heap_put(srv, i, c);
+}
+
+static void heap_down(gw_server_t *srv, uint32_t i)
+{
+	gw_conn_t *c = srv->theap[i];
+	for (;;) {
+		uint32_t k = 2 * i + 1;
+		if (k >= srv->theap_n)
+			break;
+		if (k + 1 < srv->theap_n && srv->theap[k + 1]->deadline < srv->theap[k]->deadline)
+			k++;
+		if (srv->theap[k]->deadline >= c->deadline)
+			break;
+		heap_put(srv, i, srv->theap[k]);
+		i = k;
+	}
+	heap_put(srv, i, c);
+}
+
+static void heap_remove(gw_server_t *srv, gw_conn_t *c)
+{
+	uint32_t i = c->theap_i - 1;
+	gw_conn_t *last = srv->theap[--srv->theap_n];
+	c->theap_i = 0;
+	if (i < srv->theap_n) {
+		heap_put(srv, i, last);
+		heap_down(srv, i);
+		heap_up(srv, last->theap_i - 1);
+	}
+}
+
+static void heap_add(gw_server_t *srv, gw_conn_t *c)
+{
+	if (srv->theap_n == srv->theap_cap) {
+		uint32_t cap = srv->theap_cap ? 2 * srv->theap_cap : 64;
+		gw_conn_t **h = realloc(srv->theap, cap * sizeof(*h));
+		if (!h)
+			abort();
+		srv->theap = h;
+		srv->theap_cap = cap;
+	}
+	heap_put(srv, srv->theap_n++, c);
+	heap_up(srv, srv->theap_n - 1);
+}
+
+static void on_loop_timer(uv_timer_t *t);
+
+/* The loop's timer for the earliest deadline (stopped when none runs: it must not keep the loop
+ * alive). */
+static void timers_arm(gw_server_t *srv)
+{
+	uint64_t now, first;
+	if (!srv->theap_n) {
+		if (srv->timer_due) {
+			uv_timer_stop(&srv->conn_timer);
+			srv->timer_due = 0;
+		}
+		return;
+	}
+	first = srv->theap[0]->deadline;
+	if (srv->timer_due && srv->timer_due <= first)
+		return;
+	now = uv_now(srv->loop);
+	uv_timer_start(&srv->conn_timer, on_loop_timer, first > now ? first - now : 0, 0);
+	srv->timer_due = first;
+}
+
+static void on_loop_timer(uv_timer_t *t)
+{
+	gw_server_t *srv = t->data;
+	uint64_t now = uv_now(srv->loop);
+	srv->timer_due = 0;
+	while (srv->theap_n && srv->theap[0]->deadline <= now) {
+		gw_conn_t *c = srv->theap[0];
+		heap_remove(srv, c);
+		on_client_timer(c); /* may close c (freed later) or set any connection's timer */
+	}
+	timers_arm(srv);
+}
+
+void gw__conn_timers_init(gw_server_t *srv)
+{
+	uv_timer_init(srv->loop, &srv->conn_timer);
+	srv->conn_timer.data = srv;
+}
+
+void gw__conn_timers_close(gw_server_t *srv)
+{
+	uv_close((uv_handle_t *)&srv->conn_timer, NULL);
+	free(srv->theap);
+	srv->theap = NULL;
+	srv->theap_n = srv->theap_cap = 0;
+}
 
 static void client_timer(gw_conn_t *c, int kind, uint64_t ms)
 {
+	gw_server_t *srv = c->srv;
 	if (c->state == CS_CLOSING)
 		return;
 	c->timer_kind = kind;
-	if (kind != C_NONE)
-		uv_timer_start(&c->timer, on_client_timer, ms ? ms : 1, 0);
-	else
-		uv_timer_stop(&c->timer);
+	if (kind == C_NONE) {
+		if (c->theap_i)
+			heap_remove(srv, c);
+	} else {
+		c->deadline = uv_now(srv->loop) + (ms ? ms : 1);
+		if (c->theap_i) {
+			heap_down(srv, c->theap_i - 1);
+			heap_up(srv, c->theap_i - 1);
+		} else {
+			heap_add(srv, c);
+		}
+	}
+	timers_arm(srv);
 }
 
 /* How long the client may now take for its next body byte: timeouts.client_body since the last
@@ -235,6 +364,8 @@ static void conn_free(gw_conn_t *c)
 	if (c->counted)
 		gw__count_put(gw__client_count());
 	GW_DEC(srv->metrics->open_conns);
+	if (c->theap_i) /* not expected: CLOSING took it out */
+		heap_remove(srv, c);
 	req_free(c);
 	gw__runtime_unref(c->rt);
 	free(c);
@@ -242,18 +373,9 @@ static void conn_free(gw_conn_t *c)
 		gw_server_stop(srv);
 }
 
-static void on_handle_closed(uv_handle_t *h)
-{
-	gw_conn_t *c = h->data;
-	if (--c->pending == 0)
-		conn_free(c);
-}
-
 static void on_sock_closed(net_sock_t *s)
 {
-	gw_conn_t *c = s->data;
-	if (--c->pending == 0)
-		conn_free(c);
+	conn_free(s->data); /* the sock is the connection's only handle */
 }
 
 static void stop_splice(gw_conn_t *c)
@@ -361,9 +483,6 @@ void gw__conn_accept(gw_listener_t *l)
 	srv->conns = c;
 	srv->nconns++;
 	GW_INC(srv->metrics->open_conns);
-	uv_timer_init(srv->loop, &c->timer);
-	c->timer.data = c;
-	c->pending = 2;
 	rc = net_sock_accept((uv_stream_t *)&l->tcp, &c->sock, c->fe->tls);
 	c->sock.data = c;
 	c->sock.q = &srv->sockq;
@@ -1487,9 +1606,8 @@ static void on_client_write(net_sock_t *s, int status)
 
 /* ---- timers ----------------------------------------------------------------------------- */
 
-static void on_client_timer(uv_timer_t *t)
+static void on_client_timer(gw_conn_t *c)
 {
-	gw_conn_t *c = t->data;
 	int kind = c->timer_kind;
 	c->timer_kind = C_NONE;
 	switch (c->state) {
@@ -1686,8 +1804,10 @@ static void go(gw_conn_t *c, int state)
 			GW_DEC(c->r->pool->series->inflight);
 			c->r->inflight = false;
 		}
-		uv_timer_stop(&c->timer);
-		uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+		if (c->theap_i) {
+			heap_remove(c->srv, c);
+			timers_arm(c->srv);
+		}
 		net_sock_close(&c->sock, on_sock_closed);
 		return;
 	}

@@ -147,7 +147,13 @@ struct gw_server_s {
 	uv_signal_t sig_term, sig_int; /* own_signals only */
 	uv_timer_t grace_timer;
 	net_sockq_t sockq; /* write completions of the client and upstream sockets */
-	uint32_t nconns;   /* open client connections (not admin) */
+	/* The client connections' timers (conn.c): one libuv timer for all of them, and a min-heap
+	 * of the connections whose timer runs, on their deadlines. */
+	uv_timer_t conn_timer;
+	gw_conn_t **theap;
+	uint32_t theap_n, theap_cap;
+	uint64_t timer_due; /* uv_now when conn_timer fires; 0: stopped */
+	uint32_t nconns;    /* open client connections (not admin) */
 	uint64_t next_conn_id;
 	bool draining; /* SIGTERM, before stopping (timeouts.shutdown_delay): healthz says 503 */
 	bool stopping;
@@ -277,11 +283,11 @@ struct gw_conn_s {
 	gw_frontend_rt_t *fe;
 	gw_conn_t *prev, *next; /* server's list */
 	uint64_t id;
-	uv_timer_t timer;
-	int timer_kind;   /* what the timer measures (conn.c's C_*) */
-	unsigned pending; /* open handles (sock, timer); freed at 0 */
-	int state;        /* conn.c's CS_*; changed by go() only */
-	gw_req_t *r;      /* the request under way; NULL while idle */
+	uint64_t deadline; /* of the client's timer (uv_now), while it runs */
+	uint32_t theap_i;  /* 1 + its place in the server's timer heap; 0: not running */
+	int timer_kind;    /* what the timer measures (conn.c's C_*) */
+	int state;         /* conn.c's CS_*; changed by go() only */
+	gw_req_t *r;       /* the request under way; NULL while idle */
 	net_peer_t peer;
 	bool client_eof;
 	bool counted;      /* counts against limits.max_connections (gw_client_count) */
