@@ -21,7 +21,7 @@
  *                        | close_after                | after our error, client still sending
  *                        v                            v
  *                     CLOSING  <-------------------- LINGER  (read and drop, bounded)
- *                     (handles closed; freed when the last one is)
+ *                     (the sock closed; freed in its close callback)
  *
  * go() is the only place where the state changes; its switch holds what entering each state
  * does. In PROXY every event (bytes from the client, a write done on either side, a response
@@ -33,6 +33,11 @@
  * one piece at a time and read into only in its free tail, so memory per connection is bounded
  * by the two buffers (limits.buffer_size each). Reading stops when a buffer is full and restarts
  * when its write completes (backpressure both ways).
+ *
+ * Most connections are idle keep-alive ones, so an idle one holds only gw_conn_t (the socket,
+ * a few links and flags, its timer's deadline): everything a request needs (parser, buffer,
+ * head, attempt and response state) is a gw_req_t, made at the request's first byte and freed
+ * when the connection goes idle; the client timers of a loop share one libuv timer.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -1321,7 +1326,7 @@ static bool flush_down(gw_conn_t *c)
 static gw_conn_t *splice_owner(net_splice_t *s, bool *req)
 {
 	gw_conn_t *c = s->data;
-	if (!c || (c->r->splice != s && c->r->req_splice != s))
+	if (!c || !c->r || (c->r->splice != s && c->r->req_splice != s))
 		return NULL;
 	*req = c->r->req_splice == s;
 	return c;
