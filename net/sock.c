@@ -328,19 +328,26 @@ static int tls_write(net_sock_t *s, const uv_buf_t *bufs, unsigned nbufs)
 	return 0;
 }
 
-/* close_notify, best effort and never waiting: only when every byte before it is in the kernel
- * (a ciphertext write's callback may still be pending), so the stream stays in order. */
-static void tls_close(net_sock_t *s)
+/* close_notify, never waiting: only when every byte before it is in the kernel (a ciphertext
+ * write's callback may still be pending), so the stream stays in order. 0 when it went (or there
+ * was nothing to send: not yet in a session, or sent before). */
+static int tls_close_notify(net_sock_t *s)
 {
 	char notify[256];
 	uv_buf_t b;
-	if (s->connected && !s->abort_on_close &&
-	    uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp) == 0) {
-		b = uv_buf_init(notify,
-		                (unsigned)net_tls_close_notify(s->tls, notify, sizeof(notify)));
-		if (b.len > 0)
-			(void)uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
-	}
+	if (uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp) != 0)
+		return UV_EBUSY;
+	b = uv_buf_init(notify, (unsigned)net_tls_close_notify(s->tls, notify, sizeof(notify)));
+	if (b.len > 0 && uv_try_write((uv_stream_t *)&s->tcp, &b, 1) != (int)b.len)
+		return UV_EAGAIN;
+	return 0;
+}
+
+/* close_notify, best effort; then the handles close. */
+static void tls_close(net_sock_t *s)
+{
+	if (s->connected && !s->abort_on_close)
+		(void)tls_close_notify(s);
 	uv_close((uv_handle_t *)net_tls_idle(s->tls), on_close);
 }
 
@@ -815,12 +822,15 @@ void net_sock_close(net_sock_t *s, net_sock_close_cb cb)
 int net_sock_shutdown(net_sock_t *s)
 {
 	uv_os_fd_t fd;
+	int rc;
 	if (s->closing || s->writing)
 		return UV_EINVAL;
-	if (s->tls)
-		return 0;
 	if (uv_fileno((uv_handle_t *)&s->tcp, &fd) != 0)
 		return UV_EBADF;
+	/* TLS: close_notify first, so that the peer sees the end of the stream as it does with
+	 * plain TCP (a client that reads to the end would otherwise wait for our close) */
+	if (s->tls && (rc = tls_close_notify(s)) < 0)
+		return rc;
 	if (shutdown(fd, SHUT_WR) < 0)
 		return -errno;
 	return 0;

@@ -156,8 +156,9 @@ __attribute__((warn_unused_result)) int net_sock_write(net_sock_t *s, const uv_b
 __attribute__((warn_unused_result)) int net_sock_write_now(net_sock_t *s, const uv_buf_t *bufs,
                                                            unsigned nbufs, net_sock_write_cb cb);
 void net_sock_close(net_sock_t *s, net_sock_close_cb cb);
-/* Ends the sending side now (plain TCP: shutdown(SHUT_WR); nothing with TLS, whose close_notify
- * comes with net_sock_close). Only with no write in flight. 0 or a negative error. */
+/* Ends the sending side now: shutdown(SHUT_WR), with TLS after close_notify (UV_EBUSY while
+ * ciphertext is still queued: the caller may close instead). Reading goes on. Only with no write
+ * in flight. 0 or a negative error. */
 int net_sock_shutdown(net_sock_t *s);
 
 /* The peer's address as text ("10.0.0.1" or "::1"), into buf. */
