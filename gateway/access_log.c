@@ -17,8 +17,9 @@
 
 void gw_access_log(const gw_conn_t *c)
 {
-	uint64_t dur_ns = uv_hrtime() - c->t_start;
-	const char *pool = c->pool ? c->pool->conf->name : "-";
+	const gw_req_t *r = c->r;
+	uint64_t dur_ns = uv_hrtime() - r->t_start;
+	const char *pool = r->pool ? r->pool->conf->name : "-";
 	char stamp[48], pool_mem[4096], *line;
 	struct timespec ts;
 	struct tm tm;
@@ -28,8 +29,8 @@ void gw_access_log(const gw_conn_t *c)
 	size_t len;
 	int n;
 
-	gw_metrics_request(c->srv->metrics, pool, c->s3.op ? c->s3.op : LB_OP_OTHER, c->status,
-	                   c->bytes_in, c->bytes_out, dur_ns / 1000);
+	gw_metrics_request(c->srv->metrics, pool, r->s3.op ? r->s3.op : LB_OP_OTHER, r->status,
+	                   r->bytes_in, r->bytes_out, dur_ns / 1000);
 	if (!lb_log_access_on())
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -42,22 +43,22 @@ void gw_access_log(const gw_conn_t *c)
 	o = yyjson_mut_obj(d);
 	yyjson_mut_doc_set_root(d, o);
 	yyjson_mut_obj_add_str(d, o, "time", stamp);
-	yyjson_mut_obj_add_str(d, o, "client", c->client_ip);
-	yyjson_mut_obj_add_str(d, o, "method", c->method ? c->method : "-");
-	yyjson_mut_obj_add_strn(d, o, "bucket", c->s3.bucket ? c->s3.bucket : "",
-	                        c->s3.bucket ? c->s3.bucket_len : 0);
-	yyjson_mut_obj_add_strn(d, o, "key", c->s3.key ? c->s3.key : "",
-	                        c->s3.key ? c->s3.key_len : 0);
-	yyjson_mut_obj_add_str(d, o, "op", c->s3.op ? lb_op_name(c->s3.op) : "-");
-	yyjson_mut_obj_add_int(d, o, "status", c->status);
-	yyjson_mut_obj_add_uint(d, o, "bytes_in", c->bytes_in);
-	yyjson_mut_obj_add_uint(d, o, "bytes_out", c->bytes_out);
+	yyjson_mut_obj_add_str(d, o, "client", r->client_ip);
+	yyjson_mut_obj_add_str(d, o, "method", r->method ? r->method : "-");
+	yyjson_mut_obj_add_strn(d, o, "bucket", r->s3.bucket ? r->s3.bucket : "",
+	                        r->s3.bucket ? r->s3.bucket_len : 0);
+	yyjson_mut_obj_add_strn(d, o, "key", r->s3.key ? r->s3.key : "",
+	                        r->s3.key ? r->s3.key_len : 0);
+	yyjson_mut_obj_add_str(d, o, "op", r->s3.op ? lb_op_name(r->s3.op) : "-");
+	yyjson_mut_obj_add_int(d, o, "status", r->status);
+	yyjson_mut_obj_add_uint(d, o, "bytes_in", r->bytes_in);
+	yyjson_mut_obj_add_uint(d, o, "bytes_out", r->bytes_out);
 	/* microsecond resolution, as milliseconds with 3 decimals */
 	yyjson_mut_obj_add_real(d, o, "duration_ms", round((double)dur_ns / 1e3) / 1e3);
 	yyjson_mut_obj_add_str(d, o, "pool", pool);
-	yyjson_mut_obj_add_str(d, o, "node", c->node_name ? c->node_name : "-");
-	yyjson_mut_obj_add_uint(d, o, "attempts", c->attempts);
-	yyjson_mut_obj_add_str(d, o, "request_id", c->reqid);
+	yyjson_mut_obj_add_str(d, o, "node", r->node_name ? r->node_name : "-");
+	yyjson_mut_obj_add_uint(d, o, "attempts", r->attempts);
+	yyjson_mut_obj_add_str(d, o, "request_id", r->reqid);
 	/* a key is whatever bytes the client sent: kept as they are rather than losing the line */
 	line = yyjson_mut_write(d, YYJSON_WRITE_ALLOW_INVALID_UNICODE | YYJSON_WRITE_NEWLINE_AT_END,
 	                        &len);

@@ -7,7 +7,8 @@
 
 #include "gateway/proxy.h"
 
-/* The request on c ended (answered, failed, or abandoned by the client): c->status is final. */
+/* The request on c (c->r) ended (answered, failed, or abandoned by the client): its status is
+ * final. */
 void gw_access_log(const gw_conn_t *c);
 
 #endif

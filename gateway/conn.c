@@ -21,7 +21,7 @@
  *                        | close_after                | after our error, client still sending
  *                        v                            v
  *                     CLOSING  <-------------------- LINGER  (read and drop, bounded)
- *                     (handles closed; freed when the last one is)
+ *                     (the sock closed; freed in its close callback)
  *
  * go() is the only place where the state changes; its switch holds what entering each state
  * does. In PROXY every event (bytes from the client, a write done on either side, a response
@@ -33,6 +33,11 @@
  * one piece at a time and read into only in its free tail, so memory per connection is bounded
  * by the two buffers (limits.buffer_size each). Reading stops when a buffer is full and restarts
  * when its write completes (backpressure both ways).
+ *
+ * Most connections are idle keep-alive ones, so an idle one holds only gw_conn_t (the socket,
+ * a few links and flags, its timer's deadline): everything a request needs (parser, buffer,
+ * head, attempt and response state) is a gw_req_t, made at the request's first byte and freed
+ * when the connection goes idle; the client timers of a loop share one libuv timer.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -83,7 +88,7 @@ static void make_request_id(gw_conn_t *c)
 	x ^= x >> 31;
 	x *= 0xBF58476D1CE4E5B9ULL;
 	x ^= x >> 29;
-	snprintf(c->reqid, sizeof(c->reqid), "%016" PRIX64, x);
+	snprintf(c->r->reqid, sizeof(c->r->reqid), "%016" PRIX64, x);
 }
 
 /* A failure of s3lb's own (its connection limit to the node, no fd, no memory, no local port),
@@ -108,17 +113,146 @@ static bool method_idempotent(const char *m)
 
 /* ---- the client's timer ----------------------------------------------------------------- */
 
-static void on_client_timer(uv_timer_t *t);
+/*
+ * One libuv timer per loop for every client connection (nginx keeps its timers in one tree the
+ * same way): a uv_timer_t in each connection would be a quarter of an idle one's memory. The
+ * connections whose timer runs are in a binary min-heap on their deadlines (uv_now clock, as
+ * libuv's own timers; c->theap_i is 1 + the position, 0: not in it); the loop's timer is set for
+ * the earliest deadline, moved only when an earlier one comes (when the earliest goes it fires
+ * early, finds nothing due and is set again). Loop thread only.
+ */
+static void on_client_timer(gw_conn_t *c);
+
+static void heap_put(gw_server_t *srv, uint32_t i, gw_conn_t *c)
+{
+	srv->theap[i] = c;
+	c->theap_i = i + 1;
+}
+
+static void heap_up(gw_server_t *srv, uint32_t i)
+{
+	gw_conn_t *c = srv->theap[i];
+	while (i > 0) {
+		uint32_t parent = (i - 1) / 2;
+		if (srv->theap[parent]->deadline <= c->deadline)
+			break;
+		heap_put(srv, i, srv->theap[parent]);
+		i = parent;
+	}
+	heap_put(srv, i, c);
+}
+
+static void heap_down(gw_server_t *srv, uint32_t i)
+{
+	gw_conn_t *c = srv->theap[i];
+	for (;;) {
+		uint32_t k = 2 * i + 1;
+		if (k >= srv->theap_n)
+			break;
+		if (k + 1 < srv->theap_n && srv->theap[k + 1]->deadline < srv->theap[k]->deadline)
+			k++;
+		if (srv->theap[k]->deadline >= c->deadline)
+			break;
+		heap_put(srv, i, srv->theap[k]);
+		i = k;
+	}
+	heap_put(srv, i, c);
+}
+
+static void heap_remove(gw_server_t *srv, gw_conn_t *c)
+{
+	uint32_t i = c->theap_i - 1;
+	gw_conn_t *last = srv->theap[--srv->theap_n];
+	c->theap_i = 0;
+	if (i < srv->theap_n) {
+		heap_put(srv, i, last);
+		heap_down(srv, i);
+		heap_up(srv, last->theap_i - 1);
+	}
+}
+
+static void heap_add(gw_server_t *srv, gw_conn_t *c)
+{
+	if (srv->theap_n == srv->theap_cap) {
+		uint32_t cap = srv->theap_cap ? 2 * srv->theap_cap : 64;
+		gw_conn_t **h = realloc(srv->theap, cap * sizeof(*h));
+		if (!h)
+			abort();
+		srv->theap = h;
+		srv->theap_cap = cap;
+	}
+	heap_put(srv, srv->theap_n++, c);
+	heap_up(srv, srv->theap_n - 1);
+}
+
+static void on_loop_timer(uv_timer_t *t);
+
+/* The loop's timer for the earliest deadline (stopped when none runs: it must not keep the loop
+ * alive). */
+static void timers_arm(gw_server_t *srv)
+{
+	uint64_t now, first;
+	if (!srv->theap_n) {
+		if (srv->timer_due) {
+			uv_timer_stop(&srv->conn_timer);
+			srv->timer_due = 0;
+		}
+		return;
+	}
+	first = srv->theap[0]->deadline;
+	if (srv->timer_due && srv->timer_due <= first)
+		return;
+	now = uv_now(srv->loop);
+	uv_timer_start(&srv->conn_timer, on_loop_timer, first > now ? first - now : 0, 0);
+	srv->timer_due = first;
+}
+
+static void on_loop_timer(uv_timer_t *t)
+{
+	gw_server_t *srv = t->data;
+	uint64_t now = uv_now(srv->loop);
+	srv->timer_due = 0;
+	while (srv->theap_n && srv->theap[0]->deadline <= now) {
+		gw_conn_t *c = srv->theap[0];
+		heap_remove(srv, c);
+		on_client_timer(c); /* may close c (freed later) or set any connection's timer */
+	}
+	timers_arm(srv);
+}
+
+void gw__conn_timers_init(gw_server_t *srv)
+{
+	uv_timer_init(srv->loop, &srv->conn_timer);
+	srv->conn_timer.data = srv;
+}
+
+void gw__conn_timers_close(gw_server_t *srv)
+{
+	uv_close((uv_handle_t *)&srv->conn_timer, NULL);
+	free(srv->theap);
+	srv->theap = NULL;
+	srv->theap_n = srv->theap_cap = 0;
+}
 
 static void client_timer(gw_conn_t *c, int kind, uint64_t ms)
 {
+	gw_server_t *srv = c->srv;
 	if (c->state == CS_CLOSING)
 		return;
 	c->timer_kind = kind;
-	if (kind != C_NONE)
-		uv_timer_start(&c->timer, on_client_timer, ms ? ms : 1, 0);
-	else
-		uv_timer_stop(&c->timer);
+	if (kind == C_NONE) {
+		if (c->theap_i)
+			heap_remove(srv, c);
+	} else {
+		c->deadline = uv_now(srv->loop) + (ms ? ms : 1);
+		if (c->theap_i) {
+			heap_down(srv, c->theap_i - 1);
+			heap_up(srv, c->theap_i - 1);
+		} else {
+			heap_add(srv, c);
+		}
+	}
+	timers_arm(srv);
 }
 
 /* How long the client may now take for its next body byte: timeouts.client_body since the last
@@ -131,7 +265,7 @@ static uint64_t body_timeout(gw_conn_t *c)
 	uint64_t idle = cfg->timeouts.client_body, now = uv_now(c->srv->loop), deadline;
 	if (!cfg->limits.min_body_rate)
 		return idle;
-	deadline = c->body_t0 + idle + c->body_rx * 1000 / cfg->limits.min_body_rate;
+	deadline = c->r->body_t0 + idle + c->r->body_rx * 1000 / cfg->limits.min_body_rate;
 	if (deadline <= now)
 		return 0;
 	return deadline - now < idle ? deadline - now : idle;
@@ -153,19 +287,71 @@ static void proxy_timer(gw_conn_t *c)
 	c->client_moved = false;
 	if (c->state != CS_PROXY)
 		return;
-	if (c->writing_down) {
+	if (c->r->writing_down) {
 		kind = C_SEND;
 		ms = cfg_of(c)->timeouts.client_send;
-	} else if (c->req_splice) {
+	} else if (c->r->req_splice) {
 		if (c->timer_kind == C_BODY)
 			return; /* min_body_rate tripped (on_req_splice_progress): it fires */
 		/* else the splice times the body (only while it waits for the client) */
-	} else if (!c->req_done && !c->up_writing) {
+	} else if (!c->r->req_done && !c->r->up_writing) {
 		kind = C_BODY;
 		ms = body_timeout(c);
 	}
 	if (kind != c->timer_kind || moved)
 		client_timer(c, kind, ms);
+}
+
+/* ---- the request's memory ---------------------------------------------------------------- */
+
+/* A fresh parser (per request: recreating it costs less than the idle connection keeping one),
+ * the buffer's size and the peer as text. */
+static void req_init(gw_conn_t *c, gw_req_t *r)
+{
+	const lb_config_t *cfg = cfg_of(c);
+	net_http_init(&r->req, HTTP_REQUEST, cfg->limits.max_headers, cfg->limits.max_header_size);
+	if (!r->rb.cap)
+		r->rb.cap = cfg->limits.buffer_size; /* allocated when the first bytes arrive */
+	net_peer_text(&c->peer, r->client_ip, sizeof(r->client_ip));
+}
+
+/* A request begins: its first bytes are about to be read, or s3lb answers at once. */
+static void req_new(gw_conn_t *c)
+{
+	gw_req_t *r = calloc(1, sizeof(*r));
+	if (!r)
+		abort();
+	req_init(c, r);
+	c->r = r;
+}
+
+/* What the request allocated, but its buffer. */
+static void req_release(gw_req_t *r)
+{
+	net_http_free(&r->req);
+	free(r->head);
+	free(r->host);
+	free(r->tried);
+	free(r->pend);
+	free(r->down_buf);
+	free(r->err_buf);
+}
+
+static void req_free(gw_conn_t *c)
+{
+	if (!c->r)
+		return;
+	req_release(c->r);
+	net_rbuf_free(&c->r->rb);
+	free(c->r);
+	c->r = NULL;
+}
+
+/* Bytes of a request are buffered (or a request is being answered). */
+static bool conn_busy(const gw_conn_t *c)
+{
+	return (c->state != CS_HEAD && c->state != CS_CLOSING) ||
+	       (c->r && c->r->rb.len > c->r->rb.start);
 }
 
 /* ---- lifecycle -------------------------------------------------------------------------- */
@@ -183,43 +369,29 @@ static void conn_free(gw_conn_t *c)
 	if (c->counted)
 		gw__count_put(gw__client_count());
 	GW_DEC(srv->metrics->open_conns);
-	net_http_free(&c->req);
-	net_rbuf_free(&c->rb);
-	free(c->head);
-	free(c->host);
-	free(c->tried);
-	free(c->pend);
-	free(c->down_buf);
-	free(c->err_buf);
+	if (c->theap_i) /* not expected: CLOSING took it out */
+		heap_remove(srv, c);
+	req_free(c);
 	gw__runtime_unref(c->rt);
 	free(c);
 	if (srv->stopping && srv->nconns == 0)
 		gw_server_stop(srv);
 }
 
-static void on_handle_closed(uv_handle_t *h)
-{
-	gw_conn_t *c = h->data;
-	if (--c->pending == 0)
-		conn_free(c);
-}
-
 static void on_sock_closed(net_sock_t *s)
 {
-	gw_conn_t *c = s->data;
-	if (--c->pending == 0)
-		conn_free(c);
+	conn_free(s->data); /* the sock is the connection's only handle */
 }
 
 static void stop_splice(gw_conn_t *c)
 {
-	if (c->splice) {
-		net_splice_close(c->splice); /* frees itself when closed */
-		c->splice = NULL;
+	if (c->r->splice) {
+		net_splice_close(c->r->splice); /* frees itself when closed */
+		c->r->splice = NULL;
 	}
-	if (c->req_splice) {
-		net_splice_close(c->req_splice);
-		c->req_splice = NULL;
+	if (c->r->req_splice) {
+		net_splice_close(c->r->req_splice);
+		c->r->req_splice = NULL;
 	}
 }
 
@@ -227,27 +399,30 @@ static void stop_splice(gw_conn_t *c)
  * node has part of a request, so that it never takes it for a whole one. */
 static void release_upstream(gw_conn_t *c, gw_release_t how)
 {
-	gw_node_t *node = c->node;
-	if (c->rb.writing && c->up)
-		net_rbuf_abandon(&c->rb); /* its bytes stay unreleased, for a retry */
-	c->up_writing = c->up_head = false;
+	gw_node_t *node;
+	if (!c->r)
+		return; /* idle: nothing to release */
+	node = c->r->node;
+	if (c->r->rb.writing && c->r->up)
+		net_rbuf_abandon(&c->r->rb); /* its bytes stay unreleased, for a retry */
+	c->r->up_writing = c->r->up_head = false;
 	stop_splice(c);
-	if (c->up && c->dechunk) {
-		c->up->cl.resp.body_cb = NULL; /* the node connection may serve another client */
-		c->up->cl.resp.body_arg = NULL;
+	if (c->r->up && c->r->dechunk) {
+		c->r->up->cl.resp.body_cb = NULL; /* the node connection may serve another client */
+		c->r->up->cl.resp.body_arg = NULL;
 	}
-	c->dechunk = false;
-	if (c->up) {
-		if (c->head_sent && !c->req_sent)
+	c->r->dechunk = false;
+	if (c->r->up) {
+		if (c->r->head_sent && !c->r->req_sent)
 			how = GW_UP_ABORT;
-		if (c->span) {
+		if (c->r->span) {
 			/* lent bytes not relayed: the connection is lost for reuse */
-			c->span = NULL;
+			c->r->span = NULL;
 			if (how == GW_UP_REUSE)
 				how = GW_UP_CLOSE;
 		}
-		gw__upstream_release(c->up, how);
-		c->up = NULL;
+		gw__upstream_release(c->r->up, how);
+		c->r->up = NULL;
 	}
 	if (node) {
 		gw_pool_t *pool = node->pool;
@@ -255,12 +430,12 @@ static void release_upstream(gw_conn_t *c, gw_release_t how)
 			pool->lbn[node->index].outstanding--;
 			GW_DEC(node->stats->outstanding);
 		}
-		if (c->retrying && pool->retries_inflight) {
+		if (c->r->retrying && pool->retries_inflight) {
 			pool->retries_inflight--;
 			GW_DEC(pool->series->retries_inflight);
 		}
-		c->retrying = false;
-		c->node = NULL;
+		c->r->retrying = false;
+		c->r->node = NULL;
 	}
 }
 
@@ -274,10 +449,10 @@ static void conn_close(gw_conn_t *c, bool abort)
 
 void gw__conn_force_close(gw_conn_t *c)
 {
-	if (c->state != CS_HEAD || c->rb.len > c->rb.start) {
-		if (!c->status)
-			c->status = 499;
-		if (c->method)
+	if (conn_busy(c)) {
+		if (!c->r->status)
+			c->r->status = 499;
+		if (c->r->method)
 			gw_access_log(c);
 	}
 	conn_close(c, true);
@@ -286,7 +461,7 @@ void gw__conn_force_close(gw_conn_t *c)
 void gw__conn_shutdown(gw_conn_t *c)
 {
 	c->close_after = true;
-	if (c->state == CS_HEAD && c->rb.len == c->rb.start)
+	if (!conn_busy(c))
 		conn_close(c, false);
 }
 
@@ -307,17 +482,12 @@ void gw__conn_accept(gw_listener_t *l)
 	rt->refs++;
 	c->fe = &rt->fes[l->fe_index];
 	c->id = ++srv->next_conn_id;
-	c->rb.cap = cfg->limits.buffer_size; /* allocated when the first bytes arrive */
-	net_http_init(&c->req, HTTP_REQUEST, cfg->limits.max_headers, cfg->limits.max_header_size);
 	c->next = srv->conns;
 	if (srv->conns)
 		srv->conns->prev = c;
 	srv->conns = c;
 	srv->nconns++;
 	GW_INC(srv->metrics->open_conns);
-	uv_timer_init(srv->loop, &c->timer);
-	c->timer.data = c;
-	c->pending = 2;
 	rc = net_sock_accept((uv_stream_t *)&l->tcp, &c->sock, c->fe->tls);
 	c->sock.data = c;
 	c->sock.q = &srv->sockq;
@@ -326,17 +496,18 @@ void gw__conn_accept(gw_listener_t *l)
 		conn_close(c, false);
 		return;
 	}
-	net_sock_peer(&c->sock, c->client_ip, sizeof(c->client_ip));
+	net_sock_peer_addr(&c->sock, &c->peer);
 	if (srv->stopping) {
 		conn_close(c, false);
 		return;
 	}
 	c->counted = gw__count_take(gw__client_count(), cfg->limits.max_connections);
 	if (!c->counted) {
-		c->t_start = uv_hrtime();
+		req_new(c);
+		c->r->t_start = uv_hrtime();
 		make_request_id(c);
 		LB_WARN("connection limit %u reached, client: %s", cfg->limits.max_connections,
-		        c->client_ip);
+		        c->r->client_ip);
 		send_error(c, GW_ERR_SLOW_DOWN, true);
 		return;
 	}
@@ -352,9 +523,11 @@ static void on_client_alloc(net_sock_t *s, uv_buf_t *buf)
 		buf->len = 0;
 		return;
 	}
+	if (!c->r)
+		req_new(c); /* the first bytes of a request */
 	if (c->state == CS_LINGER)
-		c->rb.start = c->rb.parsed = c->rb.len = 0; /* read only to be dropped */
-	net_rbuf_space(&c->rb, buf);
+		c->r->rb.start = c->r->rb.parsed = c->r->rb.len = 0; /* read only to be dropped */
+	net_rbuf_space(&c->r->rb, buf);
 }
 
 static void parse_head(gw_conn_t *c);
@@ -366,7 +539,7 @@ static void on_client_read(net_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (c->state == CS_CLOSING)
 		return;
 	if (c->state == CS_LINGER) {
-		if (nread < 0 || (c->linger_bytes += (size_t)nread) > LINGER_BYTES)
+		if (nread < 0 || (c->r->linger_bytes += (size_t)nread) > LINGER_BYTES)
 			conn_close(c, false);
 		return;
 	}
@@ -383,10 +556,10 @@ static void on_client_read(net_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 			return;
 		case CS_CONNECT:
 		case CS_PROXY:
-			if (!c->req_done) {
+			if (!c->r->req_done) {
 				LB_INFO("client closed mid-request, client: %s, request_id: %s",
-				        c->client_ip, c->reqid);
-				c->status = 499;
+				        c->r->client_ip, c->r->reqid);
+				c->r->status = 499;
 				gw_access_log(c);
 				conn_close(c, true);
 				return;
@@ -398,13 +571,13 @@ static void on_client_read(net_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 			return;
 		}
 	}
-	c->rb.len += (size_t)nread;
+	c->r->rb.len += (size_t)nread;
 	switch (c->state) {
 	case CS_HEAD:
 		parse_head(c);
 		break;
 	case CS_PROXY:
-		if (!c->req_done) {
+		if (!c->r->req_done) {
 			c->client_moved = true;
 			proxy_next(c);
 		}
@@ -417,7 +590,7 @@ static void on_client_read(net_sock_t *s, ssize_t nread, const uv_buf_t *buf)
 
 static void client_read_start(gw_conn_t *c)
 {
-	if (c->state == CS_CLOSING || c->state == CS_ERROR || c->req_splice)
+	if (c->state == CS_CLOSING || c->state == CS_ERROR || (c->r && c->r->req_splice))
 		return; /* while the request body is spliced, the splice reads the client */
 	if (net_sock_read_start(&c->sock, on_client_alloc, on_client_read) < 0)
 		conn_close(c, false);
@@ -429,19 +602,19 @@ static void client_read_start(gw_conn_t *c)
  * absolute-form target (NULL: keep the original). */
 static int build_request_head(gw_conn_t *c, const char *msg, const char *path, size_t path_len)
 {
-	const net_http_t *h = &c->req;
+	const net_http_t *h = &c->r->req;
 	const lb_frontend_conf_t *fe = c->fe->conf;
 	gw_head_req_opts_t o = {.path = path,
 	                        .path_len = path_len,
-	                        .client_ip = c->client_ip,
+	                        .client_ip = c->r->client_ip,
 	                        .x_forwarded_for = fe->x_forwarded_for,
 	                        .x_real_ip = fe->x_real_ip};
 	size_t target_off;
 
-	gw_head_request(h, msg, &o, &c->head, &c->head_len, &target_off);
-	return gw_s3req_parse(&c->s3, c->head, h->method_len, c->head + target_off,
-	                      path ? path_len : h->url_len, c->host, strlen(c->host), fe->domains,
-	                      fe->ndomains);
+	gw_head_request(h, msg, &o, &c->r->head, &c->r->head_len, &target_off);
+	return gw_s3req_parse(&c->r->s3, c->r->head, h->method_len, c->r->head + target_off,
+	                      path ? path_len : h->url_len, c->r->host, strlen(c->r->host),
+	                      fe->domains, fe->ndomains);
 }
 
 /* Absolute-form "http://host[:port]/path": accepted only for a host this frontend serves (the
@@ -460,8 +633,8 @@ static const char *absolute_target(gw_conn_t *c, const char *t, size_t n, size_t
 	slash = memchr(auth, '/', n - skip);
 	if (!slash)
 		return NULL;
-	if ((size_t)(slash - auth) != strlen(c->host) ||
-	    strncasecmp(auth, c->host, (size_t)(slash - auth)) != 0)
+	if ((size_t)(slash - auth) != strlen(c->r->host) ||
+	    strncasecmp(auth, c->r->host, (size_t)(slash - auth)) != 0)
 		return NULL;
 	*path_len = n - (size_t)(slash - t);
 	return slash;
@@ -504,9 +677,9 @@ static bool follow_reload(gw_conn_t *c)
 /* Whether the request asks for the frontend's healthz path (GET or HEAD, any query). */
 static bool is_healthz(const gw_conn_t *c, const char *msg, const char *path, size_t path_len)
 {
-	const char *want = c->fe->conf->healthz, *t = path ? path : msg + c->req.url_off;
-	size_t n = path ? path_len : c->req.url_len, k = 0;
-	if (!want || c->req_has_body || (strcmp(c->method, "GET") && !c->is_head))
+	const char *want = c->fe->conf->healthz, *t = path ? path : msg + c->r->req.url_off;
+	size_t n = path ? path_len : c->r->req.url_len, k = 0;
+	if (!want || c->r->req_has_body || (strcmp(c->r->method, "GET") && !c->r->is_head))
 		return false;
 	while (k < n && t[k] != '?')
 		k++;
@@ -535,32 +708,32 @@ static void answer_healthz(gw_conn_t *c)
 		why = "stopping";
 	else if (!up)
 		why = "no node up";
-	if (!c->client_keep_alive || c->client_eof || c->srv->stopping)
+	if (!c->r->client_keep_alive || c->client_eof || c->srv->stopping)
 		c->close_after = true;
-	c->status = why ? 503 : 200;
+	c->r->status = why ? 503 : 200;
 	len = asprintf(&buf,
 	               "HTTP/1.1 %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
 	               "Cache-Control: no-store\r\n%s\r\n%s\n",
 	               why ? "503 Service Unavailable" : "200 OK", strlen(why ? why : "ok") + 1,
 	               c->close_after ? "Connection: close\r\n" : "",
-	               c->is_head ? ""
-	               : why      ? why
-	                          : "ok");
+	               c->r->is_head ? ""
+	               : why         ? why
+	                             : "ok");
 	if (len < 0)
 		abort();
-	if (c->is_head) /* the same head, no body */
+	if (c->r->is_head) /* the same head, no body */
 		len = (int)(strstr(buf, "\r\n\r\n") + 4 - buf);
-	free(c->err_buf);
-	c->err_buf = buf;
-	c->err_len = (size_t)len;
+	free(c->r->err_buf);
+	c->r->err_buf = buf;
+	c->r->err_len = (size_t)len;
 	go(c, CS_ERROR);
 }
 
 /* A complete head: checked, rebuilt for the nodes, routed; then CONNECT. */
 static void on_request_head(gw_conn_t *c)
 {
-	const char *msg = c->rb.data + c->rb.start;
-	const net_http_t *h = &c->req;
+	const char *msg = c->r->rb.data + c->r->rb.start;
+	const net_http_t *h = &c->r->req;
 	bool followed = follow_reload(c); /* a connection idle across a reload */
 	const lb_frontend_conf_t *fe = c->fe->conf;
 	const char *path = NULL;
@@ -572,35 +745,36 @@ static void on_request_head(gw_conn_t *c)
 	if (!followed)
 		c->close_after =
 		    true; /* its frontend is gone: this request on the old rules, the last */
-	c->method = net_http_method(h);
-	c->is_head = strcmp(c->method, "HEAD") == 0;
-	c->req_has_body = net_http_has_body(h);
-	c->req_done = h->msg_done; /* a body-less request ends with its head */
-	c->client_keep_alive = net_http_keep_alive(h);
-	c->req_minor = (uint8_t)net_http_minor(h); /* kept: a spliced body resets the parser */
-	c->bytes_in = h->head_len;
+	c->r->method = net_http_method(h);
+	c->r->is_head = strcmp(c->r->method, "HEAD") == 0;
+	c->r->req_has_body = net_http_has_body(h);
+	c->r->req_done = h->msg_done; /* a body-less request ends with its head */
+	c->r->client_keep_alive = net_http_keep_alive(h);
+	c->r->req_minor = (uint8_t)net_http_minor(h); /* kept: a spliced body resets the parser */
+	c->r->bytes_in = h->head_len;
 	make_request_id(c);
 	client_timer(c, C_NONE, 0);
 
-	if (!strcmp(c->method, "CONNECT")) {
-		LB_INFO("rejected CONNECT, client: %s", c->client_ip);
+	if (!strcmp(c->r->method, "CONNECT")) {
+		LB_INFO("rejected CONNECT, client: %s", c->r->client_ip);
 		send_error(c, GW_ERR_INVALID_REQUEST, true);
 		return;
 	}
 	if (!gw_head_check_request(h, msg, &err, &why)) {
-		LB_INFO("bad request from %s: %s, request_id: %s", c->client_ip, why, c->reqid);
+		LB_INFO("bad request from %s: %s, request_id: %s", c->r->client_ip, why,
+		        c->r->reqid);
 		send_error(c, err, true);
 		return;
 	}
 	hi = net_http_find(h, msg, "host", 0);
-	c->host = strndup(msg + h->hdrs[hi].value_off, h->hdrs[hi].value_len);
-	if (!c->host)
+	c->r->host = strndup(msg + h->hdrs[hi].value_off, h->hdrs[hi].value_len);
+	if (!c->r->host)
 		abort();
 	if (h->url_len == 0 || msg[h->url_off] != '/') {
 		path = absolute_target(c, msg + h->url_off, h->url_len, &path_len);
 		if (!path) {
 			LB_INFO("rejected request target '%.*s', client: %s", (int)h->url_len,
-			        msg + h->url_off, c->client_ip);
+			        msg + h->url_off, c->r->client_ip);
 			send_error(c, GW_ERR_INVALID_REQUEST, true);
 			return;
 		}
@@ -609,48 +783,48 @@ static void on_request_head(gw_conn_t *c)
 		send_error(c, GW_ERR_INVALID_REQUEST, true);
 		return;
 	}
-	/* the head lives on in c->head; release its bytes from the client buffer */
-	c->rb.start = c->rb.parsed;
+	/* the head lives on in c->r->head; release its bytes from the client buffer */
+	c->r->rb.start = c->r->rb.parsed;
 	if (is_healthz(c, msg, path, path_len)) {
 		answer_healthz(c);
 		return;
 	}
 
-	ri = gw_route(fe, &c->s3, c->host, strlen(c->host));
+	ri = gw_route(fe, &c->r->s3, c->r->host, strlen(c->r->host));
 	if (ri < 0) {
 		LB_INFO("no route, client: %s, host: %s, bucket: %.*s, request_id: %s",
-		        c->client_ip, c->host, (int)c->s3.bucket_len,
-		        c->s3.bucket ? c->s3.bucket : "", c->reqid);
-		send_error(c, GW_ERR_NO_SUCH_BUCKET, c->req_has_body);
+		        c->r->client_ip, c->r->host, (int)c->r->s3.bucket_len,
+		        c->r->s3.bucket ? c->r->s3.bucket : "", c->r->reqid);
+		send_error(c, GW_ERR_NO_SUCH_BUCKET, c->r->req_has_body);
 		return;
 	}
-	c->pool = &c->rt->pools[fe->routes[ri].pool];
-	c->tried = calloc(c->pool->n, 1);
-	if (!c->tried)
+	c->r->pool = &c->rt->pools[fe->routes[ri].pool];
+	c->r->tried = calloc(c->r->pool->n, 1);
+	if (!c->r->tried)
 		abort();
-	c->pool->inflight++;
-	GW_INC(c->pool->series->inflight);
-	c->inflight = true;
+	c->r->pool->inflight++;
+	GW_INC(c->r->pool->series->inflight);
+	c->r->inflight = true;
 	go(c, CS_CONNECT);
 }
 
 /* Parses buffered bytes for a request head. */
 static void parse_head(gw_conn_t *c)
 {
-	net_rbuf_t *rb = &c->rb;
+	net_rbuf_t *rb = &c->r->rb;
 	while (c->state == CS_HEAD) {
 		size_t used;
 		net_http_result_t r;
 		if (rb->parsed == rb->len && rb->len == rb->start)
 			return;
-		if (!c->t_start) {
+		if (!c->r->t_start) {
 			/* first byte of a new request: the header clock starts */
-			c->t_start = uv_hrtime();
+			c->r->t_start = uv_hrtime();
 			client_timer(c, C_HEADER, cfg_of(c)->timeouts.client_header);
 		}
 		if (rb->parsed == rb->len)
 			return;
-		r = net_http_execute(&c->req, rb->data + rb->parsed, rb->len - rb->parsed,
+		r = net_http_execute(&c->r->req, rb->data + rb->parsed, rb->len - rb->parsed,
 		                     rb->parsed - rb->start, &used);
 		rb->parsed += used;
 		switch (r) {
@@ -660,18 +834,18 @@ static void parse_head(gw_conn_t *c)
 			/* cannot happen: a head ends with HEAD and the request is followed from
 			 * there */
 			rb->start = rb->parsed;
-			net_http_next(&c->req);
+			net_http_next(&c->r->req);
 			break;
 		case NET_HTTP_HEAD:
 			on_request_head(c);
 			return;
 		case NET_HTTP_ERROR:
 			make_request_id(c);
-			LB_INFO("bad request from %s: %s, request_id: %s", c->client_ip,
-			        c->req.why ? c->req.why : "invalid", c->reqid);
+			LB_INFO("bad request from %s: %s, request_id: %s", c->r->client_ip,
+			        c->r->req.why ? c->r->req.why : "invalid", c->r->reqid);
 			send_error(c,
-			           c->req.err == NET_HTTP_E_TOO_LARGE ? GW_ERR_HEADER_TOO_LARGE
-			                                              : GW_ERR_INVALID_REQUEST,
+			           c->r->req.err == NET_HTTP_E_TOO_LARGE ? GW_ERR_HEADER_TOO_LARGE
+			                                                 : GW_ERR_INVALID_REQUEST,
 			           true);
 			return;
 		}
@@ -681,33 +855,33 @@ static void parse_head(gw_conn_t *c)
 /* ---- attempts on nodes ------------------------------------------------------------------ */
 
 /*
- * The attempt on c->node failed. reached: the node may have seen the request (its head was
+ * The attempt on c->r->node failed. reached: the node may have seen the request (its head was
  * written). Retries when it is safe: no response byte and no body byte went out, and the method
  * is idempotent or the node never got the request.
  */
 static void attempt_failed(gw_conn_t *c, gw_err_t err, bool reached, const char *why)
 {
-	gw_node_t *node = c->node;
-	bool stalled = c->stalled, local = c->local_fault;
-	c->stalled = c->local_fault = false;
+	gw_node_t *node = c->r->node;
+	bool stalled = c->r->stalled, local = c->r->local_fault;
+	c->r->stalled = c->r->local_fault = false;
 	LB_WARN("upstream %s, node: %s (%s), client: %s, method: %s, bucket: %.*s, attempt: %u, "
 	        "request_id: %s",
 	        why, node ? node->conf->name : "-", node ? node->conf->addr.text : "-",
-	        c->client_ip, c->method, (int)c->s3.bucket_len, c->s3.bucket ? c->s3.bucket : "",
-	        c->attempts, c->reqid);
+	        c->r->client_ip, c->r->method, (int)c->r->s3.bucket_len,
+	        c->r->s3.bucket ? c->r->s3.bucket : "", c->r->attempts, c->r->reqid);
 	release_upstream(c, GW_UP_CLOSE);
 	if (node && !local) {
 		/* after the release: health may mark the node down and look for its requests */
-		c->reporting = true;
+		c->r->reporting = true;
 		gw__node_report(node, false, why);
-		c->reporting = false;
+		c->r->reporting = false;
 	}
-	c->last_err = err;
+	c->r->last_err = err;
 	/* A node that is no longer up (it refused the connection, health ejected it or marked it
 	 * down) makes the retry a failover, which the retry budget does not limit: the budget is
 	 * there to keep retries from piling onto a cluster that is alive but struggling. */
-	c->failover = !reached || (node && node->state != GW_NODE_UP);
-	if (c->resp_started) {
+	c->r->failover = !reached || (node && node->state != GW_NODE_UP);
+	if (c->r->resp_started) {
 		gw_access_log(c);
 		conn_close(c, true);
 		return;
@@ -715,8 +889,8 @@ static void attempt_failed(gw_conn_t *c, gw_err_t err, bool reached, const char 
 	/* a node that took the request and went quiet may still run it later: retrying a write
 	 * elsewhere would let that late run undo what the client does next (a DELETE run after
 	 * the client wrote the key again). Only safe methods move then. */
-	if (!c->body_released &&
-	    (!reached || method_safe(c->method) || (method_idempotent(c->method) && !stalled))) {
+	if (!c->r->body_released && (!reached || method_safe(c->r->method) ||
+	                             (method_idempotent(c->r->method) && !stalled))) {
 		go(c, CS_CONNECT);
 		return;
 	}
@@ -728,9 +902,10 @@ void gw__conn_node_down(gw_conn_t *c, gw_node_t *node)
 	/* Health marked the node down (e.g. a stopped process that still holds its sockets): a
 	 * request waiting on it that can be retried safely moves now instead of waiting for its
 	 * timeout. Others keep their chance to complete. */
-	if (c->node != node || c->reporting || (c->state != CS_CONNECT && c->state != CS_PROXY) ||
-	    c->resp_started || c->body_released || (c->head_sent && !method_safe(c->method)) ||
-	    (c->up && c->up->cl.final_head))
+	if (!c->r || c->r->node != node || c->r->reporting ||
+	    (c->state != CS_CONNECT && c->state != CS_PROXY) || c->r->resp_started ||
+	    c->r->body_released || (c->r->head_sent && !method_safe(c->r->method)) ||
+	    (c->r->up && c->r->up->cl.final_head))
 		return;
 	attempt_failed(c, GW_ERR_SERVICE_UNAVAILABLE, true, "node marked down by health");
 }
@@ -738,7 +913,7 @@ void gw__conn_node_down(gw_conn_t *c, gw_node_t *node)
 /* Picks a node and gets a connection to it: PROXY at once when a kept-alive one is ready. */
 static void start_attempt(gw_conn_t *c)
 {
-	gw_pool_t *pool = c->pool;
+	gw_pool_t *pool = c->r->pool;
 	char kbuf[1100];
 	const char *key = NULL;
 	size_t klen = 0;
@@ -746,58 +921,58 @@ static void start_attempt(gw_conn_t *c)
 	bool ready = false;
 	gw_upstream_t *up;
 
-	if (c->attempts > 0) {
+	if (c->r->attempts > 0) {
 		uint32_t budget = pool->inflight * pool->conf->retry_budget_pct / 100;
 		if (budget < 3)
 			budget = 3;
-		if (c->attempts > pool->conf->retries ||
-		    (!c->failover && pool->retries_inflight >= budget)) {
-			send_error(c, c->last_err, c->req_has_body);
+		if (c->r->attempts > pool->conf->retries ||
+		    (!c->r->failover && pool->retries_inflight >= budget)) {
+			send_error(c, c->r->last_err, c->r->req_has_body);
 			return;
 		}
 	}
-	if (pool->conf->balance == LB_BALANCE_HASH_KEY && c->s3.bucket) {
-		klen =
-		    (size_t)snprintf(kbuf, sizeof(kbuf), "%.*s/%.*s", (int)c->s3.bucket_len,
-		                     c->s3.bucket, (int)c->s3.key_len, c->s3.key ? c->s3.key : "");
+	if (pool->conf->balance == LB_BALANCE_HASH_KEY && c->r->s3.bucket) {
+		klen = (size_t)snprintf(kbuf, sizeof(kbuf), "%.*s/%.*s", (int)c->r->s3.bucket_len,
+		                        c->r->s3.bucket, (int)c->r->s3.key_len,
+		                        c->r->s3.key ? c->r->s3.key : "");
 		if (klen >= sizeof(kbuf))
 			klen = sizeof(kbuf) - 1;
 		key = kbuf;
 	}
-	idx = gw_balancer_pick(pool->bal, c->tried, key, klen);
+	idx = gw_balancer_pick(pool->bal, c->r->tried, key, klen);
 	if (idx < 0) {
-		gw_err_t err = c->attempts ? c->last_err : GW_ERR_SERVICE_UNAVAILABLE;
-		if (!c->attempts) {
+		gw_err_t err = c->r->attempts ? c->r->last_err : GW_ERR_SERVICE_UNAVAILABLE;
+		if (!c->r->attempts) {
 			for (size_t i = 0; i < pool->n; i++)
 				if (pool->nodes[i].state == GW_NODE_UP)
 					err = GW_ERR_SLOW_DOWN; /* up but at its connection limit */
 			LB_WARN("no node available in pool %s, client: %s, request_id: %s",
-			        pool->conf->name, c->client_ip, c->reqid);
+			        pool->conf->name, c->r->client_ip, c->r->reqid);
 		}
-		send_error(c, err, c->req_has_body);
+		send_error(c, err, c->r->req_has_body);
 		return;
 	}
-	c->tried[idx] = 1;
-	c->node = &pool->nodes[idx];
-	c->node_name = c->node->conf->name;
+	c->r->tried[idx] = 1;
+	c->r->node = &pool->nodes[idx];
+	c->r->node_name = c->r->node->conf->name;
 	pool->lbn[idx].outstanding++;
-	GW_INC(c->node->stats->outstanding);
-	if (c->attempts++ > 0) {
-		c->retrying = !c->failover; /* failovers do not count against the budget */
-		if (c->retrying) {
+	GW_INC(c->r->node->stats->outstanding);
+	if (c->r->attempts++ > 0) {
+		c->r->retrying = !c->r->failover; /* failovers do not count against the budget */
+		if (c->r->retrying) {
 			pool->retries_inflight++;
 			GW_INC(pool->series->retries_inflight);
 		}
-		GW_INC(c->node->stats->retries);
+		GW_INC(c->r->node->stats->retries);
 	}
-	rc = gw__upstream_get(c->node, &up_ops, c, c->is_head, &up, &ready);
+	rc = gw__upstream_get(c->r->node, &up_ops, c, c->r->is_head, &up, &ready);
 	if (rc < 0) {
-		c->local_fault = local_error(rc);
+		c->r->local_fault = local_error(rc);
 		attempt_failed(c, rc == UV_EBUSY ? GW_ERR_SLOW_DOWN : GW_ERR_SERVICE_UNAVAILABLE,
 		               false, rc == UV_EBUSY ? "connection limit" : uv_strerror(rc));
 		return;
 	}
-	c->up = up;
+	c->r->up = up;
 	if (ready)
 		go(c, CS_PROXY);
 }
@@ -807,7 +982,7 @@ static void start_attempt(gw_conn_t *c)
 static gw_conn_t *owner(gw_upstream_t *up)
 {
 	gw_conn_t *c = up->owner;
-	return c && c->up == up ? c : NULL;
+	return c && c->r->up == up ? c : NULL;
 }
 
 static void on_up_ready(gw_upstream_t *up)
@@ -822,14 +997,14 @@ static void on_up_written(gw_upstream_t *up)
 	gw_conn_t *c = owner(up);
 	if (!c)
 		return;
-	c->up_writing = false;
-	if (c->up_head) {
-		c->up_head = false;
-		c->head_sent = true;
+	c->r->up_writing = false;
+	if (c->r->up_head) {
+		c->r->up_head = false;
+		c->r->head_sent = true;
 	}
-	if (c->rb.writing) {
-		c->bytes_in += net_rbuf_release(&c->rb);
-		c->body_released = true;
+	if (c->r->rb.writing) {
+		c->r->bytes_in += net_rbuf_release(&c->r->rb);
+		c->r->body_released = true;
 		client_read_start(c);
 	}
 	proxy_next(c);
@@ -839,17 +1014,17 @@ static void pend_add(gw_conn_t *c, const char *b, size_t n)
 {
 	if (!n)
 		return;
-	if (c->pend_len + n > c->pend_cap) {
-		size_t cap = c->pend_len + n + 256;
-		char *p = realloc(c->pend, cap);
+	if (c->r->pend_len + n > c->r->pend_cap) {
+		size_t cap = c->r->pend_len + n + 256;
+		char *p = realloc(c->r->pend, cap);
 		if (!p)
 			abort(); /* bounded: MAX_INTERIM heads of at most buffer_size, or one lent
 			          * buffer of decoded body (its span is held until written) */
-		c->pend = p;
-		c->pend_cap = cap;
+		c->r->pend = p;
+		c->r->pend_cap = cap;
 	}
-	memcpy(c->pend + c->pend_len, b, n);
-	c->pend_len += n;
+	memcpy(c->r->pend + c->r->pend_len, b, n);
+	c->r->pend_len += n;
 }
 
 /* A response head from the node: interim ones are relayed (not to HTTP/1.0 clients, and not
@@ -885,45 +1060,45 @@ static void on_up_head(gw_upstream_t *up, const net_http_t *h, const char *msg)
 		return;
 	}
 	if (interim) {
-		if (++c->interims > MAX_INTERIM) {
+		if (++c->r->interims > MAX_INTERIM) {
 			attempt_failed(c, GW_ERR_BAD_GATEWAY, true, "sent too many 1xx responses");
 			return;
 		}
-		if (c->req_minor == 0)
+		if (c->r->req_minor == 0)
 			return; /* HTTP/1.0 has no interim responses (RFC 9110 15.2) */
 	} else {
-		c->status = status;
+		c->r->status = status;
 		if (status >= 500) {
 			char why5[32];
 			snprintf(why5, sizeof(why5), "status %d", status);
-			GW_INC(c->node->stats->responses_5xx);
-			c->reporting = true;
-			gw__node_report(c->node, false, why5);
-			c->reporting = false;
+			GW_INC(c->r->node->stats->responses_5xx);
+			c->r->reporting = true;
+			gw__node_report(c->r->node, false, why5);
+			c->r->reporting = false;
 		} else {
-			gw__node_report(c->node, true, NULL);
+			gw__node_report(c->r->node, true, NULL);
 		}
-		if (!c->client_keep_alive || c->client_eof || c->srv->stopping ||
-		    current_fe(c) < 0 || net_http_needs_eof(h) || !c->req_done)
+		if (!c->r->client_keep_alive || c->client_eof || c->srv->stopping ||
+		    current_fe(c) < 0 || net_http_needs_eof(h) || !c->r->req_done)
 			c->close_after = true;
-		if (c->req_minor == 0 && net_http_chunked(h)) {
+		if (c->r->req_minor == 0 && net_http_chunked(h)) {
 			/* an HTTP/1.0 client cannot take chunks (RFC 9112 6.1): the body goes to
 			 * it decoded, ended by the close */
 			c->close_after = true;
-			c->dechunk = true;
-			c->up->cl.resp.body_cb = on_dechunked;
-			c->up->cl.resp.body_arg = c;
+			c->r->dechunk = true;
+			c->r->up->cl.resp.body_cb = on_dechunked;
+			c->r->up->cl.resp.body_arg = c;
 			hc = GW_HEAD_CONN_CLOSE_UNCHUNKED;
 		} else if (c->close_after) {
 			hc = GW_HEAD_CONN_CLOSE;
-		} else if (c->req_minor == 0) {
+		} else if (c->r->req_minor == 0) {
 			hc = GW_HEAD_CONN_KEEP_ALIVE;
 		}
 	}
 	gw_head_response(h, msg, hc, &out, &len);
 	pend_add(c, out, len);
 	free(out);
-	c->resp_started = true;
+	c->r->resp_started = true;
 	if (interim)
 		proxy_next(c); /* relayed on its own */
 }
@@ -934,10 +1109,10 @@ static void on_up_body(gw_upstream_t *up, const char *data, size_t len)
 	if (!c)
 		return;
 	if (len) {
-		c->span = data;
+		c->r->span = data;
 		/* decoding: the decoded bytes are in pend already (on_dechunked); the raw span is
 		 * only held until they are written, for backpressure */
-		c->span_len = c->dechunk ? 0 : len;
+		c->r->span_len = c->r->dechunk ? 0 : len;
 	}
 	proxy_next(c);
 }
@@ -947,8 +1122,8 @@ static void on_up_done(gw_upstream_t *up, bool reusable)
 	gw_conn_t *c = owner(up);
 	if (!c)
 		return;
-	c->resp_done = true;
-	c->up_reusable = reusable;
+	c->r->resp_done = true;
+	c->r->up_reusable = reusable;
 	proxy_next(c);
 }
 
@@ -959,7 +1134,7 @@ static void on_up_error(gw_upstream_t *up, net_client_err_t e, int status, const
 		return;
 	switch (e) {
 	case NET_CLIENT_E_CONNECT:
-		c->local_fault = local_error(status);
+		c->r->local_fault = local_error(status);
 		attempt_failed(c, GW_ERR_SERVICE_UNAVAILABLE, false, why);
 		return;
 	case NET_CLIENT_E_CONNECT_TIMEOUT:
@@ -968,17 +1143,17 @@ static void on_up_error(gw_upstream_t *up, net_client_err_t e, int status, const
 	case NET_CLIENT_E_SEND_TIMEOUT:
 	case NET_CLIENT_E_HEAD_TIMEOUT:
 	case NET_CLIENT_E_READ_TIMEOUT:
-		GW_INC(c->node->stats->errors);
-		c->stalled = true;
+		GW_INC(c->r->node->stats->errors);
+		c->r->stalled = true;
 		attempt_failed(c, GW_ERR_GATEWAY_TIMEOUT, true, why);
 		return;
 	case NET_CLIENT_E_WRITE:
-		attempt_failed(c, GW_ERR_SERVICE_UNAVAILABLE, c->head_sent, why);
+		attempt_failed(c, GW_ERR_SERVICE_UNAVAILABLE, c->r->head_sent, why);
 		return;
 	case NET_CLIENT_E_READ:
 	case NET_CLIENT_E_CLOSED:
 	case NET_CLIENT_E_INVALID:
-		GW_INC(c->node->stats->errors);
+		GW_INC(c->r->node->stats->errors);
 		attempt_failed(c, GW_ERR_BAD_GATEWAY, true, why);
 		return;
 	}
@@ -1002,70 +1177,70 @@ static bool try_req_splice(gw_conn_t *c);
 
 static bool pump_request(gw_conn_t *c)
 {
-	net_rbuf_t *rb = &c->rb;
-	if (c->req_splice)
+	net_rbuf_t *rb = &c->r->rb;
+	if (c->r->req_splice)
 		return true;
 	for (;;) {
 		uv_buf_t b[2];
 		unsigned nb = 0;
 		int rc;
-		if (!c->req_done) {
+		if (!c->r->req_done) {
 			size_t used;
-			net_http_result_t r = net_http_execute(&c->req, rb->data + rb->parsed,
+			net_http_result_t r = net_http_execute(&c->r->req, rb->data + rb->parsed,
 			                                       rb->len - rb->parsed, 0, &used);
 			rb->parsed += used;
-			c->body_rx += used;
+			c->r->body_rx += used;
 			if (r == NET_HTTP_DONE) {
-				c->req_done = true;
+				c->r->req_done = true;
 			} else if (r == NET_HTTP_ERROR || r == NET_HTTP_HEAD) {
 				/* the node may have a part of the body: release_upstream resets its
 				 * connection, so that it never completes a request the client did
 				 * not send */
 				LB_INFO("bad request body from %s: %s, request_id: %s",
-				        c->client_ip, c->req.why ? c->req.why : "invalid",
-				        c->reqid);
+				        c->r->client_ip, c->r->req.why ? c->r->req.why : "invalid",
+				        c->r->reqid);
 				release_upstream(c, GW_UP_ABORT);
 				send_error(c, GW_ERR_INVALID_REQUEST, true);
 				return false;
 			}
 		}
-		if (c->up_writing)
+		if (c->r->up_writing)
 			return true;
-		if (!c->head_sent)
-			b[nb++] = uv_buf_init(c->head, (unsigned)c->head_len);
+		if (!c->r->head_sent)
+			b[nb++] = uv_buf_init(c->r->head, (unsigned)c->r->head_len);
 		if (net_rbuf_take(rb, &b[nb]))
 			nb++;
 		if (!nb) {
-			if (c->req_done && !c->req_sent) {
-				c->req_sent = true;
-				net_client_request_done(&c->up->cl);
-			} else if (!c->req_done) {
+			if (c->r->req_done && !c->r->req_sent) {
+				c->r->req_sent = true;
+				net_client_request_done(&c->r->up->cl);
+			} else if (!c->r->req_done) {
 				(void)try_req_splice(c);
 			}
 			return true;
 		}
-		c->up_head = !c->head_sent;
-		rc = net_client_write(&c->up->cl, b, nb);
+		c->r->up_head = !c->r->head_sent;
+		rc = net_client_write(&c->r->up->cl, b, nb);
 		if (rc < 0) {
-			c->up_head = false;
+			c->r->up_head = false;
 			if (rb->writing)
 				net_rbuf_abandon(rb);
-			attempt_failed(c, GW_ERR_SERVICE_UNAVAILABLE, c->head_sent,
+			attempt_failed(c, GW_ERR_SERVICE_UNAVAILABLE, c->r->head_sent,
 			               uv_strerror(rc));
 			return false;
 		}
 		if (rc == 0) {
-			c->up_writing = true;
+			c->r->up_writing = true;
 			return true; /* on in on_up_written */
 		}
 		/* written at once */
-		if (c->up_head) {
-			c->up_head = false;
-			c->head_sent = true;
+		if (c->r->up_head) {
+			c->r->up_head = false;
+			c->r->head_sent = true;
 		}
 		if (rb->writing) {
-			c->bytes_in += net_rbuf_release(rb);
-			c->body_released = true;
+			c->r->bytes_in += net_rbuf_release(rb);
+			c->r->body_released = true;
 			client_read_start(c);
 			if (c->state != CS_PROXY)
 				return false;
@@ -1087,9 +1262,9 @@ static int write_down(gw_conn_t *c, const uv_buf_t *b, unsigned nb, bool now)
 		return -1;
 	for (unsigned i = 0; i < nb; i++)
 		n += b[i].len;
-	c->bytes_out += n;
+	c->r->bytes_out += n;
 	if (rc == 0)
-		c->writing_down = true;
+		c->r->writing_down = true;
 	c->client_moved = true;
 	return rc;
 }
@@ -1097,9 +1272,9 @@ static int write_down(gw_conn_t *c, const uv_buf_t *b, unsigned nb, bool now)
 /* The pending head bytes are written (the buffer goes; new heads start a new one). */
 static char *pend_detach(gw_conn_t *c)
 {
-	char *p = c->pend;
-	c->pend = NULL;
-	c->pend_len = c->pend_cap = 0;
+	char *p = c->r->pend;
+	c->r->pend = NULL;
+	c->r->pend_len = c->r->pend_cap = 0;
 	return p;
 }
 
@@ -1107,36 +1282,36 @@ static char *pend_detach(gw_conn_t *c)
  * connection is gone. */
 static bool flush_down(gw_conn_t *c)
 {
-	while (!c->writing_down && (c->pend_len || c->span)) {
+	while (!c->r->writing_down && (c->r->pend_len || c->r->span)) {
 		uv_buf_t b[2];
 		unsigned nb = 0;
-		size_t np = c->pend_len;
-		bool span = c->span != NULL;
+		size_t np = c->r->pend_len;
+		bool span = c->r->span != NULL;
 		int rc;
 		if (np)
-			b[nb++] = uv_buf_init(c->pend, (unsigned)np);
-		if (span && c->span_len)
-			b[nb++] = uv_buf_init((char *)c->span, (unsigned)c->span_len);
+			b[nb++] = uv_buf_init(c->r->pend, (unsigned)np);
+		if (span && c->r->span_len)
+			b[nb++] = uv_buf_init((char *)c->r->span, (unsigned)c->r->span_len);
 		rc = nb ? write_down(c, b, nb, true) : 1; /* a decoded span may hold nothing */
 		if (rc < 0) {
-			if (!c->status)
-				c->status = 499;
+			if (!c->r->status)
+				c->r->status = 499;
 			gw_access_log(c);
 			conn_close(c, true);
 			return false;
 		}
 		if (rc == 0) {
 			/* in flight: heads that come meanwhile go to a new buffer */
-			c->down_buf = np ? pend_detach(c) : NULL;
-			c->down_span = span;
+			c->r->down_buf = np ? pend_detach(c) : NULL;
+			c->r->down_span = span;
 			return true;
 		}
 		/* written at once: the node connection's buffer is free again and it reads on */
 		if (np)
 			free(pend_detach(c));
 		if (span) {
-			c->span = NULL;
-			net_client_consumed(&c->up->cl); /* may lend more at once, or end */
+			c->r->span = NULL;
+			net_client_consumed(&c->r->up->cl); /* may lend more at once, or end */
 			if (c->state != CS_PROXY)
 				return false;
 		}
@@ -1151,9 +1326,9 @@ static bool flush_down(gw_conn_t *c)
 static gw_conn_t *splice_owner(net_splice_t *s, bool *req)
 {
 	gw_conn_t *c = s->data;
-	if (!c || (c->splice != s && c->req_splice != s))
+	if (!c || !c->r || (c->r->splice != s && c->r->req_splice != s))
 		return NULL;
-	*req = c->req_splice == s;
+	*req = c->r->req_splice == s;
 	return c;
 }
 
@@ -1165,17 +1340,17 @@ static void on_splice_progress(net_splice_t *s, uint64_t n)
 		return;
 	GW_ADD(c->srv->metrics->spliced_bytes, n);
 	if (!req) {
-		c->bytes_out += n;
+		c->r->bytes_out += n;
 		return;
 	}
-	c->body_rx += n;
-	c->bytes_in += n;
-	c->body_released = true; /* no retry: the node has body bytes */
+	c->r->body_rx += n;
+	c->r->bytes_in += n;
+	c->r->body_released = true; /* no retry: the node has body bytes */
 	c->client_moved = true;
 	/* limits.min_body_rate as in the copying path, checked as bytes come (the splice's own
 	 * stall timer runs only while it waits for the client: a node slow to take the body is
 	 * not the client's fault) */
-	if (!c->resp_started && !body_timeout(c))
+	if (!c->r->resp_started && !body_timeout(c))
 		client_timer(c, C_BODY, 1);
 }
 
@@ -1187,13 +1362,13 @@ static void on_splice_done(net_splice_t *s)
 		return;
 	stop_splice(c);
 	if (!req) {
-		net_client_body_moved(&c->up->cl); /* on_up_done follows at once */
+		net_client_body_moved(&c->r->up->cl); /* on_up_done follows at once */
 		return;
 	}
-	net_http_body_skipped(&c->req); /* every byte of the body went around the parser */
-	c->req_done = true;
-	c->req_sent = true;
-	net_client_request_done(&c->up->cl);
+	net_http_body_skipped(&c->r->req); /* every byte of the body went around the parser */
+	c->r->req_done = true;
+	c->r->req_sent = true;
+	net_client_request_done(&c->r->up->cl);
 	client_timer(c, C_NONE, 0);
 	client_read_start(c); /* a pipelined request, or the client's close */
 	if (c->state == CS_PROXY)
@@ -1213,7 +1388,7 @@ static void splice_failed(gw_conn_t *c, bool req, net_splice_side_t side, const 
 	stop_splice(c);
 	if (req ? side == NET_SPLICE_DST : side == NET_SPLICE_SRC) {
 		if (!req || timeout)
-			GW_INC(c->node->stats->errors);
+			GW_INC(c->r->node->stats->errors);
 		attempt_failed(c,
 		               !req      ? GW_ERR_BAD_GATEWAY
 		               : timeout ? GW_ERR_GATEWAY_TIMEOUT
@@ -1224,18 +1399,18 @@ static void splice_failed(gw_conn_t *c, bool req, net_splice_side_t side, const 
 	if (req) {
 		LB_INFO("client %s mid-request body, client: %s, received: %" PRIu64 " bytes, "
 		        "request_id: %s",
-		        why, c->client_ip, c->body_rx, c->reqid);
+		        why, c->r->client_ip, c->r->body_rx, c->r->reqid);
 		release_upstream(c, GW_UP_ABORT);
-		if (timeout && !c->resp_started) {
+		if (timeout && !c->r->resp_started) {
 			send_error(c, GW_ERR_REQUEST_TIMEOUT, true);
 			return;
 		}
 	} else {
-		LB_INFO("client %s mid-response, client: %s, request_id: %s", why, c->client_ip,
-		        c->reqid);
+		LB_INFO("client %s mid-response, client: %s, request_id: %s", why, c->r->client_ip,
+		        c->r->reqid);
 	}
-	if (!c->status)
-		c->status = 499;
+	if (!c->r->status)
+		c->r->status = 499;
 	gw_access_log(c);
 	conn_close(c, true);
 }
@@ -1289,14 +1464,15 @@ static const net_splice_cbs_t splice_cbs = {
 static bool try_req_splice(gw_conn_t *c)
 {
 	const lb_config_t *cfg = cfg_of(c);
-	uint64_t left = net_http_body_left(&c->req);
+	uint64_t left = net_http_body_left(&c->r->req);
 	uv_os_fd_t cfd, nfd;
 	net_splice_t *s;
-	if (!cfg->limits.splice_min || c->no_req_splice || c->req_splice || c->splice ||
-	    c->sock.tls || c->up->cl.sock.tls || !c->head_sent || c->up_writing || c->req_done ||
-	    c->resp_started || c->rb.len != c->rb.parsed || c->rb.writing ||
-	    left < cfg->limits.splice_min || uv_fileno((uv_handle_t *)&c->sock.tcp, &cfd) != 0 ||
-	    uv_fileno((uv_handle_t *)&c->up->cl.sock.tcp, &nfd) != 0)
+	if (!cfg->limits.splice_min || c->r->no_req_splice || c->r->req_splice || c->r->splice ||
+	    c->sock.tls || c->r->up->cl.sock.tls || !c->r->head_sent || c->r->up_writing ||
+	    c->r->req_done || c->r->resp_started || c->r->rb.len != c->r->rb.parsed ||
+	    c->r->rb.writing || left < cfg->limits.splice_min ||
+	    uv_fileno((uv_handle_t *)&c->sock.tcp, &cfd) != 0 ||
+	    uv_fileno((uv_handle_t *)&c->r->up->cl.sock.tcp, &nfd) != 0)
 		return false;
 	if (!(s = malloc(sizeof(*s))))
 		abort();
@@ -1305,12 +1481,12 @@ static bool try_req_splice(gw_conn_t *c)
 	if (net_splice_start(c->srv->loop, s, &splice_cbs, c, cfd, nfd, left,
 	                     cfg->timeouts.client_body, cfg->timeouts.upstream_read) < 0) {
 		free(s);
-		c->no_req_splice = true;
+		c->r->no_req_splice = true;
 		GW_INC(c->srv->metrics->splice_fallbacks);
 		return false;
 	}
 	GW_INC(c->srv->metrics->spliced_requests);
-	c->req_splice = s;
+	c->r->req_splice = s;
 	net_sock_read_stop(&c->sock);
 	client_timer(c, C_NONE, 0); /* the splice times both sides */
 	return true;
@@ -1329,9 +1505,9 @@ static bool try_splice(gw_conn_t *c)
 	uv_os_fd_t cfd;
 	uint64_t left;
 	int nfd;
-	if (!cfg->limits.splice_min || c->no_splice || c->sock.tls || !c->req_sent ||
-	    c->writing_down || c->pend_len || c->span ||
-	    !net_client_body_left(&c->up->cl, &nfd, &left) || left < cfg->limits.splice_min ||
+	if (!cfg->limits.splice_min || c->r->no_splice || c->sock.tls || !c->r->req_sent ||
+	    c->r->writing_down || c->r->pend_len || c->r->span ||
+	    !net_client_body_left(&c->r->up->cl, &nfd, &left) || left < cfg->limits.splice_min ||
 	    uv_fileno((uv_handle_t *)&c->sock.tcp, &cfd) != 0)
 		return false;
 	if (!(s = malloc(sizeof(*s))))
@@ -1339,13 +1515,13 @@ static bool try_splice(gw_conn_t *c)
 	if (net_splice_start(c->srv->loop, s, &splice_cbs, c, nfd, cfd, left,
 	                     cfg->timeouts.upstream_read, cfg->timeouts.client_send) < 0) {
 		free(s);
-		c->no_splice = true;
+		c->r->no_splice = true;
 		GW_INC(c->srv->metrics->splice_fallbacks);
 		return false;
 	}
 	GW_INC(c->srv->metrics->spliced_responses);
-	net_client_body_taken(&c->up->cl);
-	c->splice = s;
+	net_client_body_taken(&c->r->up->cl);
+	c->r->splice = s;
 	client_timer(c, C_NONE, 0); /* the splice times both sides */
 	return true;
 }
@@ -1356,8 +1532,8 @@ static void finish_response(gw_conn_t *c)
 {
 	/* reused only when the node saw a persistent request: the Connection header is never
 	 * relayed, so an HTTP/1.0 request ends its connection at the node */
-	bool reuse = c->up_reusable && c->req_sent && c->req_minor == 1;
-	if (!c->req_done)
+	bool reuse = c->r->up_reusable && c->r->req_sent && c->r->req_minor == 1;
+	if (!c->r->req_done)
 		c->close_after = true; /* the rest of the body is still coming: no way to go on */
 	release_upstream(c, reuse ? GW_UP_REUSE : GW_UP_CLOSE);
 	end_request(c);
@@ -1374,7 +1550,7 @@ static void proxy_next(gw_conn_t *c)
 	c->in_next = true;
 	do {
 		c->again = false;
-		if (c->state != CS_PROXY || !c->up || c->splice)
+		if (c->state != CS_PROXY || !c->r->up || c->r->splice)
 			break;
 		if (!pump_request(c) || c->state != CS_PROXY)
 			break;
@@ -1382,8 +1558,8 @@ static void proxy_next(gw_conn_t *c)
 			break;
 		if (try_splice(c))
 			break;
-		if (c->resp_done && !c->writing_down && !c->pend_len && !c->span &&
-		    (c->req_sent || !c->req_done)) {
+		if (c->r->resp_done && !c->r->writing_down && !c->r->pend_len && !c->r->span &&
+		    (c->r->req_sent || !c->r->req_done)) {
 			finished =
 			    true; /* a request whose body still comes ends now: close_after */
 			break;
@@ -1392,40 +1568,40 @@ static void proxy_next(gw_conn_t *c)
 	c->in_next = false;
 	if (finished)
 		finish_response(c);
-	else if (!c->splice)
+	else if (!c->r->splice)
 		proxy_timer(c);
 }
 
 static void on_client_write(net_sock_t *s, int status)
 {
 	gw_conn_t *c = s->data;
-	c->writing_down = false;
+	c->r->writing_down = false;
 	if (c->state == CS_CLOSING)
 		return;
 	if (status < 0) {
 		LB_INFO("client write failed: %s, client: %s, request_id: %s", uv_strerror(status),
-		        c->client_ip, c->reqid);
-		if (c->status == 0)
-			c->status = 499;
+		        c->r->client_ip, c->r->reqid);
+		if (c->r->status == 0)
+			c->r->status = 499;
 		gw_access_log(c);
 		conn_close(c, true);
 		return;
 	}
 	c->client_moved = true;
-	if (c->down_err) {
-		c->down_err = false;
-		free(c->err_buf);
-		c->err_buf = NULL;
+	if (c->r->down_err) {
+		c->r->down_err = false;
+		free(c->r->err_buf);
+		c->r->err_buf = NULL;
 		end_request(c);
 		return;
 	}
-	free(c->down_buf);
-	c->down_buf = NULL;
-	if (c->down_span) {
-		c->down_span = false;
-		c->span = NULL;
-		if (c->up) {
-			net_client_consumed(&c->up->cl); /* may lend more at once, or end */
+	free(c->r->down_buf);
+	c->r->down_buf = NULL;
+	if (c->r->down_span) {
+		c->r->down_span = false;
+		c->r->span = NULL;
+		if (c->r->up) {
+			net_client_consumed(&c->r->up->cl); /* may lend more at once, or end */
 			if (c->state != CS_PROXY)
 				return;
 		}
@@ -1435,36 +1611,35 @@ static void on_client_write(net_sock_t *s, int status)
 
 /* ---- timers ----------------------------------------------------------------------------- */
 
-static void on_client_timer(uv_timer_t *t)
+static void on_client_timer(gw_conn_t *c)
 {
-	gw_conn_t *c = t->data;
 	int kind = c->timer_kind;
 	c->timer_kind = C_NONE;
 	switch (c->state) {
 	case CS_HEAD:
-		if (c->rb.len > c->rb.start) {
+		if (conn_busy(c)) {
 			make_request_id(c);
-			LB_INFO("header timeout, client: %s, request_id: %s", c->client_ip,
-			        c->reqid);
+			LB_INFO("header timeout, client: %s, request_id: %s", c->r->client_ip,
+			        c->r->reqid);
 			send_error(c, GW_ERR_HEADER_TIMEOUT, true);
 		} else {
 			conn_close(c, false);
 		}
 		return;
 	case CS_PROXY:
-		if (kind == C_BODY && !c->resp_started) {
+		if (kind == C_BODY && !c->r->resp_started) {
 			LB_INFO("request body %s, client: %s, received: %" PRIu64 " bytes, "
 			        "request_id: %s",
 			        body_timeout(c) ? "timeout" : "slower than limits.min_body_rate",
-			        c->client_ip, c->body_rx, c->reqid);
+			        c->r->client_ip, c->r->body_rx, c->r->reqid);
 			release_upstream(c, GW_UP_ABORT);
 			send_error(c, GW_ERR_REQUEST_TIMEOUT, true);
 			return;
 		}
 		LB_INFO("client %s timeout, client: %s, request_id: %s",
-		        kind == C_BODY ? "body" : "send", c->client_ip, c->reqid);
-		if (!c->status)
-			c->status = 499;
+		        kind == C_BODY ? "body" : "send", c->r->client_ip, c->r->reqid);
+		if (!c->r->status)
+			c->r->status = 499;
 		gw_access_log(c);
 		conn_close(c, true);
 		return;
@@ -1486,27 +1661,27 @@ static void send_error(gw_conn_t *c, gw_err_t err, bool close)
 	char resource[1100];
 	if (c->state == CS_CLOSING)
 		return;
-	if (c->resp_started) {
+	if (c->r->resp_started) {
 		gw_access_log(c);
 		conn_close(c, true);
 		return;
 	}
 	release_upstream(c, GW_UP_CLOSE);
-	if (close || !c->client_keep_alive || (c->req_has_body && !c->req_done) ||
+	if (close || !c->r->client_keep_alive || (c->r->req_has_body && !c->r->req_done) ||
 	    c->srv->stopping || c->client_eof)
 		c->close_after = true;
-	c->linger = true;
-	c->status = gw_err_status(err);
-	if (c->s3.bucket)
-		snprintf(resource, sizeof(resource), "/%.*s%s%.*s", (int)c->s3.bucket_len,
-		         c->s3.bucket, c->s3.key ? "/" : "", (int)c->s3.key_len,
-		         c->s3.key ? c->s3.key : "");
+	c->r->linger = true;
+	c->r->status = gw_err_status(err);
+	if (c->r->s3.bucket)
+		snprintf(resource, sizeof(resource), "/%.*s%s%.*s", (int)c->r->s3.bucket_len,
+		         c->r->s3.bucket, c->r->s3.key ? "/" : "", (int)c->r->s3.key_len,
+		         c->r->s3.key ? c->r->s3.key : "");
 	else
 		snprintf(resource, sizeof(resource), "/");
-	free(c->err_buf);
-	c->err_buf = NULL;
-	if (gw_err_response(err, NULL, resource, c->reqid, !c->close_after, c->is_head, &c->err_buf,
-	                    &c->err_len) < 0) {
+	free(c->r->err_buf);
+	c->r->err_buf = NULL;
+	if (gw_err_response(err, NULL, resource, c->r->reqid, !c->close_after, c->r->is_head,
+	                    &c->r->err_buf, &c->r->err_len) < 0) {
 		conn_close(c, true);
 		return;
 	}
@@ -1518,13 +1693,13 @@ static void end_request(gw_conn_t *c)
 {
 	gw_access_log(c);
 	release_upstream(c, GW_UP_CLOSE);
-	if (c->inflight) {
-		c->pool->inflight--;
-		GW_DEC(c->pool->series->inflight);
-		c->inflight = false;
+	if (c->r->inflight) {
+		c->r->pool->inflight--;
+		GW_DEC(c->r->pool->series->inflight);
+		c->r->inflight = false;
 	}
 	if (c->close_after || c->srv->stopping || !follow_reload(c)) {
-		if (c->linger && !c->client_eof)
+		if (c->r->linger && !c->client_eof)
 			go(c, CS_LINGER);
 		else
 			conn_close(c, false);
@@ -1533,49 +1708,36 @@ static void end_request(gw_conn_t *c)
 	go(c, CS_HEAD);
 }
 
-/* Forgets the request that ended, keeping what the client sent after it. */
+/* Forgets the request that ended, keeping what the client sent after it: with nothing buffered
+ * the request's memory goes (an idle keep-alive connection holds no buffer, parser or request
+ * state); pipelined bytes begin the next request in the same memory. */
 static void reset_request(gw_conn_t *c)
 {
-	net_http_free(&c->req); /* the header index: an idle connection holds none */
-	free(c->head);
-	free(c->host);
-	free(c->tried);
-	free(c->pend);
-	c->head = c->host = c->pend = NULL;
-	c->tried = NULL;
-	c->pend_len = c->pend_cap = 0;
-	memset(&c->s3, 0, sizeof(c->s3));
-	c->pool = NULL;
-	c->method = NULL;
-	c->node_name = NULL;
-	c->attempts = c->interims = 0;
-	c->failover = c->req_has_body = c->is_head = false;
-	c->head_sent = c->up_writing = c->up_head = c->body_released = false;
-	c->req_done = c->req_sent = false;
-	c->resp_started = c->resp_done = c->up_reusable = c->linger = c->no_splice = false;
-	c->no_req_splice = false;
-	c->span = NULL;
-	c->status = 0;
-	c->bytes_in = c->bytes_out = 0;
-	c->t_start = 0;
-	c->body_t0 = c->body_rx = 0;
-	if (c->req.msg_done || !c->req.head_done)
-		net_http_next(&c->req);
-	/* unparsed bytes are the next pipelined request(s) */
-	c->rb.start = c->rb.parsed;
-	net_rbuf_drop(&c->rb); /* an idle keep-alive connection holds no buffer */
-	net_rbuf_compact(&c->rb);
+	gw_req_t *r = c->r;
+	net_rbuf_t rb = r->rb;
+	req_release(r);
+	rb.start = rb.parsed; /* unparsed bytes are the next pipelined request(s) */
+	if (!rb.writing && rb.start == rb.len) {
+		net_rbuf_free(&rb);
+		free(r);
+		c->r = NULL;
+		return;
+	}
+	memset(r, 0, sizeof(*r));
+	r->rb = rb;
+	net_rbuf_compact(&r->rb);
+	req_init(c, r);
 }
 
 /* The attempt starts afresh (a retry): nothing of the last one went to the client. */
 static void reset_attempt(gw_conn_t *c)
 {
-	c->head_sent = c->up_writing = c->up_head = c->req_sent = false;
-	c->resp_done = c->up_reusable = c->no_splice = false;
-	c->span = NULL;
-	free(c->pend);
-	c->pend = NULL;
-	c->pend_len = c->pend_cap = 0;
+	c->r->head_sent = c->r->up_writing = c->r->up_head = c->r->req_sent = false;
+	c->r->resp_done = c->r->up_reusable = c->r->no_splice = false;
+	c->r->span = NULL;
+	free(c->r->pend);
+	c->r->pend = NULL;
+	c->r->pend_len = c->r->pend_cap = 0;
 }
 
 /* ---- the states ------------------------------------------------------------------------- */
@@ -1590,7 +1752,7 @@ static void go(gw_conn_t *c, int state)
 		/* the next request: what is buffered first, then the socket */
 		reset_request(c);
 		client_timer(c, C_IDLE, cfg_of(c)->timeouts.client_idle);
-		if (c->rb.len > c->rb.start)
+		if (conn_busy(c))
 			parse_head(c);
 		if (c->state == CS_HEAD)
 			client_read_start(c);
@@ -1603,20 +1765,20 @@ static void go(gw_conn_t *c, int state)
 		return;
 	case CS_PROXY:
 		/* a node connection is ready: the head goes out with the body bytes at hand */
-		GW_INC(c->node->stats->requests);
-		if (c->up->reused)
-			GW_INC(c->node->stats->reused);
-		if (!c->body_t0)
-			c->body_t0 = uv_now(c->srv->loop);
+		GW_INC(c->r->node->stats->requests);
+		if (c->r->up->reused)
+			GW_INC(c->r->node->stats->reused);
+		if (!c->r->body_t0)
+			c->r->body_t0 = uv_now(c->srv->loop);
 		c->timer_kind = C_NONE;
 		proxy_next(c);
 		return;
 	case CS_ERROR: {
-		uv_buf_t eb = uv_buf_init(c->err_buf, (unsigned)c->err_len);
+		uv_buf_t eb = uv_buf_init(c->r->err_buf, (unsigned)c->r->err_len);
 		net_sock_read_stop(&c->sock);
-		c->down_err = true;
+		c->r->down_err = true;
 		if (write_down(c, &eb, 1, false) < 0) {
-			c->down_err = false;
+			c->r->down_err = false;
 			conn_close(c, true);
 			return;
 		}
@@ -1632,7 +1794,7 @@ static void go(gw_conn_t *c, int state)
 		 * response), read and drop what still comes for LINGER_MS and LINGER_BYTES at most,
 		 * then close (nginx's lingering close).
 		 */
-		c->linger_bytes = 0;
+		c->r->linger_bytes = 0;
 		if (net_sock_shutdown(&c->sock) < 0) {
 			conn_close(c, false);
 			return;
@@ -1642,13 +1804,15 @@ static void go(gw_conn_t *c, int state)
 		return;
 	case CS_CLOSING:
 		release_upstream(c, GW_UP_CLOSE);
-		if (c->inflight) {
-			c->pool->inflight--;
-			GW_DEC(c->pool->series->inflight);
-			c->inflight = false;
+		if (c->r && c->r->inflight) {
+			c->r->pool->inflight--;
+			GW_DEC(c->r->pool->series->inflight);
+			c->r->inflight = false;
 		}
-		uv_timer_stop(&c->timer);
-		uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+		if (c->theap_i) {
+			heap_remove(c->srv, c);
+			timers_arm(c->srv);
+		}
 		net_sock_close(&c->sock, on_sock_closed);
 		return;
 	}

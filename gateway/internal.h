@@ -23,6 +23,9 @@ void gw__conn_accept(gw_listener_t *l);
 void gw__conn_shutdown(gw_conn_t *c); /* SIGTERM: close if idle, else after the current request */
 void gw__conn_force_close(gw_conn_t *c); /* grace time over: abort whatever is in flight */
 void gw__conn_node_down(gw_conn_t *c, gw_node_t *node);
+/* The loop's timer of the client connections: made with the server, closed when it stops. */
+void gw__conn_timers_init(gw_server_t *srv);
+void gw__conn_timers_close(gw_server_t *srv);
 
 /* upstream.c */
 /* Gets a connection to node for owner: an idle kept-alive one whose exchange has begun (*ready =

@@ -34,6 +34,7 @@ typedef struct gw_pool_s gw_pool_t;
 typedef struct gw_node_s gw_node_t;
 typedef struct gw_upstream_s gw_upstream_t;
 typedef struct gw_conn_s gw_conn_t;
+typedef struct gw_req_s gw_req_t;
 typedef struct gw_listener_s gw_listener_t;
 
 typedef enum { GW_NODE_UP = 0, GW_NODE_DOWN, GW_NODE_DRAINING } gw_node_state_t;
@@ -146,7 +147,13 @@ struct gw_server_s {
 	uv_signal_t sig_term, sig_int; /* own_signals only */
 	uv_timer_t grace_timer;
 	net_sockq_t sockq; /* write completions of the client and upstream sockets */
-	uint32_t nconns;   /* open client connections (not admin) */
+	/* The client connections' timers (conn.c): one libuv timer for all of them, and a min-heap
+	 * of the connections whose timer runs, on their deadlines. */
+	uv_timer_t conn_timer;
+	gw_conn_t **theap;
+	uint32_t theap_n, theap_cap;
+	uint64_t timer_due; /* uv_now when conn_timer fires; 0: stopped */
+	uint32_t nconns;    /* open client connections (not admin) */
 	uint64_t next_conn_id;
 	bool draining; /* SIGTERM, before stopping (timeouts.shutdown_delay): healthz says 503 */
 	bool stopping;
@@ -191,25 +198,16 @@ typedef enum {
 	GW_UP_ABORT, /* close with a reset: the node must never take a partial request as whole */
 } gw_release_t;
 
-/* One client connection; the state machine is in conn.c. */
-struct gw_conn_s {
-	net_sock_t sock;
-	gw_server_t *srv;
-	gw_runtime_t *rt;
-	gw_frontend_rt_t *fe;
-	gw_conn_t *prev, *next; /* server's list */
-	uint64_t id;
-	uv_timer_t timer;
-	int timer_kind;   /* what the timer measures (conn.c's C_*) */
-	unsigned pending; /* open handles (sock, timer); freed at 0 */
-	int state;        /* conn.c's CS_*; changed by go() only */
+/*
+ * What a client connection holds only while a request is under way: made when its first byte
+ * arrives (or when s3lb answers a connection at once), freed when the connection goes idle with
+ * nothing buffered, so that an idle keep-alive connection holds no parser, buffer or request
+ * state (conn.c, req_new / reset_request). Pipelined bytes stay in rb and start the next
+ * request at once.
+ */
+struct gw_req_s {
 	net_http_t req;
 	net_rbuf_t rb; /* request bytes from the client */
-	bool client_eof;
-	bool counted;      /* counts against limits.max_connections (gw_client_count) */
-	bool in_next;      /* inside proxy_next: events only ask for another round */
-	bool again;        /* ... and this says one was asked for */
-	bool client_moved; /* the client sent or took bytes since the client timer was set */
 
 	/* the current request */
 	uint64_t t_start; /* uv_hrtime() at its first byte */
@@ -221,7 +219,7 @@ struct gw_conn_s {
 	char *host;    /* Host header value, NUL-terminated copy */
 	const char *method;
 	char reqid[24];
-	char client_ip[48];
+	char client_ip[48]; /* the connection's peer (peer), as text */
 	gw_pool_t *pool;
 	gw_node_t *node;
 	const char *node_name; /* the last node tried, for the access log */
@@ -257,9 +255,8 @@ struct gw_conn_s {
 	bool resp_started; /* a response byte was given to the client */
 	bool resp_done;    /* the node's response is complete (every byte relayed) */
 	bool up_reusable;  /* ... and its connection can carry another exchange */
-	bool close_after;
-	bool linger; /* the response is our error: linger before closing (linger_start) */
-	char *pend;  /* response head bytes waiting to go to the client */
+	bool linger;       /* the response is our error: linger before closing (linger_start) */
+	char *pend;        /* response head bytes waiting to go to the client */
 	size_t pend_len, pend_cap;
 	const char *span; /* body bytes lent by the node connection, waiting to go */
 	size_t span_len;
@@ -276,6 +273,28 @@ struct gw_conn_s {
 	char *err_buf;     /* one of our error responses */
 	size_t err_len;
 	size_t linger_bytes; /* bytes dropped while lingering */
+};
+
+/* One client connection; the state machine is in conn.c. Small: most connections are idle. */
+struct gw_conn_s {
+	net_sock_t sock;
+	gw_server_t *srv;
+	gw_runtime_t *rt;
+	gw_frontend_rt_t *fe;
+	gw_conn_t *prev, *next; /* server's list */
+	uint64_t id;
+	uint64_t deadline; /* of the client's timer (uv_now), while it runs */
+	uint32_t theap_i;  /* 1 + its place in the server's timer heap; 0: not running */
+	int timer_kind;    /* what the timer measures (conn.c's C_*) */
+	int state;         /* conn.c's CS_*; changed by go() only */
+	gw_req_t *r;       /* the request under way; NULL while idle */
+	net_peer_t peer;
+	bool client_eof;
+	bool counted;      /* counts against limits.max_connections (gw_client_count) */
+	bool in_next;      /* inside proxy_next: events only ask for another round */
+	bool again;        /* ... and this says one was asked for */
+	bool client_moved; /* the client sent or took bytes since the client timer was set */
+	bool close_after;  /* the connection ends after the current request */
 };
 
 #endif

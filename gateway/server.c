@@ -591,6 +591,7 @@ void gw_server_stop(gw_server_t *srv)
 		uv_close((uv_handle_t *)&srv->sig_int, NULL);
 	}
 	uv_close((uv_handle_t *)&srv->grace_timer, NULL);
+	gw__conn_timers_close(srv);
 	net_sockq_close(&srv->sockq);
 	if (srv->rt) {
 		retire(srv->rt);
@@ -615,6 +616,7 @@ static void server_setup(gw_server_t *srv, uv_loop_t *loop, const char *path, un
 		abort();
 	/* handles first, so that gw_server_stop can always close them */
 	uv_timer_init(loop, &srv->grace_timer);
+	gw__conn_timers_init(srv);
 	net_sockq_init(loop, &srv->sockq);
 	srv->grace_timer.data = srv;
 }

@@ -42,6 +42,7 @@
 #include <string.h>
 #include <time.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "net/sock.h"
@@ -54,6 +55,23 @@ static void finish_write(net_sock_t *s, int status)
 {
 	s->writing = false;
 	s->write_cb(s, status);
+}
+
+/* The write request of a write queued in libuv: made for it, freed in its callback (or when
+ * uv_write fails), so that a connection without a write in libuv's queue holds none. */
+static uv_write_t *wreq_new(net_sock_t *s)
+{
+	assert(!s->wreq);
+	if (!(s->wreq = malloc(sizeof(*s->wreq))))
+		abort();
+	s->wreq->data = s;
+	return s->wreq;
+}
+
+static void wreq_free(net_sock_t *s)
+{
+	free(s->wreq);
+	s->wreq = NULL;
 }
 
 static void finish_connect(net_sock_t *s, int status)
@@ -90,7 +108,7 @@ static void tls_update_reading(net_sock_t *s)
 			s->net_reading = true;
 		} else {
 			s->read_err = rc; /* reported from the idle handle, outside the caller */
-			uv_idle_start(&s->idle, on_idle);
+			uv_idle_start(net_tls_idle(s->tls), on_idle);
 		}
 	} else if (!want && s->net_reading) {
 		uv_read_stop((uv_stream_t *)&s->tcp);
@@ -108,8 +126,8 @@ static int tls_send(net_sock_t *s)
 		return ends;
 	if (b.len == 0 && !ends)
 		return 0;
-	s->wreq.data = s;
-	if ((rc = uv_write(&s->wreq, (uv_stream_t *)&s->tcp, &b, 1, on_tx_done)) < 0) {
+	if ((rc = uv_write(wreq_new(s), (uv_stream_t *)&s->tcp, &b, 1, on_tx_done)) < 0) {
+		wreq_free(s);
 		net_tls_sent(s->tls);
 		return rc;
 	}
@@ -138,6 +156,7 @@ static void on_tx_done(uv_write_t *req, int status)
 	net_sock_t *s = req->data;
 	bool ends = s->tx_ends_write;
 
+	wreq_free(s);
 	s->tx_busy = false;
 	s->tx_ends_write = false;
 	net_tls_sent(s->tls);
@@ -274,8 +293,8 @@ static int tls_init(net_sock_t *s, net_tls_ctx_t *ctx, const char *peer_name)
 	int rc;
 	if ((rc = net_tls_new(ctx, peer_name, &s->tls)) < 0)
 		return rc;
-	uv_idle_init(s->tcp.loop, &s->idle);
-	s->idle.data = s;
+	uv_idle_init(s->tcp.loop, net_tls_idle(s->tls));
+	net_tls_idle(s->tls)->data = s;
 	s->handles++;
 	return 0;
 }
@@ -287,7 +306,7 @@ static void tls_read_start(net_sock_t *s)
 	if (!s->reading) {
 		s->reading = true;
 		if (s->read_err || (net_tls_handshake_done(s->tls) && !net_tls_want_input(s->tls)))
-			uv_idle_start(&s->idle, on_idle);
+			uv_idle_start(net_tls_idle(s->tls), on_idle);
 	}
 	tls_update_reading(s);
 }
@@ -309,20 +328,27 @@ static int tls_write(net_sock_t *s, const uv_buf_t *bufs, unsigned nbufs)
 	return 0;
 }
 
-/* close_notify, best effort and never waiting: only when every byte before it is in the kernel
- * (a ciphertext write's callback may still be pending), so the stream stays in order. */
-static void tls_close(net_sock_t *s)
+/* close_notify, never waiting: only when every byte before it is in the kernel (a ciphertext
+ * write's callback may still be pending), so the stream stays in order. 0 when it went (or there
+ * was nothing to send: not yet in a session, or sent before). */
+static int tls_close_notify(net_sock_t *s)
 {
 	char notify[256];
 	uv_buf_t b;
-	if (s->connected && !s->abort_on_close &&
-	    uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp) == 0) {
-		b = uv_buf_init(notify,
-		                (unsigned)net_tls_close_notify(s->tls, notify, sizeof(notify)));
-		if (b.len > 0)
-			(void)uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
-	}
-	uv_close((uv_handle_t *)&s->idle, on_close);
+	if (uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp) != 0)
+		return UV_EBUSY;
+	b = uv_buf_init(notify, (unsigned)net_tls_close_notify(s->tls, notify, sizeof(notify)));
+	if (b.len > 0 && uv_try_write((uv_stream_t *)&s->tcp, &b, 1) != (int)b.len)
+		return UV_EAGAIN;
+	return 0;
+}
+
+/* close_notify, best effort; then the handles close. */
+static void tls_close(net_sock_t *s)
+{
+	if (s->connected && !s->abort_on_close)
+		(void)tls_close_notify(s);
+	uv_close((uv_handle_t *)net_tls_idle(s->tls), on_close);
 }
 
 /* ---- plain, and the common entry points ---------------------------------------------------- */
@@ -517,6 +543,7 @@ int net_sock_accept(uv_stream_t *server, net_sock_t *s, net_tls_ctx_t *tls_ctx)
 static void on_connect(uv_connect_t *req, int status)
 {
 	net_sock_t *s = req->data;
+	free(req); /* its callback comes once, also after a close (UV_ECANCELED) */
 	if (status == 0) {
 		uv_tcp_nodelay(&s->tcp, 1);
 		s->connected = true;
@@ -531,6 +558,7 @@ int net_sock_connect(uv_loop_t *loop, net_sock_t *s, const struct sockaddr *addr
                      net_tls_ctx_t *tls_ctx, const char *sni, net_sock_connect_cb cb)
 {
 	char ip[INET6_ADDRSTRLEN] = "";
+	uv_connect_t *creq;
 	int rc;
 	if ((rc = sock_init(loop, s)) < 0)
 		return rc;
@@ -545,9 +573,14 @@ int net_sock_connect(uv_loop_t *loop, net_sock_t *s, const struct sockaddr *addr
 		if ((rc = tls_init(s, tls_ctx, sni ? sni : ip[0] ? ip : NULL)) < 0)
 			return rc;
 	}
-	s->creq.data = s;
-	if ((rc = uv_tcp_connect(&s->creq, &s->tcp, addr, on_connect)) < 0)
+	/* the connect request is needed only until its callback: not part of the sock */
+	if (!(creq = malloc(sizeof(*creq))))
+		abort();
+	creq->data = s;
+	if ((rc = uv_tcp_connect(creq, &s->tcp, addr, on_connect)) < 0) {
+		free(creq);
 		return rc;
+	}
 	s->connect_cb = cb;
 	return 0;
 }
@@ -573,7 +606,7 @@ int net_sock_read_stop(net_sock_t *s)
 	if (s->tls) {
 		s->reading = false;
 		if (!s->closing) {
-			uv_idle_stop(&s->idle);
+			uv_idle_stop(net_tls_idle(s->tls));
 			tls_update_reading(s);
 		}
 		return 0;
@@ -586,7 +619,9 @@ int net_sock_read_stop(net_sock_t *s)
 
 static void on_write(uv_write_t *req, int status)
 {
-	finish_write(req->data, status);
+	net_sock_t *s = req->data;
+	wreq_free(s);
+	finish_write(s, status);
 }
 
 /* ---- completion queue -------------------------------------------------------------------- */
@@ -718,9 +753,10 @@ static int sock_write(net_sock_t *s, const uv_buf_t *bufs, unsigned nbufs, net_s
 		bufs = rest;
 		nbufs = k;
 	}
-	s->wreq.data = s;
-	if ((rc = uv_write(&s->wreq, (uv_stream_t *)&s->tcp, bufs, nbufs, on_write)) == 0)
+	if ((rc = uv_write(wreq_new(s), (uv_stream_t *)&s->tcp, bufs, nbufs, on_write)) == 0)
 		s->writing = true;
+	else
+		wreq_free(s);
 	return rc;
 }
 
@@ -786,39 +822,46 @@ void net_sock_close(net_sock_t *s, net_sock_close_cb cb)
 int net_sock_shutdown(net_sock_t *s)
 {
 	uv_os_fd_t fd;
+	int rc;
 	if (s->closing || s->writing)
 		return UV_EINVAL;
 	if (uv_fileno((uv_handle_t *)&s->tcp, &fd) != 0)
 		return UV_EBADF;
-	if (s->tls) {
-		/* close_notify first, then the FIN: the peer reads the end of the stream either
-		 * way. Only when every earlier byte is in the kernel, so the stream stays in order.
-		 */
-		char notify[256];
-		uv_buf_t b;
-		if (!s->connected || s->tx_busy ||
-		    uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp) != 0)
-			return UV_EBUSY;
-		b = uv_buf_init(notify,
-		                (unsigned)net_tls_close_notify(s->tls, notify, sizeof(notify)));
-		if (b.len > 0 && uv_try_write((uv_stream_t *)&s->tcp, &b, 1) != (int)b.len)
-			return UV_EAGAIN; /* the rest of a partial alert is lost: the caller closes
-			                   */
-	}
+	/* TLS: close_notify first, so that the peer sees the end of the stream as it does with
+	 * plain TCP (a client that reads to the end would otherwise wait for our close) */
+	if (s->tls && (rc = tls_close_notify(s)) < 0)
+		return rc;
 	if (shutdown(fd, SHUT_WR) < 0)
 		return -errno;
 	return 0;
 }
 
-void net_sock_peer(net_sock_t *s, char *buf, size_t len)
+void net_sock_peer_addr(net_sock_t *s, net_peer_t *p)
 {
 	struct sockaddr_storage ss;
 	int sl = sizeof(ss);
-	buf[0] = 0;
+	memset(p, 0, sizeof(*p));
 	if (uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&ss, &sl) != 0)
 		return;
-	if (ss.ss_family == AF_INET)
-		uv_ip4_name((struct sockaddr_in *)&ss, buf, len);
-	else if (ss.ss_family == AF_INET6)
-		uv_ip6_name((struct sockaddr_in6 *)&ss, buf, len);
+	if (ss.ss_family == AF_INET) {
+		p->family = AF_INET;
+		memcpy(p->addr, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+	} else if (ss.ss_family == AF_INET6) {
+		p->family = AF_INET6;
+		memcpy(p->addr, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+	}
+}
+
+void net_peer_text(const net_peer_t *p, char *buf, size_t len)
+{
+	buf[0] = 0;
+	if (p->family && uv_inet_ntop(p->family, p->addr, buf, len) != 0)
+		buf[0] = 0;
+}
+
+void net_sock_peer(net_sock_t *s, char *buf, size_t len)
+{
+	net_peer_t p;
+	net_sock_peer_addr(s, &p);
+	net_peer_text(&p, buf, len);
 }

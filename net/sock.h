@@ -44,22 +44,26 @@ struct net_sock_s {
 	net_sock_write_cb write_cb;
 	net_sock_connect_cb connect_cb;
 	net_sock_close_cb close_cb;
-	uv_write_t wreq;
+	/* Allocated only while in use (an idle connection holds neither): the write request while a
+	 * write is queued in libuv (plain, or a ciphertext write with TLS), freed in its callback;
+	 * the connect request, freed in its callback. TLS's idle handle is in the engine. */
+	uv_write_t *wreq;
 	net_sockq_t *q;     /* the loop's completion queue (set by the owner), or NULL */
 	net_sock_t *q_next; /* in q while a done write waits for its callback */
+	/* Internal to sock.c (TLS only): UV_EOF or an error waiting for the owner (or connect_cb).
+	 */
+	int read_err;
+	unsigned char
+	    handles; /* handles still open (tcp, and idle with TLS); close_cb comes at 0 */
 	bool q_queued;
-	uv_connect_t creq;
 	bool reading;
 	bool writing;
 	bool closing;
 	bool abort_on_close; /* close with RST (SO_LINGER 0): an aborted response must look aborted
 	                      */
 	/* Internal to sock.c. */
-	bool connected;   /* TCP is up (accepted, or connect succeeded) */
-	unsigned handles; /* handles still open (tcp, and idle with TLS); close_cb comes at 0 */
+	bool connected; /* TCP is up (accepted, or connect succeeded) */
 	/* TLS only: reading is the owner's wish; these track the ciphertext side. */
-	uv_idle_t idle;     /* delivers plaintext kept in the engine once the owner reads again */
-	int read_err;       /* UV_EOF or an error waiting for the owner (or connect_cb) */
 	bool read_done;     /* read_err was delivered: no more read_cb */
 	bool net_reading;   /* uv_read_start is on */
 	bool net_eof;       /* the peer closed its side of the TCP stream */
@@ -152,12 +156,21 @@ __attribute__((warn_unused_result)) int net_sock_write(net_sock_t *s, const uv_b
 __attribute__((warn_unused_result)) int net_sock_write_now(net_sock_t *s, const uv_buf_t *bufs,
                                                            unsigned nbufs, net_sock_write_cb cb);
 void net_sock_close(net_sock_t *s, net_sock_close_cb cb);
-/* Ends the sending side now: shutdown(SHUT_WR), with TLS after close_notify (written at once:
- * UV_EBUSY while earlier ciphertext is still queued, UV_EAGAIN when the kernel would not take the
- * alert whole). Only with no write in flight. 0 or a negative error. */
+/* Ends the sending side now: shutdown(SHUT_WR), with TLS after close_notify (UV_EBUSY while
+ * ciphertext is still queued: the caller may close instead). Reading goes on. Only with no write
+ * in flight. 0 or a negative error. */
 int net_sock_shutdown(net_sock_t *s);
 
 /* The peer's address as text ("10.0.0.1" or "::1"), into buf. */
 void net_sock_peer(net_sock_t *s, char *buf, size_t len);
+
+/* The same in 17 bytes, for an owner that keeps it for the connection's life and formats it
+ * only when it needs the text (family 0: unknown, the text is ""). */
+typedef struct net_peer_s {
+	unsigned char family; /* AF_INET, AF_INET6 or 0 */
+	unsigned char addr[16];
+} net_peer_t;
+void net_sock_peer_addr(net_sock_t *s, net_peer_t *p);
+void net_peer_text(const net_peer_t *p, char *buf, size_t len);
 
 #endif

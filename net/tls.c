@@ -39,6 +39,7 @@ struct net_tls_ctx_s {
 };
 
 struct net_tls_s {
+	uv_idle_t idle; /* sock.c's (see net_tls_idle) */
 	SSL *ssl;
 	BIO *rbio; /* owned by ssl; read-only over the caller's bytes while borrowed */
 	BIO *wbio; /* owned by ssl */
@@ -334,6 +335,11 @@ static void write_release(net_tls_t *t)
 	t->wn = t->wi = 0;
 	t->woff = 0;
 	t->wactive = false;
+}
+
+uv_idle_t *net_tls_idle(net_tls_t *t)
+{
+	return &t->idle;
 }
 
 void net_tls_free(net_tls_t *t)

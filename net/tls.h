@@ -66,7 +66,11 @@ const char *net_tls_last_error(const net_sock_t *s);
  */
 __attribute__((warn_unused_result)) int net_tls_new(net_tls_ctx_t *ctx, const char *peer_name,
                                                     net_tls_t **out);
+/* Frees the engine; its idle handle (below) must be closed by then. */
 void net_tls_free(net_tls_t *t);
+/* sock.c's idle handle of this connection (it hands over plaintext kept in the engine): lives
+ * here, so that a plain connection carries none. sock.c inits and closes it. */
+uv_idle_t *net_tls_idle(net_tls_t *t);
 
 /*
  * Ciphertext read from the network. The bytes are only borrowed: net_tls_feed_end() must be

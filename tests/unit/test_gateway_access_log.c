@@ -68,6 +68,7 @@ static void test_lines(void **state)
 	gw_pool_t pool;
 	lb_pool_conf_t pconf;
 	gw_conn_t c;
+	gw_req_t r;
 	char *key = malloc(20001), *text, *line2;
 	int rc;
 	(void)state;
@@ -76,42 +77,44 @@ static void test_lines(void **state)
 	memset(&pool, 0, sizeof(pool));
 	memset(&pconf, 0, sizeof(pconf));
 	memset(&c, 0, sizeof(c));
+	memset(&r, 0, sizeof(r));
 	assert_int_equal(gw_metrics_new(&srv.metrics), 0);
 	pconf.name = "ceph-a";
 	pool.conf = &pconf;
 
 	/* a GET of bucket/key with quotes and a control byte, through pool ceph-a, node rgw1 */
 	c.srv = &srv;
-	c.t_start = uv_hrtime() - 12408000; /* 12.408 ms ago */
-	c.method = "GET";
-	c.s3.bucket = "photos";
-	c.s3.bucket_len = 6;
-	c.s3.key = "a\"b\\c\x01.jpg-not-this";
-	c.s3.key_len = 10;
-	c.s3.op = LB_OP_READ;
-	c.status = 200;
-	c.bytes_in = 312;
-	c.bytes_out = 1048893;
-	c.pool = &pool;
-	c.node_name = "rgw1";
-	c.attempts = 1;
-	snprintf(c.client_ip, sizeof(c.client_ip), "192.0.2.7");
-	snprintf(c.reqid, sizeof(c.reqid), "3F9A0C61B2D4E857");
+	c.r = &r;
+	r.t_start = uv_hrtime() - 12408000; /* 12.408 ms ago */
+	r.method = "GET";
+	r.s3.bucket = "photos";
+	r.s3.bucket_len = 6;
+	r.s3.key = "a\"b\\c\x01.jpg-not-this";
+	r.s3.key_len = 10;
+	r.s3.op = LB_OP_READ;
+	r.status = 200;
+	r.bytes_in = 312;
+	r.bytes_out = 1048893;
+	r.pool = &pool;
+	r.node_name = "rgw1";
+	r.attempts = 1;
+	snprintf(r.client_ip, sizeof(r.client_ip), "192.0.2.7");
+	snprintf(r.reqid, sizeof(r.reqid), "3F9A0C61B2D4E857");
 	gw_access_log(&c);
 
 	/* no method, no pool, and a 20,000-byte key: the whole key is in the line */
 	assert_non_null(key);
 	memset(key, 'k', 20000);
 	key[20000] = 0;
-	c.method = NULL;
-	c.s3.bucket = NULL;
-	c.s3.key = key;
-	c.s3.key_len = 20000;
-	c.s3.op = 0;
-	c.status = 499;
-	c.pool = NULL;
-	c.node_name = NULL;
-	c.attempts = 0;
+	r.method = NULL;
+	r.s3.bucket = NULL;
+	r.s3.key = key;
+	r.s3.key_len = 20000;
+	r.s3.op = 0;
+	r.status = 499;
+	r.pool = NULL;
+	r.node_name = NULL;
+	r.attempts = 0;
 	gw_access_log(&c);
 
 	text = contents();

@@ -365,6 +365,8 @@ typedef struct {
 	int port;
 } gw_t;
 
+static const char *gw_timeouts = "upstream_connect: 500ms"; /* of the next gw_start */
+
 static void gw_start(gw_t *g, const char *pool_nodes, const char *extra)
 {
 	char yaml[4096], err[512];
@@ -374,7 +376,7 @@ static void gw_start(gw_t *g, const char *pool_nodes, const char *extra)
 	         "admin: { listen: off }\n"
 	         "log: { level: error, access: off }\n"
 	         "limits: { max_header_size: 4KiB, buffer_size: 8KiB }\n"
-	         "timeouts: { upstream_connect: 500ms }\n"
+	         "timeouts: { %s }\n"
 	         "pools:\n"
 	         "  - name: p\n"
 	         "    balance: round-robin\n"
@@ -388,7 +390,7 @@ static void gw_start(gw_t *g, const char *pool_nodes, const char *extra)
 	         "    x_forwarded_for: false\n"
 	         "    routes:\n"
 	         "      - { bucket: bkt, pool: p }\n",
-	         extra, pool_nodes, g->port);
+	         gw_timeouts, extra, pool_nodes, g->port);
 	if (lb_config_load_string("test.yaml", yaml, strlen(yaml), &cfg, err, sizeof(err)) < 0)
 		fail_msg("config: %s", err);
 	assert_int_equal(gw_server_init(&g->srv, &g->loop, cfg, err, sizeof(err)), 0);
@@ -777,12 +779,83 @@ static void test_errors(void **state)
 	gw_end(&g);
 }
 
+/*
+ * An idle keep-alive connection holds little: bounded sizes, no request state after its answer,
+ * and its idle timeout still ends it (the loop's one timer: many connections at once, their
+ * timers set, moved and stopped in any order by their requests).
+ */
+static void test_idle_connections(void **state)
+{
+	enum { N = 24 };
+	gw_t g;
+	static node_t n;
+	char nodes[128];
+	client_t *cl = calloc(N, sizeof(*cl));
+	uint64_t t0;
+	(void)state;
+	/* what an idle connection is made of (x86_64: 448 and 344 bytes) */
+	assert_true(sizeof(gw_conn_t) <= 464);
+	assert_true(sizeof(net_sock_t) <= 352);
+	assert_non_null(cl);
+	memset(&g, 0, sizeof(g));
+	uv_loop_init(&g.loop);
+	node_start(&g.loop, &n);
+	snprintf(nodes, sizeof(nodes), "      - { name: n1, addr: 127.0.0.1:%d }\n", n.port);
+	gw_timeouts = "upstream_connect: 500ms, client_idle: 300ms";
+	gw_start(&g, nodes, "");
+	gw_timeouts = "upstream_connect: 500ms";
+	memset(&plan, 0, sizeof(plan));
+	for (int i = 0; i < N; i++) {
+		client_t *c = &cl[i];
+		/* a request, answered, then the connection stays open (want 0: read until EOF) */
+		snprintf(c->raw, sizeof(c->raw),
+		         "GET /bkt/i%07d HTTP/1.1\r\nHost: s3.local\r\n\r\n", i);
+		c->len = strlen(c->raw);
+		c->split = i % 2 ? c->len : (size_t)i + 1; /* some heads in two pieces */
+		c->running = &plan.running;
+		c_start(&g.loop, c, g.port);
+		if (i % 3 == 0) /* some requests one after the other, some side by side */
+			while (c->resp.n < 1)
+				uv_run(&g.loop, UV_RUN_ONCE);
+	}
+	for (int i = 0; i < N; i++)
+		while (cl[i].resp.n < 1)
+			uv_run(&g.loop, UV_RUN_ONCE);
+	uv_update_time(&g.loop);
+	t0 = uv_now(&g.loop);
+	assert_int_equal(g.srv.nconns, N);
+	for (gw_conn_t *c = g.srv.conns; c; c = c->next) {
+		assert_null(c->r);                   /* no parser, buffer or request state */
+		assert_int_not_equal(c->theap_i, 0); /* the idle timer runs */
+	}
+	assert_int_equal(g.srv.theap_n, N);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(cl[i].resp.msgs[0].status, 200);
+	/* each idle timeout closes its connection; none before it is due */
+	while (plan.running && uv_now(&g.loop) - t0 < 5000) {
+		uv_run(&g.loop, UV_RUN_NOWAIT);
+		uv_sleep(1);
+		uv_update_time(&g.loop);
+	}
+	if (plan.running)
+		fail_msg("%d idle connections still open 5 s after their 300 ms timeout",
+		         plan.running);
+	assert_true(uv_now(&g.loop) - t0 >= 250);
+	assert_int_equal(g.srv.nconns, 0);
+	assert_int_equal(g.srv.theap_n, 0);
+	assert_int_equal(n.ngot, N);
+	free(cl);
+	node_stop(&n);
+	gw_end(&g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_invariant_every_split_interleaved),
 	    cmocka_unit_test(test_reuse_and_failover),
 	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_idle_connections),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	lb_log_level = LB_LOG_ERROR;

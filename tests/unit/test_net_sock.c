@@ -570,6 +570,56 @@ static void test_tls_server_writes_first(void **state)
 	         false);
 }
 
+/* ---- shutdown with TLS: close_notify and FIN, reading goes on ---------------------------------
+ * The server answers and ends its sending side (as gateway/conn.c does before lingering after an
+ * error): the client must see the end of the stream while the server is still open and reading,
+ * and the server then reads the client's own end. Before close_notify went with the shutdown,
+ * the client waited for the server's close and the server for the client's: the watchdog. */
+
+static void sd_read(net_sock_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	peer_t *p = s->data;
+	(void)buf;
+	if (nread > 0) {
+		p->rx_total += (uint64_t)nread;
+		return;
+	}
+	p->read_status = (int)nread;
+	peer_close(p); /* the client: at the server's end; the server: at the client's */
+}
+
+static void sd_server_written(net_sock_t *s, int status)
+{
+	assert_int_equal(status, 0);
+	assert_int_equal(net_sock_shutdown(s), 0);
+	assert_int_equal(net_sock_read_start(s, owner_alloc, sd_read), 0);
+}
+
+static void sd_accepted(peer_t *p)
+{
+	uv_buf_t b = uv_buf_init(p->wbuf, 5);
+	memcpy(p->wbuf, "hello", 5);
+	assert_int_equal(net_sock_write(&p->sock, &b, 1, sd_server_written), 0);
+}
+
+static void sd_connected(net_sock_t *s, int status)
+{
+	assert_int_equal(status, 0);
+	assert_int_equal(net_sock_read_start(s, owner_alloc, sd_read), 0);
+}
+
+static void test_tls_shutdown_ends_the_stream(void **state)
+{
+	peer_t *c;
+	(void)state;
+	fx_start(server_ctx(), sd_accepted, 2);
+	c = connect_peer(client_ctx("ca.pem"), "localhost", 1024, 1024, sd_connected);
+	fx_run();
+	assert_int_equal(c->rx_total, 5);
+	assert_int_equal(c->read_status, UV_EOF);
+	assert_int_equal(peers[1].read_status, UV_EOF); /* the server read on to the client's end */
+}
+
 /* ---- handshake failures ---------------------------------------------------------------------- */
 
 static void failing_connected(net_sock_t *s, int status)
@@ -1138,6 +1188,7 @@ int main(void)
 	    cmocka_unit_test(test_tls_ctx_outlives_owner_ref),
 	    cmocka_unit_test(test_tls_pending_plaintext_delivered),
 	    cmocka_unit_test(test_tls_server_writes_first),
+	    cmocka_unit_test(test_tls_shutdown_ends_the_stream),
 	    cmocka_unit_test(test_tls_wrong_ca),
 	    cmocka_unit_test(test_tls_hostname_mismatch),
 	    cmocka_unit_test(test_tls_ip_mismatch),
