@@ -713,12 +713,13 @@ int hc_drain_restore(hc_t *hc, char *err, size_t errlen)
 		if (!len || line[0] == '#')
 			continue;
 		if (!strchr(line, '/')) {
-			LB_WARN("drain state %s:%d: not pool/node: '%s', skipped", path, lineno, line);
+			LB_WARN("drain state %s:%d: not pool/node: '%s', skipped", path, lineno,
+			        line);
 			continue;
 		}
 		if (hc_drain(hc, line, true, why, sizeof(why)) < 0)
-			LB_WARN("drain state %s:%d: %s (no longer configured), skipped", path, lineno,
-			        why);
+			LB_WARN("drain state %s:%d: %s (no longer configured), skipped", path,
+			        lineno, why);
 		else
 			restored++;
 	}
