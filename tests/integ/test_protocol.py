@@ -8,6 +8,7 @@ Each case prints `ok <name>`; the first failure prints FAIL with the detail and 
 """
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -30,6 +31,26 @@ def free_port(host="127.0.0.1"):
     return p
 
 
+def listen_below_ephemeral(host):
+    """A listening socket on a free port below the kernel's ephemeral range: a node that is
+    closed and restarted (Node.restart) gets its port back, where a port from bind(0) can be
+    taken meanwhile by any process's outgoing connection (seen: EADDRINUSE under load)."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low = int(f.read().split()[0])
+    rnd = random.Random(os.getpid() ^ int(time.time() * 1000))
+    for _ in range(200):
+        port = rnd.randrange(max(1024, low - 12000), low)
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+            s.listen(128)
+            return s
+        except OSError:
+            s.close()
+    raise OSError("no free port below %d on %s" % (low, host))
+
+
 # ---- a scripted node ----------------------------------------------------------------------------
 
 class Node:
@@ -37,11 +58,8 @@ class Node:
 
     def __init__(self, host):
         self.host = host
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, 0))
+        self.sock = listen_below_ephemeral(host)
         self.port = self.sock.getsockname()[1]
-        self.sock.listen(128)
         self.requests = []  # (head bytes, body bytes)
         self.probes = 0
         self.frozen = False
