@@ -102,12 +102,38 @@ static int peek_queue(int fd, uint32_t len, uint8_t **out, const char *name, cha
 	return 0;
 }
 
+static const char *state_name(unsigned s)
+{
+	static const char *const names[] = {"?",          "ESTABLISHED", "SYN_SENT",  "SYN_RECV",
+	                                    "FIN_WAIT1",  "FIN_WAIT2",   "TIME_WAIT", "CLOSE",
+	                                    "CLOSE_WAIT", "LAST_ACK",    "LISTEN",    "CLOSING"};
+	return s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
+}
+
+static int not_established(unsigned state, char *msg, size_t msglen)
+{
+	errno = ENOTCONN;
+	return fail(msg, msglen, "TCP_INFO: state %u (%s), not ESTABLISHED", state,
+	            state_name(state));
+}
+
 int net_repair_dump(int fd, net_repair_state_t *st, char *msg, size_t msglen)
 {
 	memset(st, 0, sizeof(*st));
 	errno = 0;
-	if (setint(fd, TCP_REPAIR, 1) < 0)
+	struct tcp_info ti;
+	socklen_t tl = sizeof(ti);
+	memset(&ti, 0, sizeof(ti));
+	if (setint(fd, TCP_REPAIR, 1) < 0) {
+		/* the kernel repairs only ESTABLISHED and CLOSED sockets (EPERM otherwise): say why
+		 */
+		int err = errno;
+		if (err == EPERM && getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0 &&
+		    ti.tcpi_state != TCP_ESTABLISHED)
+			return not_established(ti.tcpi_state, msg, msglen);
+		errno = err;
 		return fail(msg, msglen, "TCP_REPAIR=1");
+	}
 
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
@@ -124,16 +150,11 @@ int net_repair_dump(int fd, net_repair_state_t *st, char *msg, size_t msglen)
 		return fail(msg, msglen, "getpeername");
 	addr_out(&ss, st->peer_addr, &st->peer_port);
 
-	struct tcp_info ti;
-	socklen_t tl = sizeof(ti);
-	memset(&ti, 0, sizeof(ti));
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) < 0)
 		return fail(msg, msglen, "TCP_INFO");
 	st->tcp_state = ti.tcpi_state;
-	if (ti.tcpi_state != TCP_ESTABLISHED) {
-		errno = ENOTCONN;
-		return fail(msg, msglen, "TCP_INFO: state %u, not ESTABLISHED", ti.tcpi_state);
-	}
+	if (ti.tcpi_state != TCP_ESTABLISHED)
+		return not_established(ti.tcpi_state, msg, msglen);
 	st->options = ti.tcpi_options &
 	              (NET_REPAIR_OPT_TIMESTAMPS | NET_REPAIR_OPT_SACK | NET_REPAIR_OPT_WSCALE);
 	if (st->options & NET_REPAIR_OPT_WSCALE) {
@@ -205,14 +226,14 @@ fail:
 
 /* Writes a queue in repair mode (TCP_REPAIR_QUEUE selects it): the kernel takes it as received
  * (receive queue) or as sent and not yet acknowledged (send queue). */
-static int fill_queue(int fd, const uint8_t *p, uint32_t len, const char *name, char *msg,
-                      size_t msglen)
+static int fill_queue(int fd, const uint8_t *p, uint32_t len, int flags, const char *name,
+                      char *msg, size_t msglen)
 {
 	uint32_t done = 0;
 	while (done < len) {
 		/* chunks: the receive side allocates one skb per call */
 		size_t chunk = len - done > 65536 ? 65536 : len - done;
-		ssize_t n = send(fd, p + done, chunk, 0);
+		ssize_t n = send(fd, p + done, chunk, flags);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -225,14 +246,34 @@ static int fill_queue(int fd, const uint8_t *p, uint32_t len, const char *name, 
 	return 0;
 }
 
+/* A new socket's buffer (tcp_wmem/tcp_rmem's default) may be smaller than the queue it must
+ * take: then writing the queue would block. Raise it (the FORCE variant: above wmem_max/rmem_max,
+ * CAP_NET_ADMIN) only then, since a set size turns the kernel's autotuning off for the socket. */
+static int room_for(int fd, int opt, int force_opt, uint32_t len, char *msg, size_t msglen)
+{
+	int cur;
+	socklen_t cl = sizeof(cur);
+	if (getsockopt(fd, SOL_SOCKET, opt, &cur, &cl) < 0)
+		return fail(msg, msglen, "getsockopt %s",
+		            opt == SO_SNDBUF ? "SO_SNDBUF" : "SO_RCVBUF");
+	/* the kernel reports twice the payload it takes (overhead): ask for the same margin */
+	if (len == 0 || (uint64_t)len * 2 <= (uint64_t)cur)
+		return 0;
+	int want = (int)((uint64_t)len * 2 > INT32_MAX ? INT32_MAX : (uint64_t)len * 2);
+	if (setsockopt(fd, SOL_SOCKET, force_opt, &want, sizeof(want)) < 0)
+		return fail(msg, msglen, "%s=%d for a queue of %u bytes",
+		            opt == SO_SNDBUF ? "SO_SNDBUFFORCE" : "SO_RCVBUFFORCE", want, len);
+	return 0;
+}
+
 int net_repair_restore(const net_repair_state_t *st, int *fd_out, char *msg, size_t msglen)
 {
 	*fd_out = -1;
 	errno = 0;
 	if (st->tcp_state != TCP_ESTABLISHED) {
 		errno = ENOTCONN;
-		return fail(msg, msglen, "state %u is not ESTABLISHED: nothing to restore",
-		            st->tcp_state);
+		return fail(msg, msglen, "state %u (%s) is not ESTABLISHED: nothing to restore",
+		            st->tcp_state, state_name(st->tcp_state));
 	}
 	if ((st->family != AF_INET && st->family != AF_INET6) || st->sndq_unsent > st->sndq_len ||
 	    (st->rcvq_len && !st->rcvq) || (st->sndq_len && !st->sndq)) {
@@ -293,19 +334,22 @@ int net_repair_restore(const net_repair_state_t *st, int *fd_out, char *msg, siz
 		goto fail;
 	}
 
+	if ((rc = room_for(fd, SO_RCVBUF, SO_RCVBUFFORCE, st->rcvq_len, msg, msglen)) < 0 ||
+	    (rc = room_for(fd, SO_SNDBUF, SO_SNDBUFFORCE, st->sndq_len, msg, msglen)) < 0)
+		goto fail;
 	if (setint(fd, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE) < 0) {
 		rc = fail(msg, msglen, "TCP_REPAIR_QUEUE=RECV");
 		goto fail;
 	}
-	if ((rc = fill_queue(fd, st->rcvq, st->rcvq_len, "receive", msg, msglen)) < 0)
+	if ((rc = fill_queue(fd, st->rcvq, st->rcvq_len, 0, "receive", msg, msglen)) < 0)
 		goto fail;
 	if (setint(fd, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) < 0) {
 		rc = fail(msg, msglen, "TCP_REPAIR_QUEUE=SEND");
 		goto fail;
 	}
 	/* only what the old socket transmitted: the unsent tail goes out after repair mode */
-	if ((rc = fill_queue(fd, st->sndq, st->sndq_len - st->sndq_unsent, "send", msg, msglen)) <
-	    0)
+	if ((rc = fill_queue(fd, st->sndq, st->sndq_len - st->sndq_unsent, 0, "send", msg,
+	                     msglen)) < 0)
 		goto fail;
 
 	struct tcp_repair_window w = {.snd_wl1 = st->snd_wl1,
@@ -338,7 +382,7 @@ int net_repair_leave(int fd, const net_repair_state_t *st, char *msg, size_t msg
 		return 0;
 	errno = 0;
 	return fill_queue(fd, st->sndq + (st->sndq_len - st->sndq_unsent), st->sndq_unsent,
-	                  "unsent tail of the send", msg, msglen);
+	                  MSG_DONTWAIT | MSG_NOSIGNAL, "unsent tail of the send", msg, msglen);
 }
 
 void net_repair_abort_close(int fd)

@@ -48,14 +48,17 @@ typedef struct net_repair_state_s {
 __attribute__((warn_unused_result)) int net_repair_dump(int fd, net_repair_state_t *st, char *msg,
                                                         size_t msglen);
 
-/* Builds the connection of st on a new socket, left in repair mode, in *fd_out. The 4-tuple must
+/* Builds the connection of st on a new socket, left in repair mode, in *fd_out. Needs
+ * CAP_NET_ADMIN. A queue larger than the new socket's buffer raises that buffer (SO_*BUFFORCE),
+ * which fixes its size: the kernel stops autotuning it. The 4-tuple must
  * be free on this host (the dumped socket closed in repair mode first: else connect fails with
  * -EADDRNOTAVAIL). On failure nothing is left open. */
 __attribute__((warn_unused_result)) int net_repair_restore(const net_repair_state_t *st,
                                                            int *fd_out, char *msg, size_t msglen);
 
 /* Leaves repair mode (TCP_REPAIR=0: the kernel sends a window probe) and, when st is given,
- * queues the st->sndq_unsent bytes the old socket never transmitted, as ordinary data. */
+ * queues the st->sndq_unsent bytes the old socket never transmitted, as ordinary data, without
+ * blocking (the restore made room for them; -EAGAIN if not). */
 __attribute__((warn_unused_result)) int net_repair_leave(int fd, const net_repair_state_t *st,
                                                          char *msg, size_t msglen);
 
