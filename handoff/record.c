@@ -199,28 +199,34 @@ static int get_queue(rd_t *r, uint8_t **q, uint32_t *qlen)
 	return 0;
 }
 
+/* an address of the family's size */
+static int get_addr(rd_t *r, int family, uint8_t *addr)
+{
+	const uint8_t *b;
+	uint32_t n;
+	int rc = next_field(r, &b, &n);
+	if (rc < 0)
+		return rc;
+	if (n != addr_len(family))
+		return HO_EFIELD;
+	memcpy(addr, b, n);
+	return 0;
+}
+
 static int get_state(rd_t *r, net_repair_state_t *st)
 {
 	int rc;
 	uint64_t fam;
-	const uint8_t *b;
-	uint32_t n;
 	GET(r, 1, fam);
 	if (fam != 4 && fam != 6)
 		return HO_EFIELD;
 	st->family = fam == 4 ? AF_INET : AF_INET6;
 	GET(r, 1, st->tcp_state);
-	if ((rc = next_field(r, &b, &n)) < 0)
+	if ((rc = get_addr(r, st->family, st->local_addr)) < 0)
 		goto fail;
-	if (n != addr_len(st->family))
-		return HO_EFIELD;
-	memcpy(st->local_addr, b, n);
 	GET(r, 2, st->local_port);
-	if ((rc = next_field(r, &b, &n)) < 0)
+	if ((rc = get_addr(r, st->family, st->peer_addr)) < 0)
 		goto fail;
-	if (n != addr_len(st->family))
-		return HO_EFIELD;
-	memcpy(st->peer_addr, b, n);
 	GET(r, 2, st->peer_port);
 	GET(r, 4, st->snd_seq);
 	GET(r, 4, st->rcv_seq);
