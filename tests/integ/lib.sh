@@ -196,8 +196,12 @@ need_ceph() {
 	done
 }
 
-# need_cmd PROGRAM WHAT: skip when PROGRAM (a path or a name on PATH) is missing.
+# need_cmd PROGRAM WHAT: skip when PROGRAM (a path or a name on PATH) is missing. PROGRAM must be
+# declared in tests/needs (what scripts/install-deps installs and test_fresh_root checks): a test
+# that needs an undeclared program fails, so that no skip can hide a missing install step.
 need_cmd() {
+	grep -qE "^cmd +${1##*/} " "$S3LB_SRC/tests/needs" ||
+		fail "need_cmd ${1##*/}: not declared in tests/needs (add it there and to scripts/install-deps)"
 	if [ -x "$1" ] || command -v "$1" >/dev/null 2>&1; then
 		return 0
 	fi

@@ -2,7 +2,7 @@
 # The Debian package on a fresh Debian 12 root:
 #  - scripts/package builds s3lb_<version>_<arch>.deb; lintian reports no error (its warnings
 #    are listed);
-#  - a debootstrap minbase bookworm root (cached in $S3LB_BUILD/pkg-test/, with the apt sources
+#  - a debootstrap minbase bookworm root (tests/integ/debroot.sh, with the apt sources
 #    an operator adds: trixie pinned at 100, for libyyjson0) gets the .deb through apt, so that
 #    Depends resolve from the mirror;
 #  - in that root: the s3lb user exists, `s3lb check -c /etc/s3lb/s3lb.yaml` passes as that
@@ -18,23 +18,15 @@ set -euo pipefail
 # shellcheck source=tests/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-[ "$(id -u)" = 0 ] || skip "needs root (debootstrap, chroot)"
-case "$(cat /etc/debian_version 2>/dev/null)" in
-12.* | bookworm*) ;;
-*) skip "needs Debian 12 (this is $(cat /etc/debian_version 2>/dev/null || echo 'not Debian'))" ;;
-esac
-for c in debootstrap dpkg-buildpackage lintian pandoc chroot python3; do
+# shellcheck source=tests/integ/debroot.sh
+. "$(dirname "$0")/debroot.sh"
+debroot_need
+for c in dpkg-buildpackage lintian pandoc python3; do
 	command -v "$c" >/dev/null || skip "no $c (scripts/install-deps installs it)"
 done
 
 work=$S3LB_BUILD/pkg-test
-cache=$work/cache
 root=$work/root
-mkdir -p "$cache/archives/partial"
-mirror=$(grep -hoE '^(deb|URIs:) *[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
-	/etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $NF}' | grep -E '^https?://' |
-	grep -E '/debian/?$' | head -1 || true)
-mirror=${mirror:-http://deb.debian.org/debian}
 
 # ---- the package -------------------------------------------------------------------------------
 
@@ -56,53 +48,7 @@ sed 's/^/     /' "$INTEG_TMP/lintian.out"
 
 # ---- a fresh Debian 12 root --------------------------------------------------------------------
 
-in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"; }
-# The root has the host's /dev and proc mounted while the test runs: never remove it before they
-# are gone (rm stays on one file system anyway).
-umount_all() {
-	for m in var/cache/apt/archives dev proc; do
-		if mountpoint -q "$root/$m"; then umount "$root/$m" || umount -l "$root/$m"; fi
-	done
-	return 0
-}
-new_root() {
-	umount_all
-	if grep -q " $root/" /proc/mounts; then
-		fail "still mounted under $root: $(grep " $root/" /proc/mounts | cut -d' ' -f2)"
-	fi
-	rm -rf --one-file-system "$root"
-	mkdir -p "$root"
-}
-
-# The cached base: debootstrap minbase + the apt sources of docs/operations.md + package lists.
-# Its name carries the recipe; change the recipe, change the name.
-base=$cache/bookworm-minbase-v1.tar
-if [ ! -f "$base" ]; then
-	new_root
-	if ! debootstrap --variant=minbase --cache-dir="$cache/archives" bookworm "$root" "$mirror" \
-		>"$INTEG_TMP/debootstrap.log" 2>&1; then
-		if grep -qiE "couldn't download|failed getting release|unable to connect|could not resolve" \
-			"$INTEG_TMP/debootstrap.log"; then
-			skip "the Debian mirror $mirror is not reachable: $(grep -iE -m1 "download|release|connect|resolve" "$INTEG_TMP/debootstrap.log")"
-		fi
-		tail -n 20 "$INTEG_TMP/debootstrap.log" >&2
-		fail "debootstrap failed"
-	fi
-	echo "deb $mirror bookworm main" >"$root/etc/apt/sources.list"
-	echo "deb $mirror trixie main" >"$root/etc/apt/sources.list.d/trixie.list"
-	printf 'Package: *\nPin: release n=trixie\nPin-Priority: 100\n' >"$root/etc/apt/preferences.d/trixie"
-	in_root apt-get update >"$INTEG_TMP/apt-update.log" 2>&1 ||
-		{ cat "$INTEG_TMP/apt-update.log" >&2; fail "apt-get update in the new root"; }
-	tar -C "$root" -cf "$base.tmp" . && mv "$base.tmp" "$base"
-	pass "debootstrap minbase bookworm from $mirror (cached: $base)"
-fi
-new_root
-tar -C "$root" -xf "$base"
-at_exit umount_all
-mount -t proc proc "$root/proc"
-mount --bind /dev "$root/dev"
-mount --bind "$cache/archives" "$root/var/cache/apt/archives"
-printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d" && chmod +x "$root/usr/sbin/policy-rc.d"
+debroot_new "$root" "$S3LB_BUILD/debroot/archives"
 pass "fresh root from the cached base"
 
 cp "$deb" "$root/tmp/"

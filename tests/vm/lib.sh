@@ -43,7 +43,10 @@ set -o errtrace
 trap '_vm_err "$LINENO" "$BASH_COMMAND"' ERR
 
 # need_cmd CMD PACKAGE: skip the test when CMD is missing (inside the guest: missing on the host).
+# CMD must be declared in tests/needs (see tests/integ/lib.sh's need_cmd): an undeclared one fails.
 need_cmd() {
+	grep -qE "^cmd +$1 " "$S3LB_SRC/tests/needs" ||
+		fail "need_cmd $1: not declared in tests/needs (add it there and to scripts/install-deps)"
 	command -v "$1" >/dev/null 2>&1 || skip "$1 not found (Debian package $2)"
 }
 
