@@ -67,6 +67,9 @@ debroot_new() {
 	DEBROOT=$1
 	mkdir -p "$cache/archives/partial" "$2/partial"
 	base=$cache/bookworm-minbase-v1.tar
+	# one builder of the base at a time (scripts/test runs test_fresh_root beside test_package)
+	exec {_debroot_lock}>"$cache/.lock"
+	flock "$_debroot_lock"
 	if [ ! -f "$base" ]; then
 		_debroot_clear
 		if ! debootstrap --variant=minbase --cache-dir="$cache/archives" bookworm "$DEBROOT" "$DEBROOT_MIRROR" \
@@ -86,6 +89,7 @@ debroot_new() {
 		tar -C "$DEBROOT" -cf "$base.tmp" . && mv "$base.tmp" "$base"
 		pass "debootstrap minbase bookworm from $DEBROOT_MIRROR (cached: $base)"
 	fi
+	flock -u "$_debroot_lock"
 	_debroot_clear
 	tar -C "$DEBROOT" -xf "$base"
 	at_exit debroot_umount
