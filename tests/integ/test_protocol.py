@@ -37,9 +37,8 @@ def listen_below_ephemeral(host):
     taken meanwhile by any process's outgoing connection (seen: EADDRINUSE under load)."""
     with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
         low = int(f.read().split()[0])
-    rnd = random.Random(os.getpid() ^ int(time.time() * 1000))
     for _ in range(200):
-        port = rnd.randrange(max(1024, low - 12000), low)
+        port = random.randrange(max(1024, low - 12000), low)
         s = socket.socket()
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
