@@ -44,7 +44,8 @@ def main():
              "s3lb undrain NODE" in out.stdout, out.stdout)
 
     src = os.environ.get("S3LB_SRC") or os.path.join(os.path.dirname(__file__), "../..")
-    defs = subprocess.run(["grep", "-rln", "--include=*.[ch]", "define S3LB_VERSION", src],
+    defs = subprocess.run(["grep", "-rln", "--include=*.[ch]", "--exclude-dir=build*",
+                           "define S3LB_VERSION", src],
                           capture_output=True, text=True).stdout.split()
     defs = [r for r in (os.path.relpath(d, src) for d in defs) if not r.startswith("build")]
     tp.check("the version is defined in one place (core/version.h)", defs == ["core/version.h"],

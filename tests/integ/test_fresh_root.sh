@@ -16,7 +16,11 @@ set -euo pipefail
 debroot_need
 command -v git >/dev/null || skip "no git"
 
-debroot_new "$S3LB_BUILD/fresh-root/root" /var/cache/apt/archives
+# The root lives outside the source tree: it holds the host's /proc, /dev and /sys while it runs
+# beside the other tests, and a test that walks the tree (test_cli greps it) must not walk those.
+root=$(mktemp -d /var/tmp/s3lb-fresh-root.XXXXXX)
+at_exit rm -rf --one-file-system "$root" # runs after debroot_umount (added later, runs first)
+debroot_new "$root" /var/cache/apt/archives
 debroot_bind /sys sys
 mkdir -p "$DEBROOT/src"
 # the tree as it is (tracked files and untracked ones git does not ignore; no build output)
