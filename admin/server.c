@@ -22,6 +22,7 @@
 #include "admin/admin.h"
 #include "admin/request.h"
 #include "core/log.h"
+#include "net/sock.h"
 
 #define ADMIN_TIMEOUT_MS 10000
 #define ADMIN_LINGER_MS  2000
@@ -397,7 +398,7 @@ void adm_accept(adm_t *a, uv_stream_t *listener, const char *addr)
 	c->state = AS_READ;
 	c->type = "application/json";
 	/* both cannot fail for a loop that is alive (they only fill in the handles) */
-	(void)uv_tcp_init(loop, &c->tcp);
+	(void)net_tcp_init(loop, &c->tcp); /* uv_tcp_init, libuv's silent reserve kept off */
 	(void)uv_timer_init(loop, &c->timer);
 	c->tcp.data = c->timer.data = c;
 	c->pending = 2;

@@ -284,7 +284,7 @@ static void refuse_admin(gw_listener_t *l)
 	uv_tcp_t *t = malloc(sizeof(*t));
 	if (!t)
 		abort();
-	uv_tcp_init(l->srv->loop, t);
+	(void)net_tcp_init(l->srv->loop, t);
 	(void)uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)t);
 	uv_close((uv_handle_t *)t, on_refused_closed);
 }
@@ -342,7 +342,7 @@ static void on_connection(uv_stream_t *server, int status);
 static int listener_listen(gw_listener_t *l, int fd)
 {
 	int rc;
-	uv_tcp_init(l->srv->loop, &l->tcp);
+	(void)net_tcp_init(l->srv->loop, &l->tcp);
 	l->tcp.data = l;
 	l->handles++;
 	l->lstate = GW_LISTEN_OPEN;

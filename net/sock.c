@@ -426,15 +426,23 @@ static bool reserve_take(void)
 
 /* libuv keeps a reserve of its own for the same purpose, but refuses with it silently, before
  * any callback. It reopens it in every uv_tcp_init while it has none; every socket of ours gives
- * it up again (an open and a close of /dev/null per socket). A handle that another module inits
- * (admin connections) turns it back on until the next socket of ours: refusals in that window
- * are neither counted nor logged. */
+ * it up again (an open and a close of "/" per socket), and so does net_tcp_init for the other TCP
+ * handles on a listening loop (listeners, admin connections): one left on would refuse that
+ * loop's connections at the limit uncounted and unlogged until the next socket of ours, which at
+ * the limit may never come. */
 static void libuv_reserve_off(uv_loop_t *loop)
 {
 	if (loop->emfile_fd != -1) {
 		close(loop->emfile_fd);
 		loop->emfile_fd = -1;
 	}
+}
+
+int net_tcp_init(uv_loop_t *loop, uv_tcp_t *tcp)
+{
+	int rc = uv_tcp_init(loop, tcp);
+	libuv_reserve_off(loop);
+	return rc;
 }
 
 int net_sock_listen(uv_stream_t *server, int backlog, uv_connection_cb cb)

@@ -106,6 +106,11 @@ const char *net_accept_reason_name(net_accept_reason_t r); /* "emfile", "enfile"
 /* uv_listen on the loop's thread, with the reserve fd above. */
 __attribute__((warn_unused_result)) int net_sock_listen(uv_stream_t *server, int backlog,
                                                         uv_connection_cb cb);
+/* uv_tcp_init for a TCP handle on a loop that listens by net_sock_listen but that is not a
+ * net_sock_t (a listener's own handle, an admin connection): uv_tcp_init turns libuv's silent
+ * reserve back on for its loop (above), which would refuse that loop's next connections at the fd
+ * limit unseen, until the next net_sock_t. This gives it up again. Same result as uv_tcp_init. */
+int net_tcp_init(uv_loop_t *loop, uv_tcp_t *tcp);
 /* What net_sock_accept_error asks of the caller (bits). */
 enum {
 	NET_ACCEPT_LOG = 1, /* a log line is due, its text in msg */

@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -1177,6 +1179,92 @@ static void test_tcp_init_failure_closes(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* ---- the fd limit ---------------------------------------------------------------------------- */
+
+static unsigned limit_refused_cb, limit_stuck;
+
+static void on_limit_connection(uv_stream_t *server, int status)
+{
+	char msg[256];
+	if (status >= 0) {
+		fail_msg("a connection was accepted at the fd limit");
+		return;
+	}
+	limit_refused_cb++;
+	if (net_sock_accept_error(server, status, msg, sizeof(msg)) & NET_ACCEPT_STUCK)
+		limit_stuck++;
+}
+
+static void on_limit_closed(uv_handle_t *h)
+{
+	(void)h;
+}
+
+/* At the fd limit, a listening loop refuses every waiting connection itself, counted, even when
+ * another TCP handle (as an admin connection is) was initialised on that loop after the listener:
+ * uv_tcp_init there would turn libuv's own reserve back on, and libuv would refuse them silently
+ * (no callback, no count). */
+static void test_fd_limit_refusals_counted_after_another_handle(void **state)
+{
+	enum { NCLIENTS = 5 };
+	uv_loop_t loop;
+	uv_tcp_t srv, other;
+	struct sockaddr_in addr;
+	int namelen = sizeof(addr), clients[NCLIENTS], fillers[4096], nfill = 0;
+	struct rlimit saved, low;
+	uint64_t before = net_sock_accept_errors(NET_ACCEPT_EMFILE);
+	(void)state;
+
+	assert_int_equal(uv_loop_init(&loop), 0);
+	assert_int_equal(net_tcp_init(&loop, &srv), 0);
+	uv_ip4_addr("127.0.0.1", 0, &addr);
+	assert_int_equal(uv_tcp_bind(&srv, (const struct sockaddr *)&addr, 0), 0);
+	assert_int_equal(uv_tcp_getsockname(&srv, (struct sockaddr *)&addr, &namelen), 0);
+	assert_int_equal(net_sock_listen((uv_stream_t *)&srv, 64, on_limit_connection), 0);
+	assert_int_equal(net_tcp_init(&loop, &other), 0);
+	for (int i = 0; i < NCLIENTS; i++)
+		assert_true((clients[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0);
+
+	/* every fd below the limit taken: the next accept fails with EMFILE */
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	low = saved;
+	low.rlim_cur = (rlim_t)clients[NCLIENTS - 1] + 8;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	while (nfill < (int)(sizeof(fillers) / sizeof(fillers[0]))) {
+		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			break;
+		fillers[nfill++] = fd;
+	}
+	for (int i = 0; i < NCLIENTS; i++)
+		assert_int_equal(connect(clients[i], (struct sockaddr *)&addr, sizeof(addr)), 0);
+
+	limit_refused_cb = limit_stuck = 0;
+	for (int i = 0; i < 200 && net_sock_accept_errors(NET_ACCEPT_EMFILE) - before < NCLIENTS;
+	     i++) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		usleep(1000);
+	}
+	while (nfill > 0)
+		close(fillers[--nfill]);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+
+	assert_true(limit_refused_cb >= 1);
+	assert_int_equal(limit_stuck, 0);
+	assert_int_equal(net_sock_accept_errors(NET_ACCEPT_EMFILE) - before, NCLIENTS);
+	for (int i = 0; i < NCLIENTS; i++) {
+		char c;
+		struct timeval tv = {.tv_sec = 2};
+		setsockopt(clients[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		assert_int_equal(recv(clients[i], &c, 1, 0), 0); /* refused: closed by s3lb */
+		close(clients[i]);
+	}
+	uv_close((uv_handle_t *)&other, on_limit_closed);
+	uv_close((uv_handle_t *)&srv, on_limit_closed);
+	assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1205,6 +1293,7 @@ int main(void)
 	    cmocka_unit_test(test_tls_close_kinds),
 	    cmocka_unit_test(test_queue_echo_bulk_close),
 	    cmocka_unit_test(test_queue_close_with_done_write),
+	    cmocka_unit_test(test_fd_limit_refusals_counted_after_another_handle),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
