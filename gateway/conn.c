@@ -708,7 +708,7 @@ static void answer_healthz(gw_conn_t *c)
 		why = "stopping";
 	else if (!up)
 		why = "no node up";
-	if (!c->r->client_keep_alive || c->client_eof || c->srv->stopping)
+	if (!c->r->client_keep_alive || c->client_eof || c->srv->stopping || c->srv->draining)
 		c->close_after = true;
 	c->r->status = why ? 503 : 200;
 	len = asprintf(&buf,
@@ -1078,8 +1078,11 @@ static void on_up_head(gw_upstream_t *up, const net_http_t *h, const char *msg)
 		} else {
 			gw__node_report(c->r->node, true, NULL);
 		}
+		/* draining (SIGTERM's shutdown_delay): a kept-alive client's next request goes on a
+		 * new connection, which the L4 tier in front sends to another gateway */
 		if (!c->r->client_keep_alive || c->client_eof || c->srv->stopping ||
-		    current_fe(c) < 0 || net_http_needs_eof(h) || !c->r->req_done)
+		    c->srv->draining || current_fe(c) < 0 || net_http_needs_eof(h) ||
+		    !c->r->req_done)
 			c->close_after = true;
 		if (c->r->req_minor == 0 && net_http_chunked(h)) {
 			/* an HTTP/1.0 client cannot take chunks (RFC 9112 6.1): the body goes to
@@ -1668,7 +1671,7 @@ static void send_error(gw_conn_t *c, gw_err_t err, bool close)
 	}
 	release_upstream(c, GW_UP_CLOSE);
 	if (close || !c->r->client_keep_alive || (c->r->req_has_body && !c->r->req_done) ||
-	    c->srv->stopping || c->client_eof)
+	    c->srv->stopping || c->srv->draining || c->client_eof)
 		c->close_after = true;
 	c->r->linger = true;
 	c->r->status = gw_err_status(err);

@@ -43,7 +43,7 @@ def main():
     token_file = os.path.join(tp.TMP, "healthz.token")
     with open(os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
         f.write(TOKEN + "\n")
-    cfg = tp.config(port, admin, [n1.addr, n2.addr], timeouts=", shutdown_delay: 1200ms",
+    cfg = tp.config(port, admin, [n1.addr, n2.addr], timeouts=", shutdown_delay: 2000ms",
                     fe_extra="    healthz: /healthz\n")
     cfg = cfg.replace("admin: { listen: 127.0.0.1:%d }" % admin,
                       "admin: { listen: 127.0.0.1:%d, token_file: %s }" % (admin, token_file))
@@ -90,7 +90,27 @@ def main():
         out = ask(port, b"GET /bkt/during HTTP/1.1\r\nHost: s3.local\r\nConnection: close\r\n\r\n")
         check("during shutdown_delay other requests are served", out.startswith(b"HTTP/1.1 200"),
               repr(out[:100]))
-        time.sleep(1.4)
+        # a connection kept alive from before: its request is served with Connection: close,
+        # and s3lb closes it after the response (the client's next request goes on a new
+        # connection, which an L4 tier sends to another gateway)
+        keep.sendall(b"GET /bkt/kept HTTP/1.1\r\nHost: s3.local\r\n\r\n")
+        keep.settimeout(1.0)
+        got = b""
+        try:
+            while True:
+                d = keep.recv(65536)
+                if not d:
+                    break
+                got += d
+            closed = True
+        except socket.timeout:
+            closed = False
+        head = got.split(b"\r\n\r\n", 1)[0].lower()
+        check("during shutdown_delay a kept-alive request is served with Connection: close",
+              got.startswith(b"HTTP/1.1 200") and b"\r\nconnection: close" in head, repr(got[:200]))
+        check("during shutdown_delay s3lb closes a kept-alive connection after its response",
+              closed, repr(got[:200]))
+        time.sleep(2.0)
         try:
             socket.create_connection(("127.0.0.1", port), 1).close()
             refused = False
