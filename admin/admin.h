@@ -16,7 +16,8 @@
 
 typedef struct adm_s adm_t;
 
-/* What it reports on and drains: srv (required) and hc (NULL: no drain, no health figures). */
+/* What it reports on and drains: srv (required) and hc (NULL: no drain, no health figures; else
+ * adm follows hc's transitions for /status's "events" from now on). */
 adm_t *adm_new(gw_server_t *srv, hc_t *hc);
 /* The gateway runs as these workers (gateway/workers.h): counters are their sum. */
 void adm_set_workers(adm_t *a, gw_workers_t *ws);

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "admin/events.h"
 #include "admin/rate.h"
 #include "dsr/director.h"
 #include "gateway/proxy.h"
@@ -20,8 +21,9 @@ typedef struct adm_sources_s {
 	gw_server_t *srv; /* worker 0 (or the only server): config and node states */
 	gw_workers_t *ws; /* every worker, whose counters are summed; NULL: srv's alone */
 	hc_t *hc;
-	dsr_director_t *dsr;      /* NULL until the config has `dr:` services */
-	const adm_rates_t *rates; /* the one-minute rates; NULL: every rate_1m is 0 */
+	dsr_director_t *dsr;        /* NULL until the config has `dr:` services */
+	const adm_rates_t *rates;   /* the one-minute rates; NULL: every rate_1m is 0 */
+	const adm_events_t *events; /* the last health transitions; NULL: "events":[] */
 } adm_sources_t;
 
 /* The /status document, one line of JSON and a newline; malloc'd, *len its length. */

@@ -19,6 +19,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <yyjson.h>
 
@@ -48,6 +49,7 @@ typedef struct admin_conn_s admin_conn_t;
 struct adm_s {
 	adm_sources_t src;
 	adm_rates_t *rates;  /* src.rates: sampled by adm_tick */
+	adm_events_t events; /* src.events: health's transitions */
 	admin_conn_t *conns; /* open connections, for stop */
 	size_t nconns;
 	bool stopping;
@@ -403,6 +405,17 @@ static void do_next(admin_conn_t *c, admin_event_t ev)
 	}
 }
 
+/* health's subscription: every transition, as it happens (main loop). */
+static void on_health_event(void *arg, const hc_event_t *ev)
+{
+	adm_t *a = arg;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	adm_events_add(&a->events, (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000,
+	               ev->pool, ev->node, hc_state_name(ev->from), hc_state_name(ev->to),
+	               ev->reason);
+}
+
 adm_t *adm_new(gw_server_t *srv, hc_t *hc)
 {
 	adm_t *a = calloc(1, sizeof(*a));
@@ -412,6 +425,9 @@ adm_t *adm_new(gw_server_t *srv, hc_t *hc)
 	a->src.hc = hc;
 	a->rates = adm_rates_new();
 	a->src.rates = a->rates;
+	a->src.events = &a->events;
+	if (hc && hc_subscribe(hc, on_health_event, a) < 0)
+		LB_WARN("admin: cannot follow health's transitions: /status shows no events");
 	return a;
 }
 

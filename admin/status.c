@@ -240,6 +240,23 @@ static void status_ipvs(yyjson_mut_doc *d, yyjson_mut_val *root, const adm_sourc
 	}
 }
 
+/* `"events":[...]`: the last health transitions, newest first. */
+static void status_events(yyjson_mut_doc *d, yyjson_mut_val *root, const adm_sources_t *src)
+{
+	yyjson_mut_val *arr = yyjson_mut_obj_add_arr(d, root, "events");
+	const adm_event_t *e;
+
+	for (size_t i = 0; src->events && (e = adm_events_get(src->events, i)); i++) {
+		yyjson_mut_val *o = yyjson_mut_arr_add_obj(d, arr);
+		yyjson_mut_obj_add_uint(d, o, "time_ms", e->time_ms);
+		yyjson_mut_obj_add_strcpy(d, o, "pool", e->pool);
+		yyjson_mut_obj_add_strcpy(d, o, "node", e->node);
+		yyjson_mut_obj_add_strcpy(d, o, "from", e->from);
+		yyjson_mut_obj_add_strcpy(d, o, "to", e->to);
+		yyjson_mut_obj_add_strcpy(d, o, "reason", e->reason);
+	}
+}
+
 char *adm_render_status(const adm_sources_t *src, size_t *len)
 {
 	const gw_server_t *srv = src->srv;
@@ -295,6 +312,7 @@ char *adm_render_status(const adm_sources_t *src, size_t *len)
 	for (size_t i = 0; rt && i < rt->nfes; i++)
 		status_frontend(d, fes, rt->fes[i].conf);
 	status_ipvs(d, root, src);
+	status_events(d, root, src);
 	/* names, paths and error texts are whatever the config and the kernel hold: keep their
 	 * bytes rather than fail the whole document on one invalid UTF-8 sequence */
 	out = yyjson_mut_write(d, YYJSON_WRITE_ALLOW_INVALID_UNICODE | YYJSON_WRITE_NEWLINE_AT_END,

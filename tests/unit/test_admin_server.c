@@ -210,6 +210,15 @@ static void *client_main(void *arg)
 	CHECK(!strcmp(body, "{\"node\":\"ceph-a/rgw1\",\"state\":\"draining\"}\n"));
 	free(body);
 	body = NULL;
+	/* adm follows health: the drain is /status's latest event */
+	out = open_memstream(&body, &body_len);
+	CHECK(adm_request(ctx->addr, "GET", "/status", NULL, out, err, sizeof(err)) == 0);
+	fclose(out);
+	CHECK(strstr(body, "\"events\":[{\"time_ms\":"));
+	CHECK(strstr(body, ",\"pool\":\"ceph-a\",\"node\":\"rgw1\",\"from\":\"up\",\"to\":"
+	                   "\"draining\",\"reason\":\"drained by operator\"}]}\n"));
+	free(body);
+	body = NULL;
 	CHECK(adm_request(ctx->addr, "POST", "/undrain?node=rgw1", "wrong-token-0123456789", stdout,
 	                  err, sizeof(err)) == -1);
 	CHECK(strstr(err, "HTTP 401"));

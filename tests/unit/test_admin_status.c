@@ -94,7 +94,8 @@ static void test_status(void **state)
 	/* a stopped server has no runtime: still valid JSON */
 	f->srv.rt = NULL;
 	t = adm_render_status(&src, &len);
-	assert_non_null(strstr(t, "\"pools\":[],\"frontends\":[],\"ipvs\":{\"enabled\":false}}\n"));
+	assert_non_null(strstr(
+	    t, "\"pools\":[],\"frontends\":[],\"ipvs\":{\"enabled\":false},\"events\":[]}\n"));
 	rc = python_check(t, "assert d[\"pools\"] == [] and d[\"frontends\"] == []\n");
 	assert_true(rc <= 0);
 	f->srv.rt = &f->rt;
@@ -168,8 +169,17 @@ static void test_status_health(void **state)
 	f = fixture_new(&loop);
 	hc = fixture_health(f, &loop);
 	assert_true(hc_drain(hc, "minio/m1", true, err, sizeof(err)) >= 0);
-	src = (adm_sources_t){.srv = &f->srv, .hc = hc};
+	static adm_events_t ev; /* what adm_new's subscription records */
+	adm_events_add(&ev, 1000, "ceph-a", "rgw2", "up", "down", "probe: 2 x \"refused\"");
+	adm_events_add(&ev, 2000, "minio", "m1", "up", "draining", "drained by operator");
+	src = (adm_sources_t){.srv = &f->srv, .hc = hc, .events = &ev};
 	t = adm_render_status(&src, &len);
+	assert_non_null(
+	    strstr(t, "\"events\":[{\"time_ms\":2000,\"pool\":\"minio\",\"node\":\"m1\","
+	              "\"from\":\"up\",\"to\":\"draining\",\"reason\":\"drained by "
+	              "operator\"},{\"time_ms\":1000,\"pool\":\"ceph-a\",\"node\":\"rgw2\","
+	              "\"from\":\"up\",\"to\":\"down\",\"reason\":\"probe: 2 x "
+	              "\\\"refused\\\"\"}]}\n"));
 	assert_non_null(strstr(t, "\"health\":{\"state\":\"up\",\"since_ms\":"));
 	assert_non_null(strstr(t, "\"reason\":\"drained by operator\""));
 	rc = python_check(
