@@ -2,7 +2,8 @@
  * s3lb: the director daemon and its command line.
  *   s3lb run -c FILE      run the gateway (SIGHUP reloads FILE, SIGTERM stops gracefully)
  *   s3lb check -c FILE    validate FILE and print the effective config, or FILE:LINE: key: message
- *   s3lb status [-c FILE] [-a ADDR]   ask a running s3lb's admin listener
+ *   s3lb status [--json] [--watch [SECS]] [-c FILE] [-a ADDR]   ask a running s3lb's admin
+ *                         listener: a table, or the /status JSON; again every SECS seconds
  *   s3lb metrics [-c FILE] [-a ADDR]
  *   s3lb drain NODE [-c FILE] [-a ADDR] / s3lb undrain NODE ...   (NODE or POOL/NODE)
  * The admin commands find the listener (admin.listen) and the token (admin.token_file) in the
@@ -35,7 +36,7 @@ static int usage(FILE *out)
 	fprintf(out,
 	        "usage: s3lb run -c FILE\n"
 	        "       s3lb check -c FILE\n"
-	        "       s3lb status [-c FILE] [-a ADMIN_ADDR]\n"
+	        "       s3lb status [--json] [--watch [SECS]] [-c FILE] [-a ADMIN_ADDR]\n"
 	        "       s3lb metrics [-c FILE] [-a ADMIN_ADDR]\n"
 	        "       s3lb drain NODE [-c FILE] [-a ADMIN_ADDR]     (NODE or POOL/NODE)\n"
 	        "       s3lb undrain NODE [-c FILE] [-a ADMIN_ADDR]\n"
@@ -86,6 +87,7 @@ typedef struct director_s {
 	uv_timer_t ready_timer;
 	uv_signal_t sig_term, sig_int;
 	bool ready;
+	uv_timer_t rates; /* each second: admin/'s one-minute rates sample the counters */
 } director_t;
 
 #define VERDICT_MS 100
@@ -213,6 +215,11 @@ static void on_ready_poll(uv_timer_t *t)
 	(void)lb_notify(LB_NOTIFY_READY, status);
 }
 
+static void on_rates_tick(uv_timer_t *t)
+{
+	adm_tick(((director_t *)t->data)->adm);
+}
+
 static void on_stop_signal(uv_signal_t *h, int signum)
 {
 	(void)signum;
@@ -224,6 +231,7 @@ static void on_stopped(void *arg)
 	director_t *d = arg;
 	uv_close((uv_handle_t *)&d->verdicts, NULL);
 	uv_close((uv_handle_t *)&d->ready_timer, NULL);
+	uv_close((uv_handle_t *)&d->rates, NULL);
 	uv_close((uv_handle_t *)&d->sig_term, NULL);
 	uv_close((uv_handle_t *)&d->sig_int, NULL);
 	hc_close(d->hc);
@@ -297,6 +305,9 @@ static int cmd_run(const char *path)
 	uv_timer_init(&loop, &dir.ready_timer);
 	dir.ready_timer.data = &dir;
 	uv_timer_start(&dir.ready_timer, on_ready_poll, 0, 10);
+	uv_timer_init(&loop, &dir.rates);
+	dir.rates.data = &dir;
+	uv_timer_start(&dir.rates, on_rates_tick, 0, 1000);
 	uv_signal_init(&loop, &dir.sig_term);
 	uv_signal_init(&loop, &dir.sig_int);
 	uv_signal_start(&dir.sig_term, on_stop_signal, SIGTERM);

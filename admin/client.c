@@ -2,6 +2,8 @@
  * The admin commands of the s3lb command line (status, metrics, drain, undrain) and the blocking
  * HTTP client they use. They find the listener (admin.listen) and the token (admin.token_file)
  * in the config, -c FILE or else ADM_DEFAULT_CONFIG when it exists; -a overrides the address.
+ * `status` prints the table of admin/table.h, or the document itself with --json, once or every
+ * SECS seconds with --watch.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,6 +16,7 @@
 #include <unistd.h>
 
 #include "admin/client.h"
+#include "admin/table.h"
 #include "core/config.h"
 #include "net/http.h"
 
@@ -298,13 +301,98 @@ static int cmd_admin(int argc, char **argv, const char *method, const char *path
 	return 0;
 }
 
+#define WATCH_DEFAULT_S 2
+
+/* One GET /status, printed as the table or (json) as it came. 0, or 1 after saying why. */
+static int status_once(const char *addr, const char *token, bool json)
+{
+	char err[512], *body = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&body, &len);
+	int rc;
+
+	if (!f)
+		abort();
+	rc = adm_request(addr, "GET", "/status", token, f, err, sizeof(err));
+	if (fclose(f) != 0)
+		abort();
+	if (rc == 0 && json)
+		rc = fwrite(body, 1, len, stdout) == len ? 0 : -1;
+	else if (rc == 0)
+		rc = adm_status_table(body, len, stdout, err, sizeof(err));
+	if (rc < 0)
+		fprintf(stderr, "s3lb: %s\n", err);
+	free(body);
+	return rc < 0;
+}
+
+/*
+ * `s3lb status [--json] [--watch [SECS]] [-c FILE] [-a ADDR]`. With --watch, asks every SECS
+ * seconds (default 2) until interrupted (Ctrl-C ends the process), clearing a terminal first;
+ * an unreachable listener is reported each time and asked again.
+ */
+static int cmd_status(int argc, char **argv)
+{
+	char addr[128], *token;
+	bool json = false, watch = false, tty = isatty(STDOUT_FILENO);
+	unsigned secs = WATCH_DEFAULT_S;
+	int rc;
+
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--json")) {
+			json = true;
+		} else if (!strcmp(argv[i], "--watch")) {
+			watch = true;
+			if (i + 1 < argc && argv[i + 1][0] >= '0' && argv[i + 1][0] <= '9') {
+				char *end;
+				unsigned long v = strtoul(argv[++i], &end, 10);
+				if (*end || v == 0 || v > 3600) {
+					fprintf(stderr,
+					        "s3lb: --watch %s: seconds from 1 to 3600\n",
+					        argv[i]);
+					return 2;
+				}
+				secs = (unsigned)v;
+			}
+		} else if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "-a")) && i + 1 < argc) {
+			i++;
+		} else {
+			fprintf(stderr, "s3lb: status: unknown argument '%s'\n", argv[i]);
+			return 2;
+		}
+	}
+	if (admin_target(argc, argv, false, addr, sizeof(addr), &token) < 0)
+		return 1;
+	for (;;) {
+		if (watch) {
+			time_t now = time(NULL);
+			char when[64];
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&now));
+			if (tty)
+				fputs("\033[H\033[2J", stdout); /* home, clear the screen */
+			printf("every %us: s3lb status %s (%s)%s", secs, addr, when,
+			       json ? "\n" : "\n\n");
+		}
+		rc = status_once(addr, token, json);
+		fflush(stdout);
+		if (!watch)
+			break;
+		sleep(secs);
+	}
+	if (token) {
+		explicit_bzero(token, strlen(token));
+		free(token);
+	}
+	return rc;
+}
+
 int adm_cli(int argc, char **argv)
 {
 	const char *cmd = argv[1];
 	char path[256];
 
 	if (!strcmp(cmd, "status"))
-		return cmd_admin(argc, argv, "GET", "/status");
+		return cmd_status(argc, argv);
 	if (!strcmp(cmd, "metrics"))
 		return cmd_admin(argc, argv, "GET", "/metrics");
 	if ((strcmp(cmd, "drain") && strcmp(cmd, "undrain")) || argc < 3 || argv[2][0] == '-')

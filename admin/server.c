@@ -13,13 +13,18 @@
  *
  * Memory per connection is one fixed 8 KiB request buffer plus the rendered body; at most
  * ADMIN_MAX_CONNS connections are served at once, later ones are closed on accept.
+ *
+ * GET / is the status page (admin/page.h), asked and allowed exactly as GET /status: the page
+ * reads /status from the same origin, so whoever may load it may also read what it shows.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <yyjson.h>
 
 #include "admin/admin.h"
+#include "admin/page.h"
 #include "admin/request.h"
 #include "core/log.h"
 #include "net/sock.h"
@@ -43,6 +48,8 @@ typedef struct admin_conn_s admin_conn_t;
 
 struct adm_s {
 	adm_sources_t src;
+	adm_rates_t *rates;  /* src.rates: sampled by adm_tick */
+	adm_events_t events; /* src.events: health's transitions */
 	admin_conn_t *conns; /* open connections, for stop */
 	size_t nconns;
 	bool stopping;
@@ -56,14 +63,15 @@ struct admin_conn_s {
 	adm_t *adm;
 	admin_conn_t *prev, *next; /* adm->conns */
 	admin_state_t state;
-	unsigned pending; /* open handles and requests in flight; freed at 0 */
-	int result;       /* of the last write or shutdown */
-	const char *type; /* the answer's Content-Type */
-	adm_verdict_t v;  /* the answer: 200 with body, or a refusal */
-	net_http_t http;  /* finds where the head ends (or that it is invalid) as bytes arrive */
-	char *body;       /* malloc'd */
+	unsigned pending;  /* open handles and requests in flight; freed at 0 */
+	int result;        /* of the last write or shutdown */
+	const char *type;  /* the answer's Content-Type */
+	const char *extra; /* more header lines (each ending in CRLF), or "" */
+	adm_verdict_t v;   /* the answer: 200 with body, or a refusal */
+	net_http_t http;   /* finds where the head ends (or that it is invalid) as bytes arrive */
+	char *body;        /* malloc'd */
 	size_t body_len;
-	char head[320];
+	char head[768];
 	size_t len;
 	char buf[ADM_MAX_REQUEST];
 };
@@ -176,6 +184,27 @@ static void render_metrics(admin_conn_t *c)
 		abort(); /* open_memstream fails only on allocation */
 }
 
+/* The page runs its own inline script and style and talks to this listener only. */
+#define PAGE_HEADERS                                                                               \
+	"Content-Security-Policy: default-src 'none'; script-src 'unsafe-inline'; "                \
+	"style-src 'unsafe-inline'; img-src data:; connect-src 'self'; base-uri 'none'; "          \
+	"form-action 'none'; frame-ancestors 'none'\r\n"                                           \
+	"X-Content-Type-Options: nosniff\r\n"
+
+/* adm_decide's verdict, with GET / (the status page) judged as GET /status. True for the page. */
+static bool decide(const adm_req_t *r, const lb_config_t *cfg, adm_verdict_t *v)
+{
+	adm_req_t as = *r;
+	bool page = !r->bad && r->path.len == 1 && r->path.p[0] == '/';
+
+	if (page) {
+		as.path.p = "/status";
+		as.path.len = strlen("/status");
+	}
+	adm_decide(&as, cfg, v);
+	return page && v->action == ADM_STATUS;
+}
+
 /* Carries out a request's verdict: renders the body, or drains through health. */
 static void route(admin_conn_t *c, size_t len)
 {
@@ -187,7 +216,17 @@ static void route(admin_conn_t *c, size_t len)
 
 	if (adm_parse(c->buf, len, &r) == 0)
 		r.bad = 400; /* the incremental parser saw a whole head: cannot happen */
-	adm_decide(&r, cfg, &c->v);
+	if (decide(&r, cfg, &c->v)) {
+		c->type = "text/html; charset=utf-8";
+		c->extra = PAGE_HEADERS;
+		c->body_len = adm_page_html_len;
+		c->body = malloc(adm_page_html_len);
+		if (!c->body)
+			abort();
+		memcpy(c->body, adm_page_html, adm_page_html_len);
+		LB_DEBUG("admin: GET / -> 200 (the status page)");
+		return;
+	}
 	switch (c->v.action) {
 	case ADM_STATUS:
 		c->body = adm_render_status(&a->src, &c->body_len);
@@ -295,11 +334,12 @@ static int send_answer(admin_conn_t *c)
 		          v->status);
 	}
 	n = snprintf(c->head, sizeof(c->head),
-	             "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s%s%s"
+	             "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s%s%s%s"
 	             "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
 	             v->status, reason(v->status), c->type, c->body_len, v->allow ? "Allow: " : "",
 	             v->allow ? v->allow : "", v->allow ? "\r\n" : "",
-	             v->challenge ? "WWW-Authenticate: Bearer realm=\"s3lb-admin\"\r\n" : "");
+	             v->challenge ? "WWW-Authenticate: Bearer realm=\"s3lb-admin\"\r\n" : "",
+	             c->extra);
 	if (n < 0 || (size_t)n >= sizeof(c->head))
 		return -1; /* cannot happen with these fixed strings */
 	bufs[0] = uv_buf_init(c->head, (unsigned)n);
@@ -365,6 +405,17 @@ static void do_next(admin_conn_t *c, admin_event_t ev)
 	}
 }
 
+/* health's subscription: every transition, as it happens (main loop). */
+static void on_health_event(void *arg, const hc_event_t *ev)
+{
+	adm_t *a = arg;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	adm_events_add(&a->events, (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000,
+	               ev->pool, ev->node, hc_state_name(ev->from), hc_state_name(ev->to),
+	               ev->reason);
+}
+
 adm_t *adm_new(gw_server_t *srv, hc_t *hc)
 {
 	adm_t *a = calloc(1, sizeof(*a));
@@ -372,7 +423,18 @@ adm_t *adm_new(gw_server_t *srv, hc_t *hc)
 		abort();
 	a->src.srv = srv;
 	a->src.hc = hc;
+	a->rates = adm_rates_new();
+	a->src.rates = a->rates;
+	a->src.events = &a->events;
+	if (hc && hc_subscribe(hc, on_health_event, a) < 0)
+		LB_WARN("admin: cannot follow health's transitions: /status shows no events");
 	return a;
+}
+
+void adm_tick(adm_t *a)
+{
+	const gw_server_t *srv = a->src.srv;
+	adm_rates_sample(&a->src, a->rates, srv->loop ? uv_now(srv->loop) : 0);
 }
 
 void adm_set_workers(adm_t *a, gw_workers_t *ws)
@@ -397,6 +459,7 @@ void adm_accept(adm_t *a, uv_stream_t *listener, const char *addr)
 	c->adm = a;
 	c->state = AS_READ;
 	c->type = "application/json";
+	c->extra = "";
 	/* both cannot fail for a loop that is alive (they only fill in the handles) */
 	(void)net_tcp_init(loop, &c->tcp); /* uv_tcp_init, libuv's silent reserve kept off */
 	(void)uv_timer_init(loop, &c->timer);
@@ -437,5 +500,6 @@ void adm_stop(adm_t *a)
 
 void adm_free(adm_t *a)
 {
+	adm_rates_free(a->rates);
 	free(a);
 }

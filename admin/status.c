@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <yyjson.h>
 
@@ -49,6 +50,64 @@ const gw_metrics_t *adm_metrics(const adm_sources_t *src, bool *owned)
 	return src->ws ? gw_workers_metrics(src->ws) : src->srv->metrics;
 }
 
+/* What a node's err/s counts: failed attempts (5xx answers, connect errors, resets, timeouts,
+ * invalid responses). */
+static uint64_t node_errors(const gw_node_stats_t *s)
+{
+	return s->responses_5xx + s->connect_errors + s->errors;
+}
+
+/* A pool's answers to clients and how many of them were 5xx (s3lb's own 503s included). */
+static void pool_totals(const gw_metrics_t *m, const char *pool, uint64_t *req, uint64_t *err)
+{
+	*req = *err = 0;
+	for (size_t h = 0; h < sizeof(m->req) / sizeof(m->req[0]); h++)
+		for (const gw_req_series_t *s = m->req[h]; s; s = s->next)
+			if (!strcmp(s->pool, pool)) {
+				*req += s->count;
+				if (s->status >= 500 && s->status <= 599)
+					*err += s->count;
+			}
+}
+
+void adm_rates_sample(const adm_sources_t *src, adm_rates_t *rs, uint64_t now_ms)
+{
+	const gw_runtime_t *rt = src->srv->rt;
+	bool owned;
+	const gw_metrics_t *m;
+
+	if (!rt)
+		return; /* stopping: keep the rings as they are */
+	m = adm_metrics(src, &owned);
+	adm_rates_begin(rs, now_ms);
+	for (size_t i = 0; m && i < rt->npools; i++) {
+		const gw_pool_t *p = &rt->pools[i];
+		uint64_t req, err;
+		pool_totals(m, p->conf->name, &req, &err);
+		adm_rates_put(rs, p->conf->name, NULL, req, err);
+		for (size_t j = 0; j < p->n; j++) {
+			const char *node = p->nodes[j].conf->name;
+			const gw_node_stats_t *s = gw_metrics_node_find(m, p->conf->name, node);
+			adm_rates_put(rs, p->conf->name, node, s ? s->requests : 0,
+			              s ? node_errors(s) : 0);
+		}
+	}
+	adm_rates_end(rs);
+	if (owned)
+		gw_metrics_free((gw_metrics_t *)m);
+}
+
+/* `"rate_1m":{"req_s":R,"err_s":E,"window_s":W}` of (pool, node), or of pool (node NULL). */
+static void add_rate(yyjson_mut_doc *d, yyjson_mut_val *o, const adm_sources_t *src,
+                     const char *pool, const char *node)
+{
+	adm_rate_t r = adm_rates_get(src->rates, pool, node);
+	yyjson_mut_val *x = yyjson_mut_obj_add_obj(d, o, "rate_1m");
+	yyjson_mut_obj_add_real(d, x, "req_s", rounded(r.req_s, 100));
+	yyjson_mut_obj_add_real(d, x, "err_s", rounded(r.err_s, 100));
+	yyjson_mut_obj_add_real(d, x, "window_s", rounded(r.window_s, 10));
+}
+
 static void status_node(yyjson_mut_doc *d, yyjson_mut_val *arr, const adm_sources_t *src,
                         const gw_metrics_t *m, const gw_pool_t *p, size_t j)
 {
@@ -76,6 +135,7 @@ static void status_node(yyjson_mut_doc *d, yyjson_mut_val *arr, const adm_source
 	yyjson_mut_obj_add_uint(d, o, "errors", s->errors);
 	yyjson_mut_obj_add_uint(d, o, "retries", s->retries);
 	yyjson_mut_obj_add_uint(d, o, "reused", s->reused);
+	add_rate(d, o, src, p->conf->name, n->conf->name);
 	if (i)
 		node_health(d, o, i);
 }
@@ -180,6 +240,23 @@ static void status_ipvs(yyjson_mut_doc *d, yyjson_mut_val *root, const adm_sourc
 	}
 }
 
+/* `"events":[...]`: the last health transitions, newest first. */
+static void status_events(yyjson_mut_doc *d, yyjson_mut_val *root, const adm_sources_t *src)
+{
+	yyjson_mut_val *arr = yyjson_mut_obj_add_arr(d, root, "events");
+	const adm_event_t *e;
+
+	for (size_t i = 0; src->events && (e = adm_events_get(src->events, i)); i++) {
+		yyjson_mut_val *o = yyjson_mut_arr_add_obj(d, arr);
+		yyjson_mut_obj_add_uint(d, o, "time_ms", e->time_ms);
+		yyjson_mut_obj_add_strcpy(d, o, "pool", e->pool);
+		yyjson_mut_obj_add_strcpy(d, o, "node", e->node);
+		yyjson_mut_obj_add_strcpy(d, o, "from", e->from);
+		yyjson_mut_obj_add_strcpy(d, o, "to", e->to);
+		yyjson_mut_obj_add_strcpy(d, o, "reason", e->reason);
+	}
+}
+
 char *adm_render_status(const adm_sources_t *src, size_t *len)
 {
 	const gw_server_t *srv = src->srv;
@@ -189,6 +266,7 @@ char *adm_render_status(const adm_sources_t *src, size_t *len)
 	uint64_t now = srv->loop ? uv_now(srv->loop) : srv->started_ms;
 	yyjson_mut_doc *d = yyjson_mut_doc_new(NULL);
 	yyjson_mut_val *root, *pools, *fes;
+	struct timespec ts;
 	char *out;
 
 	if (!d)
@@ -198,6 +276,10 @@ char *adm_render_status(const adm_sources_t *src, size_t *len)
 	yyjson_mut_obj_add_str(d, root, "version", S3LB_VERSION);
 	yyjson_mut_obj_add_uint(d, root, "uptime_s",
 	                        now > srv->started_ms ? (now - srv->started_ms) / 1000 : 0);
+	/* the wall clock, against which health's since_ms are read */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	yyjson_mut_obj_add_uint(d, root, "time_ms",
+	                        (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
 	yyjson_mut_obj_add_uint(d, root, "workers", src->ws ? gw_workers_count(src->ws) : 1);
 	if (src->ws) {
 		yyjson_mut_val *per = yyjson_mut_obj_add_arr(d, root, "per_worker");
@@ -221,6 +303,7 @@ char *adm_render_status(const adm_sources_t *src, size_t *len)
 		const gw_pool_series_t *ps = m ? gw_metrics_pool_find(m, p->conf->name) : NULL;
 		yyjson_mut_obj_add_uint(d, po, "inflight", ps ? ps->inflight : 0);
 		yyjson_mut_obj_add_uint(d, po, "retries_inflight", ps ? ps->retries_inflight : 0);
+		add_rate(d, po, src, p->conf->name, NULL);
 		nodes = yyjson_mut_obj_add_arr(d, po, "nodes");
 		for (size_t j = 0; j < p->n; j++)
 			status_node(d, nodes, src, m, p, j);
@@ -229,6 +312,7 @@ char *adm_render_status(const adm_sources_t *src, size_t *len)
 	for (size_t i = 0; rt && i < rt->nfes; i++)
 		status_frontend(d, fes, rt->fes[i].conf);
 	status_ipvs(d, root, src);
+	status_events(d, root, src);
 	/* names, paths and error texts are whatever the config and the kernel hold: keep their
 	 * bytes rather than fail the whole document on one invalid UTF-8 sequence */
 	out = yyjson_mut_write(d, YYJSON_WRITE_ALLOW_INVALID_UNICODE | YYJSON_WRITE_NEWLINE_AT_END,

@@ -56,7 +56,7 @@ def main():
     lb = tp.S3lb(with_token)
     try:
         tp.wait_port(admin)
-        run(lb, admin, base, with_token, token_file)
+        run(lb, admin, base, with_token, token_file, n1)
     finally:
         lb.stop()
     print("%d failed" % len(tp.FAILED) if tp.FAILED else "all admin cases passed")
@@ -69,7 +69,7 @@ def cli(*args):
     return subprocess.run([tp.BIN] + list(args), capture_output=True, text=True, timeout=10)
 
 
-def run(lb, admin, base, with_token, token_file):
+def run(lb, admin, base, with_token, token_file, n1):
     auth = b"Authorization: Bearer " + TOKEN.encode() + b"\r\n"
     cross = b"Origin: http://evil.example\r\nContent-Type: text/plain\r\n"
 
@@ -119,9 +119,14 @@ def run(lb, admin, base, with_token, token_file):
     tp.check("s3lb drain then fails naming admin.token_file",
              out.returncode == 1 and "HTTP 403" in out.stderr and "admin.token_file" in out.stderr,
              out.stderr)
-    out = cli("status", "-c", lb.cfg)
-    tp.check("s3lb status -c FILE still works", out.returncode == 0 and
+    out = cli("status", "--json", "-c", lb.cfg)
+    tp.check("s3lb status --json -c FILE still works", out.returncode == 0 and
              json.loads(out.stdout)["pools"][0]["nodes"][0]["name"] == "n1", out.stderr)
+    out = cli("status", "-c", lb.cfg)
+    rows = [l.split() for l in out.stdout.splitlines()]
+    tp.check("s3lb status -c FILE prints the table, n1 up in pool p",
+             out.returncode == 0 and ["p", "n1", n1.addr, "up"] in [r[:4] for r in rows],
+             out.stdout + out.stderr)
 
     # a token file others can read is refused at load, with FILE:LINE
     os.chmod(token_file, 0o644)

@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """The s3lb command line around the daemon: a start that health refuses (a pool's tls.ca that
 cannot be read) ends with the error and status 1, not a crash; --help lists every command;
-`s3lb version` and /status report the same version; an admin command's error names the method
+`s3lb version`, /status and the `s3lb status` table report the same version; `--watch 1` prints
+the table every second until Ctrl-C; an admin command's error names the method
 it sent."""
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_protocol as tp  # noqa: E402
@@ -55,9 +58,24 @@ def main():
     try:
         tp.wait_port(admin)
         version = cli("version").stdout.strip()
-        st = json.loads(cli("status", "-a", "127.0.0.1:%d" % admin).stdout)
+        st = json.loads(cli("status", "--json", "-a", "127.0.0.1:%d" % admin).stdout)
         tp.check("s3lb version and /status report the same version",
                  version == "s3lb " + st["version"], "%r vs %r" % (version, st["version"]))
+        table = cli("status", "-a", "127.0.0.1:%d" % admin).stdout
+        tp.check("s3lb status (the table) starts with the same version",
+                 table.startswith(version + ", up "), table)
+        w = subprocess.Popen([tp.BIN, "status", "--watch", "1", "-a", "127.0.0.1:%d" % admin],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(2.5)
+        w.send_signal(signal.SIGINT)
+        wout, werr = w.communicate(timeout=5)
+        tp.check("s3lb status --watch 1 prints the table every second until Ctrl-C",
+                 wout.count("every 1s: s3lb status 127.0.0.1:%d (" % admin) >= 2 and
+                 wout.count(version + ", up ") >= 2 and w.returncode == -signal.SIGINT,
+                 repr((w.returncode, wout[-400:], werr)))
+        out = cli("status", "--watch", "0", "-a", "127.0.0.1:%d" % admin)
+        tp.check("s3lb status --watch 0 is refused (seconds from 1)",
+                 out.returncode == 2 and "--watch 0" in out.stderr, out.stderr)
         out = cli("drain", "n1", "-c", lb.cfg)
         tp.check("a refused drain's error names POST /drain",
                  out.returncode == 1 and "POST /drain?node=n1 to 127.0.0.1:%d: HTTP 403" % admin

@@ -18,6 +18,7 @@
 
 #include "admin/admin.h"
 #include "admin/client.h"
+#include "admin/page.h"
 #include "core/version.h"
 #include "tests/unit/support/admin_fixture.h"
 
@@ -125,6 +126,8 @@ static void *client_main(void *arg)
 	fclose(out);
 	CHECK(strstr(body, "{\"version\":\"" S3LB_VERSION "\"") == body);
 	CHECK(strstr(body, "\"name\":\"rgw2\""));
+	/* two samples (test_loop ticked twice, 2 ms apart), rgw1's 7 requests not counted */
+	CHECK(strstr(body, "\"reused\":5,\"rate_1m\":{\"req_s\":0.0,\"err_s\":0.0,"));
 	free(body);
 	body = NULL;
 	out = open_memstream(&body, &body_len);
@@ -155,6 +158,38 @@ static void *client_main(void *arg)
 	CHECK(strstr(resp, "\r\nAllow: GET\r\n"));
 	CHECK(strstr(resp, "\r\nContent-Type: application/json\r\n"));
 	CHECK(strstr(resp, "\r\n\r\n{\"error\":\"Method Not Allowed\",\"status\":405}\n"));
+	/* GET / is the status page, judged as GET /status: CSP, rebinding Host, Origin, method */
+	{
+		static char page[65536];
+		const char *b;
+		CHECK(RAW("GET / HTTP/1.1\r\nHost: localhost:9901\r\n\r\n", page) > 0);
+		CHECK(!strncmp(page, "HTTP/1.1 200 OK\r\n", 17));
+		CHECK(strstr(page, "\r\nContent-Type: text/html; charset=utf-8\r\n"));
+		CHECK(strstr(page, "\r\nContent-Security-Policy: default-src 'none'; "));
+		CHECK(strstr(page, "connect-src 'self'; "));
+		CHECK(strstr(page, "\r\nX-Content-Type-Options: nosniff\r\n"));
+		CHECK(strstr(page, "\r\nCache-Control: no-store\r\n"));
+		b = strstr(page, "\r\n\r\n");
+		CHECK(b && !strcmp(b + 4, adm_page_html));
+		CHECK(strlen(adm_page_html) == adm_page_html_len);
+		CHECK(strstr(adm_page_html, "fetch(\"status\""));
+		CHECK(strstr(adm_page_html, "</html>\n"));
+		CHECK(RAW("GET /?refresh=5 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", page) > 0);
+		CHECK(!strncmp(page, "HTTP/1.1 200 OK\r\n", 17));
+		CHECK(RAW("GET / HTTP/1.1\r\nHost: rebind.example\r\n\r\n", page) > 0);
+		CHECK(!strncmp(page, "HTTP/1.1 403 Forbidden\r\n", 24));
+		CHECK(strstr(page, "\r\nContent-Type: application/json\r\n"));
+		CHECK(!strstr(page, "Content-Security-Policy"));
+		CHECK(
+		    RAW("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://evil.example\r\n\r\n",
+		        page) > 0);
+		CHECK(!strncmp(page, "HTTP/1.1 403 Forbidden\r\n", 24));
+		CHECK(RAW("POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", page) > 0);
+		CHECK(!strncmp(page, "HTTP/1.1 405 Method Not Allowed\r\n", 33));
+		CHECK(strstr(page, "\r\nAllow: GET\r\n"));
+		CHECK(RAW("GET /index.html HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", page) > 0);
+		CHECK(!strncmp(page, "HTTP/1.1 404 Not Found\r\n", 24));
+	}
 	CHECK(RAW("GET /status/x HTTP/1.0\r\n\r\n", resp) > 0);
 	CHECK(!strncmp(resp, "HTTP/1.1 404 Not Found\r\n", 24));
 	CHECK(RAW("GARBAGE\r\n\r\n", resp) > 0);
@@ -173,6 +208,15 @@ static void *client_main(void *arg)
 	                  sizeof(err)) == 0);
 	fclose(out);
 	CHECK(!strcmp(body, "{\"node\":\"ceph-a/rgw1\",\"state\":\"draining\"}\n"));
+	free(body);
+	body = NULL;
+	/* adm follows health: the drain is /status's latest event */
+	out = open_memstream(&body, &body_len);
+	CHECK(adm_request(ctx->addr, "GET", "/status", NULL, out, err, sizeof(err)) == 0);
+	fclose(out);
+	CHECK(strstr(body, "\"events\":[{\"time_ms\":"));
+	CHECK(strstr(body, ",\"pool\":\"ceph-a\",\"node\":\"rgw1\",\"from\":\"up\",\"to\":"
+	                   "\"draining\",\"reason\":\"drained by operator\"}]}\n"));
 	free(body);
 	body = NULL;
 	CHECK(adm_request(ctx->addr, "POST", "/undrain?node=rgw1", "wrong-token-0123456789", stdout,
@@ -243,6 +287,10 @@ static void test_loop(void **state)
 	if (hc_apply(c.hc, c.f->rt.cfg, err, sizeof(err)) < 0)
 		fail_msg("hc_apply: %s", err);
 	c.adm = adm_new(&c.f->srv, c.hc);
+	adm_tick(c.adm); /* what main.c's timer does each second */
+	usleep(2000);
+	uv_update_time(&loop);
+	adm_tick(c.adm);
 	c.l.srv = &c.f->srv;
 	c.l.admin = true;
 	assert_int_equal(uv_tcp_init(&loop, &c.l.tcp), 0);

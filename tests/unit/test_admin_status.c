@@ -58,7 +58,8 @@ static void test_status(void **state)
 	    t, "{\"name\":\"rgw1\",\"addr\":\"10.0.0.11:8000\",\"weight\":1,\"state\":\"up\","
 	       "\"outstanding\":2,\"conns\":3,\"idle\":1,\"consecutive_failures\":0,"
 	       "\"requests\":7,\"responses_5xx\":0,\"connects\":2,\"connect_errors\":0,"
-	       "\"errors\":0,\"retries\":0,\"reused\":5}"));
+	       "\"errors\":0,\"retries\":0,\"reused\":5,"
+	       "\"rate_1m\":{\"req_s\":0.0,\"err_s\":0.0,\"window_s\":0.0}}"));
 	rc = python_check(
 	    t,
 	    "assert d[\"version\"] == \"" S3LB_VERSION "\"\n"
@@ -73,7 +74,11 @@ static void test_status(void **state)
 	    "n = p[0][\"nodes\"][1]\n"
 	    "assert n == dict(name=\"rgw2\", addr=\"[fd00::12]:8000\", weight=2, state=\"down\", "
 	    "outstanding=0, conns=0, idle=0, consecutive_failures=6, requests=0, responses_5xx=1, "
-	    "connects=0, connect_errors=4, errors=2, retries=3, reused=0), n\n"
+	    "connects=0, connect_errors=4, errors=2, retries=3, reused=0, "
+	    "rate_1m=dict(req_s=0, err_s=0, window_s=0)), n\n"
+	    "assert p[0][\"rate_1m\"] == dict(req_s=0, err_s=0, window_s=0), p[0]\n"
+	    "import time\n"
+	    "assert abs(d[\"time_ms\"] / 1000 - time.time()) < 60, d[\"time_ms\"]\n"
 	    "assert p[1][\"nodes\"][0][\"state\"] == \"draining\"\n"
 	    "fe = d[\"frontends\"]\n"
 	    "assert fe[0] == dict(name=\"s3\", listen=[\"127.0.0.1:19080\", \"[::1]:19080\"], "
@@ -89,11 +94,62 @@ static void test_status(void **state)
 	/* a stopped server has no runtime: still valid JSON */
 	f->srv.rt = NULL;
 	t = adm_render_status(&src, &len);
-	assert_non_null(strstr(t, "\"pools\":[],\"frontends\":[],\"ipvs\":{\"enabled\":false}}\n"));
+	assert_non_null(strstr(
+	    t, "\"pools\":[],\"frontends\":[],\"ipvs\":{\"enabled\":false},\"events\":[]}\n"));
 	rc = python_check(t, "assert d[\"pools\"] == [] and d[\"frontends\"] == []\n");
 	assert_true(rc <= 0);
 	f->srv.rt = &f->rt;
 	free(t);
+	fixture_free(f);
+}
+
+/* Rates: sampled rounds of the summed counters show as each pool's and node's rate_1m. */
+static void test_status_rates(void **state)
+{
+	fixture_t *f = fixture_new(NULL);
+	adm_rates_t *rs = adm_rates_new();
+	adm_sources_t src = {.srv = &f->srv, .rates = rs};
+	gw_node_stats_t *rgw1, *rgw2;
+	size_t len;
+	char *t;
+	int rc;
+	(void)state;
+
+	feed(f);
+	rgw1 = gw_metrics_node(f->srv.metrics, "ceph-a", "rgw1");
+	rgw2 = gw_metrics_node(f->srv.metrics, "ceph-a", "rgw2");
+	for (unsigned s = 0; s <= 4; s++) {
+		if (s) {
+			rgw1->requests += 10;      /* 10/s */
+			rgw2->connect_errors += 1; /* errors: 5xx + connect + others */
+			rgw2->errors += s % 2;     /* 2 in 4 s */
+			gw_metrics_request(f->srv.metrics, "ceph-a", LB_OP_READ, 200, 1, 1, 100);
+			gw_metrics_request(f->srv.metrics, "ceph-a", LB_OP_READ, 503, 1, 1, 100);
+			gw_metrics_request(f->srv.metrics, "minio", LB_OP_LIST, 499, 1, 1, 100);
+		}
+		adm_rates_sample(&src, rs, 1000 + s * 1000);
+	}
+	assert_int_equal(adm_rates_count(rs), 5); /* 2 pools, 3 nodes */
+	t = adm_render_status(&src, &len);
+	assert_non_null(strstr(t, "\"reused\":5,\"rate_1m\":{\"req_s\":10.0,\"err_s\":0.0,"
+	                          "\"window_s\":4.0}"));
+	assert_non_null(strstr(t, "\"retries_inflight\":1,\"rate_1m\":{\"req_s\":2.0,"
+	                          "\"err_s\":1.0,\"window_s\":4.0}"));
+	rc =
+	    python_check(t, "p = d[\"pools\"]\n"
+	                    "assert p[0][\"nodes\"][1][\"rate_1m\"] == dict(req_s=0, err_s=1.5, "
+	                    "window_s=4), p[0]\n"
+	                    "assert p[1][\"rate_1m\"] == dict(req_s=1, err_s=0, window_s=4), p[1]\n"
+	                    "assert p[1][\"nodes\"][0][\"rate_1m\"][\"req_s\"] == 0, p[1]\n");
+	assert_true(rc <= 0);
+	free(t);
+
+	/* stopping (no runtime): sampling keeps the rings as they were */
+	f->srv.rt = NULL;
+	adm_rates_sample(&src, rs, 9000);
+	assert_int_equal(adm_rates_count(rs), 5);
+	f->srv.rt = &f->rt;
+	adm_rates_free(rs);
 	fixture_free(f);
 }
 
@@ -113,8 +169,17 @@ static void test_status_health(void **state)
 	f = fixture_new(&loop);
 	hc = fixture_health(f, &loop);
 	assert_true(hc_drain(hc, "minio/m1", true, err, sizeof(err)) >= 0);
-	src = (adm_sources_t){.srv = &f->srv, .hc = hc};
+	static adm_events_t ev; /* what adm_new's subscription records */
+	adm_events_add(&ev, 1000, "ceph-a", "rgw2", "up", "down", "probe: 2 x \"refused\"");
+	adm_events_add(&ev, 2000, "minio", "m1", "up", "draining", "drained by operator");
+	src = (adm_sources_t){.srv = &f->srv, .hc = hc, .events = &ev};
 	t = adm_render_status(&src, &len);
+	assert_non_null(
+	    strstr(t, "\"events\":[{\"time_ms\":2000,\"pool\":\"minio\",\"node\":\"m1\","
+	              "\"from\":\"up\",\"to\":\"draining\",\"reason\":\"drained by "
+	              "operator\"},{\"time_ms\":1000,\"pool\":\"ceph-a\",\"node\":\"rgw2\","
+	              "\"from\":\"up\",\"to\":\"down\",\"reason\":\"probe: 2 x "
+	              "\\\"refused\\\"\"}]}\n"));
 	assert_non_null(strstr(t, "\"health\":{\"state\":\"up\",\"since_ms\":"));
 	assert_non_null(strstr(t, "\"reason\":\"drained by operator\""));
 	rc = python_check(
@@ -136,6 +201,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_status),
+	    cmocka_unit_test(test_status_rates),
 	    cmocka_unit_test(test_status_health),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
