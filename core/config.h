@@ -117,16 +117,21 @@ typedef struct lb_pool_handoff_s {
 	int key_file_line;   /* its line, for the message when loading the key fails */
 } lb_pool_handoff_t;
 
+/* A node's `handoff:` section. */
+typedef struct lb_node_handoff_s {
+	/* the node's agent: `handoff.agent`, or the node's IP address at the pool's
+	 * handoff.agent_port (agent_set tells which, for the dump) */
+	lb_addr_t agent;
+	bool agent_set;
+} lb_node_handoff_t;
+
 typedef struct lb_node_conf_s {
 	char *name;
 	lb_addr_t addr;
 	uint32_t weight;         /* 1..1000, default 1; 0 is rejected (use drain instead) */
 	lb_health_conf_t health; /* effective: pool's section with the node's overrides */
 	int line;                /* line in the config file, for messages */
-	/* the node's agent: `handoff.agent`, or the node's IP address at the pool's
-	 * handoff.agent_port (agent_set tells which, for the dump) */
-	lb_addr_t agent;
-	bool agent_set;
+	lb_node_handoff_t handoff;
 } lb_node_conf_t;
 
 typedef struct lb_upstream_tls_s {
