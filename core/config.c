@@ -1666,6 +1666,141 @@ static int convert_health(load_ctx_t *c, const char *prefix, const ynode_t *v,
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* Handoff (issue 12): a route's policy, a pool's agent port and key file, a node's agent.   */
+
+static const csec_t route_handoff_sec;
+static const char *const handoff_unknown_names[] = {"proxy", "handoff"};
+
+/* `handoff.operations` of a route: get and head (the default); only object reads move. */
+static int check_route_handoff(load_ctx_t *c, const char *prefix, const ynode_t *map, void *obj)
+{
+	const ynode_t *ops = yget(&route_handoff_sec, map, "operations");
+	lb_route_handoff_t *h = obj;
+	char path[PATH_LEN];
+
+	h->enabled = map != NULL;
+	h->ops = ops == NULL ? LB_HANDOFF_GET | LB_HANDOFF_HEAD : 0;
+	path_of(path, prefix, "operations");
+	if (ops != NULL && ops->n == 0)
+		return fail(c, path, "empty list (leave operations out for get and head)");
+	for (size_t k = 0; ops != NULL && k < ops->n; k++) {
+		const char *name = ops->kids[k]->value;
+
+		pathf(path, "%s.operations[%zu]", prefix, k);
+		if (strcmp(name, "get") == 0)
+			h->ops |= LB_HANDOFF_GET;
+		else if (strcmp(name, "head") == 0)
+			h->ops |= LB_HANDOFF_HEAD;
+		else
+			return fail(c, path,
+			            "unknown operation '%s' (expected get or head: only object "
+			            "reads are handed off)",
+			            show(name).s);
+	}
+	return 0;
+}
+
+static bool value_handoff_ops(FILE *out, const ckey_t *k, const void *obj, const lb_config_t *cfg);
+static size_t put_route_handoff(dump_t *d, int indent, const ckey_t *k, const void *obj);
+
+static const ckey_t route_handoff_keys[] = {
+    {.name = "operations", .type = T_LIST, .by_check = true, .value = value_handoff_ops},
+    K_NUM("min_size", T_SIZE, lb_route_handoff_t, min_size, 1 << 20, 0, UINT64_MAX),
+    K_ENUM("unknown_size", lb_route_handoff_t, unknown_size, LB_HANDOFF_UNKNOWN_PROXY,
+           handoff_unknown_names),
+};
+static const csec_t route_handoff_sec = SEC(route_handoff_keys, check_route_handoff);
+
+/* The frontend whose routes hold r (its routes are in place while they are converted). */
+static const lb_frontend_conf_t *route_frontend(const lb_config_t *cfg, const lb_route_conf_t *r)
+{
+	for (size_t i = 0; i < cfg->nfrontends; i++) {
+		const lb_frontend_conf_t *f = &cfg->frontends[i];
+
+		if (f->routes != NULL && r >= f->routes && r < f->routes + f->nroutes)
+			return f;
+	}
+	return NULL;
+}
+
+/* A route that hands off needs its pool's key, and a frontend that is not TLS: a TLS session
+ * cannot move to a node (its keys and sequence numbers live in s3lb's process), so on a TLS
+ * frontend the section could never apply. */
+static int check_route_handoff_refs(load_ctx_t *c, const char *prefix, const lb_route_conf_t *r)
+{
+	const lb_pool_conf_t *p = &c->cfg->pools[r->pool];
+	const lb_frontend_conf_t *f = route_frontend(c->cfg, r);
+	char path[PATH_LEN];
+
+	if (!r->handoff.enabled)
+		return 0;
+	path_of(path, prefix, "handoff");
+	if (p->handoff.key_file == NULL)
+		return fail(c, path,
+		            "pool '%s' has no handoff.key_file (the director and the agents "
+		            "authenticate every message with that key)",
+		            p->name);
+	if (f != NULL && f->tls_cert != NULL)
+		return fail(c, path,
+		            "frontend '%s' serves TLS, and TLS connections are always proxied (the "
+		            "TLS session cannot move to the node): leave handoff out",
+		            f->name);
+	return 0;
+}
+
+static const csec_t pool_handoff_sec;
+
+static int check_pool_handoff(load_ctx_t *c, const char *prefix, const ynode_t *map, void *obj)
+{
+	lb_pool_handoff_t *h = obj;
+	char path[PATH_LEN];
+
+	(void)map;
+	path_of(path, prefix, "key_file");
+	if (h->key_file != NULL && h->key_file[0] != '/')
+		return fail(c, path, "invalid path '%s' (must be absolute)", show(h->key_file).s);
+	h->key_file_line = map_line(c, path);
+	return 0;
+}
+
+static size_t put_pool_handoff(dump_t *d, int indent, const ckey_t *k, const void *obj);
+
+#define HANDOFF_AGENT_PORT 9902
+static const ckey_t pool_handoff_keys[] = {
+    K_NUM("agent_port", T_COUNT, lb_pool_handoff_t, agent_port, HANDOFF_AGENT_PORT, 1, 65535),
+    K_STR("key_file", lb_pool_handoff_t, key_file, NULL),
+};
+static const csec_t pool_handoff_sec = SEC(pool_handoff_keys, check_pool_handoff);
+
+static const csec_t node_handoff_sec;
+
+/* `handoff.agent` of a node, else the node's IP address at its pool's agent_port (the pool's
+ * section is converted before its nodes). */
+static int check_node_handoff(load_ctx_t *c, const char *prefix, const ynode_t *map, void *obj)
+{
+	const char *agent = ystr(&node_handoff_sec, map, "agent");
+	lb_node_handoff_t *h = obj;
+	const lb_node_conf_t *n =
+	    (const lb_node_conf_t *)((const char *)obj - offsetof(lb_node_conf_t, handoff));
+	char path[PATH_LEN], text[sizeof(n->addr.host) + 16];
+
+	path_of(path, prefix, "agent");
+	h->agent_set = agent != NULL;
+	if (agent != NULL)
+		return convert_addr(c, path, agent, &h->agent);
+	snprintf(text, sizeof(text), n->addr.ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
+	         n->addr.host, (unsigned)c->pool->handoff.agent_port);
+	return convert_addr(c, path, text, &h->agent);
+}
+
+static bool value_node_agent(FILE *out, const ckey_t *k, const void *obj, const lb_config_t *cfg);
+
+static const ckey_t node_handoff_keys[] = {
+    {.name = "agent", .type = T_VALUE, .value = value_node_agent},
+};
+static const csec_t node_handoff_sec = SEC(node_handoff_keys, check_node_handoff);
+
+/* ---------------------------------------------------------------------------------------- */
 /* Pools and their nodes.                                                                    */
 
 static const csec_t node_sec;
@@ -1698,6 +1833,7 @@ static const ckey_t node_keys[] = {
     K_NAME(lb_node_conf_t, name),
     K_ADDR("addr", lb_node_conf_t, addr),
     K_NUM("weight", T_COUNT, lb_node_conf_t, weight, 1, 1, MAX_WEIGHT),
+    K_MAP("handoff", lb_node_conf_t, handoff, node_handoff_sec),
     {.name = "health",
      .type = T_MAP,
      .off = offsetof(lb_node_conf_t, health),
@@ -1758,6 +1894,11 @@ static const ckey_t pool_keys[] = {
      .off = offsetof(lb_pool_conf_t, health),
      .sub = &health_sec,
      .by_check = true},
+    {.name = "handoff",
+     .type = T_MAP,
+     .off = offsetof(lb_pool_conf_t, handoff),
+     .sub = &pool_handoff_sec,
+     .put = put_pool_handoff},
     {.name = "nodes",
      .type = T_MAPS,
      .off = offsetof(lb_pool_conf_t, nodes),
@@ -1819,12 +1960,14 @@ static int check_route(load_ctx_t *c, const char *prefix, const ynode_t *map, vo
 		r->ops |= bits;
 	}
 	path_of(path, prefix, "pool");
-	return convert_pool_ref(c, path, ystr(&route_sec, map, "pool"), &r->pool);
+	if (convert_pool_ref(c, path, ystr(&route_sec, map, "pool"), &r->pool) < 0)
+		return -EINVAL;
+	return check_route_handoff_refs(c, prefix, r);
 }
 
 static bool value_ops(FILE *out, const ckey_t *k, const void *obj, const lb_config_t *cfg);
 static bool value_pool_ref(FILE *out, const ckey_t *k, const void *obj, const lb_config_t *cfg);
-static bool flow_always(dump_t *d, const void *entry);
+static bool route_flow(dump_t *d, const void *entry);
 
 static const ckey_t route_keys[] = {
     K_STR("bucket", lb_route_conf_t, bucket, NULL),
@@ -1834,6 +1977,11 @@ static const ckey_t route_keys[] = {
      .type = T_VALUE,
      .off = offsetof(lb_route_conf_t, pool),
      .value = value_pool_ref},
+    {.name = "handoff",
+     .type = T_MAP,
+     .off = offsetof(lb_route_conf_t, handoff),
+     .sub = &route_handoff_sec,
+     .put = put_route_handoff},
 };
 static const csec_t route_sec = SEC(route_keys, check_route);
 
@@ -1980,7 +2128,7 @@ static const ckey_t frontend_keys[] = {
      .esize = sizeof(lb_route_conf_t),
      .sub = &route_sec,
      .by_check = true,
-     .flow = flow_always},
+     .flow = route_flow},
 };
 static const csec_t frontend_sec = SEC(frontend_keys, check_frontend);
 
@@ -2671,11 +2819,65 @@ static bool value_dr_fwmark(FILE *out, const ckey_t *k, const void *obj, const l
 	return true;
 }
 
-static bool flow_always(dump_t *d, const void *entry)
+/* A route is written on one line unless it has a handoff section. */
+static bool route_flow(dump_t *d, const void *entry)
 {
 	(void)d;
-	(void)entry;
+	return !((const lb_route_conf_t *)entry)->handoff.enabled;
+}
+
+/* The sub-section k of obj in full when `shown`, else nothing. */
+static size_t put_section_if(dump_t *d, int indent, const ckey_t *k, const void *obj, bool shown)
+{
+	if (!shown)
+		return 0;
+	if (d->out != NULL) {
+		put_indent(d, indent);
+		fprintf(d->out, "%s:\n", k->name);
+		dump_sec(d, indent + 2, k->sub, (const char *)obj + k->off, NULL);
+	}
+	return 1;
+}
+
+/* A route's `handoff:` only when the route has one (its defaults alone would turn it on). */
+static size_t put_route_handoff(dump_t *d, int indent, const ckey_t *k, const void *obj)
+{
+	return put_section_if(d, indent, k, obj, ((const lb_route_conf_t *)obj)->handoff.enabled);
+}
+
+/* A pool's `handoff:` when it says something: a pool without handoff keeps its short form. */
+static size_t put_pool_handoff(dump_t *d, int indent, const ckey_t *k, const void *obj)
+{
+	const lb_pool_handoff_t *h = &((const lb_pool_conf_t *)obj)->handoff;
+
+	return put_section_if(d, indent, k, obj,
+	                      h->key_file != NULL || h->agent_port != HANDOFF_AGENT_PORT);
+}
+
+static bool value_handoff_ops(FILE *out, const ckey_t *k, const void *obj, const lb_config_t *cfg)
+{
+	const lb_route_handoff_t *h = obj;
+
+	(void)k;
+	(void)cfg;
+	if (out != NULL) {
+		bool get = h->ops & LB_HANDOFF_GET, head = h->ops & LB_HANDOFF_HEAD;
+
+		fprintf(out, "[%s%s%s]", get ? "get" : "", get && head ? ", " : "",
+		        head ? "head" : "");
+	}
 	return true;
+}
+
+static bool value_node_agent(FILE *out, const ckey_t *k, const void *obj, const lb_config_t *cfg)
+{
+	const lb_node_handoff_t *h = obj;
+
+	(void)k;
+	(void)cfg;
+	if (h->agent_set && out != NULL)
+		put_scalar(out, h->agent.text);
+	return h->agent_set;
 }
 
 /* A node's `health:`: only the keys that differ from its pool's (d->parent). */
@@ -2702,7 +2904,8 @@ static bool node_flow(dump_t *d, const void *entry)
 	dump_t q = *d;
 
 	q.out = NULL;
-	return put_node_health(&q, 0, sec_key(&node_sec, "health"), entry) == 0;
+	return put_node_health(&q, 0, sec_key(&node_sec, "health"), entry) == 0 &&
+	       !((const lb_node_conf_t *)entry)->handoff.agent_set;
 }
 
 void lb_config_dump(const lb_config_t *cfg, FILE *out)

@@ -91,12 +91,47 @@ typedef struct lb_health_conf_s {
 	uint64_t passive_max_backoff; /* `passive.max_backoff`, default 30s */
 } lb_health_conf_t;
 
+/* ---- handoff (issue 12; docs/config.md "handoff", docs/handoff.md) ---- */
+
+/* A route's `handoff.operations`, as bits. */
+#define LB_HANDOFF_GET  (1u << 0)
+#define LB_HANDOFF_HEAD (1u << 1)
+
+/* `handoff.unknown_size`: what a read whose size is not known does. */
+typedef enum { LB_HANDOFF_UNKNOWN_PROXY = 0, LB_HANDOFF_UNKNOWN_HANDOFF } lb_handoff_unknown_t;
+
+/* A route's `handoff:` section: which of its reads move the client connection to the node. */
+typedef struct lb_route_handoff_s {
+	bool enabled;      /* the route has a `handoff:` section */
+	uint32_t ops;      /* `operations`, LB_HANDOFF_* bits; default get and head */
+	uint64_t min_size; /* `min_size`: fewer response bytes are proxied; default 1MiB */
+	int unknown_size;  /* `unknown_size`, lb_handoff_unknown_t; default proxy */
+} lb_route_handoff_t;
+
+/* A pool's `handoff:` section: how the director reaches its nodes' agents. */
+typedef struct lb_pool_handoff_s {
+	uint32_t agent_port; /* `agent_port`: a node's agent listens on the node's IP address at
+	                      * this port unless the node says `handoff.agent`; default 9902 */
+	char *key_file;      /* `key_file`: the pre-shared key (handoff/record.h ho_key_load);
+	                      * NULL: none, and a route handing off to the pool is an error */
+	int key_file_line;   /* its line, for the message when loading the key fails */
+} lb_pool_handoff_t;
+
+/* A node's `handoff:` section. */
+typedef struct lb_node_handoff_s {
+	/* the node's agent: `handoff.agent`, or the node's IP address at the pool's
+	 * handoff.agent_port (agent_set tells which, for the dump) */
+	lb_addr_t agent;
+	bool agent_set;
+} lb_node_handoff_t;
+
 typedef struct lb_node_conf_s {
 	char *name;
 	lb_addr_t addr;
 	uint32_t weight;         /* 1..1000, default 1; 0 is rejected (use drain instead) */
 	lb_health_conf_t health; /* effective: pool's section with the node's overrides */
 	int line;                /* line in the config file, for messages */
+	lb_node_handoff_t handoff;
 } lb_node_conf_t;
 
 typedef struct lb_upstream_tls_s {
@@ -120,6 +155,7 @@ typedef struct lb_pool_conf_s {
 	lb_health_conf_t
 	    health; /* the pool's `health:` section (nodes hold their effective copy) */
 	int line;
+	lb_pool_handoff_t handoff;
 } lb_pool_conf_t;
 
 typedef struct lb_route_conf_s {
@@ -128,6 +164,7 @@ typedef struct lb_route_conf_s {
 	char *host;   /* glob on the Host header without port, NULL = any */
 	size_t pool;  /* index into lb_config_t.pools */
 	int line;
+	lb_route_handoff_t handoff;
 } lb_route_conf_t;
 
 typedef struct lb_frontend_conf_s {

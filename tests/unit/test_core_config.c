@@ -1947,6 +1947,229 @@ static void test_names(void **state)
 	assert_string_equal(lb_probe_kind_name((lb_probe_kind_t)9), "unknown");
 }
 
+/* ---- handoff (issue 12): a route's policy, a pool's agent port and key file, a node's agent */
+
+static const char handoff_yaml[] =
+    "pools:\n"         /* 1 */
+    "  - name: ceph\n" /* 2 */
+    "    handoff: { agent_port: 7000, key_file: /etc/s3lb/handoff.key }\n"
+    "    nodes:\n"                                       /* 4 */
+    "      - { name: rgw1, addr: 127.0.0.11:8000 }\n"    /* 5 */
+    "      - name: rgw2\n"                               /* 6 */
+    "        addr: \"[::1]:8000\"\n"                     /* 7 */
+    "      - name: rgw3\n"                               /* 8 */
+    "        addr: 127.0.0.13:8000\n"                    /* 9 */
+    "        handoff: { agent: 10.9.9.9:7001 }\n"        /* 10 */
+    "  - name: other\n"                                  /* 11 */
+    "    nodes: [{ name: o1, addr: 127.0.0.21:8000 }]\n" /* 12 */
+    "frontends:\n"                                       /* 13 */
+    "  - name: s3\n"                                     /* 14 */
+    "    listen: [127.0.0.1:8080]\n"                     /* 15 */
+    "    routes:\n"                                      /* 16 */
+    "      - bucket: \"big-*\"\n"                        /* 17 */
+    "        pool: ceph\n"                               /* 18 */
+    "        handoff: { operations: [get], min_size: 4MiB, unknown_size: handoff }\n"
+    "      - { bucket: \"any-*\", pool: ceph, handoff: {} }\n" /* 20 */
+    "      - { bucket: \"o-*\", pool: other }\n"               /* 21 */
+    "      - { pool: ceph }\n";                                /* 22 */
+
+static void test_handoff(void **state)
+{
+	lb_config_t *cfg = load_ok(handoff_yaml);
+	const lb_pool_conf_t *p = &cfg->pools[0];
+	const lb_route_conf_t *r = cfg->frontends[0].routes;
+
+	assert_int_equal(p->handoff.agent_port, 7000);
+	assert_string_equal(p->handoff.key_file, "/etc/s3lb/handoff.key");
+	assert_int_equal(p->handoff.key_file_line, 3);
+	/* agents: the node's IP at the pool's port, unless the node names its own */
+	assert_string_equal(p->nodes[0].handoff.agent.text, "127.0.0.11:7000");
+	assert_false(p->nodes[0].handoff.agent_set);
+	assert_string_equal(p->nodes[1].handoff.agent.text, "[::1]:7000");
+	assert_string_equal(p->nodes[2].handoff.agent.text, "10.9.9.9:7001");
+	assert_true(p->nodes[2].handoff.agent_set);
+	/* a pool without a handoff section: the default port, no key */
+	assert_int_equal(cfg->pools[1].handoff.agent_port, 9902);
+	assert_null(cfg->pools[1].handoff.key_file);
+	assert_string_equal(cfg->pools[1].nodes[0].handoff.agent.text, "127.0.0.21:9902");
+	/* routes */
+	assert_true(r[0].handoff.enabled);
+	assert_int_equal(r[0].handoff.ops, LB_HANDOFF_GET);
+	assert_int_equal(r[0].handoff.min_size, 4 << 20);
+	assert_int_equal(r[0].handoff.unknown_size, LB_HANDOFF_UNKNOWN_HANDOFF);
+	assert_true(r[1].handoff.enabled); /* an empty section: the defaults */
+	assert_int_equal(r[1].handoff.ops, LB_HANDOFF_GET | LB_HANDOFF_HEAD);
+	assert_int_equal(r[1].handoff.min_size, 1 << 20);
+	assert_int_equal(r[1].handoff.unknown_size, LB_HANDOFF_UNKNOWN_PROXY);
+	assert_false(r[2].handoff.enabled); /* no section: no handoff */
+	assert_false(r[3].handoff.enabled);
+	lb_config_unref(cfg);
+}
+
+/* The dump writes a route's and a node's handoff only where the config has one, and a pool's
+ * when it differs from the default; load -> dump -> load -> dump is stable. */
+static void test_handoff_dump(void **state)
+{
+	lb_config_t *a = load_ok(handoff_yaml), *b;
+	char *text_a = dump_to_string(a), *text_b;
+
+	assert_non_null(strstr(text_a, "    handoff:\n"
+	                               "      agent_port: 7000\n"
+	                               "      key_file: /etc/s3lb/handoff.key\n"
+	                               "    nodes:\n"
+	                               "      - { name: rgw1, addr: 127.0.0.11:8000, weight: 1 }\n"
+	                               "      - { name: rgw2, addr: \"[::1]:8000\", weight: 1 }\n"
+	                               "      - name: rgw3\n"
+	                               "        addr: 127.0.0.13:8000\n"
+	                               "        weight: 1\n"
+	                               "        handoff:\n"
+	                               "          agent: 10.9.9.9:7001\n"));
+	assert_non_null(strstr(text_a, "      - bucket: \"big-*\"\n"
+	                               "        pool: ceph\n"
+	                               "        handoff:\n"
+	                               "          operations: [get]\n"
+	                               "          min_size: 4MiB\n"
+	                               "          unknown_size: handoff\n"
+	                               "      - bucket: \"any-*\"\n"
+	                               "        pool: ceph\n"
+	                               "        handoff:\n"
+	                               "          operations: [get, head]\n"
+	                               "          min_size: 1MiB\n"
+	                               "          unknown_size: proxy\n"
+	                               "      - { bucket: \"o-*\", pool: other }\n"
+	                               "      - { pool: ceph }\n"));
+	/* the pool without handoff keeps its short form */
+	{
+		const char *other = strstr(text_a, "  - name: other\n");
+		const char *h = strstr(other, "handoff");
+
+		assert_true(h == NULL || h > strstr(other, "frontends:\n"));
+	}
+	b = load_ok(text_a);
+	text_b = dump_to_string(b);
+	assert_string_equal(text_a, text_b);
+	for (size_t i = 0; i < a->frontends[0].nroutes; i++)
+		assert_memory_equal(&a->frontends[0].routes[i].handoff,
+		                    &b->frontends[0].routes[i].handoff, sizeof(lb_route_handoff_t));
+	for (size_t i = 0; i < a->pools[0].nnodes; i++)
+		assert_string_equal(a->pools[0].nodes[i].handoff.agent.text,
+		                    b->pools[0].nodes[i].handoff.agent.text);
+	free(text_a);
+	free(text_b);
+	lb_config_unref(a);
+	lb_config_unref(b);
+
+	/* only the port set: still written, so that it survives the round trip */
+	a = load_ok("pools:\n"
+	            "  - name: ceph\n"
+	            "    handoff: { agent_port: 7777 }\n"
+	            "    nodes: [{ name: rgw1, addr: 127.0.0.11:8000 }]\n" FRONT);
+	text_a = dump_to_string(a);
+	assert_non_null(strstr(text_a, "    handoff:\n      agent_port: 7777\n    nodes:\n"));
+	free(text_a);
+	lb_config_unref(a);
+}
+
+#define HO_POOL                                                                                    \
+	"pools:\n"                                                                                 \
+	"  - name: ceph\n"                                                                         \
+	"    handoff: { key_file: /etc/k }\n"                                                      \
+	"    nodes:\n"                                                                             \
+	"      - { name: rgw1, addr: 127.0.0.11:8000 }\n"
+#define HO_FRONT                                                                                   \
+	"frontends:\n"                                                                             \
+	"  - name: s3\n"                                                                           \
+	"    listen: [127.0.0.1:8080]\n"                                                           \
+	"    routes:\n"
+
+static void test_errors_handoff(void **state)
+{
+	static const err_case_t cases[] = {
+	    /* route: operations */
+	    {HO_POOL HO_FRONT "      - { pool: ceph, handoff: { operations: [get, put] } }\n",
+	     "s3lb.yaml:10: frontends[0].routes[0].handoff.operations[1]: unknown operation 'put' "
+	     "(expected get or head: only object reads are handed off)"},
+	    {HO_POOL HO_FRONT "      - { pool: ceph, handoff: { operations: [read] } }\n",
+	     "s3lb.yaml:10: frontends[0].routes[0].handoff.operations[0]: unknown operation "
+	     "'read' (expected get or head: only object reads are handed off)"},
+	    {HO_POOL HO_FRONT "      - { pool: ceph, handoff: { operations: [] } }\n",
+	     "s3lb.yaml:10: frontends[0].routes[0].handoff.operations: empty list (leave "
+	     "operations out for get and head)"},
+	    {HO_POOL HO_FRONT "      - { pool: ceph, handoff: { operations: get } }\n",
+	     "s3lb.yaml:10: frontends[0].routes[0].handoff.operations: expected a list, got a "
+	     "single value"},
+	    /* route: min_size, unknown_size, unknown keys, shape */
+	    {HO_POOL HO_FRONT "      - { pool: ceph, handoff: { min_size: 1MB5 } }\n",
+	     "s3lb.yaml:10: frontends[0].routes[0].handoff.min_size: invalid size '1MB5' "
+	     "(unknown unit: use B, KiB, MiB, GiB, TiB, kB, MB, GB or TB)"},
+	    {HO_POOL HO_FRONT "      - { pool: ceph, handoff: { min_size: -1 } }\n",
+	     "s3lb.yaml:10: frontends[0].routes[0].handoff.min_size: invalid size '-1' "
+	     "(expected a number followed by a unit)"},
+	    {HO_POOL HO_FRONT "      - { pool: ceph, handoff: { unknown_size: maybe } }\n",
+	     "s3lb.yaml:10: frontends[0].routes[0].handoff.unknown_size: invalid unknown_size "
+	     "'maybe' (expected proxy or handoff)"},
+	    {HO_POOL HO_FRONT "      - { pool: ceph, handoff: { enabled: true } }\n",
+	     "s3lb.yaml:10: frontends[0].routes[0].handoff.enabled: unknown key"},
+	    {HO_POOL HO_FRONT "      - { pool: ceph, handoff: true }\n",
+	     "s3lb.yaml:10: frontends[0].routes[0].handoff: expected a mapping, got a single "
+	     "value"},
+	    /* route: what the pool and the frontend must give */
+	    {POOL HO_FRONT "      - { pool: ceph, handoff: {} }\n",
+	     "s3lb.yaml:9: frontends[0].routes[0].handoff: pool 'ceph' has no handoff.key_file "
+	     "(the director and the agents authenticate every message with that key)"},
+	    {HO_POOL "frontends:\n"
+	             "  - name: s3\n"
+	             "    listen: [127.0.0.1:8443]\n"
+	             "    tls: { cert: /etc/c.pem, key: /etc/k.pem }\n"
+	             "    routes:\n"
+	             "      - { pool: ceph }\n"
+	             "      - { pool: ceph, handoff: { min_size: 0 } }\n",
+	     "s3lb.yaml:12: frontends[0].routes[1].handoff: frontend 's3' serves TLS, and TLS "
+	     "connections are always proxied (the TLS session cannot move to the node): leave "
+	     "handoff out"},
+	    /* pool */
+	    {"pools:\n"
+	     "  - name: ceph\n"
+	     "    handoff: { key_file: etc/k }\n"
+	     "    nodes: [{ name: rgw1, addr: 127.0.0.11:8000 }]\n" FRONT,
+	     "s3lb.yaml:3: pools[0].handoff.key_file: invalid path 'etc/k' (must be absolute)"},
+	    {"pools:\n"
+	     "  - name: ceph\n"
+	     "    handoff: { key_file: \"\" }\n"
+	     "    nodes: [{ name: rgw1, addr: 127.0.0.11:8000 }]\n" FRONT,
+	     "s3lb.yaml:3: pools[0].handoff.key_file: must not be empty"},
+	    {"pools:\n"
+	     "  - name: ceph\n"
+	     "    handoff: { agent_port: 0 }\n"
+	     "    nodes: [{ name: rgw1, addr: 127.0.0.11:8000 }]\n" FRONT,
+	     "s3lb.yaml:3: pools[0].handoff.agent_port: must be between 1 and 65535"},
+	    {"pools:\n"
+	     "  - name: ceph\n"
+	     "    handoff: { agent_port: 65536 }\n"
+	     "    nodes: [{ name: rgw1, addr: 127.0.0.11:8000 }]\n" FRONT,
+	     "s3lb.yaml:3: pools[0].handoff.agent_port: must be between 1 and 65535"},
+	    {"pools:\n"
+	     "  - name: ceph\n"
+	     "    handoff: { agent: 127.0.0.1:1 }\n"
+	     "    nodes: [{ name: rgw1, addr: 127.0.0.11:8000 }]\n" FRONT,
+	     "s3lb.yaml:3: pools[0].handoff.agent: unknown key"},
+	    /* node */
+	    {"pools:\n"
+	     "  - name: ceph\n"
+	     "    nodes:\n"
+	     "      - { name: rgw1, addr: 127.0.0.11:8000, handoff: { agent: 10.0.0.1 } }\n" FRONT,
+	     "s3lb.yaml:4: pools[0].nodes[0].handoff.agent: invalid address '10.0.0.1' "
+	     "(missing port)"},
+	    {"pools:\n"
+	     "  - name: ceph\n"
+	     "    nodes:\n"
+	     "      - { name: rgw1, addr: 127.0.0.11:8000, handoff: { agent_port: 1 } }\n" FRONT,
+	     "s3lb.yaml:4: pools[0].nodes[0].handoff.agent_port: unknown key"},
+	};
+
+	RUN_CASES(cases);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1978,6 +2201,9 @@ int main(void)
 	    cmocka_unit_test(test_example_config),
 	    cmocka_unit_test(test_docs_keys),
 	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_handoff),
+	    cmocka_unit_test(test_handoff_dump),
+	    cmocka_unit_test(test_errors_handoff),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
