@@ -393,6 +393,24 @@ void net_repair_abort_close(int fd)
 	close(fd);
 }
 
+int net_repair_unread(net_repair_state_t *st, const void *buf, size_t n)
+{
+	uint8_t *q;
+	if (n == 0)
+		return 0;
+	if (n > NET_REPAIR_MAX_QUEUE || st->rcvq_len > NET_REPAIR_MAX_QUEUE - n)
+		return -E2BIG;
+	if (!(q = malloc(st->rcvq_len + n)))
+		return -ENOMEM;
+	memcpy(q, buf, n);
+	if (st->rcvq_len)
+		memcpy(q + n, st->rcvq, st->rcvq_len);
+	free(st->rcvq);
+	st->rcvq = q;
+	st->rcvq_len += (uint32_t)n;
+	return 0;
+}
+
 void net_repair_state_free(net_repair_state_t *st)
 {
 	free(st->rcvq);

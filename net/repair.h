@@ -62,6 +62,14 @@ __attribute__((warn_unused_result)) int net_repair_restore(const net_repair_stat
 __attribute__((warn_unused_result)) int net_repair_leave(int fd, const net_repair_state_t *st,
                                                          char *msg, size_t msglen);
 
+/* Puts back in front of st's receive queue the last n bytes the owner read from the socket and did
+ * not consume (a request the director parsed in user space but hands over): the restored socket
+ * reads them first, then the rest. They must be exactly the bytes that preceded the queue in the
+ * stream; rcv_seq is unchanged (the restore starts the queue n bytes earlier). 0, or -E2BIG
+ * beyond NET_REPAIR_MAX_QUEUE, -ENOMEM; on failure st is unchanged. */
+__attribute__((warn_unused_result)) int net_repair_unread(net_repair_state_t *st, const void *buf,
+                                                          size_t n);
+
 /* Closes fd while in repair mode: no FIN, no RST; the connection is forgotten here. */
 void net_repair_abort_close(int fd);
 

@@ -292,6 +292,60 @@ static void migrate(int family)
 	close(l);
 }
 
+/* The director read the head of the request into user space (it parses before it decides): those
+ * bytes go back in front of the dumped queue, and the restored socket reads the whole request. */
+static void test_migrate_read_bytes_put_back(void **state)
+{
+	enum { HEAD = 700 };
+	char msg[256] = "";
+	uint8_t head[HEAD];
+	(void)state;
+	int l = listen_on(AF_INET);
+	if (l < 0) {
+		print_message("SKIPPED: no 127.0.0.1 here (%s)\n", strerror(errno));
+		skipped = true;
+		skip();
+	}
+	int c, s, fd2;
+	connect_pair(l, AF_INET, &c, &s);
+	assert_int_equal(write_pattern(c, REQ_LEN, 1, false), REQ_LEN);
+	wait_inq(s, REQ_LEN);
+	assert_int_equal(recv(s, head, HEAD, 0), HEAD);
+	usleep(50000); /* the client's segments acknowledged */
+
+	net_repair_state_t st, st2;
+	memset(&st2, 0, sizeof(st2));
+	dumped[0] = &st;
+	dumped[1] = &st2;
+	if (net_repair_dump(s, &st, msg, sizeof(msg)) < 0)
+		fail_msg("dump: %s", msg);
+	assert_int_equal(st.rcvq_len, REQ_LEN - HEAD);
+	uint32_t seq = st.rcv_seq;
+	assert_int_equal(net_repair_unread(&st, head, HEAD), 0);
+	assert_int_equal(st.rcvq_len, REQ_LEN);
+	assert_int_equal(st.rcv_seq, seq);
+	for (uint32_t i = 0; i < REQ_LEN; i++)
+		assert_int_equal(st.rcvq[i], pat(i, 1));
+	assert_int_equal(net_repair_unread(&st, head, NET_REPAIR_MAX_QUEUE), -E2BIG);
+	assert_int_equal(st.rcvq_len, REQ_LEN);
+	through_record(&st, &st2);
+
+	net_repair_abort_close(s);
+	if (net_repair_restore(&st2, &fd2, msg, sizeof(msg)) < 0)
+		fail_msg("restore: %s", msg);
+	if (net_repair_leave(fd2, &st2, msg, sizeof(msg)) < 0)
+		fail_msg("leave: %s", msg);
+	read_pattern(fd2, REQ_LEN, 0, 1); /* the head again, then the rest */
+	assert_int_equal(write_pattern(fd2, NEW_LEN, 3, false), NEW_LEN);
+	read_pattern(c, NEW_LEN, 0, 3);
+	assert_int_equal(write_pattern(c, NEW_LEN, 4, false), NEW_LEN);
+	read_pattern(fd2, NEW_LEN, 0, 4);
+	close(fd2);
+	free_dumped(NULL);
+	close(c);
+	close(l);
+}
+
 static void test_migrate_ipv4(void **state)
 {
 	migrate(AF_INET);
@@ -355,6 +409,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_migrate_ipv4, free_dumped),
 	    cmocka_unit_test_teardown(test_migrate_ipv6, free_dumped),
 	    cmocka_unit_test(test_not_established_refused),
+	    cmocka_unit_test_teardown(test_migrate_read_bytes_put_back, free_dumped),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	return rc ? rc : skipped ? 77 : 0; /* a skipped test never counts as passed */
