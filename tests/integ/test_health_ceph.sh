@@ -27,7 +27,7 @@ must aws_s3 s3 mb "s3://$bucket" >/dev/null
 
 # state NODE: the node's state in /status
 state() {
-	"$S3LB_BIN" status -a "$admin" | python3 -c '
+	"$S3LB_BIN" status --json -a "$admin" | python3 -c '
 import json, sys
 for p in json.load(sys.stdin)["pools"]:
     for n in p["nodes"]:

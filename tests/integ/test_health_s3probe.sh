@@ -30,7 +30,7 @@ must aws_s3 s3 cp "$T/canary" "s3://$canary/health/canary" --only-show-errors
 
 # states POOL: "rgw1=up rgw2=up rgw3=up"
 states() {
-	"$S3LB_BIN" status -a "$admin" | python3 -c '
+	"$S3LB_BIN" status --json -a "$admin" | python3 -c '
 import json, sys
 for p in json.load(sys.stdin)["pools"]:
     if p["name"] == sys.argv[1]:

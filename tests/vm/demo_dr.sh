@@ -66,7 +66,7 @@ echo
 [ $((dr[1] * 100)) -lt "${dr[0]}" ] || fail "direct return: the director sent ${dr[1]} bytes for ${dr[0]} served (want < 1%)"
 pass "director tx: $(pct "${px[1]}" "${px[0]}") of the bytes served on the proxy path, $(pct "${dr[1]}" "${dr[0]}") with direct return"
 
-ns director "$S3LB_BIN" status -a 127.0.0.1:9901 >"$VM_TMP/status.json" 2>&1 || fail "s3lb status: $(cat "$VM_TMP/status.json")"
+ns director "$S3LB_BIN" status --json -a 127.0.0.1:9901 >"$VM_TMP/status.json" 2>&1 || fail "s3lb status: $(cat "$VM_TMP/status.json")"
 jq -r '.ipvs.services[] | .service as $s | .dests[] | "\($s) -> \(.dest) (\(.node)): \(.health), weight \(.weight), active \(.active), inactive \(.inactive)"' \
 	"$VM_TMP/status.json" | while read -r l; do note "s3lb status: $l"; done
 dr_s3lb_stop

@@ -421,5 +421,5 @@ dr_s3lb_stop() {
 	wait "$S3LB_PID" || S3LB_RC=$?
 }
 
-# dr_status: s3lb status JSON (from the director's namespace)
-dr_status() { ns director "$S3LB_BIN" status -a 127.0.0.1:9901; }
+# dr_status: s3lb status --json (from the director's namespace)
+dr_status() { ns director "$S3LB_BIN" status --json -a 127.0.0.1:9901; }
