@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin/metrics_ipvs.h"
 #include "admin/prom.h"
 #include "admin/render.h"
 #include "net/sock.h"
@@ -105,6 +106,19 @@ static void metrics_pools(FILE *out, const gw_metrics_t *m)
 		adm_prom_f64(out, "s3lb_request_duration_seconds_sum", pool, v[k]->lat_sum);
 		adm_prom_u64(out, "s3lb_request_duration_seconds_count", pool, v[k]->lat_count);
 	}
+	adm_prom_family(out, "s3lb_retry_budget_exhausted_total", "counter",
+	                "Retries a failed request was due that the pool's retry budget refused "
+	                "(the client got the error).");
+	for (k = 0; k < n; k++)
+		adm_prom_u64(out, "s3lb_retry_budget_exhausted_total",
+		             (const char *const[]){"pool", v[k]->pool, NULL},
+		             v[k]->retry_budget_exhausted);
+	adm_prom_family(out, "s3lb_slowdowns_sent_total", "counter",
+	                "503 SlowDown answers made by s3lb itself, by pool (-: the client "
+	                "connection limit, before routing).");
+	for (k = 0; k < n; k++)
+		adm_prom_u64(out, "s3lb_slowdowns_sent_total",
+		             (const char *const[]){"pool", v[k]->pool, NULL}, v[k]->slowdowns_sent);
 	free(v);
 }
 
@@ -125,6 +139,9 @@ static const struct {
      "Attempts on a node that were retries of a request that failed elsewhere."},
     {"s3lb_upstream_responses_5xx_total", offsetof(gw_node_stats_t, responses_5xx),
      "Responses with a 5xx status from a node."},
+    {"s3lb_upstream_responses_503_total", offsetof(gw_node_stats_t, responses_503),
+     "Responses with status 503 from a node: S3's SlowDown or ServiceUnavailable (the body "
+     "that tells them apart is not read)."},
     {"s3lb_upstream_reused_total", offsetof(gw_node_stats_t, reused),
      "Requests sent to a node over a kept-alive connection."},
 };
@@ -319,6 +336,8 @@ void adm_render_metrics(const adm_sources_t *src, FILE *out)
 	               m ? m->reload_errors : 0);
 	if (src->hc)
 		metrics_health(out, src->hc);
+	if (src->dsr)
+		adm_metrics_ipvs(out, srv->rt ? srv->rt->cfg : NULL, dsr_director_status(src->dsr));
 	if (owned)
 		gw_metrics_free((gw_metrics_t *)m);
 }

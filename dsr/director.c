@@ -122,6 +122,35 @@ int dsr_want_build(const lb_config_t *cfg, dsr_node_fn state, void *arg, dsr_tab
 	return 0;
 }
 
+bool dsr_want_find(const lb_config_t *cfg, const dsr_svc_key_t *key, const dsr_ip_t *ip,
+                   const char **pool, const char **node)
+{
+	*pool = *node = NULL;
+	for (size_t i = 0; i < cfg->ndr; i++) {
+		const lb_dr_conf_t *dr = &cfg->dr[i];
+		const lb_pool_conf_t *p = &cfg->pools[dr->pool];
+		dsr_ip_t vip;
+		if (dr->has_vip) {
+			ip_from_addr(&dr->vip, &vip);
+			if (key->fwmark || key->port != dr->vip.port ||
+			    dsr_ip_cmp(&vip, &key->addr))
+				continue;
+		} else if (!key->fwmark || key->fwmark != dr->fwmark ||
+		           (int)key->af != dr->family) {
+			continue;
+		}
+		*pool = p->name;
+		for (size_t j = 0; ip && j < p->nnodes; j++) {
+			dsr_ip_t a;
+			ip_from_addr(&p->nodes[j].addr, &a);
+			if (!dsr_ip_cmp(&a, ip))
+				*node = p->nodes[j].name;
+		}
+		return true;
+	}
+	return false;
+}
+
 /* ---- the thread ------------------------------------------------------------------------- */
 
 static uint64_t mono_ms(void)
@@ -150,9 +179,19 @@ static void on_step(void *ud, const dsr_step_t *step, int rc, const char *msg)
 		LB_WARN("ipvs: %s: %s", line, msg ? msg : "failed");
 }
 
+/* What a cycle did about the want, for the failure counter and the last success's time. */
+typedef enum { CY_NONE, CY_OK, CY_FAILED } cycle_result_t;
+
+static double wall_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* Publishes what the thread knows; the main loop picks it up in on_async. */
 static void publish(dsr_director_t *d, bool available, const char *error, dsr_table_t *table,
-                    uint64_t steps, double ms, bool reconciled)
+                    uint64_t steps, double ms, bool reconciled, cycle_result_t result)
 {
 	uv_mutex_lock(&d->lock);
 	d->shared.available = available;
@@ -161,6 +200,10 @@ static void publish(dsr_director_t *d, bool available, const char *error, dsr_ta
 		d->shared.reconciles++;
 		d->shared.last_ms = ms;
 	}
+	if (result == CY_FAILED)
+		d->shared.reconcile_failures++;
+	else if (result == CY_OK)
+		d->shared.last_ok_unix = wall_s();
 	d->shared.steps_done += steps;
 	if (table) {
 		dsr_table_free(&d->shared.table);
@@ -185,7 +228,8 @@ static void cycle(dsr_director_t *d, bool have_new_want)
 		if (!d->said_unavailable) /* once, not every retry */
 			LB_ERR("ipvs: %s; the DR services are not in place (retrying)", err);
 		d->said_unavailable = true;
-		publish(d, false, err, NULL, 0, 0, false);
+		publish(d, false, err, NULL, 0, 0, false,
+		        d->want && d->want->nsvcs ? CY_FAILED : CY_NONE);
 		return;
 	}
 	if (d->said_unavailable)
@@ -214,17 +258,18 @@ static void cycle(dsr_director_t *d, bool have_new_want)
 		}
 		if (d->h && dsr_ipvs_dump(d->h, &now) < 0)
 			memset(&now, 0, sizeof(now));
-		publish(d, d->h != NULL, err, &now, res.done, (double)(mono_ms() - t0), true);
+		publish(d, d->h != NULL, err, &now, res.done, (double)(mono_ms() - t0), true,
+		        rc < 0 ? CY_FAILED : CY_OK);
 		return;
 	}
 	if (dsr_ipvs_dump(d->h, &now) < 0) {
 		snprintf(err, sizeof(err), "%s", dsr_ipvs_last_error(d->h));
 		dsr_ipvs_close(d->h);
 		d->h = NULL;
-		publish(d, false, err, NULL, 0, 0, false);
+		publish(d, false, err, NULL, 0, 0, false, CY_NONE);
 		return;
 	}
-	publish(d, true, "", &now, 0, 0, false);
+	publish(d, true, "", &now, 0, 0, false, CY_NONE);
 }
 
 static void thread_main(void *arg)

@@ -40,6 +40,14 @@ typedef dsr_node_t (*dsr_node_fn)(void *arg, const char *pool, const char *node)
 int dsr_want_build(const lb_config_t *cfg, dsr_node_fn state, void *arg, dsr_table_t *out,
                    char *err, size_t errlen);
 
+/*
+ * The inverse of dsr_want_build, for reports on a kernel table: whether the service named key is
+ * one of cfg's `dr:` entries and, if so, its pool and the node whose address is ip (*node NULL:
+ * none of the pool's nodes, or ip NULL). Pure.
+ */
+bool dsr_want_find(const lb_config_t *cfg, const dsr_svc_key_t *key, const dsr_ip_t *ip,
+                   const char **pool, const char **node);
+
 typedef struct dsr_director_s dsr_director_t;
 
 /* Starts the thread. state_path: the ownership file (dsr/owner.h). Runs on the main loop. */
@@ -58,6 +66,9 @@ typedef struct dsr_status_s {
 	uint64_t reconciles; /* completed reconcile cycles */
 	uint64_t steps_done; /* kernel changes made since start */
 	double last_ms;      /* duration of the last reconcile */
+	/* cycles with a want to put in place that did not (IPVS unreachable, a step failed) */
+	uint64_t reconcile_failures;
+	double last_ok_unix; /* wall clock (s) of the last reconcile without a failure; 0: none */
 	dsr_table_t table;   /* the kernel's table, with counters */
 } dsr_status_t;
 const dsr_status_t *dsr_director_status(dsr_director_t *d);

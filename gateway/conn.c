@@ -927,6 +927,8 @@ static void start_attempt(gw_conn_t *c)
 			budget = 3;
 		if (c->r->attempts > pool->conf->retries ||
 		    (!c->r->failover && pool->retries_inflight >= budget)) {
+			if (c->r->attempts <= pool->conf->retries)
+				GW_INC(pool->series->retry_budget_exhausted);
 			send_error(c, c->r->last_err, c->r->req_has_body);
 			return;
 		}
@@ -1072,6 +1074,8 @@ static void on_up_head(gw_upstream_t *up, const net_http_t *h, const char *msg)
 			char why5[32];
 			snprintf(why5, sizeof(why5), "status %d", status);
 			GW_INC(c->r->node->stats->responses_5xx);
+			if (status == 503)
+				GW_INC(c->r->node->stats->responses_503);
 			c->r->reporting = true;
 			gw__node_report(c->r->node, false, why5);
 			c->r->reporting = false;
@@ -1675,6 +1679,9 @@ static void send_error(gw_conn_t *c, gw_err_t err, bool close)
 		c->close_after = true;
 	c->r->linger = true;
 	c->r->status = gw_err_status(err);
+	if (err == GW_ERR_SLOW_DOWN) /* pool "-": refused before routing (connection limit) */
+		GW_INC((c->r->pool ? c->r->pool->series : gw_metrics_pool(c->srv->metrics, "-"))
+		           ->slowdowns_sent);
 	if (c->r->s3.bucket)
 		snprintf(resource, sizeof(resource), "/%.*s%s%.*s", (int)c->r->s3.bucket_len,
 		         c->r->s3.bucket, c->r->s3.key ? "/" : "", (int)c->r->s3.key_len,

@@ -167,11 +167,14 @@ void gw_metrics_add(gw_metrics_t *dst, const gw_metrics_t *src)
 			d->lat_buckets[b] += GW_GET(s->lat_buckets[b]);
 		d->inflight += GW_GET(s->inflight);
 		d->retries_inflight += GW_GET(s->retries_inflight);
+		d->retry_budget_exhausted += GW_GET(s->retry_budget_exhausted);
+		d->slowdowns_sent += GW_GET(s->slowdowns_sent);
 	}
 	for (const gw_node_series_t *s = FIRST(src->nodes); s; s = FIRST(s->next)) {
 		gw_node_stats_t *d = gw_metrics_node(dst, s->pool, s->node);
 		d->requests += GW_GET(s->stats.requests);
 		d->responses_5xx += GW_GET(s->stats.responses_5xx);
+		d->responses_503 += GW_GET(s->stats.responses_503);
 		d->connects += GW_GET(s->stats.connects);
 		d->connect_errors += GW_GET(s->stats.connect_errors);
 		d->errors += GW_GET(s->stats.errors);

@@ -26,6 +26,8 @@
 typedef struct gw_node_stats_s {
 	uint64_t requests;       /* attempts sent to this node */
 	uint64_t responses_5xx;  /* responses with a 5xx status from the node */
+	uint64_t responses_503;  /* of those, 503: S3's SlowDown or ServiceUnavailable (the body
+	                          * that tells them apart is not read) */
 	uint64_t connects;       /* new upstream connections opened */
 	uint64_t connect_errors; /* connect failures and timeouts */
 	uint64_t errors;         /* resets, timeouts and invalid responses after connect */
@@ -56,6 +58,8 @@ typedef struct gw_pool_series_s {
 	double lat_sum;                           /* seconds */
 	uint64_t lat_buckets[GW_LAT_BUCKETS + 1]; /* not cumulative; the last is +Inf */
 	uint64_t inflight, retries_inflight;      /* gauges (the runtimes' pools) */
+	uint64_t retry_budget_exhausted;          /* retries wanted, refused by the budget */
+	uint64_t slowdowns_sent;                  /* 503 SlowDown answers s3lb made itself */
 	struct gw_pool_series_s *next;
 } gw_pool_series_t;
 

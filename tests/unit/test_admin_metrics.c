@@ -13,6 +13,7 @@
 #include "admin/prom.h"
 #include "admin/render.h"
 #include "tests/unit/support/admin_fixture.h"
+#include "tests/unit/support/prom_text.h"
 
 /* The /metrics text for src, malloc'd. */
 static char *render(const adm_sources_t *src)
@@ -107,38 +108,20 @@ static void test_metrics(void **state)
 {
 	fixture_t *f = fixture_new(NULL);
 	adm_sources_t src = {.srv = &f->srv};
-	char *t, *nl;
+	char *t;
 	(void)state;
 
 	feed(f);
 	t = render(&src);
-	nl = malloc(strlen(t) + 2);
-	assert_non_null(nl);
-	nl[0] = '\n';
-	strcpy(nl + 1, t);
-	for (size_t i = 0; i < sizeof(want_lines) / sizeof(want_lines[0]); i++) {
-		char line[512];
-		snprintf(line, sizeof(line), "\n%s\n", want_lines[i]);
-		if (!strstr(nl, line))
-			fail_msg("missing line: %s\n--- got:\n%s", want_lines[i], t);
-	}
+	prom_assert_lines(t, want_lines, sizeof(want_lines) / sizeof(want_lines[0]));
 	/* sorted: ceph-a's series come before the odd pool's */
 	assert_true(strstr(t, "s3lb_requests_total{pool=\"ceph-a\"") <
 	            strstr(t, "s3lb_requests_total{pool=\"we"));
 	check_histogram(t, "ceph-a");
 	check_histogram(t, "we\\\"ird\\\\pool\\n");
-	/* every line is a comment or ends in a number, none is empty */
-	for (const char *p = t; *p;) {
-		const char *e = strchr(p, '\n');
-		assert_non_null(e);
-		assert_true(e > p);
-		if (*p != '#')
-			assert_true(e[-1] >= '0' && e[-1] <= '9');
-		p = e + 1;
-	}
+	prom_assert_shape(t);
 	/* no health checker: no health families */
 	assert_null(strstr(t, "s3lb_health_"));
-	free(nl);
 	free(t);
 	fixture_free(f);
 }
@@ -157,6 +140,38 @@ static void test_metrics_empty(void **state)
 	assert_non_null(strstr(t, "\ns3lb_open_connections 0\n"));
 	free(t);
 	gw_metrics_free(srv.metrics);
+}
+
+/* The alerts' counters: retries the budget refused and SlowDown answers (s3lb's, by pool, and
+ * the nodes' 503s), with a series for every pool and node from the start. */
+static void test_metrics_budget_slowdown(void **state)
+{
+	fixture_t *f = fixture_new(NULL);
+	adm_sources_t src = {.srv = &f->srv};
+	gw_metrics_t *m = f->srv.metrics;
+	char *t;
+	(void)state;
+
+	feed(f);
+	gw_metrics_pool(m, "ceph-a")->retry_budget_exhausted = 2;
+	gw_metrics_pool(m, "ceph-a")->slowdowns_sent = 5;
+	gw_metrics_pool(m, "-")->slowdowns_sent = 3;
+	gw_metrics_node(m, "ceph-a", "rgw2")->responses_503 = 1;
+	t = render(&src);
+	assert_non_null(strstr(t, "# TYPE s3lb_retry_budget_exhausted_total counter\n"
+	                          "s3lb_retry_budget_exhausted_total{pool=\"-\"} 0\n"
+	                          "s3lb_retry_budget_exhausted_total{pool=\"ceph-a\"} 2\n"));
+	assert_non_null(strstr(t, "# TYPE s3lb_slowdowns_sent_total counter\n"
+	                          "s3lb_slowdowns_sent_total{pool=\"-\"} 3\n"
+	                          "s3lb_slowdowns_sent_total{pool=\"ceph-a\"} 5\n"));
+	assert_non_null(
+	    strstr(t, "\ns3lb_upstream_responses_503_total{pool=\"ceph-a\",node=\"rgw2\"} 1\n"));
+	assert_non_null(
+	    strstr(t, "\ns3lb_upstream_responses_503_total{pool=\"minio\",node=\"m1\"} 0\n"));
+	/* no director: no IPVS families */
+	assert_null(strstr(t, "s3lb_ipvs_"));
+	free(t);
+	fixture_free(f);
 }
 
 /* health's families: one series per node (probes by result), the probe time only once known. */
@@ -214,6 +229,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_metrics),
 	    cmocka_unit_test(test_metrics_empty),
+	    cmocka_unit_test(test_metrics_budget_slowdown),
 	    cmocka_unit_test(test_metrics_health),
 	    cmocka_unit_test(test_prom),
 	};

@@ -135,11 +135,59 @@ static void test_family_mismatch_refused(void **state)
 	lb_config_unref(cfg);
 }
 
+/* From a kernel table back to the config: which services are s3lb's, which node a dest is. */
+static void test_want_find(void **state)
+{
+	lb_config_t *cfg;
+	dsr_svc_key_t key;
+	dsr_dest_t dest;
+	const char *pool, *node;
+	char err[256];
+	(void)state;
+	assert_int_equal(lb_config_load_string("t.yaml", CFG, strlen(CFG), &cfg, err, sizeof(err)),
+	                 0);
+	assert_int_equal(dsr_svc_key_parse("TCP 192.0.2.10:80", &key), 0);
+	assert_int_equal(dsr_dest_parse("10.0.0.12:80", &dest), 0);
+	assert_true(dsr_want_find(cfg, &key, &dest.addr, &pool, &node));
+	assert_string_equal(pool, "ceph");
+	assert_string_equal(node, "rgw2");
+	/* a destination added by hand to our service: the pool, no node */
+	assert_int_equal(dsr_dest_parse("10.0.0.99:80", &dest), 0);
+	assert_true(dsr_want_find(cfg, &key, &dest.addr, &pool, &node));
+	assert_string_equal(pool, "ceph");
+	assert_null(node);
+	/* the service alone */
+	assert_true(dsr_want_find(cfg, &key, NULL, &pool, &node));
+	assert_null(node);
+	/* firewall mark, per family; IPv6 */
+	assert_int_equal(dsr_svc_key_parse("FWM 7 IPv4", &key), 0);
+	assert_int_equal(dsr_dest_parse("10.0.0.11:8000", &dest), 0);
+	assert_true(dsr_want_find(cfg, &key, &dest.addr, &pool, &node));
+	assert_string_equal(node, "rgw1");
+	assert_int_equal(dsr_svc_key_parse("FWM 7 IPv6", &key), 0);
+	assert_false(dsr_want_find(cfg, &key, &dest.addr, &pool, &node));
+	assert_null(pool);
+	assert_int_equal(dsr_svc_key_parse("TCP [2001:db8::10]:80", &key), 0);
+	assert_int_equal(dsr_dest_parse("[2001:db8::11]:80", &dest), 0);
+	assert_true(dsr_want_find(cfg, &key, &dest.addr, &pool, &node));
+	assert_string_equal(pool, "v6");
+	assert_string_equal(node, "a");
+	/* someone else's services: another port, another VIP, another mark */
+	assert_int_equal(dsr_svc_key_parse("TCP 192.0.2.10:81", &key), 0);
+	assert_false(dsr_want_find(cfg, &key, NULL, &pool, &node));
+	assert_int_equal(dsr_svc_key_parse("TCP 192.0.2.11:80", &key), 0);
+	assert_false(dsr_want_find(cfg, &key, NULL, &pool, &node));
+	assert_int_equal(dsr_svc_key_parse("FWM 8 IPv4", &key), 0);
+	assert_false(dsr_want_find(cfg, &key, NULL, &pool, &node));
+	lb_config_unref(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_want_from_config_and_health),
 	    cmocka_unit_test(test_family_mismatch_refused),
+	    cmocka_unit_test(test_want_find),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

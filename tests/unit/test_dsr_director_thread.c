@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -735,6 +736,51 @@ static void test_failure_shows_then_next_want_retries(void **state)
 	assert_int_equal(uv_loop_close(&f->loop), 0);
 }
 
+static double now_unix(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* What /metrics shows of the cycles: failures counted, the last success's wall-clock time. */
+static void test_failures_and_last_success(void **state)
+{
+	fx_t *f = *state;
+	const dsr_status_t *st;
+	char want[1024];
+	double t0 = now_unix(), ok1;
+
+	start(f);
+	give(f, f->cfg, want, sizeof(want));
+	wait_applied(f, ALL_UP);
+	st = dsr_director_status(f->d);
+	assert_int_equal(st->reconcile_failures, 0);
+	ok1 = st->last_ok_unix;
+	assert_true(ok1 >= t0 - 1 && ok1 <= now_unix() + 1);
+
+	/* a refused change: one failure, the last success stays where it was */
+	fail_next(DSR_OP_DEST_EDIT, -EPERM, 1);
+	f->down = "rgw2";
+	give(f, f->cfg, want, sizeof(want));
+	assert_true(run_until(f, failed));
+	st = dsr_director_status(f->d);
+	f->seen = st->reconciles;
+	assert_int_equal(st->reconcile_failures, 1);
+	assert_true(st->last_ok_unix == ok1);
+
+	/* the next want succeeds: the time moves on, the count stays */
+	usleep(20000);
+	give(f, f->cfg, want, sizeof(want));
+	wait_applied(f, RGW2_DOWN);
+	st = dsr_director_status(f->d);
+	assert_int_equal(st->reconcile_failures, 1);
+	assert_true(st->last_ok_unix > ok1);
+
+	stop(f);
+	assert_int_equal(uv_loop_close(&f->loop), 0);
+}
+
 static bool tried_twice(fx_t *f, const dsr_status_t *st)
 {
 	return counter(&fk.open_tries) >= 2 && unavailable(f, st);
@@ -757,6 +803,10 @@ static void test_unavailable_then_available(void **state)
 	assert_int_equal(st->reconciles, 0);
 	assert_int_equal(st->table.nsvcs, 0);
 	assert_int_equal(calls(DSR_OP_SVC_DUMP) + calls(DSR_OP_SVC_ADD), 0);
+	/* with a want waiting, an IPVS that cannot be opened is a failed cycle; before, not */
+	assert_true(st->reconcile_failures >= 1 &&
+	            st->reconcile_failures < (uint64_t)counter(&fk.open_tries));
+	assert_true(st->last_ok_unix == 0);
 
 	uv_mutex_lock(&fk.lock);
 	fk.open_rc = 0;
@@ -892,6 +942,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_config_removal_deletes_only_ours, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_failure_shows_then_next_want_retries, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_failures_and_last_success, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unavailable_then_available, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_latest_want_wins, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stop_waits_for_the_cycle, setup, teardown),
