@@ -123,7 +123,7 @@ static void dsr_update(director_t *d, const lb_config_t *cfg)
 	dsr_table_t want;
 	char err[512];
 
-	if (!d->dsr && cfg->ndr == 0)
+	if (!d->dsr && cfg->ndr == 0 && !cfg->dr_sync.enabled)
 		return;
 	if (!d->dsr) {
 		if (dsr_director_start(d->loop, cfg->dr_state, &d->dsr, err, sizeof(err)) < 0) {
@@ -139,6 +139,7 @@ static void dsr_update(director_t *d, const lb_config_t *cfg)
 		return;
 	}
 	dsr_director_want(d->dsr, &want);
+	dsr_director_sync(d->dsr, cfg);
 	if (d->unknown)
 		uv_timer_start(&d->verdicts, on_verdicts, VERDICT_MS, 0);
 }
