@@ -422,4 +422,4 @@ dr_s3lb_stop() {
 }
 
 # dr_status: s3lb status JSON (from the director's namespace)
-dr_status() { ns director "$S3LB_BIN" status -a 127.0.0.1:9901; }
+dr_status() { ns director "$S3LB_BIN" status --json -a 127.0.0.1:9901; }

@@ -139,7 +139,7 @@ daemons_are() { [[ $(daemons "$1") =~ $2 ]]; }
 has_vip() { ip -n "$1" -br addr show dev eth0 | grep -qF " $DR_VIP/32"; }
 vrrp_is() { grep -qw "$2" "$VM_TMP/$1/vrrp-state" 2>/dev/null; }
 # sync_status NS: /status's ipvs.sync as "VRRP STATE IFACE SYNC_ID ERROR"
-sync_status() { ns "$1" "$S3LB_BIN" status -a 127.0.0.1:9901 | jq -r '.ipvs.sync | "\(.vrrp) \(.daemons[0].state) \(.daemons[0].interface) \(.daemons[0].sync_id) \(.error)"'; }
+sync_status() { ns "$1" "$S3LB_BIN" status --json -a 127.0.0.1:9901 | jq -r '.ipvs.sync | "\(.vrrp) \(.daemons[0].state) \(.daemons[0].interface) \(.daemons[0].sync_id) \(.error)"'; }
 status_is() { [ "$(sync_status "$1")" = "$2" ]; }
 # download PORT: a slow download through the VIP (6 MiB at 200 KiB/s: about 30 s) from client port
 # PORT; its PID in $curl_pid, output in $VM_TMP/dl-PORT
