@@ -272,21 +272,21 @@ static void sync_cycle(dsr_director_t *d, bool due)
 {
 	dsr_daemon_t have[2];
 	dsr_sync_step_t steps[DSR_SYNC_MAX_STEPS];
-	char err[384] = "";
+	char err[384] = "", verr[256] = "";
 	size_t nhave = 0, n;
-	int rc;
 
 	if (!d->sync.enabled) {
-		if (d->sync_dirty) /* dr_sync removed: the daemons run on, /status stops showing
-		                      them */
+		/* dr_sync removed: the daemons run on, /status stops showing them */
+		if (d->sync_dirty)
 			publish_sync(d, NULL, 0, "");
 		d->sync_dirty = false;
 		return;
 	}
 	if (d->sync.role == LB_SYNC_AUTO) {
 		dsr_vrrp_t v;
-		if (dsr_vrrp_read(d->sync.state_file, &v, err, sizeof(err)) < 0)
-			v = DSR_VRRP_NONE; /* unreadable: as if keepalived had not told (backup) */
+		/* unreadable: as if keepalived had not told (backup), and said in the status */
+		if (dsr_vrrp_read(d->sync.state_file, &v, verr, sizeof(verr)) < 0)
+			v = DSR_VRRP_NONE;
 		if (v != d->vrrp) {
 			LB_INFO("ipvs sync: VRRP state %s -> %s (%s)", dsr_vrrp_name(d->vrrp),
 			        dsr_vrrp_name(v), d->sync.state_file);
@@ -297,19 +297,21 @@ static void sync_cycle(dsr_director_t *d, bool due)
 	if (!d->sync_dirty && !due)
 		return;
 	if (!d->h) {
-		publish_sync(d, NULL, 0, err[0] ? err : "IPVS not available");
+		publish_sync(d, NULL, 0, "IPVS not available");
 		return;
 	}
-	if (!err[0] && dsr_ipvs_daemons(d->h, have, &nhave) < 0)
+	if (dsr_ipvs_daemons(d->h, have, &nhave) < 0) {
 		snprintf(err, sizeof(err), "%s", dsr_ipvs_last_error(d->h));
-	else if (!err[0]) {
+	} else {
 		n = dsr_sync_plan(&d->sync.daemon, dsr_sync_wanted(d->sync.role, d->vrrp), have,
 		                  nhave, steps);
-		if (n && (rc = dsr_sync_apply(d->h, steps, n, on_sync_step, d)) < 0)
+		if (n && dsr_sync_apply(d->h, steps, n, on_sync_step, d) < 0)
 			snprintf(err, sizeof(err), "%s", dsr_ipvs_last_error(d->h));
 		if (n && dsr_ipvs_daemons(d->h, have, &nhave) < 0)
 			nhave = 0;
 	}
+	if (!err[0] && verr[0])
+		snprintf(err, sizeof(err), "%s (taken as BACKUP)", verr);
 	if (err[0] && strcmp(err, d->sync_said) != 0)
 		LB_WARN("ipvs sync: %s", err);
 	snprintf(d->sync_said, sizeof(d->sync_said), "%s", err);

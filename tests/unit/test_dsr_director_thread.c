@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -965,14 +966,19 @@ static void put_file(const char *path, const char *text)
 	assert_int_equal(rename(tmp, path), 0); /* as the notify script does */
 }
 
-/* The fake's daemon log is f->expect, and the status shows one daemon of the last state. */
+/* The fake's daemon log is f->expect, and the status shows one daemon: the one the log started
+ * last (the status is published after the steps). */
 static bool synced(fx_t *f, const dsr_status_t *st)
 {
 	bool same;
+	const char *last = strrchr(f->expect, ';');
+	uint32_t want =
+	    strstr(last ? last : f->expect, "start master") ? DSR_SYNC_MASTER : DSR_SYNC_BACKUP;
 	uv_mutex_lock(&fk.lock);
 	same = strcmp(fd.log, f->expect) == 0;
 	uv_mutex_unlock(&fk.lock);
-	return same && st->sync_enabled && st->ndaemons == 1 && st->sync_error[0] == '\0';
+	return same && st->sync_enabled && st->ndaemons == 1 && st->daemons[0].state == want &&
+	       st->sync_error[0] == '\0';
 }
 
 static bool sync_failed(fx_t *f, const dsr_status_t *st)
@@ -1056,6 +1062,38 @@ static void test_sync_follows_vrrp(void **state)
 	assert_int_equal(uv_loop_close(&f->loop), 0);
 }
 
+static bool backup_with_error(fx_t *f, const dsr_status_t *st)
+{
+	bool started;
+	(void)f;
+	uv_mutex_lock(&fk.lock);
+	started = strcmp(fd.log, "start backup eth1 7") == 0;
+	uv_mutex_unlock(&fk.lock);
+	return started && st->ndaemons == 1 && strstr(st->sync_error, "(taken as BACKUP)");
+}
+
+/* A state file that cannot be read counts as no state (backup), and the status says why. */
+static void test_sync_unreadable_state(void **state)
+{
+	fx_t *f = *state;
+	char yaml[4096], vrrp[128], want[1024];
+	lb_config_t *cfg;
+
+	snprintf(vrrp, sizeof(vrrp), "%s/vrrp-dir", f->dir);
+	assert_int_equal(mkdir(vrrp, 0700), 0); /* read(2) on it fails: EISDIR */
+	snprintf(yaml, sizeof(yaml), "%sdr_sync: { interface: eth1, sync_id: 7, state_file: %s }\n",
+	         CFG, vrrp);
+	cfg = load(yaml);
+	start(f);
+	give(f, cfg, want, sizeof(want));
+	dsr_director_sync(f->d, cfg);
+	assert_true(run_until(f, backup_with_error));
+	assert_non_null(strstr(dsr_director_status(f->d)->sync_error, vrrp));
+	stop(f);
+	lb_config_unref(cfg);
+	assert_int_equal(uv_loop_close(&f->loop), 0);
+}
+
 /* A start that fails shows in the status, is logged once, and is tried again at the refresh. */
 static void test_sync_failure_retried(void **state)
 {
@@ -1095,6 +1133,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_refresh_restores_a_removed_entry, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sync_follows_vrrp, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sync_failure_retried, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sync_unreadable_state, setup, teardown),
 	};
 	__atomic_store_n(&lb_log_level, LB_LOG_WARN, __ATOMIC_RELAXED);
 	return cmocka_run_group_tests(tests, NULL, NULL);
