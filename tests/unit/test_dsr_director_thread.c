@@ -1004,20 +1004,31 @@ static void wait_synced(fx_t *f, const char *expect)
 	}
 }
 
-static void test_sync_follows_vrrp(void **state)
+/* Starts the director on CFG plus `dr_sync: { SYNC }` (a flow mapping's inside; "%s" in it is
+ * state_file's path), handing it the want and the sync conf as main.c does. Returns the config
+ * (the caller unrefs it). */
+static lb_config_t *start_with_sync(fx_t *f, const char *sync, const char *state_file)
 {
-	fx_t *f = *state;
-	char yaml[4096], vrrp[128], want[1024];
-	const dsr_status_t *st;
+	char yaml[4096], line[512], want[1024];
 	lb_config_t *cfg;
-
-	snprintf(vrrp, sizeof(vrrp), "%s/vrrp-state", f->dir);
-	snprintf(yaml, sizeof(yaml), "%sdr_sync: { interface: eth1, sync_id: 7, state_file: %s }\n",
-	         CFG, vrrp);
+	snprintf(line, sizeof(line), sync, state_file);
+	snprintf(yaml, sizeof(yaml), "%sdr_sync: { %s }\n", CFG, line);
 	cfg = load(yaml);
 	start(f);
 	give(f, cfg, want, sizeof(want));
 	dsr_director_sync(f->d, cfg);
+	return cfg;
+}
+
+static void test_sync_follows_vrrp(void **state)
+{
+	fx_t *f = *state;
+	char vrrp[128], want[1024];
+	const dsr_status_t *st;
+	lb_config_t *cfg;
+
+	snprintf(vrrp, sizeof(vrrp), "%s/vrrp-state", f->dir);
+	cfg = start_with_sync(f, "interface: eth1, sync_id: 7, state_file: %s", vrrp);
 	/* no state file yet (keepalived has not told): backup */
 	wait_synced(f, "start backup eth1 7");
 	st = dsr_director_status(f->d);
@@ -1076,17 +1087,12 @@ static bool backup_with_error(fx_t *f, const dsr_status_t *st)
 static void test_sync_unreadable_state(void **state)
 {
 	fx_t *f = *state;
-	char yaml[4096], vrrp[128], want[1024];
+	char vrrp[128];
 	lb_config_t *cfg;
 
 	snprintf(vrrp, sizeof(vrrp), "%s/vrrp-dir", f->dir);
 	assert_int_equal(mkdir(vrrp, 0700), 0); /* read(2) on it fails: EISDIR */
-	snprintf(yaml, sizeof(yaml), "%sdr_sync: { interface: eth1, sync_id: 7, state_file: %s }\n",
-	         CFG, vrrp);
-	cfg = load(yaml);
-	start(f);
-	give(f, cfg, want, sizeof(want));
-	dsr_director_sync(f->d, cfg);
+	cfg = start_with_sync(f, "interface: eth1, sync_id: 7, state_file: %s", vrrp);
 	assert_true(run_until(f, backup_with_error));
 	assert_non_null(strstr(dsr_director_status(f->d)->sync_error, vrrp));
 	stop(f);
@@ -1098,17 +1104,12 @@ static void test_sync_unreadable_state(void **state)
 static void test_sync_failure_retried(void **state)
 {
 	fx_t *f = *state;
-	char yaml[4096], want[1024];
 	lb_config_t *cfg;
 
-	snprintf(yaml, sizeof(yaml), "%sdr_sync: { interface: eth9, role: master }\n", CFG);
-	cfg = load(yaml);
 	uv_mutex_lock(&fk.lock);
 	fd.fail_start = -ENODEV;
 	uv_mutex_unlock(&fk.lock);
-	start(f);
-	give(f, cfg, want, sizeof(want));
-	dsr_director_sync(f->d, cfg);
+	cfg = start_with_sync(f, "interface: eth9, role: master%s", "");
 	assert_true(run_until(f, sync_failed));
 	assert_non_null(strstr(dsr_director_status(f->d)->sync_error, "No such device"));
 	wait_synced(f, "start master eth9 0");
