@@ -123,7 +123,7 @@ static void dsr_update(director_t *d, const lb_config_t *cfg)
 	dsr_table_t want;
 	char err[512];
 
-	if (!d->dsr && cfg->ndr == 0)
+	if (!d->dsr && cfg->ndr == 0 && !cfg->dr_sync.enabled)
 		return;
 	if (!d->dsr) {
 		if (dsr_director_start(d->loop, cfg->dr_state, &d->dsr, err, sizeof(err)) < 0) {
@@ -139,6 +139,7 @@ static void dsr_update(director_t *d, const lb_config_t *cfg)
 		return;
 	}
 	dsr_director_want(d->dsr, &want);
+	dsr_director_sync(d->dsr, cfg);
 	if (d->unknown)
 		uv_timer_start(&d->verdicts, on_verdicts, VERDICT_MS, 0);
 }
@@ -186,6 +187,16 @@ static void hook_admin_accept(void *arg, uv_stream_t *listener, const char *addr
 static void hook_admin_stop(void *arg)
 {
 	adm_stop(((director_t *)arg)->adm);
+}
+
+/* The gateway's node states at start: health's, which holds the drains restored from before a
+ * restart (hc_drain_restore runs before the workers start, so none of them sends a request to a
+ * drained node, even in its first milliseconds). Runs on the workers' threads while the main
+ * thread waits in gw_workers_start. */
+static gw_node_state_t hook_initial_state(void *arg, const char *pool, const char *node)
+{
+	const hc_info_t *i = hc_info(((director_t *)arg)->hc, pool, node);
+	return i ? to_gw(i->state) : GW_NODE_UP;
 }
 
 static void count_unprobed(void *arg, const char *pool, const char *node, const hc_info_t *i)
@@ -252,7 +263,8 @@ static int cmd_run(const char *path)
 	                    .reloading = hook_reloading,
 	                    .reloaded = hook_reloaded,
 	                    .admin_accept = hook_admin_accept,
-	                    .admin_stop = hook_admin_stop};
+	                    .admin_stop = hook_admin_stop,
+	                    .initial_state = hook_initial_state};
 	char err[1024];
 	unsigned n;
 	int rc;
@@ -282,6 +294,10 @@ static int cmd_run(const char *path)
 	}
 	dir.hc = hc;
 	dir.loop = &loop;
+	/* before the workers start: they take their node states from health (hook_initial_state),
+	 * and the first IPVS want below reads them too */
+	if (hc_drain_restore(hc, err, sizeof(err)) < 0)
+		LB_WARN("%s: drains from before the restart are lost", err);
 	uv_timer_init(&loop, &dir.verdicts);
 	dir.verdicts.data = &dir;
 	n = gw_workers_wanted(cfg->workers);
@@ -299,8 +315,6 @@ static int cmd_run(const char *path)
 	adm_set_workers(dir.adm, dir.ws);
 	if (hc_subscribe(hc, on_health_event, &dir) < 0)
 		abort();
-	if (hc_drain_restore(hc, err, sizeof(err)) < 0)
-		LB_WARN("%s: drains from before the restart are lost", err);
 	dsr_update(&dir, dir.srv->rt->cfg);
 	uv_timer_init(&loop, &dir.ready_timer);
 	dir.ready_timer.data = &dir;

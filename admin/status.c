@@ -210,6 +210,35 @@ static void status_dest(yyjson_mut_doc *d, yyjson_mut_val *arr, const adm_source
 	add_ipvs_stats(d, o, &x->stats);
 }
 
+/* `"sync":{...}` in "ipvs": the kernel's connection sync daemons as s3lb last saw them, with
+ * keepalived's VRRP state (role auto) and the last failure (dsr/sync.h). */
+static void status_sync(yyjson_mut_doc *d, yyjson_mut_val *ipvs, const dsr_status_t *st)
+{
+	yyjson_mut_val *o = yyjson_mut_obj_add_obj(d, ipvs, "sync"), *arr;
+
+	yyjson_mut_obj_add_bool(d, o, "enabled", st->sync_enabled);
+	if (!st->sync_enabled)
+		return;
+	if (st->vrrp[0])
+		yyjson_mut_obj_add_strcpy(d, o, "vrrp", st->vrrp);
+	arr = yyjson_mut_obj_add_arr(d, o, "daemons");
+	for (size_t i = 0; i < st->ndaemons; i++) {
+		const dsr_daemon_t *x = &st->daemons[i];
+		yyjson_mut_val *e = yyjson_mut_arr_add_obj(d, arr);
+		char group[64] = "";
+		yyjson_mut_obj_add_str(d, e, "state",
+		                       x->state == DSR_SYNC_MASTER ? "master" : "backup");
+		yyjson_mut_obj_add_strcpy(d, e, "interface", x->ifname);
+		yyjson_mut_obj_add_uint(d, e, "sync_id", x->sync_id);
+		if (x->group.af)
+			dsr_ip_format(&x->group, group, sizeof(group));
+		yyjson_mut_obj_add_strcpy(d, e, "group", group);
+		yyjson_mut_obj_add_uint(d, e, "port", x->port);
+		yyjson_mut_obj_add_uint(d, e, "ttl", x->ttl);
+	}
+	yyjson_mut_obj_add_strcpy(d, o, "error", st->sync_error);
+}
+
 /* `"ipvs":{...}`: the kernel's table with counters, next to each node's health. */
 static void status_ipvs(yyjson_mut_doc *d, yyjson_mut_val *root, const adm_sources_t *src)
 {
@@ -238,6 +267,7 @@ static void status_ipvs(yyjson_mut_doc *d, yyjson_mut_val *root, const adm_sourc
 		for (size_t j = 0; j < s->ndests; j++)
 			status_dest(d, dests, src, s, &s->dests[j]);
 	}
+	status_sync(d, o, st);
 }
 
 /* `"events":[...]`: the last health transitions, newest first. */

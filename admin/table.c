@@ -212,6 +212,35 @@ static void nodes_table(yyjson_val *pools, uint64_t now_ms, FILE *out)
 	table_print(&t, out);
 }
 
+/* `dr_sync:` (ipvs.sync): "IPVS sync: master daemon on eth0 (sync id 7, 224.0.0.81:8848, ttl 1),
+ * VRRP MASTER", one line; nothing when dr_sync is not set. */
+static void sync_line(yyjson_val *sync, FILE *out)
+{
+	yyjson_val *d;
+	size_t i, n;
+	char v[16], e[256];
+
+	if (!yyjson_get_bool(yyjson_obj_get(sync, "enabled")))
+		return;
+	fputs("IPVS sync:", out);
+	if (!yyjson_arr_size(yyjson_obj_get(sync, "daemons")))
+		fputs(" no daemon running", out);
+	yyjson_arr_foreach(yyjson_obj_get(sync, "daemons"), i, n, d)
+	{
+		char st[16], ifn[32], g[64];
+		fprintf(out,
+		        "%s %s daemon on %s (sync id %" PRIu64 ", %s:%" PRIu64 ", ttl %" PRIu64 ")",
+		        i ? "," : "", text(d, "state", st, sizeof(st)),
+		        text(d, "interface", ifn, sizeof(ifn)), num(d, "sync_id"),
+		        text(d, "group", g, sizeof(g)), num(d, "port"), num(d, "ttl"));
+	}
+	if (strcmp(text(sync, "vrrp", v, sizeof(v)), "-"))
+		fprintf(out, ", VRRP %s", v);
+	if (strcmp(text(sync, "error", e, sizeof(e)), "-"))
+		fprintf(out, ", error: %s", e);
+	fputc('\n', out);
+}
+
 static void ipvs_table(yyjson_val *ipvs, FILE *out)
 {
 	static const char *const cols[] = {"SERVICE", "SCHED",   "DEST",      "NODE", "HEALTH",
@@ -257,6 +286,7 @@ static void ipvs_table(yyjson_val *ipvs, FILE *out)
 	else
 		fputs("no IPVS services\n", out);
 	free(t.cells);
+	sync_line(yyjson_obj_get(ipvs, "sync"), out);
 }
 
 int adm_status_table(const char *json, size_t len, FILE *out, char *err, size_t errlen)

@@ -2326,6 +2326,60 @@ static const ckey_t dr_keys[] = {
 static const csec_t dr_sec = {dr_keys, NFIELDS(dr_keys), check_dr, check_dr_first};
 
 /* ---------------------------------------------------------------------------------------- */
+/* `dr_sync:` the IPVS connection sync daemon.                                               */
+
+static const char *const sync_role_names[] = {"auto", "master", "backup"};
+
+static int check_dr_sync(load_ctx_t *c, const char *prefix, const ynode_t *map, void *obj)
+{
+	lb_dr_sync_conf_t *s = obj;
+	unsigned char group[sizeof(struct in6_addr)];
+	char path[PATH_LEN];
+
+	s->enabled = map != NULL;
+	if (!s->enabled)
+		return 0;
+	path_of(path, prefix, "interface");
+	if (s->interface == NULL)
+		return fail(c, path, "missing (the interface the sync daemon multicasts on)");
+	if (strlen(s->interface) >= 16 || strpbrk(s->interface, "/ \t:") != NULL)
+		return fail(c, path,
+		            "invalid interface name '%s' (at most 15 characters, no '/', ':' "
+		            "or spaces)",
+		            show(s->interface).s);
+	path_of(path, prefix, "state_file");
+	if (s->state_file[0] != '/')
+		return fail(c, path, "invalid path '%s' (must be absolute)", show(s->state_file).s);
+	path_of(path, prefix, "mcast_group");
+	if (s->mcast_group != NULL) {
+		bool v4 = inet_pton(AF_INET, s->mcast_group, group) == 1;
+		bool v6 = !v4 && inet_pton(AF_INET6, s->mcast_group, group) == 1;
+
+		if (!v4 && !v6)
+			return fail(c, path,
+			            "invalid address '%s' (an IPv4 or IPv6 address, no port)",
+			            show(s->mcast_group).s);
+		if ((v4 && (group[0] & 0xf0) != 0xe0) || (v6 && group[0] != 0xff))
+			return fail(c, path, "'%s' is not a multicast address",
+			            show(s->mcast_group).s);
+	}
+	return 0;
+}
+
+static size_t put_dr_sync(dump_t *d, int indent, const ckey_t *k, const void *obj);
+
+static const ckey_t dr_sync_keys[] = {
+    K_STR("interface", lb_dr_sync_conf_t, interface, NULL),
+    K_NUM("sync_id", T_COUNT, lb_dr_sync_conf_t, sync_id, 0, 0, 255),
+    K_ENUM("role", lb_dr_sync_conf_t, role, LB_SYNC_AUTO, sync_role_names),
+    K_STR("state_file", lb_dr_sync_conf_t, state_file, "/run/s3lb/vrrp-state"),
+    K_STR("mcast_group", lb_dr_sync_conf_t, mcast_group, NULL),
+    K_NUM("mcast_port", T_COUNT, lb_dr_sync_conf_t, mcast_port, 0, 0, 65535),
+    K_NUM("mcast_ttl", T_COUNT, lb_dr_sync_conf_t, mcast_ttl, 0, 0, 255),
+};
+static const csec_t dr_sync_sec = SEC(dr_sync_keys, check_dr_sync);
+
+/* ---------------------------------------------------------------------------------------- */
 /* The top level.                                                                            */
 
 static const csec_t top_sec;
@@ -2395,6 +2449,11 @@ static const ckey_t top_keys[] = {
     K_STR("dr_state", lb_config_t, dr_state, "/run/s3lb/ipvs-owned"),
     K_STR("drain_state", lb_config_t, drain_state, "/var/lib/s3lb/drained"),
     K_MAPS("dr", lb_config_t, dr, ndr, lb_dr_conf_t, dr_sec),
+    {.name = "dr_sync",
+     .type = T_MAP,
+     .off = offsetof(lb_config_t, dr_sync),
+     .sub = &dr_sync_sec,
+     .put = put_dr_sync},
 };
 static const csec_t top_sec = SEC(top_keys, check_top);
 /* ---------------------------------------------------------------------------------------- */
@@ -2843,6 +2902,12 @@ static size_t put_section_if(dump_t *d, int indent, const ckey_t *k, const void 
 static size_t put_route_handoff(dump_t *d, int indent, const ckey_t *k, const void *obj)
 {
 	return put_section_if(d, indent, k, obj, ((const lb_route_conf_t *)obj)->handoff.enabled);
+}
+
+/* `dr_sync:` only when set: its absence means something (the daemons are left alone). */
+static size_t put_dr_sync(dump_t *d, int indent, const ckey_t *k, const void *obj)
+{
+	return put_section_if(d, indent, k, obj, ((const lb_config_t *)obj)->dr_sync.enabled);
 }
 
 /* A pool's `handoff:` when it says something: a pool without handoff keeps its short form. */

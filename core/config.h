@@ -246,6 +246,21 @@ typedef struct lb_dr_conf_s {
 	int line;
 } lb_dr_conf_t;
 
+/* `dr_sync:` the kernel's IPVS connection sync daemon (dsr/sync.h), so that a standby
+ * director knows the active one's DR connections. */
+typedef enum { LB_SYNC_AUTO = 0, LB_SYNC_MASTER, LB_SYNC_BACKUP } lb_sync_role_t;
+
+typedef struct lb_dr_sync_conf_s {
+	bool enabled;        /* the section is present; else s3lb leaves the daemons alone */
+	char *interface;     /* the multicast interface (required) */
+	uint32_t sync_id;    /* 0..255, default 0 */
+	int role;            /* lb_sync_role_t, default auto */
+	char *state_file;    /* role auto: keepalived's VRRP state, default /run/s3lb/vrrp-state */
+	char *mcast_group;   /* IPv4 or IPv6 multicast address; NULL: the kernel's 224.0.0.81 */
+	uint32_t mcast_port; /* 0: the kernel's 8848 */
+	uint32_t mcast_ttl;  /* 0: the kernel's 1 */
+} lb_dr_sync_conf_t;
+
 #define LB_ADMIN_TOKEN_MIN 16
 #define LB_ADMIN_TOKEN_MAX 1024
 
@@ -268,6 +283,7 @@ typedef struct lb_config_s {
 	size_t nfrontends;
 	lb_dr_conf_t *dr; /* `dr:` list, may be empty */
 	size_t ndr;
+	lb_dr_sync_conf_t dr_sync;
 	unsigned workers; /* `workers:` event loops (threads), 0 = auto: one per CPU s3lb may use */
 	char *dr_state;   /* `dr_state:` file recording which IPVS entries s3lb created,
 	                   * default /run/s3lb/ipvs-owned */

@@ -13,8 +13,10 @@
 #include "dsr/ipvs.h"
 #include "dsr/owner.h"
 #include "dsr/reconcile.h"
+#include "dsr/sync.h"
 
-#define REFRESH_MS 2000 /* counters for /status, and a reconcile that catches outside changes */
+#define REFRESH_MS   2000 /* counters for /status, and a reconcile that catches outside changes */
+#define VRRP_POLL_MS 1000 /* dr_sync role auto: how often the VRRP state file is read */
 
 struct dsr_director_s {
 	uv_loop_t *loop;
@@ -28,12 +30,20 @@ struct dsr_director_s {
 	bool stop;
 	dsr_status_t shared; /* published by the thread */
 	bool shared_new;
+	dsr_sync_conf_t sync_pending; /* the latest dr_sync, when sync_new */
+	bool sync_new;
 	/* thread only */
-	dsr_table_t *want; /* the want being kept in place */
+	dsr_sync_conf_t sync;
+	dsr_vrrp_t vrrp;
+	bool sync_dirty;     /* a new conf or VRRP state: plan the daemons at once */
+	char sync_said[384]; /* the last sync failure logged, so a lasting one is logged once */
+	dsr_table_t *want;   /* the want being kept in place */
 	dsr_ipvs_t *h;
 	dsr_owned_t *owned;
 	bool said_unavailable;
 	/* main loop only */
+	dsr_sync_conf_t sync_given; /* the last dr_sync handed over, when sync_given_set */
+	bool sync_given_set;
 	dsr_status_t status;
 	bool started;
 };
@@ -272,31 +282,130 @@ static void cycle(dsr_director_t *d, bool have_new_want)
 	publish(d, true, "", &now, 0, 0, false, CY_NONE);
 }
 
+/* ---- the sync daemons (dsr/sync.h), on the thread -------------------------------------- */
+
+/* A failure is logged by sync_cycle, once while it lasts (it is retried every refresh). */
+static void on_sync_step(void *ud, const dsr_sync_step_t *s, int rc, const char *msg)
+{
+	char line[256];
+	(void)ud;
+	(void)msg;
+	dsr_sync_step_format(s, line, sizeof(line));
+	if (rc == 0)
+		LB_INFO("ipvs sync: %s", line);
+}
+
+static void publish_sync(dsr_director_t *d, const dsr_daemon_t *have, size_t n, const char *error)
+{
+	uv_mutex_lock(&d->lock);
+	d->shared.sync_enabled = d->sync.enabled;
+	snprintf(d->shared.vrrp, sizeof(d->shared.vrrp), "%s",
+	         d->sync.enabled && d->sync.role == LB_SYNC_AUTO ? dsr_vrrp_name(d->vrrp) : "");
+	memset(d->shared.daemons, 0, sizeof(d->shared.daemons));
+	if (have)
+		memcpy(d->shared.daemons, have, n * sizeof(*have));
+	d->shared.ndaemons = have ? n : 0;
+	snprintf(d->shared.sync_error, sizeof(d->shared.sync_error), "%s", error);
+	d->shared_new = true;
+	uv_mutex_unlock(&d->lock);
+	uv_async_send(&d->async);
+}
+
+/* Reads the VRRP state (role auto), and when it changed, the conf is new, or `due` (the
+ * periodic refresh: a daemon stopped by hand comes back), brings the daemons in line. */
+static void sync_cycle(dsr_director_t *d, bool due)
+{
+	dsr_daemon_t have[2];
+	dsr_sync_step_t steps[DSR_SYNC_MAX_STEPS];
+	char err[384] = "", verr[256] = "";
+	size_t nhave = 0, n;
+
+	if (!d->sync.enabled) {
+		/* dr_sync removed: the daemons run on, /status stops showing them */
+		if (d->sync_dirty)
+			publish_sync(d, NULL, 0, "");
+		d->sync_dirty = false;
+		return;
+	}
+	if (d->sync.role == LB_SYNC_AUTO) {
+		dsr_vrrp_t v;
+		/* unreadable: as if keepalived had not told (backup), and said in the status */
+		if (dsr_vrrp_read(d->sync.state_file, &v, verr, sizeof(verr)) < 0)
+			v = DSR_VRRP_NONE;
+		if (v != d->vrrp) {
+			LB_INFO("ipvs sync: VRRP state %s -> %s (%s)", dsr_vrrp_name(d->vrrp),
+			        dsr_vrrp_name(v), d->sync.state_file);
+			d->vrrp = v;
+			d->sync_dirty = true;
+		}
+	}
+	if (!d->sync_dirty && !due)
+		return;
+	if (!d->h) {
+		publish_sync(d, NULL, 0, "IPVS not available");
+		return;
+	}
+	if (dsr_ipvs_daemons(d->h, have, &nhave) < 0) {
+		snprintf(err, sizeof(err), "%s", dsr_ipvs_last_error(d->h));
+	} else {
+		n = dsr_sync_plan(&d->sync.daemon, dsr_sync_wanted(d->sync.role, d->vrrp), have,
+		                  nhave, steps);
+		if (n && dsr_sync_apply(d->h, steps, n, on_sync_step, d) < 0)
+			snprintf(err, sizeof(err), "%s", dsr_ipvs_last_error(d->h));
+		if (n && dsr_ipvs_daemons(d->h, have, &nhave) < 0)
+			nhave = 0;
+	}
+	if (!err[0] && verr[0])
+		snprintf(err, sizeof(err), "%s (taken as BACKUP)", verr);
+	if (err[0] && strcmp(err, d->sync_said) != 0)
+		LB_WARN("ipvs sync: %s", err);
+	snprintf(d->sync_said, sizeof(d->sync_said), "%s", err);
+	d->sync_dirty = false;
+	publish_sync(d, have, nhave, err);
+}
+
 static void thread_main(void *arg)
 {
 	dsr_director_t *d = arg;
-	uint64_t next_refresh = 0;
+	uint64_t next_refresh = 0, next_poll = 0;
 
 	for (;;) {
 		dsr_table_t *fresh = NULL;
+		uint64_t wake;
+		bool due;
 		uv_mutex_lock(&d->lock);
-		while (!d->stop && !d->pending && mono_ms() < next_refresh)
-			uv_cond_timedwait(&d->cond, &d->lock,
-			                  (next_refresh - mono_ms()) * 1000000ull);
+		for (;;) {
+			bool polls = d->sync.enabled && d->sync.role == LB_SYNC_AUTO;
+			uint64_t now = mono_ms();
+			wake = polls && next_poll < next_refresh ? next_poll : next_refresh;
+			if (d->stop || d->pending || d->sync_new || now >= wake)
+				break;
+			uv_cond_timedwait(&d->cond, &d->lock, (wake - now) * 1000000ull);
+		}
 		if (d->stop) {
 			uv_mutex_unlock(&d->lock);
 			break;
 		}
 		fresh = d->pending;
 		d->pending = NULL;
+		if (d->sync_new) {
+			d->sync = d->sync_pending;
+			d->sync_new = false;
+			d->sync_dirty = true;
+		}
 		uv_mutex_unlock(&d->lock);
 		if (fresh) {
 			table_free_ptr(d->want);
 			d->want = fresh;
 		}
+		due = mono_ms() >= next_refresh;
 		/* a refresh also reconciles: an entry removed by hand comes back */
-		cycle(d, fresh != NULL);
-		next_refresh = mono_ms() + REFRESH_MS;
+		if (fresh || due) {
+			cycle(d, fresh != NULL);
+			next_refresh = mono_ms() + REFRESH_MS;
+		}
+		sync_cycle(d, due);
+		next_poll = mono_ms() + VRRP_POLL_MS;
 	}
 	table_free_ptr(d->want);
 	d->want = NULL;
@@ -358,6 +467,25 @@ void dsr_director_want(dsr_director_t *d, dsr_table_t *want)
 	uv_mutex_lock(&d->lock);
 	table_free_ptr(d->pending);
 	d->pending = copy;
+	uv_cond_signal(&d->cond);
+	uv_mutex_unlock(&d->lock);
+}
+
+void dsr_director_sync(dsr_director_t *d, const lb_config_t *cfg)
+{
+	dsr_sync_conf_t conf;
+	char err[256];
+	if (dsr_sync_conf_from(cfg, &conf, err, sizeof(err)) < 0)
+		LB_ERR("ipvs sync: %s (the sync daemons are left alone)", err);
+	/* called on every health change: only a new dr_sync (start, reload) goes to the thread
+	 * (conf is zeroed before it is filled, so memcmp compares what matters) */
+	if (d->sync_given_set && memcmp(&conf, &d->sync_given, sizeof(conf)) == 0)
+		return;
+	d->sync_given = conf;
+	d->sync_given_set = true;
+	uv_mutex_lock(&d->lock);
+	d->sync_pending = conf;
+	d->sync_new = true;
 	uv_cond_signal(&d->cond);
 	uv_mutex_unlock(&d->lock);
 }

@@ -21,6 +21,7 @@
 #include <uv.h>
 
 #include "core/config.h"
+#include "dsr/ipvs.h"
 #include "dsr/types.h"
 
 /* Health as the director needs it: (pool, node) is up, down (or drained), or has had no verdict
@@ -58,6 +59,11 @@ int dsr_director_start(uv_loop_t *loop, const char *state_path, dsr_director_t *
  * netlink; the thread applies the latest one. */
 void dsr_director_want(dsr_director_t *d, dsr_table_t *want);
 
+/* The IPVS sync daemons as cfg's `dr_sync:` wants them (dsr/sync.h); without `dr_sync:` the
+ * thread leaves them alone. In role auto the thread reads the VRRP state file every second and
+ * switches the daemons on a change. Never blocks; runs on the main loop. */
+void dsr_director_sync(dsr_director_t *d, const lb_config_t *cfg);
+
 /* What /status shows: the kernel's table as last dumped (services this s3lb manages and the
  * others), whether IPVS is reachable, the last error, and the time of the last reconcile. */
 typedef struct dsr_status_s {
@@ -70,6 +76,13 @@ typedef struct dsr_status_s {
 	uint64_t reconcile_failures;
 	double last_ok_unix; /* wall clock (s) of the last reconcile without a failure; 0: none */
 	dsr_table_t table;   /* the kernel's table, with counters */
+	/* `dr_sync:` (dsr/sync.h): whether it is set, keepalived's state as last read (role
+	 * auto), the kernel's sync daemons as last dumped, and the last failure ("" when none) */
+	bool sync_enabled;
+	char vrrp[8];
+	dsr_daemon_t daemons[2];
+	size_t ndaemons;
+	char sync_error[384];
 } dsr_status_t;
 const dsr_status_t *dsr_director_status(dsr_director_t *d);
 

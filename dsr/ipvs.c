@@ -110,6 +110,17 @@ static const struct nla_policy stats64_policy[IPVS_STATS_ATTR_MAX + 1] = {
     [IPVS_STATS_ATTR_INBPS] = {.type = NLA_U64},    [IPVS_STATS_ATTR_OUTBPS] = {.type = NLA_U64},
 };
 
+static const struct nla_policy daemon_policy[IPVS_DAEMON_ATTR_MAX + 1] = {
+    [IPVS_DAEMON_ATTR_STATE] = {.type = NLA_U32},
+    [IPVS_DAEMON_ATTR_MCAST_IFN] = {.type = NLA_STRING, .maxlen = IP_VS_IFNAME_MAXLEN},
+    [IPVS_DAEMON_ATTR_SYNC_ID] = {.type = NLA_U32},
+    [IPVS_DAEMON_ATTR_SYNC_MAXLEN] = {.type = NLA_U16},
+    [IPVS_DAEMON_ATTR_MCAST_GROUP] = {.type = NLA_U32},
+    [IPVS_DAEMON_ATTR_MCAST_GROUP6] = {.type = NLA_UNSPEC, .minlen = 16, .maxlen = 16},
+    [IPVS_DAEMON_ATTR_MCAST_PORT] = {.type = NLA_U16},
+    [IPVS_DAEMON_ATTR_MCAST_TTL] = {.type = NLA_U8},
+};
+
 static const struct nla_policy info_policy[IPVS_INFO_ATTR_MAX + 1] = {
     [IPVS_INFO_ATTR_VERSION] = {.type = NLA_U32},
     [IPVS_INFO_ATTR_CONN_TAB_SIZE] = {.type = NLA_U32},
@@ -124,6 +135,14 @@ static const struct {
 	int err;
 	const char *text;
 } errtab[] = {
+    {DSR_OP_DAEMON_START, EEXIST, "a sync daemon of that state is already running"},
+    {DSR_OP_DAEMON_START, ENODEV, "no such interface in this network namespace"},
+    {DSR_OP_DAEMON_START, EADDRNOTAVAIL,
+     "the interface has no address to send from (the master needs one)"},
+    {DSR_OP_DAEMON_START, EINVAL,
+     "invalid request (group not multicast, or a service has destinations of another address "
+     "family, which the sync protocol cannot carry)"},
+    {DSR_OP_DAEMON_STOP, ESRCH, "no sync daemon of that state is running"},
     {DSR_OP_SVC_ADD, EEXIST, "virtual service already exists"},
     {DSR_OP_SVC_ADD, ENOENT, "scheduler not available in this kernel (no ip_vs_<name> module?)"},
     {DSR_OP_SVC_EDIT, ENOENT, "scheduler not available in this kernel (no ip_vs_<name> module?)"},
@@ -275,6 +294,52 @@ static int build_request(struct nl_msg *msg, int family, dsr_op_t op, const dsr_
 	return 0;
 }
 
+/*
+ * The sync daemon requests (not keyed by a service, so apart from build_request): START sends the
+ * state, interface and sync id, and each optional field that is set; STOP only the state; DUMP
+ * nothing. The kernel reads the group as an address (network order) and the port as a number
+ * (host order, like ipvsadm sends it).
+ */
+static int build_daemon_request(struct nl_msg *msg, int family, dsr_op_t op, const dsr_daemon_t *d)
+{
+	static const struct {
+		uint8_t cmd;
+		int nlflags;
+	} dops[] = {
+	    [DSR_OP_DAEMON_START - DSR_OP_DAEMON_START] = {IPVS_CMD_NEW_DAEMON, NLM_F_ACK},
+	    [DSR_OP_DAEMON_STOP - DSR_OP_DAEMON_START] = {IPVS_CMD_DEL_DAEMON, NLM_F_ACK},
+	    [DSR_OP_DAEMON_DUMP - DSR_OP_DAEMON_START] = {IPVS_CMD_GET_DAEMON, NLM_F_DUMP},
+	};
+	unsigned i = (unsigned)(op - DSR_OP_DAEMON_START);
+	struct nlattr *nest;
+
+	if (!genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, dops[i].nlflags, dops[i].cmd,
+	                 IPVS_GENL_VERSION))
+		return -ENOMEM;
+	if (op == DSR_OP_DAEMON_DUMP)
+		return 0;
+	if (!(nest = nla_nest_start(msg, IPVS_CMD_ATTR_DAEMON)) ||
+	    nla_put_u32(msg, IPVS_DAEMON_ATTR_STATE, d->state) < 0)
+		return -ENOMEM;
+	if (op == DSR_OP_DAEMON_START) {
+		char ifname[IP_VS_IFNAME_MAXLEN];
+		snprintf(ifname, sizeof(ifname), "%s", d->ifname);
+		if (nla_put_string(msg, IPVS_DAEMON_ATTR_MCAST_IFN, ifname) < 0 ||
+		    nla_put_u32(msg, IPVS_DAEMON_ATTR_SYNC_ID, d->sync_id) < 0 ||
+		    (d->max_len &&
+		     nla_put_u16(msg, IPVS_DAEMON_ATTR_SYNC_MAXLEN, d->max_len) < 0) ||
+		    (d->group.af == AF_INET &&
+		     nla_put(msg, IPVS_DAEMON_ATTR_MCAST_GROUP, 4, d->group.u.raw) < 0) ||
+		    (d->group.af == AF_INET6 &&
+		     nla_put(msg, IPVS_DAEMON_ATTR_MCAST_GROUP6, 16, d->group.u.raw) < 0) ||
+		    (d->port && nla_put_u16(msg, IPVS_DAEMON_ATTR_MCAST_PORT, d->port) < 0) ||
+		    (d->ttl && nla_put_u8(msg, IPVS_DAEMON_ATTR_MCAST_TTL, d->ttl) < 0))
+			return -ENOMEM;
+	}
+	nla_nest_end(msg, nest);
+	return 0;
+}
+
 /* ---- parsing replies: the one place ---- */
 
 typedef struct reply_s {
@@ -284,6 +349,7 @@ typedef struct reply_s {
 	dsr_info_t *info;
 	dsr_svc_t *svcs;
 	dsr_dest_t *dests;
+	dsr_daemon_t *daemons; /* DAEMON_DUMP: room for two */
 	size_t n, cap;
 } reply_t;
 
@@ -388,6 +454,38 @@ static int parse_dest(struct nlattr *nest, uint16_t svc_af, dsr_dest_t *d)
 	return 0;
 }
 
+static int parse_daemon(struct nlattr *nest, dsr_daemon_t *d)
+{
+	struct nlattr *tb[IPVS_DAEMON_ATTR_MAX + 1];
+	memset(d, 0, sizeof(*d));
+	if (!nest || nla_parse_nested(tb, IPVS_DAEMON_ATTR_MAX, nest, daemon_policy) < 0)
+		return -EPROTO;
+	if (!tb[IPVS_DAEMON_ATTR_STATE] || !tb[IPVS_DAEMON_ATTR_MCAST_IFN] ||
+	    !tb[IPVS_DAEMON_ATTR_SYNC_ID])
+		return -EPROTO;
+	d->state = nla_get_u32(tb[IPVS_DAEMON_ATTR_STATE]);
+	if (d->state != DSR_SYNC_MASTER && d->state != DSR_SYNC_BACKUP)
+		return -EPROTO;
+	/* the policy bounds the length; the string need not end in the attribute */
+	snprintf(d->ifname, sizeof(d->ifname), "%.*s", nla_len(tb[IPVS_DAEMON_ATTR_MCAST_IFN]),
+	         (const char *)nla_data(tb[IPVS_DAEMON_ATTR_MCAST_IFN]));
+	d->sync_id = nla_get_u32(tb[IPVS_DAEMON_ATTR_SYNC_ID]);
+	if (tb[IPVS_DAEMON_ATTR_SYNC_MAXLEN])
+		d->max_len = nla_get_u16(tb[IPVS_DAEMON_ATTR_SYNC_MAXLEN]);
+	if (tb[IPVS_DAEMON_ATTR_MCAST_GROUP6]) {
+		d->group.af = AF_INET6;
+		memcpy(d->group.u.raw, nla_data(tb[IPVS_DAEMON_ATTR_MCAST_GROUP6]), 16);
+	} else if (tb[IPVS_DAEMON_ATTR_MCAST_GROUP]) {
+		d->group.af = AF_INET;
+		memcpy(d->group.u.raw, nla_data(tb[IPVS_DAEMON_ATTR_MCAST_GROUP]), 4);
+	}
+	if (tb[IPVS_DAEMON_ATTR_MCAST_PORT])
+		d->port = nla_get_u16(tb[IPVS_DAEMON_ATTR_MCAST_PORT]);
+	if (tb[IPVS_DAEMON_ATTR_MCAST_TTL])
+		d->ttl = nla_get_u8(tb[IPVS_DAEMON_ATTR_MCAST_TTL]);
+	return 0;
+}
+
 /* Makes room for one more entry of size sz in r's array. */
 static void *reply_slot(reply_t *r, void **arr, size_t sz)
 {
@@ -432,6 +530,15 @@ static int parse_reply(struct nlmsghdr *nlh, reply_t *r)
 		if (!d)
 			return -ENOMEM;
 		int rc = parse_dest(tb[IPVS_CMD_ATTR_DEST], r->svc_af, d);
+		if (rc == 0)
+			r->n++;
+		return rc;
+	}
+	if (r->op == DSR_OP_DAEMON_DUMP) {
+		int rc;
+		if (r->n == 2) /* one master and one backup at most */
+			return -EPROTO;
+		rc = parse_daemon(tb[IPVS_CMD_ATTR_DAEMON], &r->daemons[r->n]);
 		if (rc == 0)
 			r->n++;
 		return rc;
@@ -577,11 +684,18 @@ static void describe(dsr_op_t op, const dsr_svc_key_t *key, const dsr_dest_t *de
                      size_t len)
 {
 	static const char *const verb[] = {
-	    [DSR_OP_INFO] = "get IPVS info",          [DSR_OP_SVC_DUMP] = "dump IPVS services",
-	    [DSR_OP_SVC_ADD] = "add service",         [DSR_OP_SVC_EDIT] = "edit service",
-	    [DSR_OP_SVC_DEL] = "delete service",      [DSR_OP_DEST_DUMP] = "dump destinations of",
-	    [DSR_OP_DEST_ADD] = "add destination",    [DSR_OP_DEST_EDIT] = "edit destination",
+	    [DSR_OP_INFO] = "get IPVS info",
+	    [DSR_OP_SVC_DUMP] = "dump IPVS services",
+	    [DSR_OP_SVC_ADD] = "add service",
+	    [DSR_OP_SVC_EDIT] = "edit service",
+	    [DSR_OP_SVC_DEL] = "delete service",
+	    [DSR_OP_DEST_DUMP] = "dump destinations of",
+	    [DSR_OP_DEST_ADD] = "add destination",
+	    [DSR_OP_DEST_EDIT] = "edit destination",
 	    [DSR_OP_DEST_DEL] = "delete destination",
+	    [DSR_OP_DAEMON_START] = "start",
+	    [DSR_OP_DAEMON_STOP] = "stop",
+	    [DSR_OP_DAEMON_DUMP] = "dump sync daemons",
 	};
 	static const char *const prep[] = {
 	    [DSR_OP_DEST_ADD] = "to", [DSR_OP_DEST_EDIT] = "of", [DSR_OP_DEST_DEL] = "from"};
@@ -598,18 +712,13 @@ static void describe(dsr_op_t op, const dsr_svc_key_t *key, const dsr_dest_t *de
 		snprintf(buf, len, "%s", verb[op]);
 }
 
-/* Sends one request and reads its whole reply into r (may be NULL for plain acks). */
-static int run(dsr_ipvs_t *h, dsr_op_t op, const dsr_svc_key_t *key, const dsr_svc_t *svc,
-               const dsr_dest_t *dest, reply_t *r)
+/* Sends msg (built, taken over) and reads its whole reply into r (may be NULL for plain acks);
+ * on failure, h->last says what (the text of describe or describe_daemon) and why. */
+static int exchange(dsr_ipvs_t *h, dsr_op_t op, struct nl_msg *msg, int built, reply_t *r,
+                    const char *what)
 {
-	int rc;
-	struct nl_msg *msg = nlmsg_alloc();
-	if (!msg)
-		abort();
-	h->kerr = 0;
-	h->kmsg[0] = '\0';
-	h->last[0] = '\0';
-	if ((rc = build_request(msg, h->family, op, key, svc, dest)) < 0)
+	int rc = built;
+	if (rc < 0)
 		goto out;
 	if ((rc = nl_send_auto(h->sk, msg)) < 0) {
 		rc = nl_to_errno(rc);
@@ -633,12 +742,81 @@ static int run(dsr_ipvs_t *h, dsr_op_t op, const dsr_svc_key_t *key, const dsr_s
 		rc = 0;
 out:
 	nlmsg_free(msg);
-	if (rc < 0) {
-		char what[200];
-		describe(op, key, dest, what, sizeof(what));
+	if (rc < 0)
 		snprintf(h->last, sizeof(h->last), "%s: %s%s%s%s", what, dsr_ipvs_strerror(op, rc),
 		         h->kmsg[0] ? " (kernel: " : "", h->kmsg, h->kmsg[0] ? ")" : "");
+	return rc;
+}
+
+static struct nl_msg *request_start(dsr_ipvs_t *h)
+{
+	struct nl_msg *msg = nlmsg_alloc();
+	if (!msg)
+		abort();
+	h->kerr = 0;
+	h->kmsg[0] = '\0';
+	h->last[0] = '\0';
+	return msg;
+}
+
+/* Sends one request and reads its whole reply into r (may be NULL for plain acks). */
+static int run(dsr_ipvs_t *h, dsr_op_t op, const dsr_svc_key_t *key, const dsr_svc_t *svc,
+               const dsr_dest_t *dest, reply_t *r)
+{
+	struct nl_msg *msg = request_start(h);
+	char what[200];
+	describe(op, key, dest, what, sizeof(what));
+	return exchange(h, op, msg, build_request(msg, h->family, op, key, svc, dest), r, what);
+}
+
+static const char *daemon_state_name(uint32_t state)
+{
+	return state == DSR_SYNC_MASTER ? "master" : state == DSR_SYNC_BACKUP ? "backup" : "?";
+}
+
+/* "start master sync daemon on eth1, sync id 7", "stop backup sync daemon" */
+static void describe_daemon(dsr_op_t op, const dsr_daemon_t *d, char *buf, size_t len)
+{
+	char what[160];
+	if (op == DSR_OP_DAEMON_DUMP) {
+		snprintf(buf, len, "dump sync daemons");
+		return;
 	}
+	if (op == DSR_OP_DAEMON_START)
+		dsr_daemon_format(d, what, sizeof(what));
+	else
+		snprintf(what, sizeof(what), "%s sync daemon", daemon_state_name(d->state));
+	snprintf(buf, len, "%s %s", op == DSR_OP_DAEMON_START ? "start" : "stop", what);
+}
+
+static int run_daemon(dsr_ipvs_t *h, dsr_op_t op, const dsr_daemon_t *d, reply_t *r)
+{
+	struct nl_msg *msg = request_start(h);
+	char what[200];
+	describe_daemon(op, d, what, sizeof(what));
+	return exchange(h, op, msg, build_daemon_request(msg, h->family, op, d), r, what);
+}
+
+int dsr_ipvs_daemon_start(dsr_ipvs_t *h, const dsr_daemon_t *d)
+{
+	return run_daemon(h, DSR_OP_DAEMON_START, d, NULL);
+}
+
+int dsr_ipvs_daemon_stop(dsr_ipvs_t *h, uint32_t state)
+{
+	dsr_daemon_t d = {.state = state};
+	return run_daemon(h, DSR_OP_DAEMON_STOP, &d, NULL);
+}
+
+int dsr_ipvs_daemons(dsr_ipvs_t *h, dsr_daemon_t out[2], size_t *n)
+{
+	reply_t r = {.op = DSR_OP_DAEMON_DUMP, .daemons = out};
+	int rc;
+	memset(out, 0, 2 * sizeof(*out));
+	*n = 0;
+	rc = run_daemon(h, DSR_OP_DAEMON_DUMP, NULL, &r);
+	if (rc == 0)
+		*n = r.n;
 	return rc;
 }
 

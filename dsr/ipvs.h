@@ -38,6 +38,9 @@ typedef enum {
 	DSR_OP_DEST_ADD,
 	DSR_OP_DEST_EDIT,
 	DSR_OP_DEST_DEL,
+	DSR_OP_DAEMON_START,
+	DSR_OP_DAEMON_STOP,
+	DSR_OP_DAEMON_DUMP,
 } dsr_op_t;
 
 /*
@@ -72,6 +75,23 @@ __attribute__((warn_unused_result)) int dsr_ipvs_dest_edit(dsr_ipvs_t *h, const 
                                                            const dsr_dest_t *dest);
 __attribute__((warn_unused_result)) int dsr_ipvs_dest_del(dsr_ipvs_t *h, const dsr_svc_key_t *key,
                                                           const dsr_dest_t *dest);
+
+/*
+ * The kernel's connection synchronisation daemons (what `ipvsadm --start-daemon` starts): a
+ * master multicasts the state of this director's IPVS connections on an interface, a backup
+ * listens and creates the entries it hears of, so that a standby director knows every DR
+ * connection when the VIP moves to it. At most one of each per network namespace; both may run
+ * at once. The daemon is the kernel's: it runs on, unchanged, when s3lb stops.
+ */
+/* dsr_daemon_t: dsr/types.h */
+
+/* Starts a daemon (d->state says which): -EEXIST when one of that state runs already. */
+__attribute__((warn_unused_result)) int dsr_ipvs_daemon_start(dsr_ipvs_t *h, const dsr_daemon_t *d);
+/* Stops the daemon of that state: -ESRCH when none runs. */
+__attribute__((warn_unused_result)) int dsr_ipvs_daemon_stop(dsr_ipvs_t *h, uint32_t state);
+/* The daemons running, at most two (out[0..*n-1]; the kernel fills every optional field). */
+__attribute__((warn_unused_result)) int dsr_ipvs_daemons(dsr_ipvs_t *h, dsr_daemon_t out[2],
+                                                         size_t *n);
 
 /* What err (negative errno) means for op, e.g. (DSR_OP_SVC_DEL, -ESRCH): "no such virtual
  * service". Never NULL; falls back to strerror's text. */

@@ -225,3 +225,25 @@ void dsr_table_free(dsr_table_t *t)
 	t->svcs = NULL;
 	t->nsvcs = 0;
 }
+
+static const char *daemon_state_name(uint32_t state)
+{
+	return state == DSR_SYNC_MASTER ? "master" : state == DSR_SYNC_BACKUP ? "backup" : "?";
+}
+
+void dsr_daemon_format(const dsr_daemon_t *d, char *buf, size_t len)
+{
+	char group[INET6_ADDRSTRLEN] = "";
+	int n = snprintf(buf, len, "%s sync daemon on %s, sync id %u", daemon_state_name(d->state),
+	                 d->ifname, d->sync_id);
+	if (d->group.af)
+		dsr_ip_format(&d->group, group, sizeof(group));
+	if (n >= 0 && (size_t)n < len && d->group.af)
+		n += snprintf(buf + n, len - (size_t)n, ", group %s", group);
+	if (n >= 0 && (size_t)n < len && d->port)
+		n += snprintf(buf + n, len - (size_t)n, ", port %u", d->port);
+	if (n >= 0 && (size_t)n < len && d->ttl)
+		n += snprintf(buf + n, len - (size_t)n, ", ttl %u", d->ttl);
+	if (n >= 0 && (size_t)n < len && d->max_len)
+		snprintf(buf + n, len - (size_t)n, ", max_len %u", d->max_len);
+}

@@ -91,6 +91,23 @@ typedef struct dsr_table_s {
 	size_t nsvcs;
 } dsr_table_t;
 
+/* A kernel connection sync daemon (dsr/ipvs.h, dsr/sync.h). */
+typedef enum { DSR_SYNC_MASTER = 1, DSR_SYNC_BACKUP = 2 } dsr_sync_state_t;
+
+typedef struct dsr_daemon_s {
+	uint32_t state;   /* DSR_SYNC_MASTER or DSR_SYNC_BACKUP */
+	char ifname[16];  /* the multicast interface (IP_VS_IFNAME_MAXLEN, with its NUL) */
+	uint32_t sync_id; /* 0..255: a backup takes only what masters of its id send */
+	/* optional, 0 (group: af 0) for the kernel's default, which a dump reports */
+	uint16_t max_len; /* UDP payload size (default: from the interface's MTU) */
+	dsr_ip_t group;   /* multicast group, IPv4 or IPv6 (default 224.0.0.81) */
+	uint16_t port;    /* UDP port (default 8848) */
+	uint8_t ttl;      /* multicast TTL (default 1) */
+} dsr_daemon_t;
+
+/* "master sync daemon on eth1, sync id 7" (with the group, port, ttl and max_len that are set) */
+void dsr_daemon_format(const dsr_daemon_t *d, char *buf, size_t len);
+
 /* Parses "192.0.2.10" or "2001:db8::1" (no port). Returns 0 or -EINVAL. */
 int dsr_ip_parse(const char *s, dsr_ip_t *ip);
 int dsr_ip_cmp(const dsr_ip_t *a, const dsr_ip_t *b);

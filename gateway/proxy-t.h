@@ -117,6 +117,11 @@ typedef struct gw_hooks_s {
 	void (*admin_accept)(void *arg, uv_stream_t *listener, const char *addr);
 	/* the server is stopping: close the admin connections still open */
 	void (*admin_stop)(void *arg);
+	/* a node's state when the pools are first built, at start (NULL: every node up): health's,
+	 * so that a node drained before a restart gets no request in the first milliseconds. Runs
+	 * on each worker's thread as it starts, while the main loop's thread waits for it in
+	 * gw_workers_start (health does not change meanwhile). */
+	gw_node_state_t (*initial_state)(void *arg, const char *pool, const char *node);
 } gw_hooks_t;
 
 /* One listening address of a build: a socket per worker (the admin listener: worker 0's). */
@@ -134,6 +139,7 @@ typedef struct gw_build_s {
 	net_tls_ctx_t **fe_tls;   /* [cfg->nfrontends] */
 	gw_bind_t *binds;         /* the addresses not open before */
 	size_t nbinds;
+	const gw_hooks_t *start_hooks; /* at start only: initial_state (gw_workers_start) */
 } gw_build_t;
 
 struct gw_server_s {

@@ -62,9 +62,13 @@ void gw__runtime_unref(gw_runtime_t *rt)
 		runtime_free(rt);
 }
 
-/* A node keeps its health state across reloads when its pool and name are unchanged. */
-static gw_node_state_t carried_state(gw_runtime_t *old, const char *pool, const char *node)
+/* A node keeps its health state across reloads when its pool and name are unchanged; at start
+ * it has health's (a drain restored from before a restart), or is up. */
+static gw_node_state_t carried_state(gw_runtime_t *old, const gw_build_t *b, const char *pool,
+                                     const char *node)
 {
+	if (!old && b->start_hooks && b->start_hooks->initial_state)
+		return b->start_hooks->initial_state(b->start_hooks->arg, pool, node);
 	if (!old)
 		return GW_NODE_UP;
 	for (size_t i = 0; i < old->npools; i++) {
@@ -143,7 +147,7 @@ static gw_runtime_t *runtime_new(gw_server_t *srv, const gw_build_t *b)
 			n->conf = &pc->nodes[j];
 			n->pool = p;
 			n->index = j;
-			n->state = carried_state(srv->rt, pc->name, n->conf->name);
+			n->state = carried_state(srv->rt, b, pc->name, n->conf->name);
 			n->stats = gw_metrics_node(srv->metrics, pc->name, n->conf->name);
 			p->lbn[j].name = n->conf->name;
 			p->lbn[j].weight = n->conf->weight;

@@ -466,6 +466,7 @@ int gw_workers_start(uv_loop_t *loop, lb_config_t *cfg, unsigned n, const gw_hoo
 	ws->loop = loop;
 	ws->n = n;
 	ws->hooks = *hooks;
+	b->start_hooks = &ws->hooks; /* read while the workers start, below */
 	ws->on_stop = on_stop;
 	ws->arg = arg;
 	ws->running = n;
@@ -497,7 +498,8 @@ int gw_workers_start(uv_loop_t *loop, lb_config_t *cfg, unsigned n, const gw_hoo
 		uv_sem_wait(&w->ready);
 		uv_sem_destroy(&w->ready);
 	}
-	release_build(sb); /* worker 0's share */
+	b->start_hooks = NULL; /* the build may outlive this call (a worker's share) */
+	release_build(sb);     /* worker 0's share */
 	uv_signal_start(&ws->sig_hup, on_sighup, SIGHUP);
 	uv_signal_start(&ws->sig_term, on_sigterm, SIGTERM);
 	uv_signal_start(&ws->sig_int, on_sigterm, SIGINT);

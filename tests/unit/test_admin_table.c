@@ -56,7 +56,10 @@ static const char full_doc[] =
     "{\"dest\":\"10.0.0.11:80\",\"node\":\"rgw1\",\"health\":\"up\",\"weight\":1,"
     "\"active\":5,\"inactive\":1},"
     "{\"dest\":\"10.0.0.12:80\",\"node\":\"rgw2\",\"health\":\"down\",\"weight\":0,"
-    "\"active\":0,\"inactive\":12}]}]}}\n";
+    "\"active\":0,\"inactive\":12}]}],"
+    "\"sync\":{\"enabled\":true,\"vrrp\":\"MASTER\",\"daemons\":[{\"state\":\"master\","
+    "\"interface\":\"eth1\",\"sync_id\":7,\"group\":\"224.0.0.81\",\"port\":8848,\"ttl\":1}],"
+    "\"error\":\"\"}}}\n";
 
 /* since: rgw1 3725 s, rgw2 35 s, m1 86400 s before time_ms */
 static const char full_table[] =
@@ -79,7 +82,8 @@ static const char full_table[] =
     "IPVS: available, 12 reconciles, 3 changes, last 0.4 ms\n"
     "SERVICE            SCHED  DEST          NODE  HEALTH  WEIGHT  ACTIVE  INACTIVE\n"
     "TCP 192.0.2.10:80  mh     10.0.0.11:80  rgw1  up           1       5         1\n"
-    "TCP 192.0.2.10:80  mh     10.0.0.12:80  rgw2  down         0       0        12\n";
+    "TCP 192.0.2.10:80  mh     10.0.0.12:80  rgw2  down         0       0        12\n"
+    "IPVS sync: master daemon on eth1 (sync id 7, 224.0.0.81:8848, ttl 1), VRRP MASTER\n";
 
 static void test_full(void **state)
 {

@@ -866,6 +866,52 @@ static void test_dr(void **state)
 	lb_config_unref(cfg);
 }
 
+/* dr_sync: absent (left out of the dump, the daemons left alone), the defaults, every key. */
+static void test_dr_sync(void **state)
+{
+	lb_config_t *cfg = load_ok(MINIMAL);
+	char *text = dump_to_string(cfg);
+
+	assert_false(cfg->dr_sync.enabled);
+	assert_null(strstr(text, "dr_sync"));
+	free(text);
+	lb_config_unref(cfg);
+
+	cfg = load_ok(MINIMAL "dr_sync: { interface: eth1 }\n");
+	assert_true(cfg->dr_sync.enabled);
+	assert_string_equal(cfg->dr_sync.interface, "eth1");
+	assert_int_equal(cfg->dr_sync.sync_id, 0);
+	assert_int_equal(cfg->dr_sync.role, LB_SYNC_AUTO);
+	assert_string_equal(cfg->dr_sync.state_file, "/run/s3lb/vrrp-state");
+	assert_null(cfg->dr_sync.mcast_group);
+	assert_int_equal(cfg->dr_sync.mcast_port, 0);
+	assert_int_equal(cfg->dr_sync.mcast_ttl, 0);
+	text = dump_to_string(cfg);
+	assert_non_null(strstr(text, "dr_sync:\n  interface: eth1\n  sync_id: 0\n  role: auto\n"
+	                             "  state_file: /run/s3lb/vrrp-state\n  mcast_port: 0\n"
+	                             "  mcast_ttl: 0\n"));
+	free(text);
+	lb_config_unref(cfg);
+
+	cfg = load_ok(MINIMAL "dr_sync:\n  interface: bond0.42\n  sync_id: 255\n  role: master\n"
+	                      "  state_file: /run/keepalived/s3lb\n  mcast_group: \"ff02::81\"\n"
+	                      "  mcast_port: 9000\n  mcast_ttl: 2\n");
+	assert_string_equal(cfg->dr_sync.interface, "bond0.42");
+	assert_int_equal(cfg->dr_sync.sync_id, 255);
+	assert_int_equal(cfg->dr_sync.role, LB_SYNC_MASTER);
+	assert_string_equal(cfg->dr_sync.state_file, "/run/keepalived/s3lb");
+	assert_string_equal(cfg->dr_sync.mcast_group, "ff02::81");
+	assert_int_equal(cfg->dr_sync.mcast_port, 9000);
+	assert_int_equal(cfg->dr_sync.mcast_ttl, 2);
+	lb_config_unref(cfg);
+
+	cfg =
+	    load_ok(MINIMAL "dr_sync: { interface: eth1, role: backup, mcast_group: 239.0.0.9 }\n");
+	assert_int_equal(cfg->dr_sync.role, LB_SYNC_BACKUP);
+	assert_string_equal(cfg->dr_sync.mcast_group, "239.0.0.9");
+	lb_config_unref(cfg);
+}
+
 /* A vip may take the admin listener's default address once the admin listener is off. */
 static void test_dr_admin_off(void **state)
 {
@@ -880,8 +926,14 @@ static void test_dr_admin_off(void **state)
 /* load -> dump -> load -> dump gives the same text, and the same values. */
 static void test_dump_round_trip(void **state)
 {
-	static const char *const inputs[] = {MINIMAL, full_yaml, "admin: { listen: off }\n" MINIMAL,
-	                                     health_yaml, dr_yaml};
+	static const char *const inputs[] = {
+	    MINIMAL,
+	    full_yaml,
+	    "admin: { listen: off }\n" MINIMAL,
+	    health_yaml,
+	    dr_yaml,
+	    MINIMAL "dr_sync: { interface: eth1, sync_id: 3, role: backup, mcast_group: 239.0.0.9, "
+	            "mcast_port: 9000, mcast_ttl: 2 }\n"};
 
 	for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
 		lb_config_t *a = load_ok(inputs[i]);
@@ -903,6 +955,10 @@ static void test_dump_round_trip(void **state)
 				                    &b->pools[k].nodes[m].health);
 		}
 		assert_string_equal(a->dr_state, b->dr_state);
+		assert_int_equal(a->dr_sync.enabled, b->dr_sync.enabled);
+		assert_int_equal(a->dr_sync.sync_id, b->dr_sync.sync_id);
+		assert_int_equal(a->dr_sync.role, b->dr_sync.role);
+		assert_int_equal(a->dr_sync.mcast_port, b->dr_sync.mcast_port);
 		assert_int_equal(a->ndr, b->ndr);
 		for (size_t k = 0; k < a->ndr; k++)
 			assert_dr_equal(&a->dr[k], &b->dr[k]);
@@ -1491,6 +1547,39 @@ static void test_errors_dr(void **state)
 	    {MINIMAL "dr_state: \"\"\n", "s3lb.yaml:9: dr_state: must not be empty"},
 	    {MINIMAL "drain_state: var/drained\n",
 	     "s3lb.yaml:9: drain_state: invalid path 'var/drained' (must be absolute)"},
+
+	    /* dr_sync. */
+	    {MINIMAL "dr_sync: {}\n",
+	     "s3lb.yaml:9: dr_sync.interface: missing (the interface the sync daemon multicasts "
+	     "on)"},
+	    {MINIMAL "dr_sync: { sync_id: 1 }\n",
+	     "s3lb.yaml:9: dr_sync.interface: missing (the interface the sync daemon multicasts "
+	     "on)"},
+	    {MINIMAL "dr_sync: { interface: abcdefghijklmnop }\n",
+	     "s3lb.yaml:9: dr_sync.interface: invalid interface name 'abcdefghijklmnop' (at most "
+	     "15 characters, no '/', ':' or spaces)"},
+	    {MINIMAL "dr_sync: { interface: \"eth0:1\" }\n",
+	     "s3lb.yaml:9: dr_sync.interface: invalid interface name 'eth0:1' (at most 15 "
+	     "characters, no '/', ':' or spaces)"},
+	    {MINIMAL "dr_sync: { interface: eth1, sync_id: 256 }\n",
+	     "s3lb.yaml:9: dr_sync.sync_id: must be between 0 and 255"},
+	    {MINIMAL "dr_sync: { interface: eth1, role: primary }\n",
+	     "s3lb.yaml:9: dr_sync.role: invalid role 'primary' (expected auto, master or backup)"},
+	    {MINIMAL "dr_sync: { interface: eth1, state_file: run/vrrp }\n",
+	     "s3lb.yaml:9: dr_sync.state_file: invalid path 'run/vrrp' (must be absolute)"},
+	    {MINIMAL "dr_sync: { interface: eth1, mcast_group: 239.1.1 }\n",
+	     "s3lb.yaml:9: dr_sync.mcast_group: invalid address '239.1.1' (an IPv4 or IPv6 "
+	     "address, no port)"},
+	    {MINIMAL "dr_sync: { interface: eth1, mcast_group: 10.0.0.1 }\n",
+	     "s3lb.yaml:9: dr_sync.mcast_group: '10.0.0.1' is not a multicast address"},
+	    {MINIMAL "dr_sync: { interface: eth1, mcast_group: \"2001:db8::1\" }\n",
+	     "s3lb.yaml:9: dr_sync.mcast_group: '2001:db8::1' is not a multicast address"},
+	    {MINIMAL "dr_sync: { interface: eth1, mcast_port: 65536 }\n",
+	     "s3lb.yaml:9: dr_sync.mcast_port: must be between 0 and 65535"},
+	    {MINIMAL "dr_sync: { interface: eth1, mcast_ttl: 256 }\n",
+	     "s3lb.yaml:9: dr_sync.mcast_ttl: must be between 0 and 255"},
+	    {MINIMAL "dr_sync: { interface: eth1, group: 239.0.0.1 }\n",
+	     "s3lb.yaml:9: dr_sync.group: unknown key"},
 	};
 
 	RUN_CASES(cases);
@@ -2181,6 +2270,7 @@ int main(void)
 	    cmocka_unit_test(test_health),
 	    cmocka_unit_test(test_health_fast_interval_follows),
 	    cmocka_unit_test(test_dr),
+	    cmocka_unit_test(test_dr_sync),
 	    cmocka_unit_test(test_dr_admin_off),
 	    cmocka_unit_test(test_dump_round_trip),
 	    cmocka_unit_test(test_idle_default_clamped),

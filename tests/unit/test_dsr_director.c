@@ -10,6 +10,8 @@
 
 #include "core/config.h"
 #include "dsr/director.h"
+#include "dsr/owner.h"
+#include "dsr/reconcile.h"
 
 static const char CFG[] =
     "pools:\n"
@@ -29,6 +31,13 @@ static const char CFG[] =
     "  - { vip: 192.0.2.10:80, pool: ceph }\n"
     "  - { fwmark: 7, port: 8000, pool: ceph, scheduler: wlc, persistence: 300s }\n"
     "  - { vip: \"[2001:db8::10]:80\", pool: v6, scheduler: sh, mh_port: true }\n";
+
+/* A config with one pool of one node (NODE, a flow mapping) and one DR service over it. */
+#define ONE_NODE(node)                                                                             \
+	"pools:\n  - name: p\n    nodes:\n      - " node "\n"                                      \
+	"frontends:\n  - name: s3\n    listen: [127.0.0.1:8080]\n    routes:\n      - { pool: p "  \
+	"}\n"                                                                                      \
+	"dr:\n  - { vip: 192.0.2.10:80, pool: p }\n"
 
 static const char *down_node;
 
@@ -104,19 +113,96 @@ static void test_want_from_config_and_health(void **state)
 	lb_config_unref(cfg);
 }
 
+/*
+ * What a node's IPVS weight becomes in the first reconcile after a (re)start, for each health
+ * state x what the kernel holds (s3lb's want through the reconciler's plan). A drained node is
+ * DOWN here (main.c: anything but up is down for IPVS), and drains are restored before the first
+ * want is built (health/health.h, hc_drain_restore), so a drained node never gets UNKNOWN's
+ * ceiling with its configured weight. The rule: no weight rises before a verdict.
+ */
+static dsr_node_t table_state;
+
+static dsr_node_t one_state(void *arg, const char *pool, const char *node)
+{
+	(void)arg;
+	(void)pool;
+	(void)node;
+	return table_state;
+}
+
+static void test_first_weight_table(void **state)
+{
+	static const char one[] = ONE_NODE("{ name: a, addr: 10.0.0.11:8000, weight: 5 }");
+	enum { ABSENT = -1 };
+	static const struct {
+		dsr_node_t health;
+		int kernel; /* the kernel's weight, or ABSENT */
+		int after;  /* the weight after the first reconcile */
+	} rows[] = {
+	    /* no verdict yet: the kernel's weight while not above the configured one; added at 0 */
+	    {DSR_NODE_UNKNOWN, ABSENT, 0},
+	    {DSR_NODE_UNKNOWN, 0, 0},
+	    {DSR_NODE_UNKNOWN, 2, 2},
+	    {DSR_NODE_UNKNOWN, 5, 5},
+	    {DSR_NODE_UNKNOWN, 9, 5},
+	    /* first verdict up: the configured weight */
+	    {DSR_NODE_UP, ABSENT, 5},
+	    {DSR_NODE_UP, 0, 5},
+	    {DSR_NODE_UP, 2, 5},
+	    {DSR_NODE_UP, 5, 5},
+	    {DSR_NODE_UP, 9, 5},
+	    /* first verdict down, or drained: 0 */
+	    {DSR_NODE_DOWN, ABSENT, 0},
+	    {DSR_NODE_DOWN, 0, 0},
+	    {DSR_NODE_DOWN, 2, 0},
+	    {DSR_NODE_DOWN, 5, 0},
+	    {DSR_NODE_DOWN, 9, 0},
+	};
+	lb_config_t *cfg;
+	char err[256];
+	(void)state;
+	assert_int_equal(lb_config_load_string("t.yaml", one, strlen(one), &cfg, err, sizeof(err)),
+	                 0);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		dsr_table_t want, have;
+		dsr_owned_t *owned = dsr_owned_new(NULL);
+		dsr_plan_t plan;
+		int after = rows[i].kernel;
+
+		table_state = rows[i].health;
+		assert_int_equal(dsr_want_build(cfg, one_state, NULL, &want, err, sizeof(err)), 0);
+		/* the kernel: the same service, with the node at the row's weight (or without it)
+		 */
+		dsr_table_copy(&want, &have);
+		have.svcs[0].svc.netmask = 32;
+		if (rows[i].kernel == ABSENT) {
+			have.svcs[0].ndests = 0;
+		} else {
+			have.svcs[0].dests[0].weight = (uint32_t)rows[i].kernel;
+			have.svcs[0].dests[0].keep_weight = false;
+		}
+		assert_int_equal(dsr_plan_make(&want, &have, owned, &plan, err, sizeof(err)), 0);
+		for (size_t k = 0; k < plan.n; k++)
+			if (plan.steps[k].kind == DSR_STEP_DEST_ADD ||
+			    plan.steps[k].kind == DSR_STEP_DEST_EDIT)
+				after = (int)plan.steps[k].dest.weight;
+		if (after != rows[i].after)
+			fail_msg("row %zu (health %d, kernel %d): weight %d, want %d", i,
+			         (int)rows[i].health, rows[i].kernel, after, rows[i].after);
+		/* never above the kernel's before a verdict */
+		if (rows[i].health == DSR_NODE_UNKNOWN)
+			assert_true(after <= (rows[i].kernel == ABSENT ? 0 : rows[i].kernel));
+		dsr_plan_free(&plan);
+		dsr_owned_free(owned);
+		dsr_table_free(&want);
+		dsr_table_free(&have);
+	}
+	lb_config_unref(cfg);
+}
+
 static void test_family_mismatch_refused(void **state)
 {
-	static const char bad[] = "pools:\n"
-	                          "  - name: p\n"
-	                          "    nodes:\n"
-	                          "      - { name: a, addr: \"[2001:db8::11]:80\" }\n"
-	                          "frontends:\n"
-	                          "  - name: s3\n"
-	                          "    listen: [127.0.0.1:8080]\n"
-	                          "    routes:\n"
-	                          "      - { pool: p }\n"
-	                          "dr:\n"
-	                          "  - { vip: 192.0.2.10:80, pool: p }\n";
+	static const char bad[] = ONE_NODE("{ name: a, addr: \"[2001:db8::11]:80\" }");
 	lb_config_t *cfg;
 	dsr_table_t t;
 	const char *why;
@@ -186,6 +272,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_want_from_config_and_health),
+	    cmocka_unit_test(test_first_weight_table),
 	    cmocka_unit_test(test_family_mismatch_refused),
 	    cmocka_unit_test(test_want_find),
 	};

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -269,6 +270,73 @@ int dsr_ipvs_dest_del(dsr_ipvs_t *h, const dsr_svc_key_t *key, const dsr_dest_t 
 	return k_leave(0);
 }
 
+/* ---- the sync daemons: a master and a backup slot, as the kernel has ---- */
+
+static struct {
+	dsr_daemon_t run[2]; /* [0] master, [1] backup; state 0: not running */
+	char log[512];       /* "start master eth1 7; stop backup; ..." */
+	int dumps;
+	int fail_start; /* the next start fails with it when non-zero */
+} fd;
+
+static void fd_log(const char *what, const dsr_daemon_t *d)
+{
+	size_t len = strlen(fd.log);
+	snprintf(fd.log + len, sizeof(fd.log) - len, "%s%s %s", len ? "; " : "", what,
+	         d->state == DSR_SYNC_MASTER ? "master" : "backup");
+	len = strlen(fd.log);
+	if (!strcmp(what, "start"))
+		snprintf(fd.log + len, sizeof(fd.log) - len, " %s %u", d->ifname, d->sync_id);
+}
+
+int dsr_ipvs_daemon_start(dsr_ipvs_t *h, const dsr_daemon_t *d)
+{
+	dsr_daemon_t *slot;
+	uv_mutex_lock(&fk.lock);
+	slot = &fd.run[d->state == DSR_SYNC_BACKUP];
+	if (fd.fail_start) {
+		int rc = fd.fail_start;
+		fd.fail_start = 0;
+		snprintf(h->last, sizeof(h->last), "start sync daemon on %s: %s", d->ifname,
+		         strerror(-rc));
+		return k_leave(rc);
+	}
+	if (slot->state)
+		return k_leave(-EEXIST);
+	*slot = *d;
+	slot->port = d->port ? d->port : 8848; /* what the kernel reports */
+	slot->ttl = d->ttl ? d->ttl : 1;
+	if (!slot->group.af && dsr_ip_parse("224.0.0.81", &slot->group) < 0)
+		fk.bad++;
+	fd_log("start", d);
+	return k_leave(0);
+}
+
+int dsr_ipvs_daemon_stop(dsr_ipvs_t *h, uint32_t state)
+{
+	dsr_daemon_t *slot;
+	(void)h;
+	uv_mutex_lock(&fk.lock);
+	slot = &fd.run[state == DSR_SYNC_BACKUP];
+	if (!slot->state)
+		return k_leave(-ESRCH);
+	fd_log("stop", slot);
+	memset(slot, 0, sizeof(*slot));
+	return k_leave(0);
+}
+
+int dsr_ipvs_daemons(dsr_ipvs_t *h, dsr_daemon_t out[2], size_t *n)
+{
+	(void)h;
+	uv_mutex_lock(&fk.lock);
+	fd.dumps++;
+	*n = 0;
+	for (int i = 0; i < 2; i++)
+		if (fd.run[i].state)
+			out[(*n)++] = fd.run[i];
+	return k_leave(0);
+}
+
 /* ---- the fake, from the test's thread ---- */
 
 /* One of the fake's counters, read under its lock. */
@@ -425,6 +493,7 @@ static int setup(void **state)
 	if (!f)
 		return -1;
 	memset(&fk, 0, sizeof(fk));
+	memset(&fd, 0, sizeof(fd));
 	uv_mutex_init(&fk.lock);
 	uv_cond_init(&fk.cond);
 	snprintf(f->dir, sizeof(f->dir), "/tmp/s3lb-director-XXXXXX");
@@ -934,6 +1003,173 @@ static void test_refresh_restores_a_removed_entry(void **state)
 	assert_int_equal(uv_loop_close(&f->loop), 0);
 }
 
+/* ---- dr_sync: the daemons follow keepalived's state file ---- */
+
+static void put_file(const char *path, const char *text)
+{
+	char tmp[256];
+	FILE *fp;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	assert_non_null(fp = fopen(tmp, "w"));
+	fputs(text, fp);
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(rename(tmp, path), 0); /* as the notify script does */
+}
+
+/* The fake's daemon log is f->expect, and the status shows one daemon: the one the log started
+ * last (the status is published after the steps). */
+static bool synced(fx_t *f, const dsr_status_t *st)
+{
+	bool same;
+	const char *last = strrchr(f->expect, ';');
+	uint32_t want =
+	    strstr(last ? last : f->expect, "start master") ? DSR_SYNC_MASTER : DSR_SYNC_BACKUP;
+	uv_mutex_lock(&fk.lock);
+	same = strcmp(fd.log, f->expect) == 0;
+	uv_mutex_unlock(&fk.lock);
+	return same && st->sync_enabled && st->ndaemons == 1 && st->daemons[0].state == want &&
+	       st->sync_error[0] == '\0';
+}
+
+static bool sync_failed(fx_t *f, const dsr_status_t *st)
+{
+	(void)f;
+	return st->sync_error[0] != '\0';
+}
+
+static bool sync_off(fx_t *f, const dsr_status_t *st)
+{
+	(void)f;
+	return !st->sync_enabled && st->ndaemons == 0;
+}
+
+static void wait_synced(fx_t *f, const char *expect)
+{
+	f->expect = expect;
+	if (!run_until(f, synced)) {
+		uv_mutex_lock(&fk.lock);
+		fail_msg("daemons: \"%s\", want \"%s\" (status error \"%s\")", fd.log, expect,
+		         dsr_director_status(f->d)->sync_error);
+		uv_mutex_unlock(&fk.lock);
+	}
+}
+
+/* Starts the director on CFG plus `dr_sync: { SYNC }` (a flow mapping's inside; "%s" in it is
+ * state_file's path), handing it the want and the sync conf as main.c does. Returns the config
+ * (the caller unrefs it). */
+static lb_config_t *start_with_sync(fx_t *f, const char *sync, const char *state_file)
+{
+	char yaml[4096], line[512], want[1024];
+	lb_config_t *cfg;
+	snprintf(line, sizeof(line), sync, state_file);
+	snprintf(yaml, sizeof(yaml), "%sdr_sync: { %s }\n", CFG, line);
+	cfg = load(yaml);
+	start(f);
+	give(f, cfg, want, sizeof(want));
+	dsr_director_sync(f->d, cfg);
+	return cfg;
+}
+
+static void test_sync_follows_vrrp(void **state)
+{
+	fx_t *f = *state;
+	char vrrp[128], want[1024];
+	const dsr_status_t *st;
+	lb_config_t *cfg;
+
+	snprintf(vrrp, sizeof(vrrp), "%s/vrrp-state", f->dir);
+	cfg = start_with_sync(f, "interface: eth1, sync_id: 7, state_file: %s", vrrp);
+	/* no state file yet (keepalived has not told): backup */
+	wait_synced(f, "start backup eth1 7");
+	st = dsr_director_status(f->d);
+	assert_string_equal(st->vrrp, "none");
+	assert_int_equal(st->daemons[0].state, DSR_SYNC_BACKUP);
+	assert_int_equal(st->daemons[0].port, 8848);
+
+	/* keepalived's notify line: master, the backup stopped first */
+	put_file(vrrp, "INSTANCE \"VI_1\" MASTER 100\n");
+	wait_synced(f, "start backup eth1 7; stop backup; start master eth1 7");
+	st = dsr_director_status(f->d);
+	assert_string_equal(st->vrrp, "MASTER");
+	assert_int_equal(st->daemons[0].state, DSR_SYNC_MASTER);
+
+	/* the same config again (every health change hands it over): nothing to do */
+	dsr_director_sync(f->d, cfg);
+
+	/* fault: backup again */
+	put_file(vrrp, "FAULT\n");
+	wait_synced(f, "start backup eth1 7; stop backup; start master eth1 7; stop master; "
+	               "start backup eth1 7");
+	assert_string_equal(dsr_director_status(f->d)->vrrp, "FAULT");
+
+	/* stopped by hand (ipvsadm --stop-daemon backup): back at the next refresh */
+	uv_mutex_lock(&fk.lock);
+	memset(&fd.run[1], 0, sizeof(fd.run[1]));
+	uv_mutex_unlock(&fk.lock);
+	wait_synced(f, "start backup eth1 7; stop backup; start master eth1 7; stop master; "
+	               "start backup eth1 7; start backup eth1 7");
+
+	/* a reload without dr_sync: the daemons are left as they are */
+	give(f, f->cfg, want, sizeof(want));
+	dsr_director_sync(f->d, f->cfg);
+	assert_true(run_until(f, sync_off));
+	uv_mutex_lock(&fk.lock);
+	assert_int_equal(fd.run[1].state, DSR_SYNC_BACKUP);
+	assert_int_equal(fd.run[0].state, 0);
+	uv_mutex_unlock(&fk.lock);
+
+	stop(f);
+	lb_config_unref(cfg);
+	assert_int_equal(uv_loop_close(&f->loop), 0);
+}
+
+static bool backup_with_error(fx_t *f, const dsr_status_t *st)
+{
+	bool started;
+	(void)f;
+	uv_mutex_lock(&fk.lock);
+	started = strcmp(fd.log, "start backup eth1 7") == 0;
+	uv_mutex_unlock(&fk.lock);
+	return started && st->ndaemons == 1 && strstr(st->sync_error, "(taken as BACKUP)");
+}
+
+/* A state file that cannot be read counts as no state (backup), and the status says why. */
+static void test_sync_unreadable_state(void **state)
+{
+	fx_t *f = *state;
+	char vrrp[128];
+	lb_config_t *cfg;
+
+	snprintf(vrrp, sizeof(vrrp), "%s/vrrp-dir", f->dir);
+	assert_int_equal(mkdir(vrrp, 0700), 0); /* read(2) on it fails: EISDIR */
+	cfg = start_with_sync(f, "interface: eth1, sync_id: 7, state_file: %s", vrrp);
+	assert_true(run_until(f, backup_with_error));
+	assert_non_null(strstr(dsr_director_status(f->d)->sync_error, vrrp));
+	stop(f);
+	lb_config_unref(cfg);
+	assert_int_equal(uv_loop_close(&f->loop), 0);
+}
+
+/* A start that fails shows in the status, is logged once, and is tried again at the refresh. */
+static void test_sync_failure_retried(void **state)
+{
+	fx_t *f = *state;
+	lb_config_t *cfg;
+
+	uv_mutex_lock(&fk.lock);
+	fd.fail_start = -ENODEV;
+	uv_mutex_unlock(&fk.lock);
+	cfg = start_with_sync(f, "interface: eth9, role: master%s", "");
+	assert_true(run_until(f, sync_failed));
+	assert_non_null(strstr(dsr_director_status(f->d)->sync_error, "No such device"));
+	wait_synced(f, "start master eth9 0");
+	assert_string_equal(dsr_director_status(f->d)->vrrp, ""); /* role master: no VRRP */
+
+	stop(f);
+	lb_config_unref(cfg);
+	assert_int_equal(uv_loop_close(&f->loop), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -947,6 +1183,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_latest_want_wins, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stop_waits_for_the_cycle, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refresh_restores_a_removed_entry, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sync_follows_vrrp, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sync_failure_retried, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sync_unreadable_state, setup, teardown),
 	};
 	__atomic_store_n(&lb_log_level, LB_LOG_WARN, __ATOMIC_RELAXED);
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -652,6 +652,221 @@ static void test_on_valid_keeps_draining(void **state)
 	nlmsg_free(good);
 }
 
+/* ---- the sync daemon requests ---- */
+
+static struct nl_msg *build_daemon(dsr_op_t op, const dsr_daemon_t *d)
+{
+	struct nl_msg *msg = nlmsg_alloc();
+	assert_non_null(msg);
+	assert_int_equal(build_daemon_request(msg, FAMILY_ID, op, d), 0);
+	return msg;
+}
+
+static void count_attrs(struct nlattr *nest, int want)
+{
+	struct nlattr *a;
+	int rem, n = 0;
+	nla_for_each_nested(a, nest, rem) n++;
+	assert_int_equal(rem, 0);
+	assert_int_equal(n, want);
+}
+
+/* START with every optional setting: each attribute, its type and value as the kernel reads it
+ * (ip_vs_genl_new_daemon: group as an address, port as a number in host order). */
+static void test_build_daemon_start_full(void **state)
+{
+	struct nlattr *tb[IPVS_CMD_ATTR_MAX + 1], *dm[IPVS_DAEMON_ATTR_MAX + 1];
+	dsr_daemon_t d = {.state = DSR_SYNC_MASTER,
+	                  .ifname = "eth1",
+	                  .sync_id = 7,
+	                  .max_len = 1400,
+	                  .port = 9000,
+	                  .ttl = 3};
+	uint8_t group[4] = {239, 1, 2, 3};
+	assert_int_equal(dsr_ip_parse("239.1.2.3", &d.group), 0);
+	struct nl_msg *msg = build_daemon(DSR_OP_DAEMON_START, &d);
+	top_attrs(msg, IPVS_CMD_NEW_DAEMON, NLM_F_ACK, tb);
+	assert_null(tb[IPVS_CMD_ATTR_SERVICE]);
+	assert_null(tb[IPVS_CMD_ATTR_DEST]);
+	nested(tb[IPVS_CMD_ATTR_DAEMON], dm, IPVS_DAEMON_ATTR_MAX);
+	assert_u32(dm[IPVS_DAEMON_ATTR_STATE], IP_VS_STATE_MASTER);
+	assert_attr(dm[IPVS_DAEMON_ATTR_MCAST_IFN], 5, "eth1"); /* with its NUL */
+	assert_u32(dm[IPVS_DAEMON_ATTR_SYNC_ID], 7);
+	assert_u16(dm[IPVS_DAEMON_ATTR_SYNC_MAXLEN], 1400);
+	assert_attr(dm[IPVS_DAEMON_ATTR_MCAST_GROUP], 4, group);
+	assert_null(dm[IPVS_DAEMON_ATTR_MCAST_GROUP6]);
+	assert_u16(dm[IPVS_DAEMON_ATTR_MCAST_PORT], 9000);
+	uint8_t ttl = 3;
+	assert_attr(dm[IPVS_DAEMON_ATTR_MCAST_TTL], 1, &ttl);
+	count_attrs(tb[IPVS_CMD_ATTR_DAEMON], 7);
+	nlmsg_free(msg);
+
+	/* an IPv6 group, a backup */
+	uint8_t group6[16] = {0xff, 0x02, [15] = 0x81};
+	d.state = DSR_SYNC_BACKUP;
+	assert_int_equal(dsr_ip_parse("ff02::81", &d.group), 0);
+	msg = build_daemon(DSR_OP_DAEMON_START, &d);
+	top_attrs(msg, IPVS_CMD_NEW_DAEMON, NLM_F_ACK, tb);
+	nested(tb[IPVS_CMD_ATTR_DAEMON], dm, IPVS_DAEMON_ATTR_MAX);
+	assert_u32(dm[IPVS_DAEMON_ATTR_STATE], IP_VS_STATE_BACKUP);
+	assert_attr(dm[IPVS_DAEMON_ATTR_MCAST_GROUP6], 16, group6);
+	assert_null(dm[IPVS_DAEMON_ATTR_MCAST_GROUP]);
+	count_attrs(tb[IPVS_CMD_ATTR_DAEMON], 7);
+	nlmsg_free(msg);
+}
+
+/* START with the defaults: only what the kernel requires (state, interface, sync id), so the
+ * kernel fills in its own group, port, ttl and payload size. */
+static void test_build_daemon_start_minimal(void **state)
+{
+	struct nlattr *tb[IPVS_CMD_ATTR_MAX + 1], *dm[IPVS_DAEMON_ATTR_MAX + 1];
+	dsr_daemon_t d = {.state = DSR_SYNC_BACKUP, .ifname = "bond0.100"};
+	struct nl_msg *msg = build_daemon(DSR_OP_DAEMON_START, &d);
+	top_attrs(msg, IPVS_CMD_NEW_DAEMON, NLM_F_ACK, tb);
+	nested(tb[IPVS_CMD_ATTR_DAEMON], dm, IPVS_DAEMON_ATTR_MAX);
+	assert_u32(dm[IPVS_DAEMON_ATTR_STATE], IP_VS_STATE_BACKUP);
+	assert_attr(dm[IPVS_DAEMON_ATTR_MCAST_IFN], 10, "bond0.100");
+	assert_u32(dm[IPVS_DAEMON_ATTR_SYNC_ID], 0);
+	count_attrs(tb[IPVS_CMD_ATTR_DAEMON], 3);
+	nlmsg_free(msg);
+
+	/* a name of 15 characters fits with its NUL (IP_VS_IFNAME_MAXLEN) */
+	snprintf(d.ifname, sizeof(d.ifname), "abcdefghijklmno");
+	msg = build_daemon(DSR_OP_DAEMON_START, &d);
+	top_attrs(msg, IPVS_CMD_NEW_DAEMON, NLM_F_ACK, tb);
+	nested(tb[IPVS_CMD_ATTR_DAEMON], dm, IPVS_DAEMON_ATTR_MAX);
+	assert_attr(dm[IPVS_DAEMON_ATTR_MCAST_IFN], 16, "abcdefghijklmno");
+	nlmsg_free(msg);
+}
+
+/* STOP names only the state (ip_vs_genl_del_daemon reads nothing else); GET is a dump. */
+static void test_build_daemon_stop_and_dump(void **state)
+{
+	struct nlattr *tb[IPVS_CMD_ATTR_MAX + 1], *dm[IPVS_DAEMON_ATTR_MAX + 1];
+	dsr_daemon_t d = {.state = DSR_SYNC_MASTER, .ifname = "eth1", .sync_id = 7, .port = 1};
+	struct nl_msg *msg = build_daemon(DSR_OP_DAEMON_STOP, &d);
+	top_attrs(msg, IPVS_CMD_DEL_DAEMON, NLM_F_ACK, tb);
+	nested(tb[IPVS_CMD_ATTR_DAEMON], dm, IPVS_DAEMON_ATTR_MAX);
+	assert_u32(dm[IPVS_DAEMON_ATTR_STATE], IP_VS_STATE_MASTER);
+	count_attrs(tb[IPVS_CMD_ATTR_DAEMON], 1);
+	nlmsg_free(msg);
+
+	msg = build_daemon(DSR_OP_DAEMON_DUMP, NULL);
+	top_attrs(msg, IPVS_CMD_GET_DAEMON, NLM_F_DUMP, tb);
+	assert_null(tb[IPVS_CMD_ATTR_DAEMON]);
+	assert_int_equal(nlmsg_hdr(msg)->nlmsg_len, NLMSG_HDRLEN + GENL_HDRLEN);
+	nlmsg_free(msg);
+}
+
+/* A daemon dump entry as ip_vs_genl_fill_daemon writes it. */
+static struct nl_msg *daemon_reply(uint32_t st, const char *ifn, int variant)
+{
+	struct nlattr *nest;
+	struct nl_msg *msg = reply_start(IPVS_CMD_NEW_DAEMON, IPVS_CMD_ATTR_DAEMON, &nest);
+	uint8_t g4[4] = {224, 0, 0, 81}, g6[16] = {0xff, 0x05, [15] = 0x01};
+	if (variant != 1)
+		nla_put_u32(msg, IPVS_DAEMON_ATTR_STATE, st);
+	if (variant == 2)
+		nla_put(msg, IPVS_DAEMON_ATTR_MCAST_IFN, (int)strlen(ifn), ifn); /* no NUL */
+	else if (variant != 3)
+		nla_put_string(msg, IPVS_DAEMON_ATTR_MCAST_IFN, ifn);
+	if (variant != 4)
+		nla_put_u32(msg, IPVS_DAEMON_ATTR_SYNC_ID, 7);
+	nla_put_u16(msg, IPVS_DAEMON_ATTR_SYNC_MAXLEN, 1472);
+	nla_put_u16(msg, IPVS_DAEMON_ATTR_MCAST_PORT, 8848);
+	nla_put_u8(msg, IPVS_DAEMON_ATTR_MCAST_TTL, 1);
+	if (variant == 5)
+		nla_put(msg, IPVS_DAEMON_ATTR_MCAST_GROUP6, 16, g6);
+	else if (variant == 6)
+		nla_put(msg, IPVS_DAEMON_ATTR_MCAST_GROUP6, 4, g4); /* too short */
+	else
+		nla_put(msg, IPVS_DAEMON_ATTR_MCAST_GROUP, 4, g4);
+	nla_nest_end(msg, nest);
+	return msg;
+}
+
+static void test_parse_daemons(void **state)
+{
+	dsr_daemon_t out[2];
+	reply_t r = {.op = DSR_OP_DAEMON_DUMP, .daemons = out};
+	char buf[160];
+	struct nl_msg *m = daemon_reply(IP_VS_STATE_MASTER, "eth1", 0);
+	struct nl_msg *b = daemon_reply(IP_VS_STATE_BACKUP, "eth2", 5);
+	assert_int_equal(parse_one(m, &r), 0);
+	assert_int_equal(parse_one(b, &r), 0);
+	assert_int_equal(r.n, 2);
+	assert_int_equal(out[0].state, DSR_SYNC_MASTER);
+	assert_string_equal(out[0].ifname, "eth1");
+	assert_int_equal(out[0].sync_id, 7);
+	assert_int_equal(out[0].max_len, 1472);
+	assert_int_equal(out[0].port, 8848);
+	assert_int_equal(out[0].ttl, 1);
+	dsr_daemon_format(&out[0], buf, sizeof(buf));
+	assert_string_equal(buf, "master sync daemon on eth1, sync id 7, group 224.0.0.81, port "
+	                         "8848, ttl 1, max_len 1472");
+	dsr_daemon_format(&out[1], buf, sizeof(buf));
+	assert_string_equal(buf, "backup sync daemon on eth2, sync id 7, group ff05::1, port 8848, "
+	                         "ttl 1, max_len 1472");
+	/* a third is no kernel's answer */
+	assert_int_equal(parse_one(m, &r), -EPROTO);
+	assert_int_equal(r.n, 2);
+	nlmsg_free(m);
+	nlmsg_free(b);
+}
+
+static void test_parse_rejects_bad_daemons(void **state)
+{
+	/* 1 no state, 2 interface without NUL, 3 no interface, 4 no sync id, 6 short group6 */
+	static const int variants[] = {1, 2, 3, 4, 6};
+	for (size_t i = 0; i < NELEM(variants); i++) {
+		dsr_daemon_t out[2];
+		reply_t r = {.op = DSR_OP_DAEMON_DUMP, .daemons = out};
+		struct nl_msg *msg = daemon_reply(IP_VS_STATE_MASTER, "eth1", variants[i]);
+		assert_int_equal(parse_one(msg, &r), -EPROTO);
+		assert_int_equal(r.n, 0);
+		nlmsg_free(msg);
+	}
+	/* a state that is neither master nor backup */
+	dsr_daemon_t out[2];
+	reply_t r = {.op = DSR_OP_DAEMON_DUMP, .daemons = out};
+	struct nl_msg *msg = daemon_reply(3, "eth1", 0);
+	assert_int_equal(parse_one(msg, &r), -EPROTO);
+	nlmsg_free(msg);
+	/* an interface name longer than the kernel's */
+	msg = daemon_reply(IP_VS_STATE_MASTER, "abcdefghijklmnopq", 0);
+	assert_int_equal(parse_one(msg, &r), -EPROTO);
+	nlmsg_free(msg);
+	/* every truncation of a good entry, against a guard page */
+	msg = daemon_reply(IP_VS_STATE_BACKUP, "eth1", 0);
+	struct nlmsghdr *h = nlmsg_hdr(msg);
+	for (size_t len = NLMSG_HDRLEN; len <= h->nlmsg_len; len += 4) {
+		test_guard_t g;
+		uint8_t *p = (uint8_t *)test_guard(&g, h, len);
+		((struct nlmsghdr *)p)->nlmsg_len = (uint32_t)len;
+		reply_t rr = {.op = DSR_OP_DAEMON_DUMP, .daemons = out};
+		int rc = parse_reply((struct nlmsghdr *)p, &rr);
+		if (len == h->nlmsg_len)
+			assert_int_equal(rc, 0);
+		else
+			assert_true(rc == 0 || rc == -EPROTO);
+		test_unguard(&g);
+	}
+	nlmsg_free(msg);
+}
+
+static void test_describe_daemon(void **state)
+{
+	char buf[200];
+	dsr_daemon_t d = {.state = DSR_SYNC_MASTER, .ifname = "eth1", .sync_id = 7};
+	describe_daemon(DSR_OP_DAEMON_START, &d, buf, sizeof(buf));
+	assert_string_equal(buf, "start master sync daemon on eth1, sync id 7");
+	d.state = DSR_SYNC_BACKUP;
+	describe_daemon(DSR_OP_DAEMON_STOP, &d, buf, sizeof(buf));
+	assert_string_equal(buf, "stop backup sync daemon");
+	describe_daemon(DSR_OP_DAEMON_DUMP, NULL, buf, sizeof(buf));
+	assert_string_equal(buf, "dump sync daemons");
+}
+
 /* ---- errors ---- */
 
 static void test_errno_table(void **state)
@@ -679,6 +894,11 @@ static void test_errno_table(void **state)
 	    {DSR_OP_INFO, -ENOPROTOOPT, "the kernel has no IPVS (modprobe ip_vs)"},
 	    {DSR_OP_SVC_DUMP, -EPROTO, "malformed reply from the kernel"},
 	    {DSR_OP_SVC_ADD, EEXIST, "virtual service already exists"}, /* either sign */
+	    {DSR_OP_DAEMON_START, -EEXIST, "a sync daemon of that state is already running"},
+	    {DSR_OP_DAEMON_START, -ENODEV, "no such interface in this network namespace"},
+	    {DSR_OP_DAEMON_STOP, -ESRCH, "no sync daemon of that state is running"},
+	    {DSR_OP_DAEMON_STOP, -EPERM,
+	     "operation not permitted (needs CAP_NET_ADMIN in this network namespace)"},
 	};
 	for (size_t i = 0; i < NELEM(rows); i++)
 		assert_string_equal(dsr_ipvs_strerror(rows[i].op, rows[i].err), rows[i].text);
@@ -686,7 +906,7 @@ static void test_errno_table(void **state)
 	assert_string_equal(dsr_ipvs_strerror(DSR_OP_SVC_ADD, -EBUSY), strerror(EBUSY));
 	/* every entry's op is real and its text non-empty */
 	for (size_t i = 0; i < NELEM(errtab); i++) {
-		assert_true(errtab[i].op == ANY_OP || errtab[i].op <= DSR_OP_DEST_DEL);
+		assert_true(errtab[i].op == ANY_OP || errtab[i].op <= DSR_OP_DAEMON_DUMP);
 		assert_true(strlen(errtab[i].text) > 5);
 	}
 }
@@ -762,6 +982,12 @@ int main(void)
 	    cmocka_unit_test(test_build_fwmark_service),
 	    cmocka_unit_test(test_build_dest),
 	    cmocka_unit_test(test_build_queries),
+	    cmocka_unit_test(test_build_daemon_start_full),
+	    cmocka_unit_test(test_build_daemon_start_minimal),
+	    cmocka_unit_test(test_build_daemon_stop_and_dump),
+	    cmocka_unit_test(test_parse_daemons),
+	    cmocka_unit_test(test_parse_rejects_bad_daemons),
+	    cmocka_unit_test(test_describe_daemon),
 	    cmocka_unit_test(test_parse_captured_info),
 	    cmocka_unit_test(test_parse_captured_services),
 	    cmocka_unit_test(test_parse_captured_dests),

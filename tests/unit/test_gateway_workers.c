@@ -235,6 +235,13 @@ static void write_config(int port, int port2, const node_t *a, const node_t *b)
 	fclose(f);
 }
 
+/* A drain restored from before a restart: b starts draining in every worker. */
+static gw_node_state_t initial_b_drained(void *arg, const char *pool, const char *node)
+{
+	(void)arg;
+	return !strcmp(pool, "p") && !strcmp(node, "b") ? GW_NODE_DRAINING : GW_NODE_UP;
+}
+
 static void test_workers(void **state)
 {
 	node_t na = {.name = "a"}, nb = {.name = "b"};
@@ -242,7 +249,7 @@ static void test_workers(void **state)
 	uv_loop_t loop;
 	gw_workers_t *ws;
 	director_t dir = {0};
-	gw_hooks_t hooks = {.arg = &dir, .passive = on_passive};
+	gw_hooks_t hooks = {.arg = &dir, .passive = on_passive, .initial_state = initial_b_drained};
 	lb_config_t *cfg;
 	char err[512];
 	clients_t cl;
@@ -269,23 +276,35 @@ static void test_workers(void **state)
 	    gw_workers_start(&loop, cfg, 3, &hooks, on_stop, &dir, &ws, err, sizeof(err)), 0);
 	assert_int_equal(gw_workers_count(ws), 3);
 
+	/* from the first request on, no worker sends to b, drained before the start (no message
+	 * needed: the hook gave every worker its state as it started) */
+	cl = (clients_t){.port = port, .count = 60};
+	run_clients(&loop, &cl);
+	assert_int_equal(cl.ok, 60);
+	assert_int_equal(node_requests(&nb), 0);
+	assert_int_equal(node_requests(&na), 60);
+	gw_workers_node_state(ws, "p", "b", GW_NODE_UP); /* undrained */
+	uv_run(&loop, UV_RUN_NOWAIT);
+	uv_sleep(20);
+
 	/* every worker serves, the sums match, passive reports reach the main loop */
 	cl = (clients_t){.port = port, .count = 300};
 	run_clients(&loop, &cl);
 	assert_int_equal(cl.ok, 300);
+	assert_true(node_requests(&nb) > 0);
 	for (unsigned k = 0; k < 3; k++)
 		assert_true(GW_GET(gw_workers_metrics_of(ws, k)->conns_accepted) >= 30);
 	m = gw_workers_metrics(ws);
-	assert_int_equal(m->conns_accepted, 300);
+	assert_int_equal(m->conns_accepted, 360);
 	assert_int_equal(gw_metrics_node_find(m, "p", "a")->requests +
 	                     gw_metrics_node_find(m, "p", "b")->requests,
-	                 300);
+	                 360);
 	gw_metrics_free(m);
-	for (int i = 0; i < 200 && dir.passive < 300; i++) {
+	for (int i = 0; i < 200 && dir.passive < 360; i++) {
 		uv_run(&loop, UV_RUN_NOWAIT);
 		uv_sleep(1);
 	}
-	assert_int_equal(dir.passive, 300);
+	assert_int_equal(dir.passive, 360);
 
 	/* a verdict on the main loop: no worker sends to b from the next request on */
 	gw_workers_node_state(ws, "p", "b", GW_NODE_DOWN);

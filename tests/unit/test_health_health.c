@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/pem.h>
@@ -462,15 +463,19 @@ static void wait_requests(fx_t *fx, srv_t *srv, int n)
 /* interval 150ms, fast 20ms, timeout 120ms unless `extra` sets one (generous: a probe that
  * times out on a loaded machine would fail tests that are not about timeouts), no jitter; health
  * keys added by `extra`, one node per port. */
+/* Every config's drain_state: a file of this run (main), never the default under /var/lib. */
+static char drain_dir[64], drain_path[96];
+
 static char *config(const char *extra, const char *names[], const int ports[], int n)
 {
 	static char buf[4096];
 	int len = snprintf(buf, sizeof(buf),
+	                   "drain_state: %s\n"
 	                   "pools:\n"
 	                   "  - name: p\n"
 	                   "    health: { interval: 150ms, fast_interval: 20ms, jitter: 0%%%s%s }\n"
 	                   "    nodes:\n",
-	                   strstr(extra, "timeout:") ? "" : ", timeout: 120ms", extra);
+	                   drain_path, strstr(extra, "timeout:") ? "" : ", timeout: 120ms", extra);
 	for (int i = 0; i < n; i++)
 		len += snprintf(buf + len, sizeof(buf) - (size_t)len,
 		                "      - { name: %s, addr: 127.0.0.1:%d }\n", names[i], ports[i]);
@@ -790,6 +795,94 @@ static void test_drain(void **state)
 	fx_done(&fx, s, 2);
 }
 
+/* The whole text of path ("" when missing). */
+static const char *file_text(const char *path)
+{
+	static char buf[2048];
+	size_t n = 0;
+	FILE *fp = fopen(path, "r");
+	buf[0] = '\0';
+	if (fp) {
+		n = fread(buf, 1, sizeof(buf) - 1, fp);
+		fclose(fp);
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+#define DRAIN_HEAD "# nodes drained through s3lb, kept across restarts (written by s3lb)\n"
+
+/* The drain file holds the header and exactly the nodes a and b ("pool/node" lines, in no
+ * particular order; b may be NULL). */
+static void assert_drained(const char *a, const char *b)
+{
+	const char *t = file_text(drain_path);
+	char la[32], lb[32];
+	snprintf(la, sizeof(la), "\n%s\n", a);
+	snprintf(lb, sizeof(lb), "\n%s\n", b ? b : "");
+	assert_int_equal(strncmp(t, DRAIN_HEAD, strlen(DRAIN_HEAD)), 0);
+	assert_non_null(strstr(t + strlen(DRAIN_HEAD) - 1, la));
+	if (b)
+		assert_non_null(strstr(t + strlen(DRAIN_HEAD) - 1, lb));
+	assert_int_equal(strlen(t), strlen(DRAIN_HEAD) + strlen(a) + 1 + (b ? strlen(b) + 1 : 0));
+}
+
+/* drain_state (issue 13 part 4): every drain and undrain rewrites the file; a new s3lb drains
+ * what it names, skipping what does not parse or is no longer configured; a file that cannot be
+ * read is an error with its path, and nothing is drained; a missing one is no drain. */
+static void test_drain_state_file(void **state)
+{
+	const char *names[] = {"a", "b", "c"};
+	const int ports[] = {1, 2, 3}; /* kind none: never connected to */
+	char err[256] = "", junk[1200];
+	fx_t fx;
+	FILE *fp;
+	(void)state;
+	unlink(drain_path);
+	fx_init(&fx);
+	apply(&fx, config(", kind: none", names, ports, 3));
+	assert_int_equal(hc_drain_restore(fx.hc, err, sizeof(err)), 0); /* missing: none */
+	assert_int_equal(hc_drain(fx.hc, "p/a", true, err, sizeof(err)), 1);
+	assert_drained("p/a", NULL);
+	assert_int_equal(hc_drain(fx.hc, "c", true, err, sizeof(err)), 1);
+	assert_drained("p/a", "p/c");
+	assert_int_equal(hc_drain(fx.hc, "a", false, err, sizeof(err)), 1);
+	assert_drained("p/c", NULL);
+	fx_done(&fx, NULL, 0);
+
+	/* a file written by hand, with what a crash, an editor or a disk may leave */
+	memset(junk, 'x', sizeof(junk) - 1); /* longer than a line s3lb reads: read in pieces */
+	junk[sizeof(junk) - 1] = '\0';
+	assert_non_null(fp = fopen(drain_path, "w"));
+	fprintf(fp, "# comment\n\np/b\r\nnot a node\nq/zz\np/\n/b\n\xff\xfe\x01\n%s\np/c", junk);
+	fclose(fp);
+	fx_init(&fx);
+	apply(&fx, config(", kind: none", names, ports, 3));
+	assert_int_equal(hc_drain_restore(fx.hc, err, sizeof(err)), 2);
+	assert_int_equal(info(&fx, "a")->state, HC_UP);
+	assert_int_equal(info(&fx, "b")->state, HC_DRAINING);
+	assert_int_equal(info(&fx, "c")->state, HC_DRAINING);
+	/* the subscribers heard of it (the gateway and IPVS) */
+	assert_int_equal(fx.nev, 2);
+	assert_int_equal(fx.ev[0].to, HC_DRAINING);
+	/* rewritten with what holds */
+	assert_drained("p/b", "p/c");
+	fx_done(&fx, NULL, 0);
+
+	/* unreadable (a directory in its place): an error naming it, nothing drained */
+	unlink(drain_path);
+	assert_int_equal(mkdir(drain_path, 0700), 0);
+	fx_init(&fx);
+	apply(&fx, config(", kind: none", names, ports, 3));
+	assert_int_equal(hc_drain_restore(fx.hc, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, drain_path));
+	assert_int_equal(strncmp(err, "drain state ", 12), 0);
+	assert_int_equal(info(&fx, "b")->state, HC_UP);
+	assert_int_equal(fx.nev, 0);
+	fx_done(&fx, NULL, 0);
+	assert_int_equal(rmdir(drain_path), 0);
+}
+
 static int each_count;
 static char each_names[64];
 
@@ -899,13 +992,28 @@ static void test_close_in_flight(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_rise_fall), cmocka_unit_test(test_connection_not_kept),
-	    cmocka_unit_test(test_timeout),   cmocka_unit_test(test_timeout_trickle),
-	    cmocka_unit_test(test_big_body),  cmocka_unit_test(test_refused),
-	    cmocka_unit_test(test_tcp_probe), cmocka_unit_test(test_wrong_status_head),
-	    cmocka_unit_test(test_tls),       cmocka_unit_test(test_drain),
-	    cmocka_unit_test(test_reload),    cmocka_unit_test(test_close_in_flight),
+	    cmocka_unit_test(test_rise_fall),
+	    cmocka_unit_test(test_connection_not_kept),
+	    cmocka_unit_test(test_timeout),
+	    cmocka_unit_test(test_timeout_trickle),
+	    cmocka_unit_test(test_big_body),
+	    cmocka_unit_test(test_refused),
+	    cmocka_unit_test(test_tcp_probe),
+	    cmocka_unit_test(test_wrong_status_head),
+	    cmocka_unit_test(test_tls),
+	    cmocka_unit_test(test_drain),
+	    cmocka_unit_test(test_reload),
+	    cmocka_unit_test(test_close_in_flight),
+	    cmocka_unit_test(test_drain_state_file),
 	};
+	int rc;
 	signal(SIGPIPE, SIG_IGN);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	snprintf(drain_dir, sizeof(drain_dir), "/tmp/s3lb-health-XXXXXX");
+	if (!mkdtemp(drain_dir))
+		return 1;
+	snprintf(drain_path, sizeof(drain_path), "%s/drained", drain_dir);
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	unlink(drain_path);
+	rmdir(drain_dir);
+	return rc;
 }
