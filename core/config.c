@@ -2426,9 +2426,19 @@ static int check_top(load_ctx_t *c, const char *prefix, const ynode_t *map, void
 	(void)prefix;
 	if (convert_workers(c, ystr(&top_sec, map, "workers"), cfg) < 0)
 		return -EINVAL;
-	if (convert_list_of(c, "", &top_sec, map, cfg, "pools", "pool") < 0 ||
-	    convert_list_of(c, "", &top_sec, map, cfg, "frontends", "frontend") < 0)
+	const ynode_t *fes = yfind(map, "frontends"), *dr = yfind(map, "dr");
+	if (convert_list_of(c, "", &top_sec, map, cfg, "pools", "pool") < 0)
 		return -EINVAL;
+	/* an L4-only director (the tier in front of gateways) has dr: services and no frontend */
+	if ((fes == NULL || fes->n == 0) && dr != NULL && dr->n > 0) {
+		if (fes != NULL &&
+		    convert_entries(c, "frontends", sec_key(&top_sec, "frontends"), fes, cfg) < 0)
+			return -EINVAL;
+	} else if (fes == NULL || fes->n == 0) {
+		return fail(c, "frontends", "at least one frontend (or a dr: service) is required");
+	} else if (convert_list_of(c, "", &top_sec, map, cfg, "frontends", "frontend") < 0) {
+		return -EINVAL;
+	}
 	if (cfg->dr_state[0] != '/')
 		return fail(c, "dr_state", "invalid path '%s' (must be absolute)",
 		            show(cfg->dr_state).s);

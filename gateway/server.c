@@ -126,7 +126,7 @@ static gw_runtime_t *runtime_new(gw_server_t *srv, const gw_build_t *b)
 	rt->npools = cfg->npools;
 	rt->pools = calloc(cfg->npools, sizeof(*rt->pools));
 	rt->nfes = cfg->nfrontends;
-	rt->fes = calloc(cfg->nfrontends, sizeof(*rt->fes));
+	rt->fes = calloc(cfg->nfrontends + 1, sizeof(*rt->fes)); /* none: a dr:-only director */
 	if (!rt->pools || !rt->fes)
 		abort();
 	for (size_t i = 0; i < cfg->npools; i++) {

@@ -912,6 +912,20 @@ static void test_dr_sync(void **state)
 	lb_config_unref(cfg);
 }
 
+/* An L4-only director (the tier in front of gateways): dr: services and no frontend. */
+static void test_dr_only_director(void **state)
+{
+	lb_config_t *cfg = load_ok(POOL "dr: [{ vip: 10.0.0.1:8000, pool: ceph }]\n");
+
+	(void)state;
+	assert_int_equal(cfg->nfrontends, 0);
+	assert_int_equal(cfg->ndr, 1);
+	lb_config_unref(cfg);
+	cfg = load_ok(POOL "frontends: []\ndr: [{ vip: 10.0.0.1:8000, pool: ceph }]\n");
+	assert_int_equal(cfg->nfrontends, 0);
+	lb_config_unref(cfg);
+}
+
 /* A vip may take the admin listener's default address once the admin listener is off. */
 static void test_dr_admin_off(void **state)
 {
@@ -932,6 +946,7 @@ static void test_dump_round_trip(void **state)
 	    "admin: { listen: off }\n" MINIMAL,
 	    health_yaml,
 	    dr_yaml,
+	    POOL "dr: [{ vip: 10.0.0.1:8000, pool: ceph }]\n",
 	    MINIMAL "dr_sync: { interface: eth1, sync_id: 3, role: backup, mcast_group: 239.0.0.9, "
 	            "mcast_port: 9000, mcast_ttl: 2 }\n"};
 
@@ -945,7 +960,9 @@ static void test_dump_round_trip(void **state)
 		assert_int_equal(a->admin_enabled, b->admin_enabled);
 		assert_memory_equal(&a->limits, &b->limits, sizeof(a->limits));
 		assert_memory_equal(&a->timeouts, &b->timeouts, sizeof(a->timeouts));
-		assert_int_equal(a->frontends[0].routes[0].ops, b->frontends[0].routes[0].ops);
+		assert_int_equal(a->nfrontends, b->nfrontends);
+		if (a->nfrontends)
+			assert_int_equal(a->frontends[0].routes[0].ops, b->frontends[0].routes[0].ops);
 		assert_int_equal(a->npools, b->npools);
 		for (size_t k = 0; k < a->npools; k++) {
 			assert_int_equal(a->pools[k].nnodes, b->pools[k].nnodes);
@@ -1092,8 +1109,11 @@ static void test_errors_required(void **state)
 	    {"# nothing\n", "s3lb.yaml:1: pools: at least one pool is required"},
 	    {"log:\n  level: info\n" FRONT, "s3lb.yaml:1: pools: at least one pool is required"},
 	    {"log: {}\npools: []\n" FRONT, "s3lb.yaml:2: pools: at least one pool is required"},
-	    {POOL, "s3lb.yaml:1: frontends: at least one frontend is required"},
-	    {POOL "frontends: []\n", "s3lb.yaml:5: frontends: at least one frontend is required"},
+	    {POOL, "s3lb.yaml:1: frontends: at least one frontend (or a dr: service) is required"},
+	    {POOL "frontends: []\n",
+	     "s3lb.yaml:5: frontends: at least one frontend (or a dr: service) is required"},
+	    {POOL "dr: []\n",
+	     "s3lb.yaml:1: frontends: at least one frontend (or a dr: service) is required"},
 	    {"pools:\n  - name: ceph\n" FRONT,
 	     "s3lb.yaml:2: pools[0].nodes: at least one node is required"},
 	    {"pools:\n  - nodes: [{ name: rgw1, addr: 127.0.0.11:8000 }]\n" FRONT,
@@ -2272,6 +2292,7 @@ int main(void)
 	    cmocka_unit_test(test_dr),
 	    cmocka_unit_test(test_dr_sync),
 	    cmocka_unit_test(test_dr_admin_off),
+	    cmocka_unit_test(test_dr_only_director),
 	    cmocka_unit_test(test_dump_round_trip),
 	    cmocka_unit_test(test_idle_default_clamped),
 	    cmocka_unit_test(test_limits_smallest_buffer),
