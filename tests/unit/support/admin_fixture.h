@@ -43,6 +43,7 @@ typedef struct {
 	gw_server_t srv;
 	gw_runtime_t rt;
 	char token_path[64];
+	char drain_path[80]; /* drain_state: this test's own file, never /var/lib/s3lb/drained */
 } fixture_t;
 
 /* A token file holding TOKEN (mode 0600) at path, which the caller unlinks. */
@@ -68,7 +69,9 @@ static inline fixture_t *fixture_new(uv_loop_t *loop)
 
 	assert_non_null(f);
 	write_token(f->token_path);
-	snprintf(text, sizeof(text), "%sadmin: { token_file: %s }\n", fixture_yaml, f->token_path);
+	snprintf(f->drain_path, sizeof(f->drain_path), "%s.drained", f->token_path);
+	snprintf(text, sizeof(text), "%sadmin: { token_file: %s }\ndrain_state: %s\n", fixture_yaml,
+	         f->token_path, f->drain_path);
 	if (lb_config_load_string("test.yaml", text, strlen(text), &cfg, err, sizeof(err)) < 0)
 		fail_msg("config: %s", err);
 	f->srv.loop = loop;
@@ -117,6 +120,7 @@ static inline void fixture_free(fixture_t *f)
 	gw_metrics_free(f->srv.metrics);
 	free(f->srv.config_path);
 	unlink(f->token_path);
+	unlink(f->drain_path);
 	free(f);
 }
 
