@@ -78,6 +78,8 @@ static void put_state(wr_t *w, const net_repair_state_t *st)
 	field_bytes(w, st->sndq, st->sndq_len);
 }
 
+/* one report of a CLOSED record: four fields */
+#define REPORT_LEN (4 * 4 + 2 + 8 + 8 + 8)
 /* fixed part of a state: 21 fields of at most 16 bytes */
 #define STATE_FIXED_MAX (21 * (4 + 16))
 
@@ -104,13 +106,27 @@ int ho_record_encode(const ho_key_t *key, const ho_msg_t *m, uint8_t **out, size
 			return -EINVAL;
 		cap += STATE_FIXED_MAX + st->rcvq_len + st->sndq_len;
 	}
+	if (m->type == HO_CLOSED) {
+		if (m->nreports > HO_REPORTS_MAX || (m->nreports && !m->reports))
+			return -EINVAL;
+		cap += 8 + (size_t)m->nreports * REPORT_LEN;
+	}
 	uint8_t *buf = malloc(cap);
 	if (!buf)
 		return -ENOMEM;
 	wr_t w = {buf + HO_HEADER_LEN};
 	field_int(&w, m->conn_id, 8);
-	if (m->type == HO_REFUSE)
+	if (m->type == HO_REFUSE || m->type == HO_CLOSED)
 		field_int(&w, m->reason, 4);
+	if (m->type == HO_CLOSED) {
+		field_int(&w, m->nreports, 4);
+		for (uint32_t i = 0; i < m->nreports; i++) {
+			field_int(&w, m->reports[i].status, 2);
+			field_int(&w, m->reports[i].bytes_in, 8);
+			field_int(&w, m->reports[i].bytes_out, 8);
+			field_int(&w, m->reports[i].usec, 8);
+		}
+	}
 	if (has_state(m->type))
 		put_state(&w, st);
 	size_t payload = (size_t)(w.p - buf) - HO_HEADER_LEN;
@@ -293,8 +309,29 @@ int ho_record_decode(const ho_key_t *key, ho_replay_t *rw, const uint8_t *buf, s
 	rd_t r = {buf + HO_HEADER_LEN, buf + HO_HEADER_LEN + payload};
 	int rc;
 	GET(&r, 8, d.conn_id);
-	if (d.type == HO_REFUSE)
+	if (d.type == HO_REFUSE || d.type == HO_CLOSED)
 		GET(&r, 4, d.reason);
+	if (d.type == HO_CLOSED) {
+		uint32_t n;
+		GET(&r, 4, n);
+		/* each report takes REPORT_LEN bytes: a count the payload cannot hold is malformed
+		 */
+		if (n > HO_REPORTS_MAX || (size_t)(r.end - r.p) < (size_t)n * REPORT_LEN) {
+			rc = n > HO_REPORTS_MAX ? HO_ETOOBIG : HO_EFIELD;
+			goto fail;
+		}
+		if (n && !(d.reports = calloc(n, sizeof(*d.reports)))) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		d.nreports = n;
+		for (uint32_t i = 0; i < n; i++) {
+			GET(&r, 2, d.reports[i].status);
+			GET(&r, 8, d.reports[i].bytes_in);
+			GET(&r, 8, d.reports[i].bytes_out);
+			GET(&r, 8, d.reports[i].usec);
+		}
+	}
 	if (has_state(d.type) && (rc = get_state(&r, &d.st)) < 0)
 		goto fail;
 	if (r.p != r.end) {
@@ -307,8 +344,16 @@ int ho_record_decode(const ho_key_t *key, ho_replay_t *rw, const uint8_t *buf, s
 	*used = total;
 	return 0;
 fail:
-	net_repair_state_free(&d.st);
+	ho_msg_free(&d);
 	return rc;
+}
+
+void ho_msg_free(ho_msg_t *m)
+{
+	net_repair_state_free(&m->st);
+	free(m->reports);
+	m->reports = NULL;
+	m->nreports = 0;
 }
 
 int ho_key_load(const char *path, ho_key_t *key, char *msg, size_t msglen)

@@ -54,11 +54,23 @@ typedef struct ho_key_s {
 	size_t len;
 } ho_key_t;
 
+/* CLOSED: one served request (the agent's access-log facts for the director). */
+typedef struct ho_report_s {
+	uint16_t status;    /* the response's status code (0: none, the request failed) */
+	uint64_t bytes_in;  /* request bytes read from the client (head and body) */
+	uint64_t bytes_out; /* response bytes written to the client */
+	uint64_t usec;      /* first request byte (or GO) to the last response byte */
+} ho_report_t;
+#define HO_REPORTS_MAX 4096 /* per CLOSED record; beyond it the agent counts them as dropped */
+
 typedef struct ho_msg_s {
 	ho_type_t type;
 	uint64_t nonce;
 	uint64_t conn_id; /* the director's name for the connection, in every message */
-	uint32_t reason;  /* REFUSE: why (the refusing side's code) */
+	uint32_t reason;  /* REFUSE: why (the refusing side's code); CLOSED: how it ended */
+	/* CLOSED: the requests served, in order (malloc, nreports of them; ho_msg_free) */
+	ho_report_t *reports;
+	uint32_t nreports;
 	/* STATE and HANDBACK: the connection (owns its queues: net_repair_state_free) */
 	net_repair_state_t st;
 } ho_msg_t;
@@ -80,6 +92,9 @@ __attribute__((warn_unused_result)) int ho_record_encode(const ho_key_t *key, co
 __attribute__((warn_unused_result)) int ho_record_decode(const ho_key_t *key, ho_replay_t *rw,
                                                          const uint8_t *buf, size_t len,
                                                          ho_msg_t *m, size_t *used);
+
+/* Frees what a decoded (or built) message owns: the state's queues, the reports. */
+void ho_msg_free(ho_msg_t *m);
 
 /* Loads the pre-shared key from path: the file's bytes less one trailing newline. Refuses a file
  * with any group/other permission bit, not a regular file, or a key shorter than HO_KEY_MIN

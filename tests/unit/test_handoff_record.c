@@ -453,6 +453,54 @@ static void test_strerror_distinct(void **state)
 	assert_string_equal(ho_strerror(-ENOMEM), strerror(ENOMEM));
 }
 
+/* CLOSED carries how the connection ended and one report per request, in order */
+static void test_closed_reports(void **state)
+{
+	ho_report_t reps[3] = {{200, 120, 5u << 20, 1500},
+	                       {404, 0x1122334455667788ull, 7, 1},
+	                       {0, 9, 0, 0xffffffffffull}};
+	ho_msg_t m = {.type = HO_CLOSED,
+	              .nonce = 4,
+	              .conn_id = 99,
+	              .reason = 3,
+	              .reports = reps,
+	              .nreports = 3};
+	uint8_t *buf;
+	size_t len, used;
+	assert_int_equal(ho_record_encode(&key_a, &m, &buf, &len), 0);
+	for (size_t n = 0; n < len; n++) {
+		ho_msg_t d;
+		ho_replay_t rw = {0};
+		assert_int_equal(decode_guarded(&key_a, &rw, buf, n, &d, &used), HO_ETRUNC);
+	}
+	ho_msg_t d;
+	ho_replay_t rw = {0};
+	assert_int_equal(decode_guarded(&key_a, &rw, buf, len, &d, &used), 0);
+	assert_int_equal(d.reason, 3);
+	assert_int_equal(d.nreports, 3);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(d.reports[i].status, reps[i].status);
+		assert_int_equal(d.reports[i].bytes_in, reps[i].bytes_in);
+		assert_int_equal(d.reports[i].bytes_out, reps[i].bytes_out);
+		assert_int_equal(d.reports[i].usec, reps[i].usec);
+	}
+	ho_msg_free(&d);
+	free(buf);
+	m.nreports = HO_REPORTS_MAX + 1;
+	assert_int_equal(ho_record_encode(&key_a, &m, &buf, &len), -EINVAL);
+	/* a count the payload cannot hold (MAC recomputed): malformed, nothing allocated */
+	m.nreports = 1;
+	assert_int_equal(ho_record_encode(&key_a, &m, &buf, &len), 0);
+	buf[HO_HEADER_LEN + 12 + 8 + 7] = 2; /* count field: 2 */
+	unsigned int ml = HO_MAC_LEN;
+	HMAC(EVP_sha256(), key_a.bytes, (int)key_a.len, buf, len - HO_MAC_LEN,
+	     buf + len - HO_MAC_LEN, &ml);
+	rw = (ho_replay_t){0};
+	assert_int_equal(decode_guarded(&key_a, &rw, buf, len, &d, &used), HO_EFIELD);
+	assert_null(d.reports);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -465,6 +513,7 @@ int main(void)
 	    cmocka_unit_test(test_replay_refused),
 	    cmocka_unit_test(test_malformed_fields),
 	    cmocka_unit_test(test_encode_refuses_bad_input),
+	    cmocka_unit_test(test_closed_reports),
 	    cmocka_unit_test(test_key_file),
 	    cmocka_unit_test(test_strerror_distinct),
 	};
