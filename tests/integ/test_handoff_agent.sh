@@ -1,0 +1,236 @@
+#!/bin/bash
+# The handoff's node side end to end on the host kernel: `s3lb-node agent` takes client
+# connections over from a director and serves them from the node's S3 server, the node
+# answering the client directly from the VIP. Network namespaces made here: a client, a director
+# (the VIP; tests/tools/ho_director, the director half in its plainest form) and a node (the VIP
+# on lo as for DR, a python3 HTTP server as its "S3 server", the agent), on one bridge in a
+# fourth namespace. Steering as a DR forward does it, without IPVS: nft marks the handed-off
+# 4-tuple and `ip rule fwmark` routes marked packets to the node.
+# Checks: the client gets the node's bytes exactly, small and multi-MiB, two requests on one
+# kept-alive connection, both served by the node (agent counters, CLOSED reports); the
+# director's interface sends far less than the bodies; the director falls back to serving
+# itself (the client still succeeds) when the agent is stopped, has the wrong key, or is too slow
+# for the READY deadline. Needs root (namespaces, nftables, TCP_REPAIR); else SKIPPED.
+set -euo pipefail
+# shellcheck source=tests/integ/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+[ "$(id -u)" = 0 ] || skip "needs root (network namespaces, nftables, TCP_REPAIR)"
+need_cmd ip "iproute2"
+need_cmd nft "nftables"
+need_cmd curl "curl"
+need_cmd python3 "python3"
+need_cmd jq "jq"
+need_cmd sysctl "procps"
+NODE_BIN=$S3LB_BUILD/dsr/s3lb-node
+DIRECTOR=$S3LB_BUILD/tests/ho_director
+[ -x "$NODE_BIN" ] || fail "no $NODE_BIN (build first)"
+[ -x "$DIRECTOR" ] || fail "no $DIRECTOR (build with tests)"
+
+p=hoa$$
+NET=10.213.0
+VIP=$NET.100
+NODE_IP=$NET.3
+T=$INTEG_TMP
+cleanup_ns() {
+	local n
+	for n in cli dir node sw; do ip netns del "$p-$n" 2>/dev/null || true; done
+}
+at_exit cleanup_ns
+ip netns add "$p-sw" 2>/dev/null || skip "cannot create network namespaces here"
+for n in cli dir node; do ip netns add "$p-$n"; done
+ip -n "$p-sw" link add br0 type bridge || skip "no bridge support in this kernel"
+ip -n "$p-sw" link set br0 up
+for n in cli dir node; do
+	ip -n "$p-sw" link add "v$n" type veth peer name eth0 netns "$p-$n" || skip "no veth support"
+	ip -n "$p-sw" link set "v$n" master br0 up
+	ip -n "$p-$n" link set eth0 up
+	ip -n "$p-$n" link set lo up
+done
+nsx() {
+	local n=$1
+	shift
+	ip netns exec "$p-$n" "$@"
+}
+ip -n "$p-cli" addr add "$NET.1/24" dev eth0
+ip -n "$p-dir" addr add "$NET.2/24" dev eth0
+ip -n "$p-dir" addr add "$VIP/32" dev eth0
+ip -n "$p-node" addr add "$NODE_IP/24" dev eth0
+ip -n "$p-node" addr add "$VIP/32" dev lo
+# the node as a DR real server: never answers ARP for the VIP, never announces it
+nsx node sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
+	net.ipv4.conf.eth0.arp_ignore=1 net.ipv4.conf.eth0.arp_announce=2 \
+	net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0
+# the director forwards steered packets out of the interface they came in on
+nsx dir sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.send_redirects=0 \
+	net.ipv4.conf.eth0.send_redirects=0 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0
+# marked packets are routed to the node before the local table would take them (DR forward)
+ip -n "$p-dir" rule add pref 10 fwmark 0x77 lookup 77
+ip -n "$p-dir" rule del pref 0
+ip -n "$p-dir" rule add pref 100 lookup local
+ip -n "$p-dir" route add default via "$NODE_IP" dev eth0 table 77
+nsx dir nft -f - <<EOF || skip "nftables unusable here"
+table inet hoatest {
+	set frozen { type ipv4_addr . inet_service; }
+	set steered { type ipv4_addr . inet_service; }
+	chain pre {
+		type filter hook prerouting priority raw; policy accept;
+		ip daddr $VIP tcp dport 80 ip saddr . tcp sport @frozen drop
+		ip daddr $VIP tcp dport 80 ip saddr . tcp sport @steered meta mark set 0x77 notrack
+	}
+}
+EOF
+pass "namespaces: client $NET.1, director $NET.2 (VIP $VIP), node $NODE_IP (VIP on lo)"
+
+# ---- the node: files, its S3 server, the agent ----
+mkdir -p "$T/www"
+make_file "$T/www/small" 1000
+make_file "$T/www/big" 6M
+make_file "$T/www/mid" 3M
+cat >"$T/srv.py" <<'EOF'
+import http.server, os, sys
+os.chdir(sys.argv[1])
+class H(http.server.SimpleHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer(("0.0.0.0", 8000), H).serve_forever()
+EOF
+# background programs: `ip netns exec` execs them, so $! is theirs
+ip netns exec "$p-node" python3 "$T/srv.py" "$T/www" >"$T/srv.log" 2>&1 &
+srv_pid=$!
+at_exit _integ_stop_pid "$srv_pid"
+(umask 077 && head -c 32 /dev/urandom | base64 >"$T/key" && head -c 32 /dev/urandom | base64 >"$T/key2")
+
+agent_pid=""
+start_agent() {
+	ip netns exec "$p-node" "$NODE_BIN" agent --listen "$NODE_IP:9902" --key-file "$1" --s3 127.0.0.1:8000 \
+		--vip "$VIP" --admin 127.0.0.1:9903 --log-level debug >>"$T/agent.log" 2>&1 &
+	agent_pid=$!
+	local i
+	for ((i = 0; i < 100; i++)); do
+		nsx node bash -c "exec 3<>/dev/tcp/127.0.0.1/9903" 2>/dev/null && return 0
+		kill -0 "$agent_pid" 2>/dev/null || { cat "$T/agent.log" >&2; fail "the agent exited"; }
+		sleep 0.05
+	done
+	fail "the agent did not listen"
+}
+stop_agent() {
+	_integ_stop_pid "$agent_pid"
+	wait "$agent_pid" 2>/dev/null || true
+	agent_pid=""
+}
+stop_agent_at_exit() { [ -z "$agent_pid" ] || kill "$agent_pid"; }
+at_exit stop_agent_at_exit
+start_agent "$T/key"
+for ((i = 0; i < 100; i++)); do
+	nsx node bash -c "exec 3<>/dev/tcp/127.0.0.1/8000" 2>/dev/null && break
+	sleep 0.05
+done
+ip netns exec "$p-dir" "$DIRECTOR" --listen "$VIP:80" --agent "$NODE_IP:9902" --s3 "$NODE_IP:8000" \
+	--key-file "$T/key" --table hoatest --ready-ms 200 >"$T/director.log" 2>&1 &
+dir_pid=$!
+at_exit _integ_stop_pid "$dir_pid"
+for ((i = 0; i < 100; i++)); do
+	grep -q '^listening' "$T/director.log" && break
+	sleep 0.05
+done
+pass "node S3 server, agent and director up"
+
+counters() { nsx node curl -sS --max-time 5 http://127.0.0.1:9903/; }
+tx_bytes() { nsx dir cat /sys/class/net/eth0/statistics/tx_bytes; }
+# wait_log FILE REGEX COUNT: until FILE has COUNT lines matching REGEX (10 s)
+wait_log() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		[ "$(grep -cE -- "$2" "$1" || true)" -ge "$3" ] && return 0
+		sleep 0.05
+	done
+	fail "$1: fewer than $3 lines match /$2/: $(tail -n 5 "$1")"
+}
+client() { nsx cli curl -sS --max-time 30 "$@"; }
+
+# ---- 1. a handoff: two requests on one kept-alive connection, small then 6 MiB ----
+tx0=$(tx_bytes)
+out=$(client -o "$T/got-small" "http://$VIP/small" -o "$T/got-big" "http://$VIP/big" \
+	-w '%{http_code} %{num_connects}\n')
+tx1=$(tx_bytes)
+assert_eq "200 1
+200 0" "$out" "two GETs on one connection (status, new connections)"
+assert_same_file "$T/www/small" "$T/got-small" "small body from the node"
+assert_same_file "$T/www/big" "$T/got-big" "6 MiB body from the node"
+wait_log "$T/director.log" 'handoff ok' 1
+wait_log "$T/director.log" 'closed 0 requests 2 ' 1
+line=$(grep 'closed 0 requests 2 ' "$T/director.log" | head -n 1)
+assert_match ".* \[200 [0-9]+ 1[0-9]{3} [0-9]+\] \[200 [0-9]+ 629[0-9]{4} [0-9]+\]" "$line" \
+	"CLOSED reports both requests (status, bytes in, bytes out, usec)"
+c=$(counters)
+assert_eq "1 2" "$(jq -r '"\(.taken) \(.requests)"' <<<"$c")" "agent: 1 connection taken, 2 requests"
+[ "$(jq -r .bytes_spliced <<<"$c")" -gt 6000000 ] || fail "the 6 MiB body was not spliced: $c"
+pass "the 6 MiB body went by splice ($(jq -r .bytes_spliced <<<"$c") bytes)"
+body=$((6 * 1024 * 1024 + 1000))
+dtx=$((tx1 - tx0))
+note "director eth0 tx: $dtx bytes while $body body bytes were served"
+((dtx * 100 < body)) || fail "director tx $dtx is not below 1% of $body"
+pass "director tx below 1% of the bodies ($dtx of $body bytes)"
+
+# ---- 2. more connections, each with two requests (3 MiB and 1000 B) ----
+tx0=$(tx_bytes)
+for ((k = 0; k < 10; k++)); do
+	out=$(client -o "$T/got-mid" "http://$VIP/mid" -o "$T/got-small" "http://$VIP/small" \
+		-w '%{http_code} ')
+	[ "$out" = "200 200 " ] || fail "connection $k: $out"
+	cmp -s "$T/www/mid" "$T/got-mid" || fail "connection $k: 3 MiB body differs"
+	cmp -s "$T/www/small" "$T/got-small" || fail "connection $k: small body differs"
+done
+tx1=$(tx_bytes)
+wait_log "$T/director.log" 'handoff ok' 11
+wait_log "$T/director.log" 'closed 0 requests 2 ' 11
+body=$((10 * (3 * 1024 * 1024 + 1000)))
+dtx=$((tx1 - tx0))
+assert_eq "11 22" "$(counters | jq -r '"\(.taken) \(.requests)"')" "agent: 11 taken, 22 requests"
+note "director eth0 tx: $dtx bytes while $body body bytes were served (10 connections)"
+((dtx * 100 < body)) || fail "director tx $dtx is not below 1% of $body"
+pass "10 more connections handed off, every body exact, director tx $dtx of $body bytes"
+
+# ---- 3. fallbacks: the client still succeeds, the director serves ----
+fallback_case() {
+	local what=$1 reason=$2 n tx0 tx1
+	n=$(grep -c 'fallback' "$T/director.log" || true)
+	tx0=$(tx_bytes)
+	out=$(client -o "$T/got-small" "http://$VIP/small" -o "$T/got-mid" "http://$VIP/mid" \
+		-w '%{http_code} ')
+	tx1=$(tx_bytes)
+	assert_eq "200 200 " "$out" "$what: the client succeeds"
+	cmp -s "$T/www/mid" "$T/got-mid" || fail "$what: body differs"
+	wait_log "$T/director.log" 'fallback' $((n + 1))
+	line=$(grep 'fallback' "$T/director.log" | tail -n 1)
+	assert_match ".*fallback $reason.*" "$line" "$what: the director fell back ($reason)"
+	# the same counter sees the bodies when the director serves them
+	(((tx1 - tx0) > 3 * 1024 * 1024)) || fail "$what: director tx only $((tx1 - tx0)) bytes"
+	note "$what: director eth0 tx $((tx1 - tx0)) bytes for $((3 * 1024 * 1024 + 1000)) body bytes"
+}
+stop_agent
+fallback_case "agent stopped" "agent connect: Connection refused"
+
+start_agent "$T/key2"
+fallback_case "wrong key" "channel closed by the agent"
+wait_log "$T/agent.log" "handoff channel with $NET.2:[0-9]+: record refused: MAC mismatch" 1
+assert_eq 1 "$(counters | jq -r .channel.bad_mac)" "agent counts the bad MAC"
+stop_agent
+
+start_agent "$T/key"
+kill -STOP "$agent_pid"
+fallback_case "agent slow" "READY timeout"
+kill -CONT "$agent_pid"
+sleep 0.5
+c=$(counters)
+assert_eq "0 1 0" "$(jq -r '"\(.taken) \(.aborted) \(.pending)"' <<<"$c")" \
+	"the slow agent dropped what it restored (taken, aborted, pending)"
+
+# after the fallbacks, a handoff works again
+out=$(client -o "$T/got-big" "http://$VIP/big" -w '%{http_code}')
+assert_eq 200 "$out" "handoff after the fallbacks"
+assert_same_file "$T/www/big" "$T/got-big" "6 MiB body"
+wait_log "$T/director.log" 'handoff ok' 12
+stop_agent
