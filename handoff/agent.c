@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "core/parse.h"
@@ -609,23 +610,31 @@ static void on_state(ho_agent_t *a, chan_t *ch, ho_msg_t *m)
 {
 	char msg[256], who[80];
 	addr_text(m->st.family, m->st.peer_addr, m->st.peer_port, who, sizeof(who));
-	if (a->stopping)
-		return refuse(a, ch, m->conn_id, HO_REFUSE_STOPPING, NULL);
-	if (conn_find(a, ch, m->conn_id))
-		return refuse(a, ch, m->conn_id, HO_REFUSE_DUP, NULL);
+	if (a->stopping) {
+		refuse(a, ch, m->conn_id, HO_REFUSE_STOPPING, NULL);
+		return;
+	}
+	if (conn_find(a, ch, m->conn_id)) {
+		refuse(a, ch, m->conn_id, HO_REFUSE_DUP, NULL);
+		return;
+	}
 	if (!is_vip(&a->conf, &m->st)) {
 		char local[80];
 		addr_text(m->st.family, m->st.local_addr, m->st.local_port, local, sizeof(local));
 		snprintf(msg, sizeof(msg), "local address %s", local);
-		return refuse(a, ch, m->conn_id, HO_REFUSE_VIP, msg);
+		refuse(a, ch, m->conn_id, HO_REFUSE_VIP, msg);
+		return;
 	}
-	if (a->stats.pending + a->stats.active >= a->conf.max_conns)
-		return refuse(a, ch, m->conn_id, HO_REFUSE_BUSY, NULL);
+	if (a->stats.pending + a->stats.active >= a->conf.max_conns) {
+		refuse(a, ch, m->conn_id, HO_REFUSE_BUSY, NULL);
+		return;
+	}
 	int fd;
 	if (net_repair_restore(&m->st, &fd, msg, sizeof(msg)) < 0) {
 		char d[400];
 		snprintf(d, sizeof(d), "client %s: %s", who, msg);
-		return refuse(a, ch, m->conn_id, HO_REFUSE_RESTORE, d);
+		refuse(a, ch, m->conn_id, HO_REFUSE_RESTORE, d);
+		return;
 	}
 	conn_t *c = calloc(1, sizeof(*c));
 	if (!c)
@@ -657,7 +666,8 @@ static void on_state(ho_agent_t *a, chan_t *ch, ho_msg_t *m)
 	    uv_tcp_connect(&c->creq, &c->s3, (const struct sockaddr *)&a->conf.s3, on_s3_connected);
 	if (rc < 0) {
 		conn_close(c, HO_END_S3);
-		return refuse(a, ch, m->conn_id, HO_REFUSE_S3, uv_strerror(rc));
+		refuse(a, ch, m->conn_id, HO_REFUSE_S3, uv_strerror(rc));
+		return;
 	}
 	uv_timer_start(&c->timer, on_conn_timer, a->conf.connect_ms, a->conf.idle_ms);
 	LB_DEBUG("handoff agent: connection %llu (client %s) restored", (unsigned long long)c->id,
@@ -689,6 +699,8 @@ static void on_go(ho_agent_t *a, conn_t *c)
 	c->handles++;
 	c->cli_open = true;
 	if (uv_tcp_open(&c->cli, c->fd) < 0) {
+		close(c->fd); /* not the handle's: uv_close would leave it open */
+		c->fd = -1;
 		conn_close(c, HO_END_CLIENT_ERR);
 		return;
 	}

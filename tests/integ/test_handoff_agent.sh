@@ -193,7 +193,29 @@ note "director eth0 tx: $dtx bytes while $body body bytes were served (10 connec
 ((dtx * 100 < body)) || fail "director tx $dtx is not below 1% of $body"
 pass "10 more connections handed off, every body exact, director tx $dtx of $body bytes"
 
-# ---- 3. fallbacks: the client still succeeds, the director serves ----
+# ---- 3. HEAD then GET on one handed-off connection (the response to HEAD has no body), and
+# five connections at once ----
+out=$(client -I "http://$VIP/big" -o /dev/null -w '%{http_code} %{num_connects} ' \
+	--next -sS --max-time 30 -o "$T/got-big" "http://$VIP/big" -w '%{http_code} %{num_connects}')
+assert_eq "200 1 200 0" "$out" "HEAD then GET on one connection"
+assert_same_file "$T/www/big" "$T/got-big" "6 MiB body after a HEAD"
+wait_log "$T/director.log" 'closed 0 requests 2 \[200 [0-9]+ [0-9]+ [0-9]+\] \[200 [0-9]+ 629[0-9]{4} ' 1
+pids=()
+for ((k = 0; k < 5; k++)); do
+	client -o "$T/par-$k-a" "http://$VIP/mid" -o "$T/par-$k-b" "http://$VIP/big" &
+	pids+=($!)
+done
+for pid in "${pids[@]}"; do wait "$pid" || fail "a parallel client failed"; done
+for ((k = 0; k < 5; k++)); do
+	cmp -s "$T/www/mid" "$T/par-$k-a" || fail "parallel client $k: 3 MiB body differs"
+	cmp -s "$T/www/big" "$T/par-$k-b" || fail "parallel client $k: 6 MiB body differs"
+done
+wait_log "$T/director.log" 'handoff ok' 17
+wait_log "$T/director.log" 'closed 0 requests 2 ' 17
+assert_eq "17 0" "$(counters | jq -r '"\(.taken) \(.active)"')" "agent: 17 taken, none left active"
+pass "five connections at once, handed off, every body exact"
+
+# ---- 4. fallbacks: the client still succeeds, the director serves ----
 fallback_case() {
 	local what=$1 reason=$2 n tx0 tx1
 	n=$(grep -c 'fallback' "$T/director.log" || true)
@@ -232,5 +254,5 @@ assert_eq "0 1 0" "$(jq -r '"\(.taken) \(.aborted) \(.pending)"' <<<"$c")" \
 out=$(client -o "$T/got-big" "http://$VIP/big" -w '%{http_code}')
 assert_eq 200 "$out" "handoff after the fallbacks"
 assert_same_file "$T/www/big" "$T/got-big" "6 MiB body"
-wait_log "$T/director.log" 'handoff ok' 12
+wait_log "$T/director.log" 'handoff ok' 18
 stop_agent

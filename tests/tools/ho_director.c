@@ -270,14 +270,16 @@ static void serve(int cfd)
 	char msg[256];
 	if (net_repair_dump(cfd, &st, msg, sizeof(msg)) < 0) {
 		snprintf(head, sizeof(head), "dump: %s", msg);
-		return fallback(cfd, elem, head);
+		fallback(cfd, elem, head);
+		return;
 	}
 	uint64_t id = now_us(CLOCK_REALTIME);
 	int afd = connect_agent();
 	if (afd < 0) {
 		net_repair_state_free(&st);
 		snprintf(head, sizeof(head), "agent connect: %s", strerror(-afd));
-		return fallback(cfd, elem, head);
+		fallback(cfd, elem, head);
+		return;
 	}
 	ho_msg_t m = {.type = HO_STATE, .conn_id = id, .st = st};
 	int rc = send_msg(afd, &m);
@@ -299,14 +301,16 @@ static void serve(int cfd)
 		if (rc == 0)
 			ho_msg_free(&r);
 		close(afd); /* the agent drops what it restored */
-		return fallback(cfd, elem, head);
+		fallback(cfd, elem, head);
+		return;
 	}
 	/* steer: frozen -> steered in one transaction, then GO, then let go silently */
 	if (nft_elem("add", "steered", "delete", "frozen", elem) < 0) {
 		ho_msg_t f = {.type = HO_REFUSE, .conn_id = id, .reason = 1};
 		(void)send_msg(afd, &f);
 		close(afd);
-		return fallback(cfd, elem, "steer failed");
+		fallback(cfd, elem, "steer failed");
+		return;
 	}
 	ho_msg_t go = {.type = HO_GO, .conn_id = id};
 	if (send_msg(afd, &go) < 0)
