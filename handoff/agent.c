@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -84,6 +86,8 @@ struct conn_s {
 	uint64_t resp_t0;
 	bool want_splice, cli_open;
 	bool copy_body; /* this response's body could not be spliced: copied */
+	bool hb;        /* HANDBACK sent, in repair mode, waiting for the director's GO */
+	bool no_hb;     /* the director refused a hand-back: not again before the next response */
 	unsigned handles;
 	ho_end_t end;
 	ho_report_t *reports;
@@ -93,8 +97,8 @@ struct conn_s {
 
 static const char *const refuse_names[HO_REFUSE_NREASONS] = {
     "none", "vip", "restore", "s3", "busy", "dup", "unsupported", "stopping"};
-static const char *const end_names[HO_END_NREASONS] = {"client",   "s3",    "client_error", "idle",
-                                                       "protocol", "leave", "stopping"};
+static const char *const end_names[HO_END_NREASONS] = {
+    "client", "s3", "client_error", "idle", "protocol", "leave", "stopping", "handback"};
 
 const char *ho_refuse_name(unsigned r)
 {
@@ -192,8 +196,8 @@ static void conn_close(conn_t *c, ho_end_t why)
 		c->sp = NULL;
 	}
 	/* a connection that did not end cleanly is reset: a short body must not look whole */
-	if (c->cli_open &&
-	    (why == HO_END_CLIENT || uv_tcp_close_reset(&c->cli, on_conn_handle_closed) < 0))
+	if (c->cli_open && (why == HO_END_CLIENT || why == HO_END_HANDBACK ||
+	                    uv_tcp_close_reset(&c->cli, on_conn_handle_closed) < 0))
 		uv_close((uv_handle_t *)&c->cli, on_conn_handle_closed);
 	uv_close((uv_handle_t *)&c->s3, on_conn_handle_closed);
 	uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
@@ -211,6 +215,8 @@ static conn_t *conn_find(ho_agent_t *a, chan_t *ch, uint64_t id)
 
 static void half_flush(conn_t *c, half_t *h);
 static void half_read(conn_t *c, half_t *h);
+static void maybe_handback(conn_t *c);
+static void resume(conn_t *c);
 static void maybe_splice(conn_t *c);
 
 static void idle_again(conn_t *c)
@@ -283,6 +289,7 @@ static void on_half_written(uv_write_t *req, int status)
 	half_flush(c, h);
 	if (c->state == C_CLOSING)
 		return;
+	maybe_handback(c);
 	if (!h->reading && !h->eof && !c->sp && !c->want_splice)
 		half_read(c, h);
 	half_maybe_shut(c, h);
@@ -323,7 +330,7 @@ static void message_done(conn_t *c, half_t *h)
 		report(c, c->resp_status, h->msg_bytes);
 	}
 	if (h == &c->down)
-		c->copy_body = false;
+		c->copy_body = c->no_hb = false;
 	net_http_next(&h->http);
 	h->msg = h->fed;
 	h->msg_bytes = 0;
@@ -460,6 +467,8 @@ static void on_half_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 
 static void half_read(conn_t *c, half_t *h)
 {
+	if (c->hb)
+		return; /* frozen for the hand-back */
 	if (uv_read_start(h->src, on_half_alloc, on_half_read) == 0)
 		h->reading = true;
 }
@@ -488,6 +497,7 @@ static void splice_done(net_splice_t *s)
 	c->sp = NULL;
 	net_http_body_skipped(&c->down.http);
 	message_done(c, &c->down);
+	maybe_handback(c);
 	resume(c);
 }
 
@@ -538,6 +548,117 @@ copy:
 	/* no pipe free (or no splice here): this body is copied */
 	c->copy_body = true;
 	resume(c);
+}
+
+/* ---- hand-back ---- */
+
+static int cli_fd(conn_t *c)
+{
+	uv_os_fd_t fd;
+	return uv_fileno((uv_handle_t *)&c->cli, &fd) < 0 ? -1 : fd;
+}
+
+/* The first HANDBACK only asks: the connection's addresses, no queues (the socket is not
+ * frozen yet: its queues still move). -1 when it is not ESTABLISHED (the client is closing). */
+static int ask_state(int fd, net_repair_state_t *st)
+{
+	struct sockaddr_storage l, p;
+	socklen_t ll = sizeof(l), pl = sizeof(p);
+	struct tcp_info ti;
+	socklen_t tl = sizeof(ti);
+	memset(st, 0, sizeof(*st));
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) < 0 ||
+	    ti.tcpi_state != TCP_ESTABLISHED || getsockname(fd, (struct sockaddr *)&l, &ll) < 0 ||
+	    getpeername(fd, (struct sockaddr *)&p, &pl) < 0 || l.ss_family != p.ss_family)
+		return -1;
+	st->family = l.ss_family;
+	st->tcp_state = TCP_ESTABLISHED;
+	if (l.ss_family == AF_INET) {
+		memcpy(st->local_addr, &((struct sockaddr_in *)&l)->sin_addr, 4);
+		memcpy(st->peer_addr, &((struct sockaddr_in *)&p)->sin_addr, 4);
+		st->local_port = ntohs(((struct sockaddr_in *)&l)->sin_port);
+		st->peer_port = ntohs(((struct sockaddr_in *)&p)->sin_port);
+	} else {
+		memcpy(st->local_addr, &((struct sockaddr_in6 *)&l)->sin6_addr, 16);
+		memcpy(st->peer_addr, &((struct sockaddr_in6 *)&p)->sin6_addr, 16);
+		st->local_port = ntohs(((struct sockaddr_in6 *)&l)->sin6_port);
+		st->peer_port = ntohs(((struct sockaddr_in6 *)&p)->sin6_port);
+	}
+	return 0;
+}
+
+/* Between responses, with nothing of a next request read into user space: ask the director to
+ * take the connection back. Reading stops; whatever the client sends meanwhile stays in the
+ * kernel's receive queue and goes with the final state. */
+static void maybe_handback(conn_t *c)
+{
+	ho_agent_t *a = c->a;
+	const half_t *u = &c->up, *d = &c->down;
+	if (!a->conf.handback || c->hb || c->no_hb || c->state != C_SERVING || !c->chan || c->sp ||
+	    c->want_splice || c->npend || u->len || u->writing || u->http.head_done || u->eof ||
+	    d->len || d->writing || d->http.head_done || d->eof)
+		return;
+	int fd = cli_fd(c);
+	ho_msg_t m = {.type = HO_HANDBACK, .conn_id = c->id};
+	if (fd < 0 || ask_state(fd, &m.st) < 0)
+		return;
+	int rc = ho_channel_send(&c->chan->ch, &m);
+	if (rc < 0) {
+		LB_WARN("handoff agent: connection %llu: hand-back: %s", (unsigned long long)c->id,
+		        ho_strerror(rc));
+		c->no_hb = true;
+		return;
+	}
+	uv_read_stop((uv_stream_t *)&c->cli);
+	uv_read_stop((uv_stream_t *)&c->s3);
+	c->up.reading = c->down.reading = false;
+	c->hb = true;
+	ho_channel_expect(&c->chan->ch, c->id, a->conf.go_ms);
+}
+
+/* the director refused, did not answer, or its channel ended: serve on */
+static void handback_failed(conn_t *c, const char *why)
+{
+	c->a->stats.handback_failed++;
+	LB_INFO("handoff agent: connection %llu: hand-back %s; serving on",
+	        (unsigned long long)c->id, why);
+	c->hb = false;
+	c->no_hb = true;
+	resume(c);
+}
+
+/* The director froze the flow: dump (the socket enters repair mode and stops sending), send
+ * the final state, let go silently. If the connection cannot be dumped (the client closed
+ * meanwhile), REFUSE: the director steers the flow back here and this side serves on. */
+static void handback_go(conn_t *c)
+{
+	char msg[256];
+	ho_msg_t m = {.type = HO_HANDBACK, .conn_id = c->id};
+	int fd = cli_fd(c);
+	int rc = fd < 0 ? -EBADF : net_repair_dump(fd, &m.st, msg, sizeof(msg));
+	if (rc < 0) {
+		LB_INFO("handoff agent: connection %llu: hand-back: %s", (unsigned long long)c->id,
+		        fd < 0 ? "no descriptor" : msg);
+		ho_msg_t no = {.type = HO_REFUSE, .conn_id = c->id, .reason = HO_REFUSE_RESTORE};
+		if (fd < 0 || net_repair_leave(fd, NULL, msg, sizeof(msg)) < 0 ||
+		    ho_channel_send(&c->chan->ch, &no) < 0) {
+			conn_close(c, HO_END_LEAVE);
+			return;
+		}
+		handback_failed(c, "not possible");
+		return;
+	}
+	rc = ho_channel_send(&c->chan->ch, &m);
+	net_repair_state_free(&m.st);
+	if (rc < 0) {
+		/* the flow is frozen at the director: nothing can reach the client from here */
+		LB_WARN("handoff agent: connection %llu: final hand-back state not sent",
+		        (unsigned long long)c->id);
+		conn_close(c, HO_END_LEAVE);
+		return;
+	}
+	c->a->stats.handbacks++;
+	conn_close(c, HO_END_HANDBACK); /* in repair mode: the close sends nothing */
 }
 
 /* ---- GO, READY, REFUSE ---- */
@@ -724,6 +845,8 @@ static void on_chan_msg(ho_channel_t *hc, ho_msg_t *m)
 	case HO_GO:
 		if ((c = conn_find(a, ch, m->conn_id)) && c->state == C_READY)
 			on_go(a, c);
+		else if (c && c->hb)
+			handback_go(c);
 		else
 			LB_WARN(
 			    "handoff agent: GO from %s for connection %llu, which is not waiting",
@@ -733,6 +856,8 @@ static void on_chan_msg(ho_channel_t *hc, ho_msg_t *m)
 		if ((c = conn_find(a, ch, m->conn_id)) && c->state != C_SERVING) {
 			a->stats.aborted++;
 			conn_close(c, HO_END_STOPPING);
+		} else if (c && c->hb) {
+			handback_failed(c, "refused by the director");
 		}
 		break;
 	default:
@@ -751,6 +876,8 @@ static void on_chan_timeout(ho_channel_t *hc, uint64_t id)
 		LB_WARN("handoff agent: connection %llu from %s: no GO in %llu ms; dropped",
 		        (unsigned long long)id, hc->peer, (unsigned long long)ch->a->conf.go_ms);
 		conn_close(c, HO_END_STOPPING);
+	} else if (c && c->hb) {
+		handback_failed(c, "not answered in time");
 	}
 }
 
@@ -760,8 +887,8 @@ static void on_chan_end(ho_channel_t *hc, int err)
 	ho_agent_t *a = ch->a;
 	if (err == UV_EOF)
 		LB_DEBUG("handoff agent: channel from %s closed", hc->peer);
-	else if (err > HO_EKEYFILE || err < HO_ETRUNC)
-		LB_INFO("handoff agent: channel from %s ended: %s", hc->peer, uv_strerror(err));
+	else if (err < HO_EKEYFILE || err > HO_ETRUNC) /* the channel logged its own refusals */
+		LB_INFO("handoff agent: channel from %s ended: %s", hc->peer, ho_strerror(err));
 	for (conn_t *c = a->conns; c; c = c->next) {
 		if (c->chan != ch)
 			continue;
@@ -770,6 +897,8 @@ static void on_chan_end(ho_channel_t *hc, int err)
 			conn_close(c, HO_END_STOPPING);
 		}
 		c->chan = NULL;
+		if (c->hb)
+			handback_failed(c, "without a channel");
 	}
 }
 
@@ -847,11 +976,13 @@ int ho_agent_stats_json(const ho_agent_t *a, char *buf, size_t len)
 #define U(x) (unsigned long long)(x)
 	OUT("{\"channels\":%llu,\"channels_total\":%llu,\"pending\":%llu,\"active\":%llu,"
 	    "\"taken\":%llu,\"aborted\":%llu,\"go_timeouts\":%llu,\"requests\":%llu,"
-	    "\"bytes_in\":%llu,\"bytes_out\":%llu,\"bytes_spliced\":%llu,\"unreported\":%llu,"
+	    "\"bytes_in\":%llu,\"bytes_out\":%llu,\"bytes_spliced\":%llu,\"handbacks\":%llu,"
+	    "\"handback_failed\":%llu,\"unreported\":%llu,"
 	    "\"reports_dropped\":%llu,\"refused\":{",
 	    U(s->channels), U(s->channels_total), U(s->pending), U(s->active), U(s->taken),
 	    U(s->aborted), U(s->go_timeouts), U(s->requests), U(s->bytes_in), U(s->bytes_out),
-	    U(s->bytes_spliced), U(s->unreported), U(s->reports_dropped));
+	    U(s->bytes_spliced), U(s->handbacks), U(s->handback_failed), U(s->unreported),
+	    U(s->reports_dropped));
 	for (unsigned i = 1; i < HO_REFUSE_NREASONS; i++)
 		OUT("%s\"%s\":%llu", i > 1 ? "," : "", refuse_names[i], U(s->refused[i]));
 	OUT("},\"ended\":{");
@@ -1045,13 +1176,14 @@ static void usage(FILE *f)
 	           "                       [--admin ADDR:PORT] [--go-timeout DUR] "
 	           "[--connect-timeout DUR]\n"
 	           "                       [--idle-timeout DUR] [--max-skew DUR] [--max-conns N]\n"
-	           "                       [--log-level error|warn|info|debug]\n"
+	           "                       [--handback] [--log-level error|warn|info|debug]\n"
 	           "  --listen     the node's own address, where directors connect\n"
 	           "  --key-file   the pre-shared key (mode 0600), the same as the director's\n"
 	           "  --s3         the node's local S3 server, which serves the connections\n"
 	           "  --vip        a VIP this node answers for (repeat for several)\n"
 	           "  --admin      serve the counters as JSON here (e.g. 127.0.0.1:9903)\n"
 	           "  --go-timeout how long a rebuilt connection waits for GO (default 2s)\n"
+	           "  --handback   hand each connection back to the director after each response\n"
 	           "  --max-skew   how far the first nonce of a channel may be from this clock\n"
 	           "               (default 60s; 0s: not checked)\n"
 	           "Needs CAP_NET_ADMIN (TCP_REPAIR).\n");
@@ -1110,6 +1242,7 @@ int ho_agent_main(int argc, char **argv, FILE *out, FILE *errout)
 	    {"max-skew", required_argument, NULL, 'x'},
 	    {"max-conns", required_argument, NULL, 'm'},
 	    {"log-level", required_argument, NULL, 'L'},
+	    {"handback", no_argument, NULL, 'H'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -1204,6 +1337,9 @@ int ho_agent_main(int argc, char **argv, FILE *out, FILE *errout)
 				        optarg);
 				return 2;
 			}
+			break;
+		case 'H':
+			conf.handback = true;
 			break;
 		case 'h':
 			usage(out);

@@ -15,6 +15,11 @@
  *            repair mode, nothing is sent to the client.
  *   end      CLOSED to the director with how it ended and one report per request (status, bytes
  *            in and out, duration), so the director can log and count it.
+ * With conf.handback, after each response (nothing of a next request read yet) the agent hands
+ * the connection back: HANDBACK with its state (repair mode: it stops sending); the director
+ * freezes the flow and answers GO; the agent dumps again (bytes that came meanwhile are in it),
+ * sends that final HANDBACK, closes silently and sends CLOSED (reason handback). A REFUSE or no
+ * GO in conf.go_ms: repair mode off, the agent goes on serving the connection.
  * A channel that ends drops the connections it had not said GO for; connections being served
  * go on (their CLOSED cannot be sent: counted as unreported).
  *
@@ -23,6 +28,7 @@
 #ifndef S3LB_HANDOFF_AGENT_H
 #define S3LB_HANDOFF_AGENT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -55,6 +61,7 @@ typedef enum {
 	HO_END_PROTOCOL,   /* invalid HTTP from either side */
 	HO_END_LEAVE,      /* leaving repair mode failed after GO */
 	HO_END_STOPPING,   /* the agent shut down */
+	HO_END_HANDBACK,   /* handed back to the director (conf.handback) */
 	HO_END_NREASONS
 } ho_end_t;
 const char *ho_end_name(unsigned reason);
@@ -72,6 +79,7 @@ typedef struct ho_agent_conf_s {
 	uint64_t max_skew_ms; /* the channel's first-nonce clock check (0: off) */
 	unsigned max_conns;   /* at once (0: 10000) */
 	uint64_t splice_min;  /* response bodies at least this long go by splice (0: 64 KiB) */
+	bool handback;        /* hand every connection back after each response */
 } ho_agent_conf_t;
 
 typedef struct ho_agent_stats_s {
@@ -84,6 +92,8 @@ typedef struct ho_agent_stats_s {
 	uint64_t go_timeouts; /* no GO in go_ms */
 	uint64_t ended[HO_END_NREASONS];
 	uint64_t requests, bytes_in, bytes_out, bytes_spliced;
+	uint64_t handbacks;       /* connections handed back to the director */
+	uint64_t handback_failed; /* hand-backs the director refused or did not answer */
 	uint64_t unreported;      /* CLOSED not sent: the director's channel was gone */
 	uint64_t reports_dropped; /* beyond HO_REPORTS_MAX on one connection */
 	ho_channel_stats_t ch;

@@ -105,7 +105,7 @@ at_exit _integ_stop_pid "$srv_pid"
 agent_pid=""
 start_agent() {
 	ip netns exec "$p-node" "$NODE_BIN" agent --listen "$NODE_IP:9902" --key-file "$1" --s3 127.0.0.1:8000 \
-		--vip "$VIP" --admin 127.0.0.1:9903 --log-level debug >>"$T/agent.log" 2>&1 &
+		--vip "$VIP" --admin 127.0.0.1:9903 --log-level debug "${@:2}" >>"$T/agent.log" 2>&1 &
 	agent_pid=$!
 	local i
 	for ((i = 0; i < 100; i++)); do
@@ -115,10 +115,17 @@ start_agent() {
 	done
 	fail "the agent did not listen"
 }
+# stops the agent (SIGTERM): it must exit 0, and an ASan build must have nothing to say
 stop_agent() {
+	local rc=0
 	_integ_stop_pid "$agent_pid"
-	wait "$agent_pid" 2>/dev/null || true
+	wait "$agent_pid" 2>/dev/null || rc=$?
 	agent_pid=""
+	if grep -q 'Sanitizer' "$T/agent.log"; then
+		grep -A 12 'Sanitizer' "$T/agent.log" | head -n 30 >&2
+		fail "the agent's sanitizer report above"
+	fi
+	[ "$rc" = 0 ] || fail "the agent exited with status $rc after SIGTERM"
 }
 stop_agent_at_exit() { [ -z "$agent_pid" ] || kill "$agent_pid"; }
 at_exit stop_agent_at_exit
@@ -256,3 +263,39 @@ assert_eq 200 "$out" "handoff after the fallbacks"
 assert_same_file "$T/www/big" "$T/got-big" "6 MiB body"
 wait_log "$T/director.log" 'handoff ok' 18
 stop_agent
+
+# ---- 5. hand-back: the agent gives the connection back after each response, the director
+# restores it and hands the next request off again (each request its own decision) ----
+start_agent "$T/key" --handback
+n0=$(grep -c 'handed back' "$T/director.log" || true)
+tx0=$(tx_bytes)
+out=$(client -o "$T/got-small" "http://$VIP/small" -o "$T/got-big" "http://$VIP/big" \
+	-o "$T/got-mid" "http://$VIP/mid" -w '%{http_code} %{num_connects} ')
+tx1=$(tx_bytes)
+assert_eq "200 1 200 0 200 0 " "$out" "three GETs on one connection, handed back after each"
+assert_same_file "$T/www/small" "$T/got-small" "small body"
+assert_same_file "$T/www/big" "$T/got-big" "6 MiB body"
+assert_same_file "$T/www/mid" "$T/got-mid" "3 MiB body"
+# between the requests the connection went back twice; after the last response the client may
+# close first (the agent then refuses its own hand-back and serves the close)
+wait_log "$T/director.log" 'handed back' $((n0 + 2))
+port=$(grep 'handed back' "$T/director.log" | tail -n 1 | cut -d' ' -f2)
+wait_log "$T/director.log" "^conn $port closed " 3
+assert_eq 3 "$(grep -c "^conn $port handoff ok" "$T/director.log")" \
+	"the one client connection ($port) was handed off three times"
+hb=$(grep -cE "^conn $port closed 7 requests 1 \[200 " "$T/director.log")
+[[ $hb == [23] ]] || fail "CLOSED with reason handback: $hb, expected 2 or 3"
+pass "$hb CLOSED with reason handback, one request each"
+assert_eq "$hb $((3 - hb))" "$(counters | jq -r '"\(.handbacks) \(.handback_failed)"')" \
+	"agent: $hb hand-backs, $((3 - hb)) refused by itself (the client had closed)"
+body=$((6 * 1024 * 1024 + 3 * 1024 * 1024 + 1000))
+note "hand-back: director eth0 tx $((tx1 - tx0)) bytes while $body body bytes were served"
+(((tx1 - tx0) * 100 < body)) || fail "director tx $((tx1 - tx0)) is not below 1% of $body"
+pass "hand-back and hand-off again on one connection, director tx $((tx1 - tx0)) of $body bytes"
+stop_agent
+
+# nothing went wrong quietly at the director's side
+if grep -E 'failed|without CLOSED|without a final state' "$T/director.log"; then
+	fail "the director logged the failures above"
+fi
+pass "no failure in the director's log"

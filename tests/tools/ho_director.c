@@ -317,23 +317,85 @@ static void serve(int cfd)
 		say("GO not sent");
 	net_repair_abort_close(cfd);
 	say("handoff ok");
-	/* the connection is the node's now; wait for its end */
-	rc = recv_msg(afd, &rw, &r, -1);
-	if (rc == 0 && r.type == HO_CLOSED) {
-		char line[1800];
-		int n = snprintf(line, sizeof(line), "closed %u requests %u", r.reason, r.nreports);
-		for (uint32_t i = 0; i < r.nreports && n < (int)sizeof(line) - 80; i++)
-			n +=
-			    snprintf(line + n, sizeof(line) - (size_t)n, " [%u %llu %llu %llu]",
-			             r.reports[i].status, (unsigned long long)r.reports[i].bytes_in,
-			             (unsigned long long)r.reports[i].bytes_out,
-			             (unsigned long long)r.reports[i].usec);
-		say("%s", line);
+	/* the connection is the node's now: wait for its end, or for the agent to hand it back
+	 * (HANDBACK: freeze, GO; the final HANDBACK: restore here, unfreeze, serve the next
+	 * request, which may be handed off again) */
+	net_repair_state_t back = {0};
+	bool frozen = false, have_back = false;
+	for (;;) {
+		rc = recv_msg(afd, &rw, &r, -1);
+		if (rc < 0) {
+			say("channel ended without CLOSED: %s", ho_strerror(rc));
+			break;
+		}
+		if (r.type == HO_HANDBACK && !frozen) {
+			ho_msg_free(&r);
+			if (nft_elem("add", "frozen", "delete", "steered", elem) < 0) {
+				ho_msg_t f = {.type = HO_REFUSE, .conn_id = id, .reason = 1};
+				(void)send_msg(afd, &f);
+				continue;
+			}
+			frozen = true;
+			ho_msg_t g = {.type = HO_GO, .conn_id = id};
+			(void)send_msg(afd, &g);
+			continue;
+		}
+		if (r.type == HO_REFUSE && frozen) {
+			/* the agent could not hand back after all: steer back to it */
+			ho_msg_free(&r);
+			if (nft_elem("add", "steered", "delete", "frozen", elem) < 0)
+				say("re-steer failed");
+			frozen = false;
+			say("hand-back refused by the agent");
+			continue;
+		}
+		if (r.type == HO_HANDBACK) {
+			net_repair_state_free(&back);
+			back = r.st; /* the final state */
+			r.st.rcvq = r.st.sndq = NULL;
+			have_back = true;
+			ho_msg_free(&r);
+			continue;
+		}
+		if (r.type == HO_CLOSED) {
+			char line[1800];
+			int n = snprintf(line, sizeof(line), "closed %u requests %u", r.reason,
+			                 r.nreports);
+			for (uint32_t i = 0; i < r.nreports && n < (int)sizeof(line) - 80; i++)
+				n += snprintf(line + n, sizeof(line) - (size_t)n,
+				              " [%u %llu %llu %llu]", r.reports[i].status,
+				              (unsigned long long)r.reports[i].bytes_in,
+				              (unsigned long long)r.reports[i].bytes_out,
+				              (unsigned long long)r.reports[i].usec);
+			say("%s", line);
+			ho_msg_free(&r);
+			break;
+		}
 		ho_msg_free(&r);
-	} else {
-		say("channel ended without CLOSED: %s", rc < 0 ? ho_strerror(rc) : "other message");
 	}
 	close(afd);
+	if (have_back) {
+		int fd;
+		rc = net_repair_restore(&back, &fd, msg, sizeof(msg));
+		if (nft_elem("delete", "frozen", NULL, NULL, elem) < 0)
+			say("unfreeze failed");
+		if (rc < 0) {
+			say("hand-back restore failed: %s", msg);
+			net_repair_state_free(&back);
+			return;
+		}
+		if (net_repair_leave(fd, &back, msg, sizeof(msg)) < 0)
+			say("hand-back: repair off: %s", msg);
+		net_repair_state_free(&back);
+		say("handed back");
+		serve(fd); /* the next request gets its own decision */
+		return;
+	}
+	if (frozen) {
+		say("hand-back without a final state");
+		(void)nft_elem("delete", "frozen", NULL, NULL, elem);
+		return;
+	}
 	sleep(2); /* the last FIN/ACK still comes this way */
 	if (nft_elem("delete", "steered", NULL, NULL, elem) < 0)
 		say("unsteer failed");
