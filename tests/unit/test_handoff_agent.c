@@ -126,7 +126,7 @@ typedef struct t_s {
 	s3srv_t s3;
 	ho_channel_t ch;
 	ho_channel_stats_t chst;
-	ho_msg_t got[4];
+	ho_msg_t got[8];
 	int ngot, ended, closed, connected;
 	bool stopped;
 } t_t;
@@ -134,7 +134,7 @@ typedef struct t_s {
 static void on_msg(ho_channel_t *ch, ho_msg_t *m)
 {
 	t_t *t = ch->data;
-	assert_true(t->ngot < 4);
+	assert_true(t->ngot < 8);
 	t->got[t->ngot++] = *m;
 }
 
@@ -438,6 +438,72 @@ static void test_wrong_key(void **state)
 	assert_int_equal(s->pending, 0);
 }
 
+/* --handback: after the response the agent asks; the client's next request, sent before the
+ * director's GO, goes with the final state; the connection goes on from the rebuilt socket */
+static void test_handback(void **state)
+{
+	t_t *t = *state;
+	t->conf.handback = true;
+	start(t, &key);
+	ho_msg_t m = {.type = HO_STATE, .conn_id = 21};
+	const char *req1 = "GET /2000 HTTP/1.1\r\nHost: x\r\n\r\n";
+	int c = client_dumped(req1, &m.st);
+	if (c < 0) {
+		skipped = true;
+		skip();
+	}
+	uint16_t port = m.st.local_port;
+	assert_int_equal(ho_channel_send(&t->ch, &m), 0);
+	net_repair_state_free(&m.st);
+	assert_int_equal(wait_msg(t, 1)->type, HO_READY);
+	ho_msg_t go = {.type = HO_GO, .conn_id = 21};
+	assert_int_equal(ho_channel_send(&t->ch, &go), 0);
+	read_response(t, c, 2000);
+	ho_msg_t *r = wait_msg(t, 2);
+	assert_int_equal(r->type, HO_HANDBACK);
+	assert_int_equal(r->st.local_port, port);
+	assert_int_equal(r->st.rcvq_len, 0);
+	/* the next request comes before the freeze: the agent does not read it */
+	const char *req2 = "GET /7 HTTP/1.1\r\nHost: x\r\n\r\n";
+	assert_int_equal(write(c, req2, strlen(req2)), (ssize_t)strlen(req2));
+	for (int i = 0; i < 100; i++) {
+		uv_run(&t->loop, UV_RUN_NOWAIT);
+		usleep(1000);
+	}
+	ho_msg_t go2 = {.type = HO_GO, .conn_id = 21};
+	assert_int_equal(ho_channel_send(&t->ch, &go2), 0);
+	ho_msg_t *cl = wait_msg(t, 4); /* the final state and CLOSED come together */
+	r = &t->got[2];
+	assert_int_equal(r->type, HO_HANDBACK);
+	assert_int_equal(r->st.rcvq_len, strlen(req2));
+	assert_memory_equal(r->st.rcvq, req2, strlen(req2));
+	assert_int_equal(cl->type, HO_CLOSED);
+	assert_int_equal(cl->reason, HO_END_HANDBACK);
+	assert_int_equal(cl->nreports, 1);
+	assert_int_equal(cl->reports[0].bytes_out, 41 + 2000);
+	const ho_agent_stats_t *s = ho_agent_stats(t->agent);
+	assert_int_equal(s->handbacks, 1);
+	assert_int_equal(s->active, 0);
+	/* the director's side: rebuild it here, read the request, answer */
+	int fd;
+	char msg[256];
+	assert_int_equal(net_repair_restore(&r->st, &fd, msg, sizeof(msg)), 0);
+	assert_int_equal(net_repair_leave(fd, &r->st, msg, sizeof(msg)), 0);
+	char buf[256];
+	ssize_t n = recv(fd, buf, sizeof(buf), 0);
+	assert_int_equal(n, (ssize_t)strlen(req2));
+	assert_memory_equal(buf, req2, strlen(req2));
+	const char *resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+	assert_int_equal(write(fd, resp, strlen(resp)), (ssize_t)strlen(resp));
+	struct pollfd p = {c, POLLIN, 0};
+	assert_int_equal(poll(&p, 1, 2000), 1);
+	n = recv(c, buf, sizeof(buf), 0);
+	assert_int_equal(n, (ssize_t)strlen(resp));
+	assert_memory_equal(buf, resp, strlen(resp));
+	close(fd);
+	close(c);
+}
+
 int main(void)
 {
 	key.len = other_key.len = 32;
@@ -453,6 +519,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_refuses_s3_down, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_drops_without_go, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_wrong_key, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_handback, setup, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	return rc ? rc : skipped ? 77 : 0;
