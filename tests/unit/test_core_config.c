@@ -962,7 +962,8 @@ static void test_dump_round_trip(void **state)
 		assert_memory_equal(&a->timeouts, &b->timeouts, sizeof(a->timeouts));
 		assert_int_equal(a->nfrontends, b->nfrontends);
 		if (a->nfrontends)
-			assert_int_equal(a->frontends[0].routes[0].ops, b->frontends[0].routes[0].ops);
+			assert_int_equal(a->frontends[0].routes[0].ops,
+			                 b->frontends[0].routes[0].ops);
 		assert_int_equal(a->npools, b->npools);
 		for (size_t k = 0; k < a->npools; k++) {
 			assert_int_equal(a->pools[k].nnodes, b->pools[k].nnodes);
