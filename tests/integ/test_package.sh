@@ -73,9 +73,10 @@ in_root setpriv --reuid=s3lb --regid=s3lb --clear-groups \
 	{ cat "$INTEG_TMP/check.out" >&2; fail "s3lb check -c /etc/s3lb/s3lb.yaml"; }
 pass "s3lb check -c /etc/s3lb/s3lb.yaml passes (as the s3lb user)"
 verify=$(in_root systemd-analyze verify /lib/systemd/system/s3lb.service \
-	/lib/systemd/system/s3lb-node-setup.service 2>&1) || fail "systemd-analyze verify: $verify"
+	/lib/systemd/system/s3lb-node-setup.service /lib/systemd/system/s3lb-node-agent.service 2>&1) ||
+	fail "systemd-analyze verify: $verify"
 [ -z "$verify" ] || fail "systemd-analyze verify is not clean: $verify"
-pass "systemd-analyze verify: s3lb.service, s3lb-node-setup.service clean"
+pass "systemd-analyze verify: s3lb.service, s3lb-node-setup.service, s3lb-node-agent.service clean"
 assert_eq "s3lb $(sed -n 's/^#define S3LB_VERSION "\(.*\)"$/\1/p' "$S3LB_SRC/core/version.h")" \
 	"$(in_root s3lb --version)" "s3lb --version"
 for m in 8/s3lb 8/s3lb-node 5/s3lb.yaml 8/s3lb-ipvs 1/s3lb-bench; do
@@ -85,10 +86,10 @@ done
 pass "man pages s3lb(8), s3lb-node(8), s3lb.yaml(5), s3lb-ipvs(8), s3lb-bench(1) render"
 # shellcheck disable=SC2016 # dpkg-query's own format
 conffiles=$(in_root dpkg-query -W -f='${Conffiles}' s3lb)
-for f in /etc/s3lb/s3lb.yaml /etc/default/s3lb-node; do
+for f in /etc/s3lb/s3lb.yaml /etc/default/s3lb-node /etc/default/s3lb-node-agent; do
 	grep -q " $f " <<<"$conffiles" || fail "$f is not a conffile: $conffiles"
 done
-pass "conffiles: /etc/s3lb/s3lb.yaml, /etc/default/s3lb-node"
+pass "conffiles: /etc/s3lb/s3lb.yaml, /etc/default/s3lb-node, /etc/default/s3lb-node-agent"
 
 # ---- the packaged s3lb and systemd's notify protocol ------------------------------------------
 
