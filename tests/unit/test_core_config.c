@@ -832,7 +832,20 @@ static void test_dr(void **state)
 	 * in canonical form); fwmark services, ipv4 by default, the same mark in each family being
 	 * two services, lower_threshold allowed without upper_threshold; the largest mark. */
 	static const lb_dr_conf_t want[] = {
-	    {true, {.text = "192.0.2.10:80"}, 0, AF_INET, 80, 0, "mh", true, false, 0, 0, 0, 14},
+	    {true,
+	     {.text = "192.0.2.10:80"},
+	     0,
+	     AF_INET,
+	     80,
+	     0,
+	     "mh",
+	     true,
+	     false,
+	     0,
+	     0,
+	     0,
+	     {false, 0},
+	     14},
 	    {true,
 	     {.text = "[2001:db8::10]:443"},
 	     0,
@@ -845,10 +858,24 @@ static void test_dr(void **state)
 	     300000,
 	     100,
 	     100,
+	     {false, 0},
 	     16},
-	    {false, {.text = ""}, 7, AF_INET, 80, 0, "sh", true, false, 0, 0, 0, 24},
-	    {false, {.text = ""}, 7, AF_INET6, 8080, 1, "mh", true, false, 0, 0, 5, 25},
-	    {false, {.text = ""}, UINT32_MAX, AF_INET, 65535, 0, "rr", true, false, 0, 0, 0, 30},
+	    {false, {.text = ""}, 7, AF_INET, 80, 0, "sh", true, false, 0, 0, 0, {false, 0}, 24},
+	    {false, {.text = ""}, 7, AF_INET6, 8080, 1, "mh", true, false, 0, 0, 5, {false, 0}, 25},
+	    {false,
+	     {.text = ""},
+	     UINT32_MAX,
+	     AF_INET,
+	     65535,
+	     0,
+	     "rr",
+	     true,
+	     false,
+	     0,
+	     0,
+	     0,
+	     {false, 0},
+	     30},
 	};
 	lb_config_t *cfg = load_ok(dr_yaml);
 	char *text = dump_to_string(cfg);
@@ -962,7 +989,8 @@ static void test_dump_round_trip(void **state)
 		assert_memory_equal(&a->timeouts, &b->timeouts, sizeof(a->timeouts));
 		assert_int_equal(a->nfrontends, b->nfrontends);
 		if (a->nfrontends)
-			assert_int_equal(a->frontends[0].routes[0].ops, b->frontends[0].routes[0].ops);
+			assert_int_equal(a->frontends[0].routes[0].ops,
+			                 b->frontends[0].routes[0].ops);
 		assert_int_equal(a->npools, b->npools);
 		for (size_t k = 0; k < a->npools; k++) {
 			assert_int_equal(a->pools[k].nnodes, b->pools[k].nnodes);
