@@ -380,11 +380,18 @@ static void sync_cycle(dsr_director_t *d, bool due)
 
 /* ---- route announcement (dsr/announce.h), on the thread ------------------------------- */
 
-static const char *ann_why(const dsr_route_step_t *s, bool drain)
+static const char *ann_why(const dsr_director_t *d, const dsr_route_step_t *s)
 {
 	if (s->add)
 		return "a node is up";
-	return drain ? "draining" : "no node up, IPVS unreachable or no longer configured";
+	if (d->ann_drain)
+		return "draining";
+	if (!d->h)
+		return "IPVS unreachable";
+	for (size_t i = 0; i < d->nann; i++)
+		if (dsr_route_cmp(&d->ann[i].route, &s->route) == 0)
+			return "no node up";
+	return "no longer configured";
 }
 
 static void on_route_step(void *ud, const dsr_route_step_t *s, int rc, const char *msg)
@@ -395,7 +402,7 @@ static void on_route_step(void *ud, const dsr_route_step_t *s, int rc, const cha
 	dsr_route_format(&s->route, r, sizeof(r));
 	if (rc == 0)
 		LB_INFO("announce: %s route %s (%s)", s->add ? "added" : "withdrew", r,
-		        ann_why(s, d->ann_drain));
+		        ann_why(d, s));
 }
 
 /* Brings s3lb's routes in line with the want, IPVS's reachability and draining. Touches no
