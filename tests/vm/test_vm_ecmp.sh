@@ -248,17 +248,21 @@ both=$(join "$VM_TMP/conns-d1" "$VM_TMP/conns-d2" | wc -l)
 same=$(join "$VM_TMP/conns-d1" "$VM_TMP/conns-d2" | awk '$2 == $3' | wc -l)
 n1=$(cat "$VM_TMP/conns-d1" "$VM_TMP/conns-d2" | awk -v n="$N1:8000" '$2 == n { print $1 }' | sort -u | wc -l)
 n2=$(cat "$VM_TMP/conns-d1" "$VM_TMP/conns-d2" | awk -v n="$N2:8000" '$2 == n { print $1 }' | sort -u | wc -l)
-ok=0
+# one pass (a process per download costs seconds under TCG): curl's line for each download, and
+# the md5 of each body
 cat "$VM_TMP"/c/w.* >"$VM_TMP/c/w"
-for i in $(seq 0 99); do
-	read -r _ rc code size src < <(grep -F "/obj?n=$i " "$VM_TMP/c/w") || true
-	if [ "${rc:-}" = 0 ] && [ "${code:-}" = 200 ] && [ "${size:-}" = $SIZE ] &&
-		[ "$(md5sum <"$VM_TMP/c/$i.body" | cut -d' ' -f1)" = "$MD5" ]; then
-		ok=$((ok + 1))
-	else
-		note "download $i from ${src:-?}: curl exit ${rc:-?} code ${code:-?} size ${size:-?}"
-	fi
-done
+(cd "$VM_TMP/c" && md5sum ./*.body) >"$VM_TMP/c/md5"
+awk -v size=$SIZE -v md5="$MD5" '
+	FILENAME ~ /md5$/ { f = $2; sub(/^\.\//, "", f); sub(/\.body$/, "", f); sum[f] = $1; next }
+	{ n = $1; sub(/.*n=/, "", n); got[n] = $0; good[n] = $2 == 0 && $3 == 200 && $4 == size }
+	END {
+		for (i = 0; i < 100; i++)
+			if (good[i] && sum[i] == md5) ok++
+			else print "download " i ": " (i in got ? got[i] : "no curl line") " md5 " sum[i]
+		print "ok " ok + 0
+	}' "$VM_TMP/c/md5" "$VM_TMP/c/w" >"$VM_TMP/c/verdict"
+ok=$(sed -n 's/^ok //p' "$VM_TMP/c/verdict")
+{ grep -v '^ok ' "$VM_TMP/c/verdict" || true; } | head -n 10 | while read -r l; do note "$l"; done
 cat "$VM_TMP"/c/err.* | sort | uniq -c | head -n 5 | while read -r l; do note "curl: $l"; done
 { grep -hE 'node .* is (up|down)' "$VM_TMP/d1.log" "$VM_TMP/d2.log" || true; } | while read -r l; do note "health: $l"; done
 rsts=""
