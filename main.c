@@ -140,6 +140,7 @@ static void dsr_update(director_t *d, const lb_config_t *cfg)
 	}
 	dsr_director_want(d->dsr, &want);
 	dsr_director_sync(d->dsr, cfg);
+	dsr_director_announce(d->dsr, cfg);
 	if (d->unknown)
 		uv_timer_start(&d->verdicts, on_verdicts, VERDICT_MS, 0);
 }
@@ -233,7 +234,10 @@ static void on_rates_tick(uv_timer_t *t)
 
 static void on_stop_signal(uv_signal_t *h, int signum)
 {
+	director_t *d = h->data;
 	(void)signum;
+	if (d->dsr)
+		dsr_director_drain(d->dsr); /* announced routes go first (dsr/announce.h) */
 	(void)lb_notify(LB_NOTIFY_STOPPING, "draining");
 }
 
@@ -324,6 +328,7 @@ static int cmd_run(const char *path)
 	uv_timer_start(&dir.rates, on_rates_tick, 0, 1000);
 	uv_signal_init(&loop, &dir.sig_term);
 	uv_signal_init(&loop, &dir.sig_int);
+	dir.sig_term.data = dir.sig_int.data = &dir;
 	uv_signal_start(&dir.sig_term, on_stop_signal, SIGTERM);
 	uv_signal_start(&dir.sig_int, on_stop_signal, SIGINT);
 	LB_INFO("s3lb %s started with %s", S3LB_VERSION, path);

@@ -2289,9 +2289,44 @@ static int check_dr(load_ctx_t *c, const char *prefix, const ynode_t *map, void 
 		path_of(path, prefix, "lower_threshold");
 		return fail(c, path, "must not exceed upper_threshold (%u)", d->upper_threshold);
 	}
+	if (d->announce.enabled && !d->has_vip) {
+		path_of(path, prefix, "announce");
+		return fail(c, path,
+		            "only for a vip service (a fwmark has no address to announce)");
+	}
 	return 0;
 }
 
+/* `announce:` of a dr: service: the routing table of the VIP's route (dsr/announce.h). */
+static int check_dr_announce(load_ctx_t *c, const char *prefix, const ynode_t *map, void *obj)
+{
+	lb_dr_announce_t *a = obj;
+	char path[PATH_LEN];
+
+	a->enabled = map != NULL;
+	if (!a->enabled)
+		return 0;
+	path_of(path, prefix, "table");
+	if (a->table == 0)
+		return fail(c, path, "missing (the routing table s3lb puts the VIP's route in)");
+	if (a->table >= 253 && a->table <= 255)
+		return fail(
+		    c, path,
+		    "table %u is the kernel's %s table (use a table of its own, which no ip "
+		    "rule looks up, e.g. 100)",
+		    a->table,
+		    a->table == 253   ? "default"
+		    : a->table == 254 ? "main"
+		                      : "local");
+	return 0;
+}
+
+static const ckey_t dr_announce_keys[] = {
+    K_NUM("table", T_COUNT, lb_dr_announce_t, table, 0, 0, UINT32_MAX),
+};
+static const csec_t dr_announce_sec = SEC(dr_announce_keys, check_dr_announce);
+
+static size_t put_dr_announce(dump_t *d, int indent, const ckey_t *k, const void *obj);
 static bool value_dr_vip(FILE *out, const ckey_t *k, const void *obj, const lb_config_t *cfg);
 static bool value_dr_fwmark(FILE *out, const ckey_t *k, const void *obj, const lb_config_t *cfg);
 
@@ -2322,6 +2357,11 @@ static const ckey_t dr_keys[] = {
     K_NUM("persistence", T_DURATION, lb_dr_conf_t, persistence, 0, 0, MAX_PERSISTENCE),
     K_NUM("upper_threshold", T_COUNT, lb_dr_conf_t, upper_threshold, 0, 0, UINT32_MAX),
     K_NUM("lower_threshold", T_COUNT, lb_dr_conf_t, lower_threshold, 0, 0, UINT32_MAX),
+    {.name = "announce",
+     .type = T_MAP,
+     .off = offsetof(lb_dr_conf_t, announce),
+     .sub = &dr_announce_sec,
+     .put = put_dr_announce},
 };
 static const csec_t dr_sec = {dr_keys, NFIELDS(dr_keys), check_dr, check_dr_first};
 
@@ -2918,6 +2958,12 @@ static size_t put_route_handoff(dump_t *d, int indent, const ckey_t *k, const vo
 static size_t put_dr_sync(dump_t *d, int indent, const ckey_t *k, const void *obj)
 {
 	return put_section_if(d, indent, k, obj, ((const lb_config_t *)obj)->dr_sync.enabled);
+}
+
+/* A dr: service's `announce:` only when it has one. */
+static size_t put_dr_announce(dump_t *d, int indent, const ckey_t *k, const void *obj)
+{
+	return put_section_if(d, indent, k, obj, ((const lb_dr_conf_t *)obj)->announce.enabled);
 }
 
 /* A pool's `handoff:` when it says something: a pool without handoff keeps its short form. */

@@ -230,6 +230,13 @@ typedef struct lb_log_conf_s {
  * to the VIP on that port), with the node's weight while the node is up, 0 while down or
  * draining (established connections finish).
  */
+/* A `dr:` service's `announce:` (dsr/announce.h): a host route for the VIP in routing table
+ * `table` while the service can serve, for a routing daemon to announce (ECMP directors). */
+typedef struct lb_dr_announce_s {
+	bool enabled;   /* the service has an `announce:` section */
+	uint32_t table; /* `table` (required): 1..2^32-1 but 253..255 (default, main, local) */
+} lb_dr_announce_t;
+
 typedef struct lb_dr_conf_s {
 	bool has_vip; /* `vip: ADDR:PORT` (TCP); else `fwmark` */
 	lb_addr_t vip;
@@ -243,6 +250,7 @@ typedef struct lb_dr_conf_s {
 	uint64_t persistence;     /* ms, whole seconds (IPVS granularity); 0: off (default) */
 	uint32_t upper_threshold; /* per destination connection limits, 0: none (default) */
 	uint32_t lower_threshold;
+	lb_dr_announce_t announce; /* vip services only */
 	int line;
 } lb_dr_conf_t;
 

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "dsr/announce.h"
 #include "dsr/director.h"
 #include "dsr/ipvs.h"
 #include "dsr/owner.h"
@@ -32,25 +33,38 @@ struct dsr_director_s {
 	bool shared_new;
 	dsr_sync_conf_t sync_pending; /* the latest dr_sync, when sync_new */
 	bool sync_new;
+	dsr_announce_conf_t *ann_pending; /* the latest announce confs, when ann_new */
+	size_t nann_pending;
+	bool ann_new;
+	bool draining; /* SIGTERM: withdraw every route (dsr/announce.h) */
 	/* thread only */
 	dsr_sync_conf_t sync;
 	dsr_vrrp_t vrrp;
 	bool sync_dirty;     /* a new conf or VRRP state: plan the daemons at once */
 	char sync_said[384]; /* the last sync failure logged, so a lasting one is logged once */
 	dsr_table_t *want;   /* the want being kept in place */
+	dsr_announce_conf_t *ann; /* the services with `announce:` */
+	size_t nann;
+	bool ann_used;      /* announce has been configured: routes are managed from then on */
+	bool ann_drain;     /* the thread's copy of draining */
+	dsr_rtnl_t *rt;     /* rtnetlink, opened on first use */
+	char ann_said[384]; /* the last announce failure logged */
 	dsr_ipvs_t *h;
 	dsr_owned_t *owned;
 	bool said_unavailable;
 	/* main loop only */
 	dsr_sync_conf_t sync_given; /* the last dr_sync handed over, when sync_given_set */
 	bool sync_given_set;
+	dsr_announce_conf_t *ann_given; /* the last announce confs handed over */
+	size_t nann_given;
+	bool ann_given_set;
 	dsr_status_t status;
 	bool started;
 };
 
 /* ---- want ------------------------------------------------------------------------------- */
 
-static void ip_from_addr(const lb_addr_t *a, dsr_ip_t *ip)
+void dsr_ip_from_addr(const lb_addr_t *a, dsr_ip_t *ip)
 {
 	memset(ip, 0, sizeof(*ip));
 	ip->af = a->ss.ss_family;
@@ -79,7 +93,7 @@ int dsr_want_build(const lb_config_t *cfg, dsr_node_fn state, void *arg, dsr_tab
 		s->key.protocol = IPPROTO_TCP;
 		if (dr->has_vip) {
 			s->key.af = dr->vip.ss.ss_family;
-			ip_from_addr(&dr->vip, &s->key.addr);
+			dsr_ip_from_addr(&dr->vip, &s->key.addr);
 			s->key.port = dr->vip.port;
 		} else {
 			s->key.af = (uint16_t)dr->family;
@@ -110,7 +124,7 @@ int dsr_want_build(const lb_config_t *cfg, dsr_node_fn state, void *arg, dsr_tab
 				dsr_table_free(out);
 				return -EINVAL;
 			}
-			ip_from_addr(&n->addr, &d->addr);
+			dsr_ip_from_addr(&n->addr, &d->addr);
 			d->port = dr->has_vip ? dr->vip.port : dr->port;
 			d->fwd = DSR_FWD_DR;
 			switch (state(arg, pool->name, n->name)) {
@@ -141,7 +155,7 @@ bool dsr_want_find(const lb_config_t *cfg, const dsr_svc_key_t *key, const dsr_i
 		const lb_pool_conf_t *p = &cfg->pools[dr->pool];
 		dsr_ip_t vip;
 		if (dr->has_vip) {
-			ip_from_addr(&dr->vip, &vip);
+			dsr_ip_from_addr(&dr->vip, &vip);
 			if (key->fwmark || key->port != dr->vip.port ||
 			    dsr_ip_cmp(&vip, &key->addr))
 				continue;
@@ -152,7 +166,7 @@ bool dsr_want_find(const lb_config_t *cfg, const dsr_svc_key_t *key, const dsr_i
 		*pool = p->name;
 		for (size_t j = 0; ip && j < p->nnodes; j++) {
 			dsr_ip_t a;
-			ip_from_addr(&p->nodes[j].addr, &a);
+			dsr_ip_from_addr(&p->nodes[j].addr, &a);
 			if (!dsr_ip_cmp(&a, ip))
 				*node = p->nodes[j].name;
 		}
@@ -364,6 +378,63 @@ static void sync_cycle(dsr_director_t *d, bool due)
 	publish_sync(d, have, nhave, err);
 }
 
+/* ---- route announcement (dsr/announce.h), on the thread ------------------------------- */
+
+static const char *ann_why(const dsr_director_t *d, const dsr_route_step_t *s)
+{
+	if (s->add)
+		return "a node is up";
+	if (d->ann_drain)
+		return "draining";
+	if (!d->h)
+		return "IPVS unreachable";
+	for (size_t i = 0; i < d->nann; i++)
+		if (dsr_route_cmp(&d->ann[i].route, &s->route) == 0)
+			return "no node up";
+	return "no longer configured";
+}
+
+static void on_route_step(void *ud, const dsr_route_step_t *s, int rc, const char *msg)
+{
+	dsr_director_t *d = ud;
+	char r[128];
+	(void)msg;
+	dsr_route_format(&s->route, r, sizeof(r));
+	if (rc == 0)
+		LB_INFO("announce: %s route %s (%s)", s->add ? "added" : "withdrew", r,
+		        ann_why(d, s));
+}
+
+/* Brings s3lb's routes in line with the want, IPVS's reachability and draining. Touches no
+ * route until a config has had `announce:` (then a reload removing it withdraws). */
+static void announce_cycle(dsr_director_t *d)
+{
+	char err[384] = "";
+	dsr_route_t *have = NULL;
+	dsr_route_step_t *steps = NULL;
+	size_t nhave = 0, n = 0;
+
+	if (d->nann)
+		d->ann_used = true;
+	if (!d->ann_used)
+		return;
+	if (!d->rt && dsr_rtnl_open(&d->rt, err, sizeof(err)) < 0)
+		d->rt = NULL;
+	if (d->rt && dsr_rtnl_dump(d->rt, &have, &nhave) < 0) {
+		snprintf(err, sizeof(err), "%s", dsr_rtnl_error(d->rt));
+	} else if (d->rt) {
+		dsr_announce_plan(d->ann, d->nann, d->want, d->ann_drain, d->h != NULL, have, nhave,
+		                  &steps, &n);
+		if (n && dsr_rtnl_apply(d->rt, steps, n, on_route_step, d) < 0)
+			snprintf(err, sizeof(err), "%s", dsr_rtnl_error(d->rt));
+	}
+	if (err[0] && strcmp(err, d->ann_said) != 0)
+		LB_WARN("announce: %s (retrying)", err);
+	snprintf(d->ann_said, sizeof(d->ann_said), "%s", err);
+	free(have);
+	free(steps);
+}
+
 static void thread_main(void *arg)
 {
 	dsr_director_t *d = arg;
@@ -372,13 +443,14 @@ static void thread_main(void *arg)
 	for (;;) {
 		dsr_table_t *fresh = NULL;
 		uint64_t wake;
-		bool due;
+		bool due, ann_changed;
 		uv_mutex_lock(&d->lock);
 		for (;;) {
 			bool polls = d->sync.enabled && d->sync.role == LB_SYNC_AUTO;
 			uint64_t now = mono_ms();
 			wake = polls && next_poll < next_refresh ? next_poll : next_refresh;
-			if (d->stop || d->pending || d->sync_new || now >= wake)
+			if (d->stop || d->pending || d->sync_new || d->ann_new ||
+			    d->draining != d->ann_drain || now >= wake)
 				break;
 			uv_cond_timedwait(&d->cond, &d->lock, (wake - now) * 1000000ull);
 		}
@@ -388,6 +460,15 @@ static void thread_main(void *arg)
 		}
 		fresh = d->pending;
 		d->pending = NULL;
+		ann_changed = d->ann_new || d->draining != d->ann_drain;
+		if (d->ann_new) {
+			free(d->ann);
+			d->ann = d->ann_pending;
+			d->nann = d->nann_pending;
+			d->ann_pending = NULL;
+			d->ann_new = false;
+		}
+		d->ann_drain = d->draining;
 		if (d->sync_new) {
 			d->sync = d->sync_pending;
 			d->sync_new = false;
@@ -404,9 +485,18 @@ static void thread_main(void *arg)
 			cycle(d, fresh != NULL);
 			next_refresh = mono_ms() + REFRESH_MS;
 		}
+		if (fresh || due || ann_changed)
+			announce_cycle(d);
 		sync_cycle(d, due);
 		next_poll = mono_ms() + VRRP_POLL_MS;
 	}
+	/* s3lb stops: its routes go, so the routers send this director nothing more */
+	d->ann_drain = true;
+	announce_cycle(d);
+	dsr_rtnl_close(d->rt);
+	d->rt = NULL;
+	free(d->ann);
+	d->ann = NULL;
 	table_free_ptr(d->want);
 	d->want = NULL;
 	if (d->h)
@@ -490,6 +580,45 @@ void dsr_director_sync(dsr_director_t *d, const lb_config_t *cfg)
 	uv_mutex_unlock(&d->lock);
 }
 
+void dsr_director_announce(dsr_director_t *d, const lb_config_t *cfg)
+{
+	dsr_announce_conf_t *conf;
+	size_t n;
+	dsr_announce_conf_from(cfg, &conf, &n);
+	/* called on every health change: only new confs (start, reload) go to the thread (they
+	 * are calloc'ed, so memcmp compares what matters) */
+	if (d->ann_given_set && n == d->nann_given &&
+	    (n == 0 || memcmp(conf, d->ann_given, n * sizeof(*conf)) == 0)) {
+		free(conf);
+		return;
+	}
+	free(d->ann_given);
+	d->ann_given = NULL;
+	if (n) {
+		d->ann_given = malloc(n * sizeof(*conf));
+		if (!d->ann_given)
+			abort();
+		memcpy(d->ann_given, conf, n * sizeof(*conf));
+	}
+	d->nann_given = n;
+	d->ann_given_set = true;
+	uv_mutex_lock(&d->lock);
+	free(d->ann_pending);
+	d->ann_pending = conf;
+	d->nann_pending = n;
+	d->ann_new = true;
+	uv_cond_signal(&d->cond);
+	uv_mutex_unlock(&d->lock);
+}
+
+void dsr_director_drain(dsr_director_t *d)
+{
+	uv_mutex_lock(&d->lock);
+	d->draining = true;
+	uv_cond_signal(&d->cond);
+	uv_mutex_unlock(&d->lock);
+}
+
 const dsr_status_t *dsr_director_status(dsr_director_t *d)
 {
 	on_async(&d->async); /* whatever the thread published since */
@@ -502,6 +631,8 @@ static void on_async_closed(uv_handle_t *h)
 	dsr_table_free(&d->status.table);
 	dsr_table_free(&d->shared.table);
 	table_free_ptr(d->pending);
+	free(d->ann_pending);
+	free(d->ann_given);
 	uv_mutex_destroy(&d->lock);
 	uv_cond_destroy(&d->cond);
 	free(d->state_path);

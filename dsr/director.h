@@ -49,6 +49,9 @@ int dsr_want_build(const lb_config_t *cfg, dsr_node_fn state, void *arg, dsr_tab
 bool dsr_want_find(const lb_config_t *cfg, const dsr_svc_key_t *key, const dsr_ip_t *ip,
                    const char **pool, const char **node);
 
+/* The IP of a config address (its port aside). */
+void dsr_ip_from_addr(const lb_addr_t *a, dsr_ip_t *ip);
+
 typedef struct dsr_director_s dsr_director_t;
 
 /* Starts the thread. state_path: the ownership file (dsr/owner.h). Runs on the main loop. */
@@ -63,6 +66,14 @@ void dsr_director_want(dsr_director_t *d, dsr_table_t *want);
  * thread leaves them alone. In role auto the thread reads the VRRP state file every second and
  * switches the daemons on a change. Never blocks; runs on the main loop. */
 void dsr_director_sync(dsr_director_t *d, const lb_config_t *cfg);
+
+/* The routes cfg's `dr:` services with `announce:` want (dsr/announce.h), following the wanted
+ * table's health. Never blocks; runs on the main loop (call it with every want). */
+void dsr_director_announce(dsr_director_t *d, const lb_config_t *cfg);
+
+/* s3lb is draining (SIGTERM): every announced route is withdrawn now, and stays withdrawn.
+ * Runs on the main loop. (dsr_director_stop withdraws them too.) */
+void dsr_director_drain(dsr_director_t *d);
 
 /* What /status shows: the kernel's table as last dumped (services this s3lb manages and the
  * others), whether IPVS is reachable, the last error, and the time of the last reconcile. */
