@@ -149,6 +149,36 @@ download() {
 	curl_pid=$!
 	pids+=("$curl_pid")
 }
+# progress PORT: samples the size of download PORT's file every 20 ms until its curl ends: a line
+# "MS SIZE" at each change, in $VM_TMP/prog-PORT (the bytes reach the client from the node; a
+# failover stops them while the client's ACKs have no director to pass)
+progress() {
+	/usr/bin/python3 - "$VM_TMP/dl-$1" "$curl_pid" >"$VM_TMP/prog-$1" 2>/dev/null <<'PY' &
+import os, sys, time
+path, pid, last = sys.argv[1], int(sys.argv[2]), -1
+while True:
+    try:
+        n = os.stat(path).st_size
+    except OSError:
+        n = 0
+    if n != last:
+        print("%d %d" % (time.time() * 1000, n), flush=True)
+        last = n
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        break
+    time.sleep(0.02)
+PY
+	pids+=($!)
+}
+sampled() { [ "$(wc -l <"$VM_TMP/prog-$1" 2>/dev/null || echo 0)" -ge 2 ]; }
+# stall PORT T0: "GAP BEFORE": the longest time (ms) between two new bytes at the client after T0
+# (the last byte before the failover to the first after it), and before T0 (the pacing alone)
+stall() {
+	awk -v t0="$2" 'NR > 1 { g = $1 - prev; if ($1 > t0) { if (g > a) a = g } else if (g > b) b = g }
+		{ prev = $1 } END { printf "%d %d\n", a, b }' "$VM_TMP/prog-$1"
+}
 # entry NS PORT: "STATE REALSERVER" of the client's connection from PORT in NS's IPVS
 entry() { ns "$1" ipvsadm -Lnc | awk -v p=":$2" -v v="$DR_VIP:8000" '$4 ~ p"$" && $5 == v { print $3, $6 }' | head -n 1; }
 # synced PORT ACTIVE STANDBY: the connection is in both tables, with the same real server
@@ -196,6 +226,11 @@ download 43001
 wait_until 20000 synced 43001 director director2 || fail "the download's connection was not synced to director2 in 20 s: $(cat "$VM_TMP/dl-43001.out"); director $(ns director ipvsadm -Lnc); director2 $(ns director2 ipvsadm -Lnc)"
 pass "the first download's connection synced to director2 in $waited ms: $synced_as"
 kill -0 "$curl_pid" 2>/dev/null || fail "the download ended before the failover: $(cat "$VM_TMP/dl-43001.out")"
+progress 43001
+# a baseline first: two seconds of bytes arriving (python starts slowly under TCG)
+wait_until 20000 sampled 43001 || fail "no progress samples of download 43001"
+sleep 2
+t_fail=$(ms_now)
 kill -KILL "${S3LB_PIDS[director]}"
 wait "${S3LB_PIDS[director]}" 2>/dev/null || true
 ip -n director link set eth0 down
@@ -206,7 +241,8 @@ wait_until 10000 daemons_are director2 "$MASTER" || fail "director2: no master d
 [[ $(daemons director2) != *backup* ]] || fail "director2 still runs the backup daemon: $(daemons director2)"
 pass "s3lb on director killed (-9), its eth0 down: director2 took the VIP in $takeover ms (advert interval 1 s), its s3lb switched to the master daemon $waited ms later"
 finished 43001 director2 "$rx0"
-pass "the first download completed through director2 with the right md5 (director2 received $finished_rx bytes of the client's packets after the failover)"
+read -r gap base < <(stall 43001 "$t_fail")
+pass "the first download completed through director2 with the right md5 (director2 received $finished_rx bytes of the client's packets after the failover; no byte reached the client for $gap ms across it, at most $base ms between bytes before)"
 
 # ---- director back, as the standby ----
 stop "${K_PIDS[director]}"
@@ -225,6 +261,11 @@ download 43002
 wait_until 20000 synced 43002 director2 director || fail "the second download's connection was not synced to director in 20 s: $(cat "$VM_TMP/dl-43002.out"); director2 $(ns director2 ipvsadm -Lnc); director $(ns director ipvsadm -Lnc)"
 pass "the second download's connection synced to director in $waited ms: $synced_as"
 kill -0 "$curl_pid" 2>/dev/null || fail "the download ended before the switchover: $(cat "$VM_TMP/dl-43002.out")"
+progress 43002
+# a baseline first: two seconds of bytes arriving (python starts slowly under TCG)
+wait_until 20000 sampled 43002 || fail "no progress samples of download 43002"
+sleep 2
+t_fail=$(ms_now)
 rx0=$(ns_rx_bytes director eth0)
 stop "${S3LB_PIDS[director2]}"
 stop "${K_PIDS[director2]}"
@@ -233,7 +274,8 @@ takeover=$waited
 wait_until 10000 daemons_are director "$MASTER" || fail "director: no master daemon $waited ms after taking the VIP: $(daemons director)"
 pass "SIGTERM to s3lb and keepalived on director2: director took the VIP in $takeover ms, its s3lb switched to the master daemon $waited ms later"
 finished 43002 director "$rx0"
-pass "the second download completed through director with the right md5 (director received $finished_rx bytes of the client's packets after the switchover)"
+read -r gap base < <(stall 43002 "$t_fail")
+pass "the second download completed through director with the right md5 (director received $finished_rx bytes of the client's packets after the switchover; no byte reached the client for $gap ms across it, at most $base ms between bytes before)"
 
 # ---- s3lb stops: the kernel's daemons run on ----
 stop "${S3LB_PIDS[director]}"
