@@ -26,6 +26,8 @@
 #include "net/rbuf.h"
 #include "gateway/s3err.h"
 #include "gateway/s3req.h"
+#include "handoff/decide.h"
+#include "handoff/sizecache.h"
 #include "net/sock.h"
 
 typedef struct gw_server_s gw_server_t;
@@ -81,6 +83,9 @@ struct gw_runtime_s {
 	size_t nfes;
 	unsigned refs;
 	bool retired;
+	/* the object sizes the handoff decision needs (handoff/sizecache.h), shared by every
+	 * worker and owned by gateway/workers.c; NULL when no route has `handoff:` */
+	ho_sizecache_t *sizes;
 };
 
 struct gw_listener_s {
@@ -140,6 +145,7 @@ typedef struct gw_build_s {
 	gw_bind_t *binds;         /* the addresses not open before */
 	size_t nbinds;
 	const gw_hooks_t *start_hooks; /* at start only: initial_state (gw_workers_start) */
+	ho_sizecache_t *sizes; /* borrowed (gateway/workers.c's), NULL: no route has handoff */
 } gw_build_t;
 
 struct gw_server_s {
@@ -228,7 +234,15 @@ struct gw_req_s {
 	char client_ip[48]; /* the connection's peer (peer), as text */
 	gw_pool_t *pool;
 	gw_node_t *node;
-	const char *node_name; /* the last node tried, for the access log */
+	const char *node_name;        /* the last node tried, for the access log */
+	const lb_route_conf_t *route; /* the matched route */
+	/* handoff (issue 12), only with rt->sizes: what the cache learns from this request
+	 * (conn.c's HL_*), the object's size after a PUT (-1: not known), the bytes the request
+	 * returns as the cache tells them at the head, the decision's reason (-1: none made) */
+	uint8_t ho_learn;
+	int64_t ho_put_size;
+	ho_size_t ho_size;
+	int ho_reason;
 	gw_upstream_t *up;
 	uint8_t *tried;
 	unsigned attempts;

@@ -123,6 +123,7 @@ static gw_runtime_t *runtime_new(gw_server_t *srv, const gw_build_t *b)
 	rt->cfg = lb_config_ref(cfg);
 	rt->srv = srv;
 	rt->refs = 1;
+	rt->sizes = b->sizes;
 	rt->npools = cfg->npools;
 	rt->pools = calloc(cfg->npools, sizeof(*rt->pools));
 	rt->nfes = cfg->nfrontends;
