@@ -81,6 +81,15 @@ static void metrics_handoff(FILE *out, const gw_pool_series_t *const *v, size_t 
 			                                   ho_reason_name((ho_reason_t)r), NULL},
 			             v[k]->handoff_decisions[r]);
 	}
+	adm_prom_family(out, "s3lb_handoff_fallbacks_total", "counter",
+	                "Requests decided ok whose switch to the node failed (agent refused, no "
+	                "READY in time, channel or steering failure): proxied.");
+	for (size_t k = 0; k < n; k++) {
+		if (v[k]->handoff_decisions[HO_REASON_OK] || v[k]->handoff_fallbacks)
+			adm_prom_u64(out, "s3lb_handoff_fallbacks_total",
+			             (const char *const[]){"pool", v[k]->pool, NULL},
+			             v[k]->handoff_fallbacks);
+	}
 }
 
 static void metrics_pools(FILE *out, const gw_metrics_t *m)

@@ -23,6 +23,13 @@
  *                     CLOSING  <-------------------- LINGER  (read and drop, bounded)
  *                     (the sock closed; freed in its close callback)
  *
+ * HANDOFF (issue 12, routes with `handoff:` only): between the node's pick and the attempt on
+ * it, when ho_decide says so, the connection is being switched to the node's agent
+ * (gateway/handoff.c, handoff/director.h): reading stops; the switch done, the socket is the
+ * node's and closes here in repair mode (nothing reaches the client; its access lines come with
+ * the agent's CLOSED); the switch failed, the attempt on the same node goes on (CONNECT) as if
+ * nothing had happened.
+ *
  * go() is the only place where the state changes; its switch holds what entering each state
  * does. In PROXY every event (bytes from the client, a write done on either side, a response
  * head or body bytes, the response's end) records what happened and calls proxy_next(), which
@@ -53,7 +60,7 @@
 #include "gateway/router.h"
 #include "net/splice.h"
 
-enum { CS_HEAD, CS_CONNECT, CS_PROXY, CS_ERROR, CS_LINGER, CS_CLOSING };
+enum { CS_HEAD, CS_HANDOFF, CS_CONNECT, CS_PROXY, CS_ERROR, CS_LINGER, CS_CLOSING };
 
 /* What the client's timer measures. */
 enum { C_NONE = 0, C_IDLE, C_HEADER, C_BODY, C_SEND, C_LINGER };
@@ -71,6 +78,8 @@ static void send_error(gw_conn_t *c, gw_err_t err, bool close);
 static void end_request(gw_conn_t *c);
 static void client_read_start(gw_conn_t *c);
 static void handoff_head(gw_conn_t *c, const char *msg, const char *target, size_t target_len);
+static void attempt_on_node(gw_conn_t *c);
+static void conn_close(gw_conn_t *c, bool abort);
 static const gw_upstream_ops_t up_ops;
 
 static const lb_config_t *cfg_of(gw_conn_t *c)
@@ -785,7 +794,9 @@ static void on_request_head(gw_conn_t *c)
 		send_error(c, GW_ERR_INVALID_REQUEST, true);
 		return;
 	}
-	/* the head lives on in c->r->head; release its bytes from the client buffer */
+	/* the head lives on in c->r->head; release its bytes from the client buffer (they stay
+	 * there, unread, until the buffer moves: a handoff gives them back to the socket) */
+	c->r->head_raw = c->r->rb.start;
 	c->r->rb.start = c->r->rb.parsed;
 	if (is_healthz(c, msg, path, path_len)) {
 		answer_healthz(c);
@@ -995,8 +1006,7 @@ static void handoff_learn(gw_conn_t *c, const net_http_t *h, const char *msg, in
 }
 
 /* On a handoff route, once the node is picked for the first attempt: hand off or proxy, and
- * why (counted per pool). Until the director runs (handoff/director) no agent is up, so every
- * read ends as proxied, counted under the reason it would have stayed for. */
+ * why (counted per pool). */
 static ho_decision_t handoff_decide(gw_conn_t *c)
 {
 	gw_req_t *r = c->r;
@@ -1008,7 +1018,7 @@ static ho_decision_t handoff_decide(gw_conn_t *c)
 	    .tls = c->fe->tls != NULL,
 	    .buffered_after = r->rb.len - r->rb.parsed,
 	    .node_up = r->node->state == GW_NODE_UP,
-	    .agent_up = false,
+	    .agent_up = gw__handoff_agent_up(r->node),
 	    .size = r->ho_size,
 	};
 	ho_decision_t d = ho_decide(&in);
@@ -1075,6 +1085,56 @@ void gw__conn_node_down(gw_conn_t *c, gw_node_t *node)
 	attempt_failed(c, GW_ERR_SERVICE_UNAVAILABLE, true, "node marked down by health");
 }
 
+/* The switch ended (gateway/handoff.c's done): the node has the connection, or it fell back
+ * and the attempt on the same node goes on. */
+static void on_handoff_done(void *arg, int status, const char *why)
+{
+	gw_conn_t *c = arg;
+	gw_req_t *r = c->r;
+	gw_ho_line_t line = {.handoff = "ok", .t_start = r->t_start};
+	r->ho_sw = NULL;
+	if (status < 0) {
+		GW_INC(r->pool->series->handoff_fallbacks);
+		LB_INFO("handoff fell back to proxying: %s, node: %s, client: %s, request_id: %s",
+		        why, r->node->conf->name, r->client_ip, r->reqid);
+		go(c, CS_CONNECT);
+		return;
+	}
+	if (asprintf(&line.text, "%.*s%c%.*s%c%s%c%s", (int)r->s3.bucket_len, r->s3.bucket, 0,
+	             (int)r->s3.key_len, r->s3.key, 0, r->pool->conf->name, 0,
+	             r->node->conf->name) < 0)
+		abort();
+	line.bucket = line.text;
+	line.key = line.bucket + strlen(line.bucket) + 1;
+	line.pool = line.key + strlen(line.key) + 1;
+	line.node = line.pool + strlen(line.pool) + 1;
+	snprintf(line.client_ip, sizeof(line.client_ip), "%s", r->client_ip);
+	snprintf(line.method, sizeof(line.method), "%s", r->method);
+	snprintf(line.reqid, sizeof(line.reqid), "%s", r->reqid);
+	gw__handoff_owned(c->rt, r->ho_conn_id, &line);
+	conn_close(c, false); /* in repair mode: no FIN, no RST */
+}
+
+/* ho_decide said hand off: starts the switch (true: HANDOFF until on_handoff_done), or says
+ * why not (false: the request is proxied). */
+static bool handoff_start(gw_conn_t *c)
+{
+	gw_req_t *r = c->r;
+	uv_os_fd_t fd;
+	char msg[512];
+	if (c->sock.tls || uv_fileno((uv_handle_t *)&c->sock.tcp, &fd) < 0 ||
+	    gw__handoff_start(c->rt, r->node, fd, r->rb.data + r->head_raw, r->rb.len - r->head_raw,
+	                      on_handoff_done, c, &r->ho_sw, &r->ho_conn_id, msg,
+	                      sizeof(msg)) < 0) {
+		GW_INC(r->pool->series->handoff_fallbacks);
+		LB_INFO("handoff fell back to proxying: %s, node: %s, client: %s, request_id: %s",
+		        c->sock.tls ? "TLS" : msg, r->node->conf->name, r->client_ip, r->reqid);
+		return false;
+	}
+	go(c, CS_HANDOFF);
+	return true;
+}
+
 /* Picks a node and gets a connection to it: PROXY at once when a kept-alive one is ready. */
 static void start_attempt(gw_conn_t *c)
 {
@@ -1082,9 +1142,7 @@ static void start_attempt(gw_conn_t *c)
 	char kbuf[1100];
 	const char *key = NULL;
 	size_t klen = 0;
-	int idx, rc;
-	bool ready = false;
-	gw_upstream_t *up;
+	int idx;
 
 	if (c->r->attempts > 0) {
 		uint32_t budget = pool->inflight * pool->conf->retry_budget_pct / 100;
@@ -1122,10 +1180,23 @@ static void start_attempt(gw_conn_t *c)
 	c->r->tried[idx] = 1;
 	c->r->node = &pool->nodes[idx];
 	c->r->node_name = c->r->node->conf->name;
+	if (c->r->attempts == 0 && c->r->route->handoff.enabled &&
+	    handoff_decide(c).verdict == HO_HANDOFF && handoff_start(c))
+		return;
+	attempt_on_node(c);
+}
+
+/* The attempt on the node picked: a connection to it. */
+static void attempt_on_node(gw_conn_t *c)
+{
+	gw_pool_t *pool = c->r->pool;
+	size_t idx = c->r->node->index;
+	gw_upstream_t *up;
+	bool ready = false;
+	int rc;
+
 	pool->lbn[idx].outstanding++;
 	GW_INC(c->r->node->stats->outstanding);
-	if (c->r->attempts == 0 && c->r->route->handoff.enabled)
-		(void)handoff_decide(c); /* proxied whatever it says until the director runs */
 	if (c->r->attempts++ > 0) {
 		c->r->retrying = !c->r->failover; /* failovers do not count against the budget */
 		if (c->r->retrying) {
@@ -1936,7 +2007,16 @@ static void go(gw_conn_t *c, int state)
 		if (c->state == CS_HEAD)
 			client_read_start(c);
 		return;
+	case CS_HANDOFF:
+		net_sock_read_stop(&c->sock); /* the client's bytes stay in the kernel's queue */
+		client_timer(c, C_NONE, 0);
+		return;
 	case CS_CONNECT:
+		if (from == CS_HANDOFF) { /* the switch fell back: the node picked is tried */
+			client_read_start(c);
+			attempt_on_node(c);
+			return;
+		}
 		if (from != CS_HEAD)
 			reset_attempt(c); /* a retry */
 		client_timer(c, C_NONE, 0);
@@ -1982,6 +2062,10 @@ static void go(gw_conn_t *c, int state)
 		client_read_start(c);
 		return;
 	case CS_CLOSING:
+		if (c->r && c->r->ho_sw) { /* closed during a switch: undone, nothing told */
+			ho_director_cancel(c->r->ho_sw);
+			c->r->ho_sw = NULL;
+		}
 		release_upstream(c, GW_UP_CLOSE);
 		if (c->r && c->r->inflight) {
 			c->r->pool->inflight--;

@@ -63,6 +63,7 @@ typedef struct gw_pool_series_s {
 	uint64_t slowdowns_sent;                  /* 503 SlowDown answers s3lb made itself */
 	/* requests on handoff routes, by ho_decide's reason */
 	uint64_t handoff_decisions[HO_REASON_COUNT];
+	uint64_t handoff_fallbacks; /* decided `ok`, then proxied: the switch failed */
 	struct gw_pool_series_s *next;
 } gw_pool_series_t;
 

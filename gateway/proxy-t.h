@@ -43,6 +43,8 @@ typedef enum { GW_NODE_UP = 0, GW_NODE_DOWN, GW_NODE_DRAINING } gw_node_state_t;
 
 struct gw_node_s {
 	const lb_node_conf_t *conf;
+	struct ho_agent_s *ho_agent; /* handoff: its agent's channel (gateway/handoff.c), or NULL */
+	uint32_t ho_mark;            /* ... and the steering mark of the node */
 	gw_pool_t *pool;
 	size_t index;
 	gw_node_state_t state;
@@ -86,7 +88,20 @@ struct gw_runtime_s {
 	/* the object sizes the handoff decision needs (handoff/sizecache.h), shared by every
 	 * worker and owned by gateway/workers.c; NULL when no route has `handoff:` */
 	ho_sizecache_t *sizes;
+	struct gw_ho_s *ho; /* the handoff director and steering (gateway/handoff.c), or NULL */
 };
+
+/* What the access log lines of a handed-off request need once its connection is gone: one
+ * allocation (text) holding bucket, key, pool and node, NUL-terminated, pointed at below. */
+typedef struct gw_ho_line_s {
+	char *text;
+	const char *bucket, *key, *pool, *node;
+	char client_ip[48];
+	char method[12];
+	char reqid[24];
+	const char *handoff; /* the access log's handoff field */
+	uint64_t t_start;    /* uv_hrtime() at the request's first byte */
+} gw_ho_line_t;
 
 struct gw_listener_s {
 	uv_tcp_t tcp;
@@ -243,6 +258,9 @@ struct gw_req_s {
 	int64_t ho_put_size;
 	ho_size_t ho_size;
 	int ho_reason;
+	size_t head_raw; /* rb offset where the request's head began, as the client sent it */
+	struct ho_switch_s *ho_sw; /* the handoff under way (CS_HANDOFF) */
+	uint64_t ho_conn_id;
 	gw_upstream_t *up;
 	uint8_t *tried;
 	unsigned attempts;

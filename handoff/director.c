@@ -58,6 +58,7 @@ struct ho_agent_s {
 	bool failing; /* the last attempt failed: further failures are not logged */
 	uv_timer_t timer;
 	uint64_t backoff_ms;
+	uint64_t ready_ms;     /* 0: the director's */
 	ho_switch_t *switches; /* under way or owned by the node, on this agent's channel */
 	ho_agent_t *next;
 };
@@ -252,6 +253,8 @@ static void on_msg(ho_channel_t *ch, ho_msg_t *m)
 		fall_back(s, why, m->type != HO_REFUSE);
 	} else if (s->state == SW_OWNED && m->type == HO_CLOSED) {
 		owned_end(s, m);
+	} else if (s->state == SW_OWNED && m->type == HO_HANDBACK) {
+		refuse_agent(a, s->conn_id); /* hand-back is not built: the agent serves on */
 	} else {
 		LB_DEBUG("handoff agent %s: record type %d for connection %" PRIu64 " ignored",
 		         a->name, (int)m->type, m->conn_id);
@@ -266,7 +269,8 @@ static void on_timeout(ho_channel_t *ch, uint64_t conn_id)
 	char why[64];
 	if (!s || s->state != SW_WAIT_READY)
 		return;
-	snprintf(why, sizeof(why), "no READY within %" PRIu64 " ms", a->d->opts.ready_ms);
+	snprintf(why, sizeof(why), "no READY within %" PRIu64 " ms",
+	         a->ready_ms ? a->ready_ms : a->d->opts.ready_ms);
 	fall_back(s, why, true);
 }
 
@@ -539,7 +543,7 @@ int ho_director_switch(ho_director_t *d, ho_agent_t *a, int fd, uint32_t mark, c
 	s->arg = arg;
 	s->next = a->switches;
 	a->switches = s;
-	ho_channel_expect(&a->ch, s->conn_id, d->opts.ready_ms);
+	ho_channel_expect(&a->ch, s->conn_id, a->ready_ms ? a->ready_ms : d->opts.ready_ms);
 	*out = s;
 	*conn_id = s->conn_id;
 	return 0;
@@ -560,6 +564,11 @@ void ho_director_cancel(ho_switch_t *s)
 	undo(a->d, s->fd, &s->flow, a->name);
 	unlink_switch(s);
 	free(s);
+}
+
+void ho_agent_set_ready_ms(ho_agent_t *a, uint64_t ms)
+{
+	a->ready_ms = ms;
 }
 
 bool ho_agent_up(const ho_agent_t *a)

@@ -86,6 +86,8 @@ ho_director_new(uv_loop_t *loop, const ho_director_opts_t *opts, ho_director_t *
 __attribute__((warn_unused_result)) int ho_director_add(ho_director_t *d, const char *name,
                                                         const struct sockaddr *addr,
                                                         const ho_key_t *key, ho_agent_t **out);
+/* How long a switch to a waits for READY (0: the director's ready_ms). */
+void ho_agent_set_ready_ms(ho_agent_t *a, uint64_t ms);
 /* The agent's channel is connected now. */
 bool ho_agent_up(const ho_agent_t *a);
 const ho_director_stats_t *ho_director_stats(const ho_director_t *d);
