@@ -62,6 +62,36 @@ static void metrics_requests(FILE *out, const gw_metrics_t *m)
 	free(v);
 }
 
+/* Handoff (issue 12): only pools that had a request on a handoff route have these series, so a
+ * config without `handoff:` shows the family and nothing else. */
+static void metrics_handoff(FILE *out, const gw_pool_series_t *const *v, size_t n)
+{
+	adm_prom_family(out, "s3lb_handoff_decisions_total", "counter",
+	                "Requests on handoff routes, by pool and by the decision's reason (ok: "
+	                "handed off; any other: proxied, and why).");
+	for (size_t k = 0; k < n; k++) {
+		uint64_t sum = 0;
+		for (size_t r = 0; r < HO_REASON_COUNT; r++)
+			sum += v[k]->handoff_decisions[r];
+		if (!sum)
+			continue;
+		for (size_t r = 0; r < HO_REASON_COUNT; r++)
+			adm_prom_u64(out, "s3lb_handoff_decisions_total",
+			             (const char *const[]){"pool", v[k]->pool, "reason",
+			                                   ho_reason_name((ho_reason_t)r), NULL},
+			             v[k]->handoff_decisions[r]);
+	}
+	adm_prom_family(out, "s3lb_handoff_fallbacks_total", "counter",
+	                "Requests decided ok whose switch to the node failed (agent refused, no "
+	                "READY in time, channel or steering failure): proxied.");
+	for (size_t k = 0; k < n; k++) {
+		if (v[k]->handoff_decisions[HO_REASON_OK] || v[k]->handoff_fallbacks)
+			adm_prom_u64(out, "s3lb_handoff_fallbacks_total",
+			             (const char *const[]){"pool", v[k]->pool, NULL},
+			             v[k]->handoff_fallbacks);
+	}
+}
+
 static void metrics_pools(FILE *out, const gw_metrics_t *m)
 {
 	size_t n = 0, k = 0;
@@ -119,6 +149,7 @@ static void metrics_pools(FILE *out, const gw_metrics_t *m)
 	for (k = 0; k < n; k++)
 		adm_prom_u64(out, "s3lb_slowdowns_sent_total",
 		             (const char *const[]){"pool", v[k]->pool, NULL}, v[k]->slowdowns_sent);
+	metrics_handoff(out, v, n);
 	free(v);
 }
 
@@ -334,6 +365,21 @@ void adm_render_metrics(const adm_sources_t *src, FILE *out)
 	metrics_scalar(out, "s3lb_config_reload_errors_total", "counter",
 	               "Configuration reloads that failed (the running config was kept).",
 	               m ? m->reload_errors : 0);
+	if (srv->rt && srv->rt->sizes) {
+		ho_sizecache_stats_t st;
+		ho_sizecache_stats(srv->rt->sizes, &st);
+		metrics_scalar(out, "s3lb_handoff_size_cache_entries", "gauge",
+		               "Objects whose size the handoff's size cache holds.", st.entries);
+		metrics_scalar(out, "s3lb_handoff_size_cache_bytes", "gauge",
+		               "Bytes of bucket names and keys the size cache holds.", st.bytes);
+		metrics_scalar(out, "s3lb_handoff_size_cache_hits_total", "counter",
+		               "Size cache lookups that found the object.", st.hits);
+		metrics_scalar(out, "s3lb_handoff_size_cache_misses_total", "counter",
+		               "Size cache lookups that did not.", st.misses);
+		metrics_scalar(out, "s3lb_handoff_size_cache_evictions_total", "counter",
+		               "Entries the size cache dropped to stay in its bounds.",
+		               st.evictions);
+	}
 	if (src->hc)
 		metrics_health(out, src->hc);
 	if (src->dsr)

@@ -1766,9 +1766,12 @@ static int check_pool_handoff(load_ctx_t *c, const char *prefix, const ynode_t *
 static size_t put_pool_handoff(dump_t *d, int indent, const ckey_t *k, const void *obj);
 
 #define HANDOFF_AGENT_PORT 9902
+#define HANDOFF_READY_MS   20
 static const ckey_t pool_handoff_keys[] = {
     K_NUM("agent_port", T_COUNT, lb_pool_handoff_t, agent_port, HANDOFF_AGENT_PORT, 1, 65535),
     K_STR("key_file", lb_pool_handoff_t, key_file, NULL),
+    K_NUM("ready_timeout", T_DURATION, lb_pool_handoff_t, ready_timeout, HANDOFF_READY_MS, 1,
+          10000),
 };
 static const csec_t pool_handoff_sec = SEC(pool_handoff_keys, check_pool_handoff);
 
@@ -2972,7 +2975,8 @@ static size_t put_pool_handoff(dump_t *d, int indent, const ckey_t *k, const voi
 	const lb_pool_handoff_t *h = &((const lb_pool_conf_t *)obj)->handoff;
 
 	return put_section_if(d, indent, k, obj,
-	                      h->key_file != NULL || h->agent_port != HANDOFF_AGENT_PORT);
+	                      h->key_file != NULL || h->agent_port != HANDOFF_AGENT_PORT ||
+	                          h->ready_timeout != HANDOFF_READY_MS);
 }
 
 static bool value_handoff_ops(FILE *out, const ckey_t *k, const void *obj, const lb_config_t *cfg)

@@ -110,11 +110,12 @@ typedef struct lb_route_handoff_s {
 
 /* A pool's `handoff:` section: how the director reaches its nodes' agents. */
 typedef struct lb_pool_handoff_s {
-	uint32_t agent_port; /* `agent_port`: a node's agent listens on the node's IP address at
-	                      * this port unless the node says `handoff.agent`; default 9902 */
-	char *key_file;      /* `key_file`: the pre-shared key (handoff/record.h ho_key_load);
-	                      * NULL: none, and a route handing off to the pool is an error */
-	int key_file_line;   /* its line, for the message when loading the key fails */
+	uint32_t agent_port;    /* `agent_port`: a node's agent listens on the node's IP address at
+	                         * this port unless the node says `handoff.agent`; default 9902 */
+	char *key_file;         /* `key_file`: the pre-shared key (handoff/record.h ho_key_load);
+	                         * NULL: none, and a route handing off to the pool is an error */
+	int key_file_line;      /* its line, for the message when loading the key fails */
+	uint64_t ready_timeout; /* `ready_timeout` (ms): STATE to the agent's READY at most */
 } lb_pool_handoff_t;
 
 /* A node's `handoff:` section. */

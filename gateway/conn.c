@@ -23,6 +23,13 @@
  *                     CLOSING  <-------------------- LINGER  (read and drop, bounded)
  *                     (the sock closed; freed in its close callback)
  *
+ * HANDOFF (issue 12, routes with `handoff:` only): between the node's pick and the attempt on
+ * it, when ho_decide says so, the connection is being switched to the node's agent
+ * (gateway/handoff.c, handoff/director.h): reading stops; the switch done, the socket is the
+ * node's and closes here in repair mode (nothing reaches the client; its access lines come with
+ * the agent's CLOSED); the switch failed, the attempt on the same node goes on (CONNECT) as if
+ * nothing had happened.
+ *
  * go() is the only place where the state changes; its switch holds what entering each state
  * does. In PROXY every event (bytes from the client, a write done on either side, a response
  * head or body bytes, the response's end) records what happened and calls proxy_next(), which
@@ -53,7 +60,7 @@
 #include "gateway/router.h"
 #include "net/splice.h"
 
-enum { CS_HEAD, CS_CONNECT, CS_PROXY, CS_ERROR, CS_LINGER, CS_CLOSING };
+enum { CS_HEAD, CS_HANDOFF, CS_CONNECT, CS_PROXY, CS_ERROR, CS_LINGER, CS_CLOSING };
 
 /* What the client's timer measures. */
 enum { C_NONE = 0, C_IDLE, C_HEADER, C_BODY, C_SEND, C_LINGER };
@@ -70,6 +77,9 @@ static void proxy_next(gw_conn_t *c);
 static void send_error(gw_conn_t *c, gw_err_t err, bool close);
 static void end_request(gw_conn_t *c);
 static void client_read_start(gw_conn_t *c);
+static void handoff_head(gw_conn_t *c, const char *msg, const char *target, size_t target_len);
+static void attempt_on_node(gw_conn_t *c);
+static void conn_close(gw_conn_t *c, bool abort);
 static const gw_upstream_ops_t up_ops;
 
 static const lb_config_t *cfg_of(gw_conn_t *c)
@@ -313,6 +323,7 @@ static void req_init(gw_conn_t *c, gw_req_t *r)
 	if (!r->rb.cap)
 		r->rb.cap = cfg->limits.buffer_size; /* allocated when the first bytes arrive */
 	net_peer_text(&c->peer, r->client_ip, sizeof(r->client_ip));
+	r->ho_reason = -1;
 }
 
 /* A request begins: its first bytes are about to be read, or s3lb answers at once. */
@@ -783,7 +794,9 @@ static void on_request_head(gw_conn_t *c)
 		send_error(c, GW_ERR_INVALID_REQUEST, true);
 		return;
 	}
-	/* the head lives on in c->r->head; release its bytes from the client buffer */
+	/* the head lives on in c->r->head; release its bytes from the client buffer (they stay
+	 * there, unread, until the buffer moves: a handoff gives them back to the socket) */
+	c->r->head_raw = c->r->rb.start;
 	c->r->rb.start = c->r->rb.parsed;
 	if (is_healthz(c, msg, path, path_len)) {
 		answer_healthz(c);
@@ -798,7 +811,9 @@ static void on_request_head(gw_conn_t *c)
 		send_error(c, GW_ERR_NO_SUCH_BUCKET, c->r->req_has_body);
 		return;
 	}
+	c->r->route = &fe->routes[ri];
 	c->r->pool = &c->rt->pools[fe->routes[ri].pool];
+	handoff_head(c, msg, path ? path : msg + h->url_off, path ? path_len : h->url_len);
 	c->r->tried = calloc(c->r->pool->n, 1);
 	if (!c->r->tried)
 		abort();
@@ -850,6 +865,166 @@ static void parse_head(gw_conn_t *c)
 			return;
 		}
 	}
+}
+
+/* ---- handoff: the size cache and the decision (issue 12) --------------------------------- */
+
+/* What a request teaches the size cache once its response head is in (gw_req_t.ho_learn). */
+enum { HL_NONE = 0, HL_READ, HL_PUT, HL_FORGET };
+
+/* Query parameters of an object GET/HEAD that make it return something else than the current
+ * object's bytes (a version, a part, a sub-resource): such a read neither teaches nor asks the
+ * cache. Presigned URLs' X-Amz-* and response-* parameters do not change the size. */
+static const char *const not_the_object[] = {
+    "acl",    "attributes", "legal-hold", "partNumber", "restore",   "retention",
+    "select", "tagging",    "torrent",    "uploadId",   "versionId",
+};
+
+static bool is_object_bytes(const char *target, size_t len)
+{
+	for (size_t i = 0; i < sizeof(not_the_object) / sizeof(not_the_object[0]); i++)
+		if (gw_query_has(target, len, not_the_object[i]))
+			return false;
+	return true;
+}
+
+/* A header's value, or NULL. */
+static const char *hdr_value(const net_http_t *h, const char *msg, const char *name, size_t *len)
+{
+	int i = net_http_find(h, msg, name, 0);
+	if (i < 0)
+		return NULL;
+	*len = h->hdrs[i].value_len;
+	return msg + h->hdrs[i].value_off;
+}
+
+/* A decimal byte count, digits only; -1 when it does not parse or overflows. */
+static int64_t parse_count(const char *s, size_t n)
+{
+	int64_t v = 0;
+	if (!s || !n)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9' || v > (INT64_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+/* The object's size a PUT leaves: its body's (aws-chunked: the decoded length), -1 unknown. */
+static int64_t put_size(const net_http_t *h, const char *msg)
+{
+	size_t n = 0;
+	const char *v = hdr_value(h, msg, "x-amz-decoded-content-length", &n);
+	if (v)
+		return parse_count(v, n);
+	if (net_http_chunked(h))
+		return -1;
+	v = hdr_value(h, msg, "content-length", &n);
+	return v ? parse_count(v, n) : 0;
+}
+
+/* At the head, with the cache only (a config with a handoff route): what this request will
+ * teach the cache, and for a read on a handoff route the bytes it returns. */
+static void handoff_head(gw_conn_t *c, const char *msg, const char *target, size_t target_len)
+{
+	gw_req_t *r = c->r;
+	const net_http_t *h = &r->req;
+	size_t n = 0;
+	const char *range;
+
+	if (!c->rt->sizes || !r->s3.bucket || !r->s3.key)
+		return;
+	switch (r->s3.op) {
+	case LB_OP_READ:
+		if ((strcmp(r->method, "GET") && !r->is_head) ||
+		    !is_object_bytes(target, target_len))
+			return;
+		r->ho_learn = HL_READ;
+		if (!r->route->handoff.enabled)
+			return;
+		range = hdr_value(h, msg, "range", &n);
+		r->ho_size = ho_sizecache_request(c->rt->sizes, r->s3.bucket, r->s3.bucket_len,
+		                                  r->s3.key, r->s3.key_len, range, n);
+		return;
+	case LB_OP_WRITE:
+		if (strcmp(r->method, "PUT")) {
+			r->ho_learn = HL_FORGET; /* POST Object, RestoreObject */
+			return;
+		}
+		if (gw_query_has(target, target_len, "acl") ||
+		    gw_query_has(target, target_len, "tagging") ||
+		    gw_query_has(target, target_len, "retention") ||
+		    gw_query_has(target, target_len, "legal-hold"))
+			return; /* the object's bytes stay */
+		r->ho_put_size = net_http_find(h, msg, "x-amz-copy-source", 0) >= 0
+		                     ? -1 /* a copy: the source's size, not known here */
+		                     : put_size(h, msg);
+		r->ho_learn = HL_PUT;
+		return;
+	case LB_OP_DELETE:
+	case LB_OP_MPU_COMPLETE:
+		r->ho_learn = HL_FORGET;
+		return;
+	default:
+		return;
+	}
+}
+
+/* A final response head from the node: what it teaches the size cache. */
+static void handoff_learn(gw_conn_t *c, const net_http_t *h, const char *msg, int status)
+{
+	gw_req_t *r = c->r;
+	const char *cl, *cr;
+	size_t cl_len = 0, cr_len = 0;
+
+	switch (r->ho_learn) {
+	case HL_READ:
+		cl = hdr_value(h, msg, "content-length", &cl_len);
+		cr = hdr_value(h, msg, "content-range", &cr_len);
+		ho_sizecache_learn(c->rt->sizes, r->s3.bucket, r->s3.bucket_len, r->s3.key,
+		                   r->s3.key_len, status, cl, cl_len, cr, cr_len);
+		return;
+	case HL_PUT:
+		if (status == 200 && r->ho_put_size >= 0 &&
+		    ho_sizecache_put(c->rt->sizes, r->s3.bucket, r->s3.bucket_len, r->s3.key,
+		                     r->s3.key_len, (uint64_t)r->ho_put_size) == 0)
+			return;
+		if (status >= 200 && status < 300)
+			ho_sizecache_del(c->rt->sizes, r->s3.bucket, r->s3.bucket_len, r->s3.key,
+			                 r->s3.key_len);
+		return;
+	case HL_FORGET:
+		if (status >= 200 && status < 300)
+			ho_sizecache_del(c->rt->sizes, r->s3.bucket, r->s3.bucket_len, r->s3.key,
+			                 r->s3.key_len);
+		return;
+	default:
+		return;
+	}
+}
+
+/* On a handoff route, once the node is picked for the first attempt: hand off or proxy, and
+ * why (counted per pool). */
+static ho_decision_t handoff_decide(gw_conn_t *c)
+{
+	gw_req_t *r = c->r;
+	ho_decide_in_t in = {
+	    .conf = &r->route->handoff,
+	    .op = r->ho_learn != HL_READ || r->req_has_body ? HO_OP_OTHER
+	          : r->is_head                              ? HO_OP_HEAD
+	                                                    : HO_OP_GET,
+	    .tls = c->fe->tls != NULL,
+	    .buffered_after = r->rb.len - r->rb.parsed,
+	    .node_up = r->node->state == GW_NODE_UP,
+	    .agent_up = gw__handoff_agent_up(r->node),
+	    .size = r->ho_size,
+	};
+	ho_decision_t d = ho_decide(&in);
+	r->ho_reason = (int)d.reason;
+	GW_INC(r->pool->series->handoff_decisions[d.reason]);
+	return d;
 }
 
 /* ---- attempts on nodes ------------------------------------------------------------------ */
@@ -910,6 +1085,56 @@ void gw__conn_node_down(gw_conn_t *c, gw_node_t *node)
 	attempt_failed(c, GW_ERR_SERVICE_UNAVAILABLE, true, "node marked down by health");
 }
 
+/* The switch ended (gateway/handoff.c's done): the node has the connection, or it fell back
+ * and the attempt on the same node goes on. */
+static void on_handoff_done(void *arg, int status, const char *why)
+{
+	gw_conn_t *c = arg;
+	gw_req_t *r = c->r;
+	gw_ho_line_t line = {.handoff = "ok", .t_start = r->t_start};
+	r->ho_sw = NULL;
+	if (status < 0) {
+		GW_INC(r->pool->series->handoff_fallbacks);
+		LB_INFO("handoff fell back to proxying: %s, node: %s, client: %s, request_id: %s",
+		        why, r->node->conf->name, r->client_ip, r->reqid);
+		go(c, CS_CONNECT);
+		return;
+	}
+	if (asprintf(&line.text, "%.*s%c%.*s%c%s%c%s", (int)r->s3.bucket_len, r->s3.bucket, 0,
+	             (int)r->s3.key_len, r->s3.key, 0, r->pool->conf->name, 0,
+	             r->node->conf->name) < 0)
+		abort();
+	line.bucket = line.text;
+	line.key = line.bucket + strlen(line.bucket) + 1;
+	line.pool = line.key + strlen(line.key) + 1;
+	line.node = line.pool + strlen(line.pool) + 1;
+	snprintf(line.client_ip, sizeof(line.client_ip), "%s", r->client_ip);
+	snprintf(line.method, sizeof(line.method), "%s", r->method);
+	snprintf(line.reqid, sizeof(line.reqid), "%s", r->reqid);
+	gw__handoff_owned(c->rt, r->ho_conn_id, &line);
+	conn_close(c, false); /* in repair mode: no FIN, no RST */
+}
+
+/* ho_decide said hand off: starts the switch (true: HANDOFF until on_handoff_done), or says
+ * why not (false: the request is proxied). */
+static bool handoff_start(gw_conn_t *c)
+{
+	gw_req_t *r = c->r;
+	uv_os_fd_t fd;
+	char msg[512];
+	if (c->sock.tls || uv_fileno((uv_handle_t *)&c->sock.tcp, &fd) < 0 ||
+	    gw__handoff_start(c->rt, r->node, fd, r->rb.data + r->head_raw, r->rb.len - r->head_raw,
+	                      on_handoff_done, c, &r->ho_sw, &r->ho_conn_id, msg,
+	                      sizeof(msg)) < 0) {
+		GW_INC(r->pool->series->handoff_fallbacks);
+		LB_INFO("handoff fell back to proxying: %s, node: %s, client: %s, request_id: %s",
+		        c->sock.tls ? "TLS" : msg, r->node->conf->name, r->client_ip, r->reqid);
+		return false;
+	}
+	go(c, CS_HANDOFF);
+	return true;
+}
+
 /* Picks a node and gets a connection to it: PROXY at once when a kept-alive one is ready. */
 static void start_attempt(gw_conn_t *c)
 {
@@ -917,9 +1142,7 @@ static void start_attempt(gw_conn_t *c)
 	char kbuf[1100];
 	const char *key = NULL;
 	size_t klen = 0;
-	int idx, rc;
-	bool ready = false;
-	gw_upstream_t *up;
+	int idx;
 
 	if (c->r->attempts > 0) {
 		uint32_t budget = pool->inflight * pool->conf->retry_budget_pct / 100;
@@ -957,6 +1180,21 @@ static void start_attempt(gw_conn_t *c)
 	c->r->tried[idx] = 1;
 	c->r->node = &pool->nodes[idx];
 	c->r->node_name = c->r->node->conf->name;
+	if (c->r->attempts == 0 && c->r->route->handoff.enabled &&
+	    handoff_decide(c).verdict == HO_HANDOFF && handoff_start(c))
+		return;
+	attempt_on_node(c);
+}
+
+/* The attempt on the node picked: a connection to it. */
+static void attempt_on_node(gw_conn_t *c)
+{
+	gw_pool_t *pool = c->r->pool;
+	size_t idx = c->r->node->index;
+	gw_upstream_t *up;
+	bool ready = false;
+	int rc;
+
 	pool->lbn[idx].outstanding++;
 	GW_INC(c->r->node->stats->outstanding);
 	if (c->r->attempts++ > 0) {
@@ -1070,6 +1308,8 @@ static void on_up_head(gw_upstream_t *up, const net_http_t *h, const char *msg)
 			return; /* HTTP/1.0 has no interim responses (RFC 9110 15.2) */
 	} else {
 		c->r->status = status;
+		if (c->r->ho_learn)
+			handoff_learn(c, h, msg, status);
 		if (status >= 500) {
 			char why5[32];
 			snprintf(why5, sizeof(why5), "status %d", status);
@@ -1767,7 +2007,16 @@ static void go(gw_conn_t *c, int state)
 		if (c->state == CS_HEAD)
 			client_read_start(c);
 		return;
+	case CS_HANDOFF:
+		net_sock_read_stop(&c->sock); /* the client's bytes stay in the kernel's queue */
+		client_timer(c, C_NONE, 0);
+		return;
 	case CS_CONNECT:
+		if (from == CS_HANDOFF) { /* the switch fell back: the node picked is tried */
+			client_read_start(c);
+			attempt_on_node(c);
+			return;
+		}
 		if (from != CS_HEAD)
 			reset_attempt(c); /* a retry */
 		client_timer(c, C_NONE, 0);
@@ -1813,6 +2062,10 @@ static void go(gw_conn_t *c, int state)
 		client_read_start(c);
 		return;
 	case CS_CLOSING:
+		if (c->r && c->r->ho_sw) { /* closed during a switch: undone, nothing told */
+			ho_director_cancel(c->r->ho_sw);
+			c->r->ho_sw = NULL;
+		}
 		release_upstream(c, GW_UP_CLOSE);
 		if (c->r && c->r->inflight) {
 			c->r->pool->inflight--;

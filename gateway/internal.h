@@ -7,6 +7,7 @@
 #define S3LB_GATEWAY_INTERNAL_H
 
 #include "gateway/proxy-t.h"
+#include "handoff/director.h"
 
 /* server.c */
 void gw__runtime_unref(gw_runtime_t *rt);
@@ -26,6 +27,18 @@ void gw__conn_node_down(gw_conn_t *c, gw_node_t *node);
 /* The loop's timer of the client connections: made with the server, closed when it stops. */
 void gw__conn_timers_init(gw_server_t *srv);
 void gw__conn_timers_close(gw_server_t *srv);
+
+/* handoff.c (only for a runtime with a handoff route; issue 12) */
+void gw__handoff_setup(gw_runtime_t *rt); /* the director and steering, else rt->ho NULL */
+void gw__handoff_free(gw_runtime_t *rt);
+uint32_t gw__handoff_mark(size_t pool, size_t node); /* 0: none (beyond 255) */
+bool gw__handoff_agent_up(const gw_node_t *n);
+/* ho_director_switch for the connection's fd towards node n (0: done follows). */
+int gw__handoff_start(gw_runtime_t *rt, gw_node_t *n, int fd, const void *unread, size_t len,
+                      ho_switch_cb done, void *arg, ho_switch_t **out, uint64_t *conn_id, char *msg,
+                      size_t msglen);
+/* The node has the connection: its access lines are written at CLOSED (takes line's text). */
+void gw__handoff_owned(gw_runtime_t *rt, uint64_t conn_id, gw_ho_line_t *line);
 
 /* upstream.c */
 /* Gets a connection to node for owner: an idle kept-alive one whose exchange has begun (*ready =

@@ -169,6 +169,9 @@ void gw_metrics_add(gw_metrics_t *dst, const gw_metrics_t *src)
 		d->retries_inflight += GW_GET(s->retries_inflight);
 		d->retry_budget_exhausted += GW_GET(s->retry_budget_exhausted);
 		d->slowdowns_sent += GW_GET(s->slowdowns_sent);
+		for (size_t r = 0; r < HO_REASON_COUNT; r++)
+			d->handoff_decisions[r] += GW_GET(s->handoff_decisions[r]);
+		d->handoff_fallbacks += GW_GET(s->handoff_fallbacks);
 	}
 	for (const gw_node_series_t *s = FIRST(src->nodes); s; s = FIRST(s->next)) {
 		gw_node_stats_t *d = gw_metrics_node(dst, s->pool, s->node);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 #include "core/config.h"
+#include "handoff/decide.h"
 
 #define GW_GET(field)    __atomic_load_n(&(field), __ATOMIC_RELAXED)
 #define GW_ADD(field, n) __atomic_store_n(&(field), GW_GET(field) + (n), __ATOMIC_RELAXED)
@@ -60,6 +61,9 @@ typedef struct gw_pool_series_s {
 	uint64_t inflight, retries_inflight;      /* gauges (the runtimes' pools) */
 	uint64_t retry_budget_exhausted;          /* retries wanted, refused by the budget */
 	uint64_t slowdowns_sent;                  /* 503 SlowDown answers s3lb made itself */
+	/* requests on handoff routes, by ho_decide's reason */
+	uint64_t handoff_decisions[HO_REASON_COUNT];
+	uint64_t handoff_fallbacks; /* decided `ok`, then proxied: the switch failed */
 	struct gw_pool_series_s *next;
 } gw_pool_series_t;
 

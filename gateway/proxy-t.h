@@ -26,6 +26,8 @@
 #include "net/rbuf.h"
 #include "gateway/s3err.h"
 #include "gateway/s3req.h"
+#include "handoff/decide.h"
+#include "handoff/sizecache.h"
 #include "net/sock.h"
 
 typedef struct gw_server_s gw_server_t;
@@ -41,6 +43,8 @@ typedef enum { GW_NODE_UP = 0, GW_NODE_DOWN, GW_NODE_DRAINING } gw_node_state_t;
 
 struct gw_node_s {
 	const lb_node_conf_t *conf;
+	struct ho_agent_s *ho_agent; /* handoff: its agent's channel (gateway/handoff.c), or NULL */
+	uint32_t ho_mark;            /* ... and the steering mark of the node */
 	gw_pool_t *pool;
 	size_t index;
 	gw_node_state_t state;
@@ -81,7 +85,23 @@ struct gw_runtime_s {
 	size_t nfes;
 	unsigned refs;
 	bool retired;
+	/* the object sizes the handoff decision needs (handoff/sizecache.h), shared by every
+	 * worker and owned by gateway/workers.c; NULL when no route has `handoff:` */
+	ho_sizecache_t *sizes;
+	struct gw_ho_s *ho; /* the handoff director and steering (gateway/handoff.c), or NULL */
 };
+
+/* What the access log lines of a handed-off request need once its connection is gone: one
+ * allocation (text) holding bucket, key, pool and node, NUL-terminated, pointed at below. */
+typedef struct gw_ho_line_s {
+	char *text;
+	const char *bucket, *key, *pool, *node;
+	char client_ip[48];
+	char method[12];
+	char reqid[24];
+	const char *handoff; /* the access log's handoff field */
+	uint64_t t_start;    /* uv_hrtime() at the request's first byte */
+} gw_ho_line_t;
 
 struct gw_listener_s {
 	uv_tcp_t tcp;
@@ -140,6 +160,7 @@ typedef struct gw_build_s {
 	gw_bind_t *binds;         /* the addresses not open before */
 	size_t nbinds;
 	const gw_hooks_t *start_hooks; /* at start only: initial_state (gw_workers_start) */
+	ho_sizecache_t *sizes; /* borrowed (gateway/workers.c's), NULL: no route has handoff */
 } gw_build_t;
 
 struct gw_server_s {
@@ -228,7 +249,18 @@ struct gw_req_s {
 	char client_ip[48]; /* the connection's peer (peer), as text */
 	gw_pool_t *pool;
 	gw_node_t *node;
-	const char *node_name; /* the last node tried, for the access log */
+	const char *node_name;        /* the last node tried, for the access log */
+	const lb_route_conf_t *route; /* the matched route */
+	/* handoff (issue 12), only with rt->sizes: what the cache learns from this request
+	 * (conn.c's HL_*), the object's size after a PUT (-1: not known), the bytes the request
+	 * returns as the cache tells them at the head, the decision's reason (-1: none made) */
+	uint8_t ho_learn;
+	int64_t ho_put_size;
+	ho_size_t ho_size;
+	int ho_reason;
+	size_t head_raw; /* rb offset where the request's head began, as the client sent it */
+	struct ho_switch_s *ho_sw; /* the handoff under way (CS_HANDOFF) */
+	uint64_t ho_conn_id;
 	gw_upstream_t *up;
 	uint8_t *tried;
 	unsigned attempts;

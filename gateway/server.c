@@ -39,6 +39,7 @@ const char *gw_node_state_name(gw_node_state_t s)
 
 static void runtime_free(gw_runtime_t *rt)
 {
+	gw__handoff_free(rt);
 	for (size_t i = 0; i < rt->npools; i++) {
 		gw_pool_t *p = &rt->pools[i];
 		gw_balancer_free(p->bal);
@@ -123,6 +124,7 @@ static gw_runtime_t *runtime_new(gw_server_t *srv, const gw_build_t *b)
 	rt->cfg = lb_config_ref(cfg);
 	rt->srv = srv;
 	rt->refs = 1;
+	rt->sizes = b->sizes;
 	rt->npools = cfg->npools;
 	rt->pools = calloc(cfg->npools, sizeof(*rt->pools));
 	rt->nfes = cfg->nfrontends;
@@ -162,6 +164,7 @@ static gw_runtime_t *runtime_new(gw_server_t *srv, const gw_build_t *b)
 		rt->fes[i].conf = &cfg->frontends[i];
 		rt->fes[i].tls = b->fe_tls[i] ? net_tls_ctx_ref(b->fe_tls[i]) : NULL;
 	}
+	gw__handoff_setup(rt);
 	return rt;
 }
 

@@ -65,7 +65,35 @@ struct gw_workers_s {
 	bool draining;
 	bool stopping;
 	char *config_path;
+	/* the handoff's object size cache, one for every worker (handoff/sizecache.h says why):
+	 * made on the main loop's thread the first time a config has a handoff route, handed to
+	 * the workers in their builds (the mailbox orders it), freed after the threads joined */
+	ho_sizecache_t *sizes;
 };
+
+/* Bounds of the size cache: the entries' own ~64 bytes each come on top of the names. */
+#define SIZES_MAX_ENTRIES (256u * 1024)
+#define SIZES_MAX_BYTES   (32u << 20)
+
+static bool wants_sizes(const lb_config_t *cfg)
+{
+	for (size_t i = 0; i < cfg->nfrontends; i++)
+		for (size_t j = 0; j < cfg->frontends[i].nroutes; j++)
+			if (cfg->frontends[i].routes[j].handoff.enabled)
+				return true;
+	return false;
+}
+
+/* A build of a config with a handoff route gets the cache (made now if it is the first);
+ * one without leaves its runtime without, so routes without handoff cost nothing. */
+static void give_sizes(gw_workers_t *ws, gw_build_t *b)
+{
+	if (!wants_sizes(b->cfg))
+		return;
+	if (!ws->sizes && ho_sizecache_new(SIZES_MAX_ENTRIES, SIZES_MAX_BYTES, &ws->sizes) < 0)
+		abort(); /* a few hundred bytes at start or reload */
+	b->sizes = ws->sizes;
+}
 
 /* ---- mailboxes -------------------------------------------------------------------------- */
 
@@ -349,6 +377,7 @@ int gw_workers_reload(gw_workers_t *ws, char *err, size_t errlen)
 		goto fail;
 	}
 	lb_config_unref(cfg); /* b holds it */
+	give_sizes(ws, b);
 	if (b->cfg->workers && gw_workers_wanted(b->cfg->workers) != ws->n)
 		LB_WARN("reload: workers: %u takes effect at the next start (running %u)",
 		        b->cfg->workers, ws->n);
@@ -463,6 +492,7 @@ int gw_workers_start(uv_loop_t *loop, lb_config_t *cfg, unsigned n, const gw_hoo
 		return -1;
 	}
 	lb_config_unref(cfg); /* b holds it */
+	give_sizes(ws, b);
 	ws->loop = loop;
 	ws->n = n;
 	ws->hooks = *hooks;
@@ -523,6 +553,7 @@ void gw_workers_free(gw_workers_t *ws)
 			pthread_mutex_destroy(&ws->w[k].box.mu);
 	}
 	pthread_mutex_destroy(&ws->box.mu);
+	ho_sizecache_free(ws->sizes);
 	free(ws->w);
 	free(ws->config_path);
 	free(ws);

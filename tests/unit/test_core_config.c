@@ -2153,6 +2153,7 @@ static void test_handoff_dump(void **state)
 	assert_non_null(strstr(text_a, "    handoff:\n"
 	                               "      agent_port: 7000\n"
 	                               "      key_file: /etc/s3lb/handoff.key\n"
+	                               "      ready_timeout: 20ms\n"
 	                               "    nodes:\n"
 	                               "      - { name: rgw1, addr: 127.0.0.11:8000, weight: 1 }\n"
 	                               "      - { name: rgw2, addr: \"[::1]:8000\", weight: 1 }\n"
@@ -2202,7 +2203,9 @@ static void test_handoff_dump(void **state)
 	            "    handoff: { agent_port: 7777 }\n"
 	            "    nodes: [{ name: rgw1, addr: 127.0.0.11:8000 }]\n" FRONT);
 	text_a = dump_to_string(a);
-	assert_non_null(strstr(text_a, "    handoff:\n      agent_port: 7777\n    nodes:\n"));
+	assert_non_null(strstr(
+	    text_a,
+	    "    handoff:\n      agent_port: 7777\n      ready_timeout: 20ms\n    nodes:\n"));
 	free(text_a);
 	lb_config_unref(a);
 }
