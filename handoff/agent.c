@@ -9,7 +9,10 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
+
+#include <linux/sockios.h>
 
 #include "core/log.h"
 #include "core/parse.h"
@@ -88,6 +91,8 @@ struct conn_s {
 	bool copy_body; /* this response's body could not be spliced: copied */
 	bool hb;        /* HANDBACK sent, in repair mode, waiting for the director's GO */
 	bool no_hb;     /* the director refused a hand-back: not again before the next response */
+	bool hb_wait;   /* a hand-back waits for the client to acknowledge the response's tail */
+	uint64_t hb_wait_t0;
 	unsigned handles;
 	ho_end_t end;
 	ho_report_t *reports;
@@ -290,7 +295,7 @@ static void on_half_written(uv_write_t *req, int status)
 	if (c->state == C_CLOSING)
 		return;
 	maybe_handback(c);
-	if (!h->reading && !h->eof && !c->sp && !c->want_splice)
+	if (!h->reading && !h->eof && !c->sp && !c->want_splice && !c->hb && !c->hb_wait)
 		half_read(c, h);
 	half_maybe_shut(c, h);
 	maybe_splice(c);
@@ -482,8 +487,12 @@ static void splice_progress(net_splice_t *s, uint64_t n)
 	idle_again(c);
 }
 
+/* Reading again, both ways; not while a hand-back waits or is asked (the client's next bytes
+ * stay in the kernel's queue, to go back with the connection). */
 static void resume(conn_t *c)
 {
+	if (c->hb || c->hb_wait)
+		return;
 	if (!c->up.reading && !c->up.eof)
 		half_read(c, &c->up);
 	if (!c->down.reading && !c->down.eof)
@@ -587,6 +596,20 @@ static int ask_state(int fd, net_repair_state_t *st)
 	return 0;
 }
 
+#define HB_POLL_MS 5
+
+static void on_conn_timer(uv_timer_t *t);
+
+/* The wait for the client's acknowledgements is over: the idle timer again, and reading again
+ * unless a hand-back follows. */
+static void hb_wait_end(conn_t *c, bool read_again)
+{
+	c->hb_wait = false;
+	uv_timer_start(&c->timer, on_conn_timer, c->a->conf.idle_ms, c->a->conf.idle_ms);
+	if (read_again)
+		resume(c);
+}
+
 /* Between responses, with nothing of a next request read into user space: ask the director to
  * take the connection back. Reading stops; whatever the client sends meanwhile stays in the
  * kernel's receive queue and goes with the final state. */
@@ -596,17 +619,44 @@ static void maybe_handback(conn_t *c)
 	const half_t *u = &c->up, *d = &c->down;
 	if (!a->conf.handback || c->hb || c->no_hb || c->state != C_SERVING || !c->chan || c->sp ||
 	    c->want_splice || c->npend || u->len || u->writing || u->http.head_done || u->eof ||
-	    d->len || d->writing || d->http.head_done || d->eof)
+	    d->len || d->writing || d->http.head_done || d->eof) {
+		if (c->hb_wait)
+			hb_wait_end(c, true);
 		return;
+	}
 	int fd = cli_fd(c);
 	ho_msg_t m = {.type = HO_HANDBACK, .conn_id = c->id};
-	if (fd < 0 || ask_state(fd, &m.st) < 0)
+	if (fd < 0 || ask_state(fd, &m.st) < 0) {
+		if (c->hb_wait) /* the client is closing: its end is served here */
+			hb_wait_end(c, true);
 		return;
+	}
+	/* The response's tail not yet acknowledged: handed back now, it would go to the director
+	 * in the send queue, and the client's acknowledgements, dropped while the flow is frozen,
+	 * would make the director send it all again (measured: up to 5% of the bodies crossed
+	 * the director). Reading stops meanwhile, so a next request stays in the kernel's queue
+	 * and goes back with the connection; look again every HB_POLL_MS (the idle timeout still
+	 * bounds the wait). */
+	int outq = 0;
+	if (ioctl(fd, SIOCOUTQ, &outq) == 0 && outq > 0) {
+		if (!c->hb_wait) {
+			c->hb_wait = true;
+			c->hb_wait_t0 = uv_now(a->loop);
+			uv_read_stop((uv_stream_t *)&c->cli);
+			uv_read_stop((uv_stream_t *)&c->s3);
+			c->up.reading = c->down.reading = false;
+			uv_timer_start(&c->timer, on_conn_timer, HB_POLL_MS, HB_POLL_MS);
+		}
+		return;
+	}
+	if (c->hb_wait)
+		hb_wait_end(c, false);
 	int rc = ho_channel_send(&c->chan->ch, &m);
 	if (rc < 0) {
 		LB_WARN("handoff agent: connection %llu: hand-back: %s", (unsigned long long)c->id,
 		        ho_strerror(rc));
 		c->no_hb = true;
+		resume(c);
 		return;
 	}
 	uv_read_stop((uv_stream_t *)&c->cli);
@@ -683,6 +733,10 @@ static void on_conn_timer(uv_timer_t *t)
 		if (ch)
 			refuse(c->a, ch, id, HO_REFUSE_S3, "connect timed out");
 	} else if (c->state == C_SERVING) {
+		if (c->hb_wait && uv_now(c->a->loop) - c->hb_wait_t0 < c->a->conf.idle_ms) {
+			maybe_handback(c);
+			return;
+		}
 		conn_close(c, HO_END_IDLE);
 	}
 }

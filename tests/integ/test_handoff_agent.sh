@@ -192,8 +192,13 @@ assert_eq 3 "$(grep -c "^conn $port handoff ok" "$T/director.log")" \
 hb=$(grep -cE "^conn $port closed 7 requests 1 \[200 " "$T/director.log")
 [[ $hb == [23] ]] || fail "CLOSED with reason handback: $hb, expected 2 or 3"
 pass "$hb CLOSED with reason handback, one request each"
-assert_eq "$hb $((3 - hb))" "$(counters | jq -r '"\(.handbacks) \(.handback_failed)"')" \
-	"agent: $hb hand-backs, $((3 - hb)) refused by itself (the client had closed)"
+# after the last response the agent waits for the client's acknowledgements before it asks; a
+# client that closes meanwhile is served its close (no ask), one that closes after the ask gets
+# the agent's own refusal (handback_failed)
+read -r n_hb n_hbf < <(counters | jq -r '"\(.handbacks) \(.handback_failed)"')
+assert_eq "$hb" "$n_hb" "agent: hand-backs counted"
+((n_hb + n_hbf <= 3)) || fail "agent: $n_hb hand-backs and $n_hbf refused by itself, more than the 3 responses"
+pass "agent: $n_hb hand-backs, $n_hbf refused by itself after the last response (the client had closed)"
 body=$((6 * 1024 * 1024 + 3 * 1024 * 1024 + 1000))
 note "hand-back: director eth0 tx $((tx1 - tx0)) bytes while $body body bytes were served"
 (((tx1 - tx0) * 100 < body)) || fail "director tx $((tx1 - tx0)) is not below 1% of $body"
