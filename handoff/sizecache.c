@@ -100,7 +100,10 @@ struct ent_s {
 	ent_t *prev, *next;     /* LRU list: head.next is the most recently used */
 	uint64_t hash, size;
 	size_t blen, klen;
-	char name[]; /* bucket then key, no separator (blen tells) */
+	/* bucket then key, no separator (blen tells), in the same allocation right after the
+	 * struct (a pointer, not a flexible array: the list's sentinel is an ent_t inside the
+	 * cache, which C does not allow with a flexible array member) */
+	char *name;
 };
 
 struct ho_sizecache_s {
@@ -220,6 +223,7 @@ int ho_sizecache_put(ho_sizecache_t *c, const char *bucket, size_t blen, const c
 	fresh = malloc(sizeof(*fresh) + blen + klen);
 	if (fresh == NULL)
 		return -ENOMEM;
+	fresh->name = (char *)(fresh + 1);
 	fresh->hash = h;
 	fresh->size = size;
 	fresh->blen = blen;
