@@ -154,30 +154,6 @@ static void status_frontend(yyjson_mut_doc *d, yyjson_mut_val *arr, const lb_fro
 		yyjson_mut_arr_add_strcpy(d, a, fc->domains[k]);
 }
 
-/* The node (pool/name) a DR destination is, for /status: matched by IP in the service's pool. */
-static void dest_node(const lb_config_t *cfg, const dsr_svc_key_t *key, const dsr_dest_t *dest,
-                      const char **pool, const char **node)
-{
-	char ip[64], want[64];
-	*pool = *node = NULL;
-	dsr_ip_format(&dest->addr, ip, sizeof(ip));
-	for (size_t i = 0; i < cfg->ndr; i++) {
-		const lb_dr_conf_t *dr = &cfg->dr[i];
-		if (dr->has_vip) {
-			dsr_ip_format(&key->addr, want, sizeof(want));
-			if (key->fwmark || dr->vip.port != key->port || strcmp(want, dr->vip.host))
-				continue;
-		} else if (dr->fwmark != key->fwmark) {
-			continue;
-		}
-		for (size_t j = 0; j < cfg->pools[dr->pool].nnodes; j++)
-			if (!strcmp(cfg->pools[dr->pool].nodes[j].addr.host, ip)) {
-				*pool = cfg->pools[dr->pool].name;
-				*node = cfg->pools[dr->pool].nodes[j].name;
-			}
-	}
-}
-
 static void add_ipvs_stats(yyjson_mut_doc *d, yyjson_mut_val *o, const dsr_stats_t *s)
 {
 	yyjson_mut_obj_add_uint(d, o, "conns", s->conns);
@@ -196,8 +172,8 @@ static void status_dest(yyjson_mut_doc *d, yyjson_mut_val *arr, const adm_source
 	yyjson_mut_val *o = yyjson_mut_arr_add_obj(d, arr);
 	char text[96];
 
-	if (cfg)
-		dest_node(cfg, &s->svc.key, x, &pool, &node);
+	if (!cfg || !dsr_want_find(cfg, &s->svc.key, &x->addr, &pool, &node) || !node)
+		pool = node = NULL; /* not one of the config's nodes */
 	if (pool && src->hc)
 		hi = hc_info(src->hc, pool, node);
 	dsr_dest_format(x, text, sizeof(text));

@@ -921,8 +921,7 @@ static int64_t put_size(const net_http_t *h, const char *msg)
 		return parse_count(v, n);
 	if (net_http_chunked(h))
 		return -1;
-	v = hdr_value(h, msg, "content-length", &n);
-	return v ? parse_count(v, n) : 0;
+	return (int64_t)net_http_body_left(h); /* at the head: the whole Content-Length (or 0) */
 }
 
 /* At the head, with the cache only (a config with a handoff route): what this request will
